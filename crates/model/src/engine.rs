@@ -1,0 +1,450 @@
+//! Native inference engine: a gradient-boosted tree ensemble as stored in `model.json`
+//! ([`EnsembleSpec`]) and compiled into flat arrays ([`Engine`]) that predict class
+//! probabilities without the training code.
+//!
+//! Each tree is laid out as a complete binary tree of the ensemble's depth (heap order, children
+//! of node `i` at `2i+1` and `2i+2`), shallower branches padded with "always left" nodes. Every
+//! row then takes exactly `depth` steps per tree and each step is branch-free: a numeric split
+//! sends `x > threshold` right, a categorical split stores `+inf` as threshold and a 256-bit set
+//! of the codes that go right; numeric nodes point at the empty set. So
+//! `right = (x > t) | bit(set, code(x))` covers both kinds.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The `format` tag of ensembles this engine reads.
+pub const ENSEMBLE_FORMAT: &str = "retail-gbdt/1";
+
+/// Deepest tree the engine accepts (the heap layout is `2^depth` leaves per tree).
+pub const MAX_DEPTH: usize = 12;
+
+/// Rows scored together per tree in batch mode, so their independent walks overlap.
+const BLOCK: usize = 16;
+
+/// A serialized ensemble: multiclass softmax over per-class sums of tree outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleSpec {
+    /// Always [`ENSEMBLE_FORMAT`].
+    pub format: String,
+    /// Length of a feature row.
+    pub n_features: usize,
+    /// Class names, in score order.
+    pub classes: Vec<String>,
+    /// Starting raw score of each class (log prior).
+    pub init_scores: Vec<f64>,
+    /// Trees in boosting order; a class's raw score is its init score plus its trees' outputs,
+    /// summed in this order.
+    pub trees: Vec<TreeSpec>,
+}
+
+/// One regression tree. Children `>= 0` index `nodes`, `< 0` are leaves `!child`.
+/// A tree without nodes is the single leaf `leaves[0]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeSpec {
+    /// Class whose raw score this tree adds to.
+    pub class: usize,
+    /// Internal nodes; `nodes[0]` is the root.
+    pub nodes: Vec<NodeSpec>,
+    /// Leaf outputs.
+    pub leaves: Vec<f64>,
+}
+
+/// An internal node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// Feature index tested.
+    pub feature: usize,
+    /// The test; a row that passes goes left.
+    #[serde(flatten)]
+    pub test: SplitTest,
+    /// Left child.
+    pub left: i32,
+    /// Right child.
+    pub right: i32,
+}
+
+/// What an internal node tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitTest {
+    /// Left when `x <= threshold`.
+    Threshold(f64),
+    /// Left when the category code is in this set.
+    Categories(Vec<u32>),
+}
+
+/// Why an ensemble cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The ensemble has another format tag.
+    #[error("ensemble format {found:?} is not supported (expected {ENSEMBLE_FORMAT:?})")]
+    Format {
+        /// Tag found.
+        found: String,
+    },
+    /// The ensemble-level fields disagree.
+    #[error("ensemble is inconsistent: {0}")]
+    Ensemble(String),
+    /// One tree is malformed.
+    #[error("tree {tree}: {reason}")]
+    Tree {
+        /// Index of the tree.
+        tree: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    threshold: f64,
+    feature: u32,
+    set: u32,
+}
+
+/// A 256-bit set of category codes that go right.
+type CodeSet = [u64; 4];
+
+const ALWAYS_LEFT: Node = Node { threshold: f64::INFINITY, feature: 0, set: 0 };
+
+/// A compiled ensemble.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    n_features: usize,
+    n_classes: usize,
+    depth: usize,
+    init_scores: Vec<f64>,
+    tree_class: Vec<usize>,
+    nodes: Vec<Node>,
+    leaves: Vec<f64>,
+    sets: Vec<CodeSet>,
+}
+
+impl Engine {
+    /// Validates and compiles an ensemble.
+    pub fn compile(spec: &EnsembleSpec) -> Result<Self, EngineError> {
+        if spec.format != ENSEMBLE_FORMAT {
+            return Err(EngineError::Format { found: spec.format.clone() });
+        }
+        let n_classes = spec.classes.len();
+        if n_classes < 2 || spec.init_scores.len() != n_classes {
+            return Err(EngineError::Ensemble(format!(
+                "{} classes and {} init scores",
+                n_classes,
+                spec.init_scores.len()
+            )));
+        }
+        if spec.init_scores.iter().any(|s| !s.is_finite()) {
+            return Err(EngineError::Ensemble("init scores must be finite".to_owned()));
+        }
+        if spec.n_features == 0 {
+            return Err(EngineError::Ensemble("n_features must be positive".to_owned()));
+        }
+        let mut depth = 0;
+        for (t, tree) in spec.trees.iter().enumerate() {
+            depth = depth.max(check_tree(spec, tree).map_err(|reason| EngineError::Tree { tree: t, reason })?);
+        }
+        let internal = (1usize << depth) - 1;
+        let mut engine = Self {
+            n_features: spec.n_features,
+            n_classes,
+            depth,
+            init_scores: spec.init_scores.clone(),
+            tree_class: Vec::with_capacity(spec.trees.len()),
+            nodes: Vec::with_capacity(spec.trees.len() * internal),
+            leaves: Vec::with_capacity(spec.trees.len() << depth),
+            sets: vec![[0; 4]],
+        };
+        for tree in &spec.trees {
+            engine.tree_class.push(tree.class);
+            let node_base = engine.nodes.len();
+            let leaf_base = engine.leaves.len();
+            engine.nodes.resize(node_base + internal, ALWAYS_LEFT);
+            engine.leaves.resize(leaf_base + (1 << depth), 0.0);
+            let root = if tree.nodes.is_empty() { -1 } else { 0 };
+            engine.place(tree, root, 0, 0, node_base, leaf_base);
+        }
+        Ok(engine)
+    }
+
+    /// Writes the subtree `child` of `tree` at heap position `pos` (on level `level`).
+    fn place(&mut self, tree: &TreeSpec, child: i32, pos: usize, level: usize, node_base: usize, leaf_base: usize) {
+        if level == self.depth {
+            let leaf = usize::try_from(!child).unwrap_or_default();
+            self.leaves[leaf_base + pos - ((1 << self.depth) - 1)] = tree.leaves[leaf];
+            return;
+        }
+        let (left, right) = match usize::try_from(child) {
+            Ok(n) => {
+                let spec = &tree.nodes[n];
+                let node = match &spec.test {
+                    SplitTest::Threshold(t) => Node { threshold: *t, feature: spec.feature as u32, set: 0 },
+                    SplitTest::Categories(left_codes) => {
+                        let mut right: CodeSet = [u64::MAX; 4];
+                        for &code in left_codes {
+                            right[(code >> 6) as usize] &= !(1u64 << (code & 63));
+                        }
+                        self.sets.push(right);
+                        Node { threshold: f64::INFINITY, feature: spec.feature as u32, set: (self.sets.len() - 1) as u32 }
+                    }
+                };
+                self.nodes[node_base + pos] = node;
+                (spec.left, spec.right)
+            }
+            // A leaf above the bottom level: padding nodes stay "always left", and every leaf
+            // slot below gets its value.
+            Err(_) => (child, child),
+        };
+        self.place(tree, left, 2 * pos + 1, level + 1, node_base, leaf_base);
+        self.place(tree, right, 2 * pos + 2, level + 1, node_base, leaf_base);
+    }
+
+    /// Length of a feature row.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of classes (length of a probability row).
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.tree_class.len()
+    }
+
+    /// Depth every tree is laid out at.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    #[inline(always)]
+    fn step(&self, node_base: usize, pos: usize, row: &[f64]) -> usize {
+        let node = self.nodes[node_base + pos];
+        let x = row[node.feature as usize];
+        // `as` saturates: negative and NaN become 0, large values 255 (numeric nodes use set 0).
+        let code = (x as usize).min(255);
+        let set = &self.sets[node.set as usize];
+        let in_set = (set[code >> 6] >> (code & 63)) & 1;
+        2 * pos + 1 + ((x > node.threshold) as usize | in_set as usize)
+    }
+
+    /// Raw (pre-softmax) class scores of one row.
+    pub fn raw_scores(&self, row: &[f64], scores: &mut [f64]) {
+        assert_eq!(row.len(), self.n_features, "feature row length");
+        assert_eq!(scores.len(), self.n_classes, "score row length");
+        scores.copy_from_slice(&self.init_scores);
+        let internal = (1 << self.depth) - 1;
+        for (t, &class) in self.tree_class.iter().enumerate() {
+            let mut pos = 0;
+            for _ in 0..self.depth {
+                pos = self.step(t * internal, pos, row);
+            }
+            scores[class] += self.leaves[(t << self.depth) + pos - internal];
+        }
+    }
+
+    /// Class probabilities of one row.
+    pub fn predict_proba(&self, row: &[f64], probabilities: &mut [f64]) {
+        self.raw_scores(row, probabilities);
+        softmax(probabilities);
+    }
+
+    /// Class probabilities of many rows (`rows` row-major, `n_features` wide; `out` row-major,
+    /// `n_classes` wide), on the calling thread.
+    pub fn predict_batch(&self, rows: &[f64], out: &mut [f64]) {
+        let (nf, nc) = (self.n_features, self.n_classes);
+        assert_eq!(rows.len() % nf, 0, "rows length is a multiple of n_features");
+        assert_eq!(out.len() / nc, rows.len() / nf, "one output row per input row");
+        let internal = (1 << self.depth) - 1;
+        for (block, scores) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * nc)) {
+            let n = block.len() / nf;
+            for s in scores.chunks_mut(nc) {
+                s.copy_from_slice(&self.init_scores);
+            }
+            let mut pos = [0usize; BLOCK];
+            for (t, &class) in self.tree_class.iter().enumerate() {
+                pos[..n].fill(0);
+                for _ in 0..self.depth {
+                    for r in 0..n {
+                        pos[r] = self.step(t * internal, pos[r], &block[r * nf..(r + 1) * nf]);
+                    }
+                }
+                let leaves = &self.leaves[t << self.depth..];
+                for r in 0..n {
+                    scores[r * nc + class] += leaves[pos[r] - internal];
+                }
+            }
+            for s in scores.chunks_mut(nc) {
+                softmax(s);
+            }
+        }
+    }
+
+    /// [`Engine::predict_batch`] spread over the rayon thread pool.
+    pub fn predict_batch_parallel(&self, rows: &[f64], out: &mut [f64]) {
+        const CHUNK: usize = 1024;
+        rows.par_chunks(CHUNK * self.n_features)
+            .zip(out.par_chunks_mut(CHUNK * self.n_classes))
+            .for_each(|(rows, out)| self.predict_batch(rows, out));
+    }
+}
+
+/// Checks one tree and returns its depth (internal levels on its longest path).
+fn check_tree(spec: &EnsembleSpec, tree: &TreeSpec) -> Result<usize, String> {
+    if tree.class >= spec.classes.len() {
+        return Err(format!("class {} out of range", tree.class));
+    }
+    if tree.leaves.iter().any(|v| !v.is_finite()) {
+        return Err("leaf values must be finite".to_owned());
+    }
+    if tree.nodes.is_empty() {
+        return if tree.leaves.len() == 1 { Ok(0) } else { Err("a tree without nodes has one leaf".to_owned()) };
+    }
+    if tree.leaves.len() != tree.nodes.len() + 1 {
+        return Err(format!("{} nodes need {} leaves, found {}", tree.nodes.len(), tree.nodes.len() + 1, tree.leaves.len()));
+    }
+    for (i, node) in tree.nodes.iter().enumerate() {
+        if node.feature >= spec.n_features {
+            return Err(format!("node {i} tests feature {} of {}", node.feature, spec.n_features));
+        }
+        match &node.test {
+            SplitTest::Threshold(t) if t.is_nan() => return Err(format!("node {i} has a NaN threshold")),
+            SplitTest::Categories(codes) if codes.iter().any(|&c| c > 255) => {
+                return Err(format!("node {i} has a category code above 255"));
+            }
+            _ => {}
+        }
+    }
+    // Walk from the root: every node and leaf must be reached exactly once.
+    let mut seen_nodes = vec![false; tree.nodes.len()];
+    let mut seen_leaves = vec![false; tree.leaves.len()];
+    let mut depth = 0;
+    let mut stack = vec![(0i32, 0usize)];
+    while let Some((child, level)) = stack.pop() {
+        if child < 0 {
+            let leaf = usize::try_from(!child).map_err(|_| "bad leaf index".to_owned())?;
+            match seen_leaves.get_mut(leaf) {
+                Some(seen @ false) => *seen = true,
+                Some(true) => return Err(format!("leaf {leaf} is reached twice")),
+                None => return Err(format!("leaf {leaf} out of range")),
+            }
+            depth = depth.max(level);
+            continue;
+        }
+        let n = child as usize;
+        match seen_nodes.get_mut(n) {
+            Some(seen @ false) => *seen = true,
+            Some(true) => return Err(format!("node {n} is reached twice")),
+            None => return Err(format!("node {n} out of range")),
+        }
+        if level >= MAX_DEPTH {
+            return Err(format!("deeper than {MAX_DEPTH} levels"));
+        }
+        stack.push((tree.nodes[n].left, level + 1));
+        stack.push((tree.nodes[n].right, level + 1));
+    }
+    Ok(depth)
+}
+
+/// In-place softmax of raw scores.
+pub fn softmax(scores: &mut [f64]) {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    for s in scores.iter_mut() {
+        *s /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(trees: Vec<TreeSpec>) -> EnsembleSpec {
+        EnsembleSpec {
+            format: ENSEMBLE_FORMAT.to_owned(),
+            n_features: 2,
+            classes: vec!["A".into(), "B".into()],
+            init_scores: vec![0.0, 0.0],
+            trees,
+        }
+    }
+
+    /// x0 <= 1 → leaf 0; else (code of x1 in {2,3} → leaf 1, else leaf 2).
+    fn mixed_tree() -> TreeSpec {
+        TreeSpec {
+            class: 1,
+            nodes: vec![
+                NodeSpec { feature: 0, test: SplitTest::Threshold(1.0), left: -1, right: 1 },
+                NodeSpec { feature: 1, test: SplitTest::Categories(vec![2, 3]), left: !1, right: !2 },
+            ],
+            leaves: vec![10.0, 20.0, 30.0],
+        }
+    }
+
+    fn raw(engine: &Engine, row: [f64; 2]) -> f64 {
+        let mut s = [0.0; 2];
+        engine.raw_scores(&row, &mut s);
+        s[1]
+    }
+
+    #[test]
+    fn numeric_and_categorical_splits_and_padding() {
+        let engine = Engine::compile(&spec(vec![mixed_tree()])).expect("compiles");
+        assert_eq!(engine.depth(), 2);
+        assert_eq!(raw(&engine, [1.0, 2.0]), 10.0, "x <= threshold goes left (padded leaf)");
+        assert_eq!(raw(&engine, [-5.0, 9.0]), 10.0);
+        assert_eq!(raw(&engine, [1.5, 2.0]), 20.0);
+        assert_eq!(raw(&engine, [1.5, 3.0]), 20.0);
+        assert_eq!(raw(&engine, [1.5, 0.0]), 30.0, "unseen code 0 not in the set goes right");
+        assert_eq!(raw(&engine, [1.5, 255.0]), 30.0);
+    }
+
+    #[test]
+    fn batch_equals_single_rows() {
+        let engine = Engine::compile(&spec(vec![mixed_tree(), TreeSpec { class: 0, nodes: vec![], leaves: vec![0.5] }]))
+            .expect("compiles");
+        let rows: Vec<f64> = (0..100).flat_map(|i| [f64::from(i % 3), f64::from(i % 5)]).collect();
+        let mut batch = vec![0.0; 200];
+        engine.predict_batch(&rows, &mut batch);
+        let mut parallel = vec![0.0; 200];
+        engine.predict_batch_parallel(&rows, &mut parallel);
+        for (r, row) in rows.chunks(2).enumerate() {
+            let mut p = [0.0; 2];
+            engine.predict_proba(row, &mut p);
+            assert_eq!(&batch[2 * r..2 * r + 2], &p);
+            assert_eq!(&parallel[2 * r..2 * r + 2], &p);
+            assert!((p[0] + p[1] - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn malformed_trees_are_refused_with_the_tree_index() {
+        let mut cycle = mixed_tree();
+        cycle.nodes[1].left = 0;
+        let err = Engine::compile(&spec(vec![mixed_tree(), cycle])).expect_err("cycle");
+        assert!(matches!(err, EngineError::Tree { tree: 1, .. }), "{err}");
+        let mut bad_feature = mixed_tree();
+        bad_feature.nodes[0].feature = 7;
+        assert!(Engine::compile(&spec(vec![bad_feature])).is_err());
+        let mut bad_leaves = mixed_tree();
+        bad_leaves.leaves.pop();
+        assert!(Engine::compile(&spec(vec![bad_leaves])).is_err());
+        let mut bad_format = spec(vec![]);
+        bad_format.format = "lightgbm".into();
+        assert!(matches!(Engine::compile(&bad_format), Err(EngineError::Format { .. })));
+    }
+
+    #[test]
+    fn serialized_form_is_readable() {
+        let json = serde_json::to_string(&mixed_tree().nodes[0]).expect("json");
+        assert_eq!(json, r#"{"feature":0,"threshold":1.0,"left":-1,"right":1}"#);
+        let back: NodeSpec = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, mixed_tree().nodes[0]);
+    }
+}

@@ -1,1 +1,42 @@
-fn main() {}
+//! `retail-api`: the one binary. Flags become validated configs here; the work happens in the
+//! library crates.
+
+mod telemetry;
+#[cfg(feature = "train")]
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Basket price-sensitivity prediction (dunnhumby `BASKET_PRICE_SENSITIVITY`: LA, MM, UM).
+#[derive(Debug, Parser)]
+#[command(name = "retail-api", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a deterministic synthetic transaction dataset in the dunnhumby schema.
+    #[cfg(feature = "train")]
+    GenData(train::GenDataArgs),
+    /// Train a model from a transaction CSV and write an artifact directory.
+    #[cfg(feature = "train")]
+    Train(train::TrainArgs),
+    /// Score an artifact on a labelled transaction CSV; print metrics as JSON.
+    #[cfg(feature = "train")]
+    Evaluate(train::EvaluateArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    match cli.command {
+        #[cfg(feature = "train")]
+        Command::GenData(args) => train::gen_data(&args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::train(&args),
+        #[cfg(feature = "train")]
+        Command::Evaluate(args) => train::evaluate(&args),
+    }
+}

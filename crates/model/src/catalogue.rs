@@ -59,7 +59,14 @@ const fn c(
     standard_price: f64,
     weight: f64,
 ) -> Commodity {
-    Commodity { code, department, division, class, standard_price, weight }
+    Commodity {
+        code,
+        department,
+        division,
+        class,
+        standard_price,
+        weight,
+    }
 }
 
 use ContentClass::{Fresh, Grocery, Nonfood};
@@ -161,7 +168,13 @@ pub fn builtin_hierarchy() -> Hierarchy {
     COMMODITIES
         .iter()
         .map(|c| {
-            (c.code.to_owned(), Placement { department: c.department.to_owned(), class: c.class })
+            (
+                c.code.to_owned(),
+                Placement {
+                    department: c.department.to_owned(),
+                    class: c.class,
+                },
+            )
         })
         .collect()
 }
@@ -187,7 +200,10 @@ mod tests {
 
     #[test]
     fn seed_values_are_in_the_catalogue() {
-        let fresh = COMMODITIES.iter().find(|c| c.code == "FRESH").expect("FRESH");
+        let fresh = COMMODITIES
+            .iter()
+            .find(|c| c.code == "FRESH")
+            .expect("FRESH");
         assert_eq!(fresh.department, "FOOD");
         assert!(REGIONS.contains(&"LONDON"));
         assert!(STORE_FORMATS.contains(&"LS"));

@@ -105,7 +105,11 @@ struct Node {
 /// A 256-bit set of category codes that go right.
 type CodeSet = [u64; 4];
 
-const ALWAYS_LEFT: Node = Node { threshold: f64::INFINITY, feature: 0, set: 0 };
+const ALWAYS_LEFT: Node = Node {
+    threshold: f64::INFINITY,
+    feature: 0,
+    set: 0,
+};
 
 /// A compiled ensemble.
 #[derive(Debug, Clone)]
@@ -124,7 +128,9 @@ impl Engine {
     /// Validates and compiles an ensemble.
     pub fn compile(spec: &EnsembleSpec) -> Result<Self, EngineError> {
         if spec.format != ENSEMBLE_FORMAT {
-            return Err(EngineError::Format { found: spec.format.clone() });
+            return Err(EngineError::Format {
+                found: spec.format.clone(),
+            });
         }
         let n_classes = spec.classes.len();
         if n_classes < 2 || spec.init_scores.len() != n_classes {
@@ -135,14 +141,20 @@ impl Engine {
             )));
         }
         if spec.init_scores.iter().any(|s| !s.is_finite()) {
-            return Err(EngineError::Ensemble("init scores must be finite".to_owned()));
+            return Err(EngineError::Ensemble(
+                "init scores must be finite".to_owned(),
+            ));
         }
         if spec.n_features == 0 {
-            return Err(EngineError::Ensemble("n_features must be positive".to_owned()));
+            return Err(EngineError::Ensemble(
+                "n_features must be positive".to_owned(),
+            ));
         }
         let mut depth = 0;
         for (t, tree) in spec.trees.iter().enumerate() {
-            depth = depth.max(check_tree(spec, tree).map_err(|reason| EngineError::Tree { tree: t, reason })?);
+            depth = depth.max(
+                check_tree(spec, tree).map_err(|reason| EngineError::Tree { tree: t, reason })?,
+            );
         }
         let internal = (1usize << depth) - 1;
         let mut engine = Self {
@@ -168,7 +180,15 @@ impl Engine {
     }
 
     /// Writes the subtree `child` of `tree` at heap position `pos` (on level `level`).
-    fn place(&mut self, tree: &TreeSpec, child: i32, pos: usize, level: usize, node_base: usize, leaf_base: usize) {
+    fn place(
+        &mut self,
+        tree: &TreeSpec,
+        child: i32,
+        pos: usize,
+        level: usize,
+        node_base: usize,
+        leaf_base: usize,
+    ) {
         if level == self.depth {
             let leaf = usize::try_from(!child).unwrap_or_default();
             self.leaves[leaf_base + pos - ((1 << self.depth) - 1)] = tree.leaves[leaf];
@@ -178,14 +198,22 @@ impl Engine {
             Ok(n) => {
                 let spec = &tree.nodes[n];
                 let node = match &spec.test {
-                    SplitTest::Threshold(t) => Node { threshold: *t, feature: spec.feature as u32, set: 0 },
+                    SplitTest::Threshold(t) => Node {
+                        threshold: *t,
+                        feature: spec.feature as u32,
+                        set: 0,
+                    },
                     SplitTest::Categories(left_codes) => {
                         let mut right: CodeSet = [u64::MAX; 4];
                         for &code in left_codes {
                             right[(code >> 6) as usize] &= !(1u64 << (code & 63));
                         }
                         self.sets.push(right);
-                        Node { threshold: f64::INFINITY, feature: spec.feature as u32, set: (self.sets.len() - 1) as u32 }
+                        Node {
+                            threshold: f64::INFINITY,
+                            feature: spec.feature as u32,
+                            set: (self.sets.len() - 1) as u32,
+                        }
                     }
                 };
                 self.nodes[node_base + pos] = node;
@@ -255,8 +283,16 @@ impl Engine {
     /// `n_classes` wide), on the calling thread.
     pub fn predict_batch(&self, rows: &[f64], out: &mut [f64]) {
         let (nf, nc) = (self.n_features, self.n_classes);
-        assert_eq!(rows.len() % nf, 0, "rows length is a multiple of n_features");
-        assert_eq!(out.len() / nc, rows.len() / nf, "one output row per input row");
+        assert_eq!(
+            rows.len() % nf,
+            0,
+            "rows length is a multiple of n_features"
+        );
+        assert_eq!(
+            out.len() / nc,
+            rows.len() / nf,
+            "one output row per input row"
+        );
         let internal = (1 << self.depth) - 1;
         for (block, scores) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * nc)) {
             let n = block.len() / nf;
@@ -300,17 +336,31 @@ fn check_tree(spec: &EnsembleSpec, tree: &TreeSpec) -> Result<usize, String> {
         return Err("leaf values must be finite".to_owned());
     }
     if tree.nodes.is_empty() {
-        return if tree.leaves.len() == 1 { Ok(0) } else { Err("a tree without nodes has one leaf".to_owned()) };
+        return if tree.leaves.len() == 1 {
+            Ok(0)
+        } else {
+            Err("a tree without nodes has one leaf".to_owned())
+        };
     }
     if tree.leaves.len() != tree.nodes.len() + 1 {
-        return Err(format!("{} nodes need {} leaves, found {}", tree.nodes.len(), tree.nodes.len() + 1, tree.leaves.len()));
+        return Err(format!(
+            "{} nodes need {} leaves, found {}",
+            tree.nodes.len(),
+            tree.nodes.len() + 1,
+            tree.leaves.len()
+        ));
     }
     for (i, node) in tree.nodes.iter().enumerate() {
         if node.feature >= spec.n_features {
-            return Err(format!("node {i} tests feature {} of {}", node.feature, spec.n_features));
+            return Err(format!(
+                "node {i} tests feature {} of {}",
+                node.feature, spec.n_features
+            ));
         }
         match &node.test {
-            SplitTest::Threshold(t) if t.is_nan() => return Err(format!("node {i} has a NaN threshold")),
+            SplitTest::Threshold(t) if t.is_nan() => {
+                return Err(format!("node {i} has a NaN threshold"));
+            }
             SplitTest::Categories(codes) if codes.iter().any(|&c| c > 255) => {
                 return Err(format!("node {i} has a category code above 255"));
             }
@@ -380,8 +430,18 @@ mod tests {
         TreeSpec {
             class: 1,
             nodes: vec![
-                NodeSpec { feature: 0, test: SplitTest::Threshold(1.0), left: -1, right: 1 },
-                NodeSpec { feature: 1, test: SplitTest::Categories(vec![2, 3]), left: !1, right: !2 },
+                NodeSpec {
+                    feature: 0,
+                    test: SplitTest::Threshold(1.0),
+                    left: -1,
+                    right: 1,
+                },
+                NodeSpec {
+                    feature: 1,
+                    test: SplitTest::Categories(vec![2, 3]),
+                    left: !1,
+                    right: !2,
+                },
             ],
             leaves: vec![10.0, 20.0, 30.0],
         }
@@ -397,19 +457,36 @@ mod tests {
     fn numeric_and_categorical_splits_and_padding() {
         let engine = Engine::compile(&spec(vec![mixed_tree()])).expect("compiles");
         assert_eq!(engine.depth(), 2);
-        assert_eq!(raw(&engine, [1.0, 2.0]), 10.0, "x <= threshold goes left (padded leaf)");
+        assert_eq!(
+            raw(&engine, [1.0, 2.0]),
+            10.0,
+            "x <= threshold goes left (padded leaf)"
+        );
         assert_eq!(raw(&engine, [-5.0, 9.0]), 10.0);
         assert_eq!(raw(&engine, [1.5, 2.0]), 20.0);
         assert_eq!(raw(&engine, [1.5, 3.0]), 20.0);
-        assert_eq!(raw(&engine, [1.5, 0.0]), 30.0, "unseen code 0 not in the set goes right");
+        assert_eq!(
+            raw(&engine, [1.5, 0.0]),
+            30.0,
+            "unseen code 0 not in the set goes right"
+        );
         assert_eq!(raw(&engine, [1.5, 255.0]), 30.0);
     }
 
     #[test]
     fn batch_equals_single_rows() {
-        let engine = Engine::compile(&spec(vec![mixed_tree(), TreeSpec { class: 0, nodes: vec![], leaves: vec![0.5] }]))
-            .expect("compiles");
-        let rows: Vec<f64> = (0..100).flat_map(|i| [f64::from(i % 3), f64::from(i % 5)]).collect();
+        let engine = Engine::compile(&spec(vec![
+            mixed_tree(),
+            TreeSpec {
+                class: 0,
+                nodes: vec![],
+                leaves: vec![0.5],
+            },
+        ]))
+        .expect("compiles");
+        let rows: Vec<f64> = (0..100)
+            .flat_map(|i| [f64::from(i % 3), f64::from(i % 5)])
+            .collect();
         let mut batch = vec![0.0; 200];
         engine.predict_batch(&rows, &mut batch);
         let mut parallel = vec![0.0; 200];
@@ -437,7 +514,10 @@ mod tests {
         assert!(Engine::compile(&spec(vec![bad_leaves])).is_err());
         let mut bad_format = spec(vec![]);
         bad_format.format = "lightgbm".into();
-        assert!(matches!(Engine::compile(&bad_format), Err(EngineError::Format { .. })));
+        assert!(matches!(
+            Engine::compile(&bad_format),
+            Err(EngineError::Format { .. })
+        ));
     }
 
     #[test]

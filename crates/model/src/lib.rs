@@ -5,18 +5,25 @@
 
 pub mod artifact;
 pub mod catalogue;
-#[cfg(feature = "train")]
-pub mod data;
 pub mod engine;
 pub mod features;
 pub mod metrics;
+pub mod time;
 
+#[cfg(feature = "train")]
+pub mod card;
+#[cfg(feature = "train")]
+pub mod data;
+#[cfg(feature = "train")]
+pub mod gbdt;
 #[cfg(feature = "train")]
 pub mod progress;
 #[cfg(feature = "train")]
 pub mod rng;
 #[cfg(feature = "train")]
 pub mod synth;
+#[cfg(feature = "train")]
+pub mod training;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -44,7 +51,9 @@ pub fn class_label(code: &str) -> &'static str {
 /// Version of this crate and, when the build knew it, the git commit.
 pub fn code_version() -> String {
     match option_env!("GIT_COMMIT") {
-        Some(commit) if !commit.is_empty() => format!("retail-model {} ({commit})", env!("CARGO_PKG_VERSION")),
+        Some(commit) if !commit.is_empty() => {
+            format!("retail-model {} ({commit})", env!("CARGO_PKG_VERSION"))
+        }
         _ => format!("retail-model {}", env!("CARGO_PKG_VERSION")),
     }
 }

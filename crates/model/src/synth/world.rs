@@ -4,6 +4,7 @@
 
 use crate::catalogue::{COMMODITIES, REGIONS, STORE_FORMATS};
 use crate::rng::Rng;
+pub use crate::time::{civil_from_days, days_from_civil};
 
 /// Seed of the world (stores, products); fixed forever.
 pub const WORLD_SEED: u64 = 0x5EED_2006_0403;
@@ -37,7 +38,8 @@ pub enum Tier {
 pub const TIER_PRICE: [f64; 3] = [1.9, 1.0, 0.55];
 
 /// Mean affluence of each region's population (index as [`REGIONS`]).
-pub const REGION_AFFLUENCE: [f64; 10] = [0.7, 0.45, 0.15, 0.2, -0.15, -0.25, -0.45, -0.25, 0.0, -0.35];
+pub const REGION_AFFLUENCE: [f64; 10] =
+    [0.7, 0.45, 0.15, 0.2, -0.15, -0.25, -0.45, -0.25, 0.0, -0.35];
 
 /// First shopping day (a Monday) and the number of weeks simulated.
 pub const FIRST_DAY: (i64, u32, u32) = (2006, 4, 3);
@@ -91,7 +93,11 @@ impl World {
         for region in 0..REGIONS.len() {
             for &(format, count) in &STORES_PER_FORMAT {
                 for _ in 0..count {
-                    stores.push(Store { code: format!("STORE{:05}", stores.len() + 1), region, format });
+                    stores.push(Store {
+                        code: format!("STORE{:05}", stores.len() + 1),
+                        region,
+                        format,
+                    });
                 }
             }
         }
@@ -111,7 +117,8 @@ impl World {
                 // 3 premium, 6 standard and 3 value products per class.
                 for (tier, count) in [(Tier::Premium, 3), (Tier::Standard, 6), (Tier::Value, 3)] {
                     for _ in 0..count {
-                        let raw = class_price * TIER_PRICE[tier as usize] * (0.2 * rng.normal()).exp();
+                        let raw =
+                            class_price * TIER_PRICE[tier as usize] * (0.2 * rng.normal()).exp();
                         let price = ((raw * 100.0).round() / 100.0).max(0.10);
                         tiers[tier as usize].push(products.len());
                         products.push(Product {
@@ -127,9 +134,25 @@ impl World {
             shelves.push(classes);
         }
         let line_weights = (0..MISSIONS.len())
-            .map(|m| (0..LIFESTAGES.len()).map(|l| COMMODITIES.iter().map(|c| c.weight * mission_factor(m, c.code) * lifestage_factor(l, c.code)).collect()).collect())
+            .map(|m| {
+                (0..LIFESTAGES.len())
+                    .map(|l| {
+                        COMMODITIES
+                            .iter()
+                            .map(|c| {
+                                c.weight * mission_factor(m, c.code) * lifestage_factor(l, c.code)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
             .collect();
-        Self { stores, products, shelves, line_weights }
+        Self {
+            stores,
+            products,
+            shelves,
+            line_weights,
+        }
     }
 }
 
@@ -168,31 +191,6 @@ fn lifestage_factor(lifestage: usize, commodity: &str) -> f64 {
     }
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Civil date of a day count since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// ISO-8601 week of a day as `yyyyww` (the dunnhumby `SHOP_WEEK` shape).
 pub fn iso_week(days: i64) -> u32 {
     // 1970-01-01 was a Thursday; weekday 0 = Monday.
@@ -227,9 +225,18 @@ mod tests {
         let a = World::new();
         let b = World::new();
         assert_eq!(a.products.len(), b.products.len());
-        assert!(a.products.iter().zip(&b.products).all(|(x, y)| x.price == y.price && x.code == y.code));
+        assert!(
+            a.products
+                .iter()
+                .zip(&b.products)
+                .all(|(x, y)| x.price == y.price && x.code == y.code)
+        );
         assert_eq!(a.stores.len(), 80);
-        assert!(a.stores.iter().any(|s| REGIONS[s.region] == "LONDON" && STORE_FORMATS[s.format] == "LS"));
+        assert!(
+            a.stores
+                .iter()
+                .any(|s| REGIONS[s.region] == "LONDON" && STORE_FORMATS[s.format] == "LS")
+        );
         assert!(a.products.iter().all(|p| p.price >= 0.10));
     }
 }

@@ -358,11 +358,11 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
             *dominant_by_spend(&commodities, name).unwrap_or(&group[0].commodity);
     }
     out.values = interner.values;
-    for b in 0..n {
+    for (b, &line) in first_line.iter().enumerate() {
         if let Err(invalid) = out.record(b).validate() {
             let error = &invalid.errors[0];
             return Err(DataError::Field {
-                line: first_line[b],
+                line,
                 column: error.field.clone(),
                 value: out.ids[b].to_string(),
                 reason: format!("(basket total) {}", error.reason),

@@ -2,12 +2,13 @@
 //! ([`EnsembleSpec`]) and compiled into flat arrays ([`Engine`]) that predict class
 //! probabilities without the training code.
 //!
-//! Each tree is laid out as a complete binary tree of the ensemble's depth (heap order, children
-//! of node `i` at `2i+1` and `2i+2`), shallower branches padded with "always left" nodes. Every
-//! row then takes exactly `depth` steps per tree and each step is branch-free: a numeric split
-//! sends `x > threshold` right, a categorical split stores `+inf` as threshold and a 256-bit set
-//! of the codes that go right; numeric nodes point at the empty set. So
-//! `right = (x > t) | bit(set, code(x))` covers both kinds.
+//! Compilation makes every test a byte lookup. Each row is first binned once: a numeric value
+//! becomes the number of the model's distinct thresholds on that feature that lie below it
+//! (so `x > t_j` exactly when `bin > j`), a category code stays its code. Every internal node
+//! then holds a 256-bit table of the bins that go right; numeric and categorical splits are the
+//! same three loads and no branch. Trees are laid out as complete binary trees of the
+//! ensemble's depth (heap order, children of `i` at `2i+1`, `2i+2`), shallower branches padded
+//! with "always left" nodes, so a row takes exactly `depth` steps per tree.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -95,21 +96,30 @@ pub enum EngineError {
     },
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Most features a row may have.
+pub const MAX_FEATURES: usize = 64;
+
+/// A compiled internal node: the feature whose bin is looked up and the table to look it up in.
+#[derive(Debug, Clone, Copy, Default)]
 struct Node {
-    threshold: f64,
-    feature: u32,
-    set: u32,
+    table: u16,
+    feature: u8,
 }
 
-/// A 256-bit set of category codes that go right.
-type CodeSet = [u64; 4];
+/// Bins `0..=255` that go right, as a 256-bit set.
+type Table = [u64; 4];
 
-const ALWAYS_LEFT: Node = Node {
-    threshold: f64::INFINITY,
-    feature: 0,
-    set: 0,
-};
+/// How a feature's raw value becomes a bin.
+#[derive(Debug, Clone)]
+enum Binning {
+    /// Distinct thresholds used on the feature, increasing; bin = how many are below the value.
+    Numeric(Vec<f64>),
+    /// Bin = category code (values above 255 saturate to 255, which no split sends left).
+    Categorical,
+}
+
+/// A row's bins.
+type Bins = [u8; MAX_FEATURES];
 
 /// A compiled ensemble.
 #[derive(Debug, Clone)]
@@ -118,10 +128,11 @@ pub struct Engine {
     n_classes: usize,
     depth: usize,
     init_scores: Vec<f64>,
+    binning: Vec<Binning>,
     tree_class: Vec<usize>,
     nodes: Vec<Node>,
     leaves: Vec<f64>,
-    sets: Vec<CodeSet>,
+    tables: Vec<Table>,
 }
 
 impl Engine {
@@ -145,10 +156,11 @@ impl Engine {
                 "init scores must be finite".to_owned(),
             ));
         }
-        if spec.n_features == 0 {
-            return Err(EngineError::Ensemble(
-                "n_features must be positive".to_owned(),
-            ));
+        if spec.n_features == 0 || spec.n_features > MAX_FEATURES {
+            return Err(EngineError::Ensemble(format!(
+                "n_features must be 1..={MAX_FEATURES}, got {}",
+                spec.n_features
+            )));
         }
         let mut depth = 0;
         for (t, tree) in spec.trees.iter().enumerate() {
@@ -156,27 +168,55 @@ impl Engine {
                 check_tree(spec, tree).map_err(|reason| EngineError::Tree { tree: t, reason })?,
             );
         }
+        let binning = binning(spec)?;
         let internal = (1usize << depth) - 1;
         let mut engine = Self {
             n_features: spec.n_features,
             n_classes,
             depth,
             init_scores: spec.init_scores.clone(),
+            binning,
             tree_class: Vec::with_capacity(spec.trees.len()),
             nodes: Vec::with_capacity(spec.trees.len() * internal),
             leaves: Vec::with_capacity(spec.trees.len() << depth),
-            sets: vec![[0; 4]],
+            tables: vec![[0; 4]],
         };
+        let mut table_ids: std::collections::HashMap<Table, u16> =
+            std::collections::HashMap::from([([0; 4], 0)]);
         for tree in &spec.trees {
             engine.tree_class.push(tree.class);
             let node_base = engine.nodes.len();
             let leaf_base = engine.leaves.len();
-            engine.nodes.resize(node_base + internal, ALWAYS_LEFT);
+            engine.nodes.resize(node_base + internal, Node::default());
             engine.leaves.resize(leaf_base + (1 << depth), 0.0);
             let root = if tree.nodes.is_empty() { -1 } else { 0 };
-            engine.place(tree, root, 0, 0, node_base, leaf_base);
+            engine.place(tree, root, 0, 0, (node_base, leaf_base), &mut table_ids)?;
         }
         Ok(engine)
+    }
+
+    /// The 256-bit table of bins that go right at a node.
+    fn table(&self, spec: &NodeSpec) -> Table {
+        let mut right: Table = [0; 4];
+        match (&spec.test, &self.binning[spec.feature]) {
+            (SplitTest::Threshold(t), Binning::Numeric(thresholds)) => {
+                // x > t  <=>  more than j thresholds lie below x, where t = thresholds[j].
+                let j = thresholds.partition_point(|u| u < t);
+                for bin in j + 1..256 {
+                    right[bin >> 6] |= 1 << (bin & 63);
+                }
+            }
+            (SplitTest::Categories(left), _) => {
+                right = [u64::MAX; 4];
+                for &code in left {
+                    right[(code >> 6) as usize] &= !(1u64 << (code & 63));
+                }
+            }
+            (SplitTest::Threshold(_), Binning::Categorical) => {
+                unreachable!("binning() makes threshold features numeric")
+            }
+        }
+        right
     }
 
     /// Writes the subtree `child` of `tree` at heap position `pos` (on level `level`).
@@ -186,45 +226,54 @@ impl Engine {
         child: i32,
         pos: usize,
         level: usize,
-        node_base: usize,
-        leaf_base: usize,
-    ) {
+        (node_base, leaf_base): (usize, usize),
+        table_ids: &mut std::collections::HashMap<Table, u16>,
+    ) -> Result<(), EngineError> {
         if level == self.depth {
             let leaf = usize::try_from(!child).unwrap_or_default();
             self.leaves[leaf_base + pos - ((1 << self.depth) - 1)] = tree.leaves[leaf];
-            return;
+            return Ok(());
         }
         let (left, right) = match usize::try_from(child) {
             Ok(n) => {
                 let spec = &tree.nodes[n];
-                let node = match &spec.test {
-                    SplitTest::Threshold(t) => Node {
-                        threshold: *t,
-                        feature: spec.feature as u32,
-                        set: 0,
-                    },
-                    SplitTest::Categories(left_codes) => {
-                        let mut right: CodeSet = [u64::MAX; 4];
-                        for &code in left_codes {
-                            right[(code >> 6) as usize] &= !(1u64 << (code & 63));
-                        }
-                        self.sets.push(right);
-                        Node {
-                            threshold: f64::INFINITY,
-                            feature: spec.feature as u32,
-                            set: (self.sets.len() - 1) as u32,
-                        }
+                let table = self.table(spec);
+                let next = table_ids.len();
+                let id = *table_ids.entry(table).or_insert_with(|| next as u16);
+                if usize::from(id) == next {
+                    if next > usize::from(u16::MAX) {
+                        return Err(EngineError::Ensemble(
+                            "more than 65535 distinct split tables".to_owned(),
+                        ));
                     }
+                    self.tables.push(table);
+                }
+                self.nodes[node_base + pos] = Node {
+                    table: id,
+                    feature: spec.feature as u8,
                 };
-                self.nodes[node_base + pos] = node;
                 (spec.left, spec.right)
             }
-            // A leaf above the bottom level: padding nodes stay "always left", and every leaf
-            // slot below gets its value.
+            // A leaf above the bottom level: padding nodes use table 0 (always left), and every
+            // leaf slot below gets its value.
             Err(_) => (child, child),
         };
-        self.place(tree, left, 2 * pos + 1, level + 1, node_base, leaf_base);
-        self.place(tree, right, 2 * pos + 2, level + 1, node_base, leaf_base);
+        self.place(
+            tree,
+            left,
+            2 * pos + 1,
+            level + 1,
+            (node_base, leaf_base),
+            table_ids,
+        )?;
+        self.place(
+            tree,
+            right,
+            2 * pos + 2,
+            level + 1,
+            (node_base, leaf_base),
+            table_ids,
+        )
     }
 
     /// Length of a feature row.
@@ -247,27 +296,36 @@ impl Engine {
         self.depth
     }
 
+    fn bin_row(&self, row: &[f64], bins: &mut Bins) {
+        for ((bin, &x), binning) in bins.iter_mut().zip(row).zip(&self.binning) {
+            *bin = match binning {
+                Binning::Numeric(thresholds) => thresholds.partition_point(|t| *t < x) as u8,
+                // `as` saturates: negative and NaN become 0, large values 255.
+                Binning::Categorical => (x as usize).min(255) as u8,
+            };
+        }
+    }
+
     #[inline(always)]
-    fn step(&self, node_base: usize, pos: usize, row: &[f64]) -> usize {
+    fn step(&self, node_base: usize, pos: usize, bins: &Bins) -> usize {
         let node = self.nodes[node_base + pos];
-        let x = row[node.feature as usize];
-        // `as` saturates: negative and NaN become 0, large values 255 (numeric nodes use set 0).
-        let code = (x as usize).min(255);
-        let set = &self.sets[node.set as usize];
-        let in_set = (set[code >> 6] >> (code & 63)) & 1;
-        2 * pos + 1 + ((x > node.threshold) as usize | in_set as usize)
+        let bin = bins[usize::from(node.feature) & (MAX_FEATURES - 1)];
+        let word = self.tables[usize::from(node.table)][usize::from(bin >> 6)];
+        2 * pos + 1 + ((word >> (bin & 63)) & 1) as usize
     }
 
     /// Raw (pre-softmax) class scores of one row.
     pub fn raw_scores(&self, row: &[f64], scores: &mut [f64]) {
         assert_eq!(row.len(), self.n_features, "feature row length");
         assert_eq!(scores.len(), self.n_classes, "score row length");
+        let mut bins = [0u8; MAX_FEATURES];
+        self.bin_row(row, &mut bins);
         scores.copy_from_slice(&self.init_scores);
         let internal = (1 << self.depth) - 1;
         for (t, &class) in self.tree_class.iter().enumerate() {
             let mut pos = 0;
             for _ in 0..self.depth {
-                pos = self.step(t * internal, pos, row);
+                pos = self.step(t * internal, pos, &bins);
             }
             scores[class] += self.leaves[(t << self.depth) + pos - internal];
         }
@@ -294,8 +352,12 @@ impl Engine {
             "one output row per input row"
         );
         let internal = (1 << self.depth) - 1;
+        let mut bins = [[0u8; MAX_FEATURES]; BLOCK];
         for (block, scores) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * nc)) {
             let n = block.len() / nf;
+            for (row, b) in block.chunks(nf).zip(bins.iter_mut()) {
+                self.bin_row(row, b);
+            }
             for s in scores.chunks_mut(nc) {
                 s.copy_from_slice(&self.init_scores);
             }
@@ -303,13 +365,13 @@ impl Engine {
             for (t, &class) in self.tree_class.iter().enumerate() {
                 pos[..n].fill(0);
                 for _ in 0..self.depth {
-                    for r in 0..n {
-                        pos[r] = self.step(t * internal, pos[r], &block[r * nf..(r + 1) * nf]);
+                    for (p, b) in pos[..n].iter_mut().zip(&bins) {
+                        *p = self.step(t * internal, *p, b);
                     }
                 }
-                let leaves = &self.leaves[t << self.depth..];
-                for r in 0..n {
-                    scores[r * nc + class] += leaves[pos[r] - internal];
+                let leaves = &self.leaves[(t << self.depth)..((t + 1) << self.depth)];
+                for (r, &p) in pos[..n].iter().enumerate() {
+                    scores[r * nc + class] += leaves[p - internal];
                 }
             }
             for s in scores.chunks_mut(nc) {
@@ -325,6 +387,43 @@ impl Engine {
             .zip(out.par_chunks_mut(CHUNK * self.n_classes))
             .for_each(|(rows, out)| self.predict_batch(rows, out));
     }
+}
+
+/// How each feature is binned: numeric when any node compares it to a threshold (with the
+/// distinct thresholds used), categorical otherwise.
+fn binning(spec: &EnsembleSpec) -> Result<Vec<Binning>, EngineError> {
+    let mut thresholds: Vec<Option<Vec<f64>>> = vec![None; spec.n_features];
+    let mut categorical = vec![false; spec.n_features];
+    for node in spec.trees.iter().flat_map(|t| &t.nodes) {
+        match &node.test {
+            SplitTest::Threshold(t) => thresholds[node.feature]
+                .get_or_insert_with(Vec::new)
+                .push(*t),
+            SplitTest::Categories(_) => categorical[node.feature] = true,
+        }
+    }
+    thresholds
+        .into_iter()
+        .zip(categorical)
+        .enumerate()
+        .map(|(f, (numeric, categorical))| match (numeric, categorical) {
+            (Some(_), true) => Err(EngineError::Ensemble(format!(
+                "feature {f} is split both by threshold and by category"
+            ))),
+            (Some(mut t), false) => {
+                t.sort_by(f64::total_cmp);
+                t.dedup();
+                if t.len() > 255 {
+                    return Err(EngineError::Ensemble(format!(
+                        "feature {f} uses {} distinct thresholds, at most 255 are supported",
+                        t.len()
+                    )));
+                }
+                Ok(Binning::Numeric(t))
+            }
+            (None, _) => Ok(Binning::Categorical),
+        })
+        .collect()
 }
 
 /// Checks one tree and returns its depth (internal levels on its longest path).

@@ -48,11 +48,13 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         Self {
-            learning_rate: 0.1,
+            // A high rate and shallow trees: on the default data this reaches the same held-out
+            // accuracy as 0.1 / depth 6 with 120 instead of 306 trees (docs/decisions.md).
+            learning_rate: 0.3,
             max_rounds: 500,
             early_stopping_rounds: 20,
             max_leaves: 31,
-            max_depth: 6,
+            max_depth: 5,
             min_data_in_leaf: 50,
             min_sum_hessian: 1e-3,
             lambda_l2: 1.0,
@@ -410,8 +412,8 @@ impl Grower<'_> {
         -sum.g / (sum.h + self.params.lambda_l2) * self.params.learning_rate
     }
 
-    /// Grows one tree; returns it with the row order and each leaf's `[start, end)` range.
-    fn grow(&self, n_rows: usize) -> (Tree, Vec<u32>, Vec<(usize, usize)>) {
+    /// Grows one tree over all training rows.
+    fn grow(&self, n_rows: usize) -> Grown {
         let mut index: Vec<u32> = (0..n_rows as u32).collect();
         let mut scratch = vec![0u32; n_rows];
         let hist = self.histogram(&index);
@@ -521,8 +523,19 @@ impl Grower<'_> {
             leaves: leaves.iter().map(|l| self.leaf_value(&l.sum)).collect(),
         };
         let ranges = leaves.iter().map(|l| (l.start, l.end)).collect();
-        (tree, index, ranges)
+        Grown {
+            tree,
+            index,
+            ranges,
+        }
     }
+}
+
+/// A grown tree, the training rows in leaf order, and each leaf's `[start, end)` in that order.
+struct Grown {
+    tree: Tree,
+    index: Vec<u32>,
+    ranges: Vec<(usize, usize)>,
 }
 
 fn log_loss(scores: &[f64], labels: &[u8], k: usize) -> f64 {
@@ -620,7 +633,7 @@ pub fn train(
                     }
                 }
             });
-        let grown: Vec<(Tree, Vec<u32>, Vec<(usize, usize)>)> = (0..k)
+        let grown: Vec<Grown> = (0..k)
             .into_par_iter()
             .map(|class| {
                 let grower = Grower {
@@ -636,7 +649,12 @@ pub fn train(
                 grower.grow(n)
             })
             .collect();
-        for (tree, index, ranges) in grown {
+        for Grown {
+            tree,
+            index,
+            ranges,
+        } in grown
+        {
             for (leaf, &(start, end)) in ranges.iter().enumerate() {
                 for &r in &index[start..end] {
                     scores[r as usize * k + tree.class] += tree.leaves[leaf];

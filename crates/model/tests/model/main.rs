@@ -1,0 +1,4 @@
+//! Integration tests of retail-model (one test binary).
+
+mod artifact;
+mod parity;

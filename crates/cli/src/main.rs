@@ -1,6 +1,7 @@
 //! `retail-api`: the one binary. Flags become validated configs here; the work happens in the
 //! library crates.
 
+mod serve;
 mod telemetry;
 #[cfg(feature = "train")]
 mod train;
@@ -17,6 +18,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API (the embedded default model unless MODEL_URI says otherwise).
+    Serve(serve::ServeArgs),
     /// Write a deterministic synthetic transaction dataset in the dunnhumby schema.
     #[cfg(feature = "train")]
     GenData(train::GenDataArgs),
@@ -32,6 +35,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init();
     match cli.command {
+        Command::Serve(args) => serve::serve(&args),
         #[cfg(feature = "train")]
         Command::GenData(args) => train::gen_data(&args),
         #[cfg(feature = "train")]

@@ -2,6 +2,7 @@
 
 mod default_model;
 mod pipeline;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

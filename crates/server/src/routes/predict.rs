@@ -1,0 +1,289 @@
+//! `POST /predict`: one basket, either the seed's flat record or `{"basket_items": {...}}`.
+//! Both go through the shared feature pipeline; unknown categories are scored as unseen and
+//! reported in `warnings`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use retail_model::features::{BasketItem, BasketRecord, FieldError, StoreContext};
+use retail_model::metrics::argmax;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::{ApiError, AppState};
+
+/// The flat record's categorical fields, in [`BasketRecord::categories`] order.
+const CATEGORY_FIELDS: [&str; 6] = [
+    "PROD_CODE_20",
+    "PROD_CODE_30",
+    "BASKET_SIZE",
+    "BASKET_TYPE",
+    "STORE_REGION",
+    "STORE_FORMAT",
+];
+
+/// A prediction.
+#[derive(Debug, Serialize)]
+pub struct PredictionResponse {
+    /// Most probable class code.
+    pub prediction: String,
+    /// Its human label.
+    pub label: String,
+    /// Probability of every class.
+    pub probabilities: serde_json::Map<String, Value>,
+    /// Version of the model that answered.
+    pub model_version: String,
+    /// Category values scored as unseen, and similar notes.
+    pub warnings: Vec<String>,
+}
+
+/// Scores one basket.
+pub async fn predict(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PredictionResponse>, ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES),
+        _ => ApiError::MalformedJson(rejection.body_text()),
+    })?;
+    let value = json_body(&headers, &body)?;
+    let Value::Object(object) = value else {
+        return Err(invalid("body", "must be a JSON object"));
+    };
+    let artifact = &state.artifact;
+    let record = if let Some(items) = object.get("basket_items") {
+        let (items, store) = parse_items(items, &object)?;
+        artifact
+            .pipeline
+            .record_from_items(items.iter().map(|(k, i)| (k.as_str(), i)), &store)
+            .map_err(|e| ApiError::Invalid(e.errors))?
+    } else {
+        parse_flat(&object)?
+    };
+    let encoded = artifact
+        .pipeline
+        .encode(&record)
+        .map_err(|e| ApiError::Invalid(e.errors))?;
+    let mut p = vec![0.0; artifact.engine.n_classes()];
+    artifact.engine.predict_proba(&encoded.features, &mut p);
+    let best = &artifact.manifest.classes[argmax(&p)];
+    Ok(Json(PredictionResponse {
+        prediction: best.code.clone(),
+        label: best.label.clone(),
+        probabilities: artifact
+            .manifest
+            .classes
+            .iter()
+            .zip(&p)
+            .map(|(c, &p)| (c.code.clone(), Value::from(p)))
+            .collect(),
+        model_version: artifact.manifest.version.clone(),
+        warnings: encoded
+            .unseen
+            .iter()
+            .map(|u| {
+                if u.value.is_empty() {
+                    format!("{}: not provided; scored as unseen", u.field)
+                } else {
+                    format!("{}: unknown value {:?}; scored as unseen", u.field, u.value)
+                }
+            })
+            .collect(),
+    }))
+}
+
+fn invalid(field: &str, reason: &str) -> ApiError {
+    ApiError::Invalid(vec![FieldError {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    }])
+}
+
+fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn number(
+    object: &Map<String, Value>,
+    field: &str,
+    path: &str,
+    required: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<f64> {
+    match object.get(field) {
+        Some(Value::Number(n)) => n.as_f64(),
+        None if !required => None,
+        None | Some(Value::Null) => {
+            errors.push(FieldError {
+                field: path.to_owned(),
+                reason: "is required".to_owned(),
+            });
+            None
+        }
+        Some(other) => {
+            errors.push(FieldError {
+                field: path.to_owned(),
+                reason: format!("must be a number, got {}", kind(other)),
+            });
+            None
+        }
+    }
+}
+
+fn string(
+    object: &Map<String, Value>,
+    field: &str,
+    path: &str,
+    required: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match object.get(field) {
+        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(Value::Null) if !required => None,
+        None | Some(Value::Null) => {
+            errors.push(FieldError {
+                field: path.to_owned(),
+                reason: "is required".to_owned(),
+            });
+            None
+        }
+        Some(other) => {
+            errors.push(FieldError {
+                field: path.to_owned(),
+                reason: format!("must be a string, got {}", kind(other)),
+            });
+            None
+        }
+    }
+}
+
+fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, ApiError> {
+    let mut errors = Vec::new();
+    let spend = number(object, "SPEND", "SPEND", true, &mut errors);
+    let quantity = number(object, "QUANTITY", "QUANTITY", true, &mut errors);
+    let categories =
+        CATEGORY_FIELDS.map(|f| string(object, f, f, true, &mut errors).unwrap_or_default());
+    let [
+        prod_code_20,
+        prod_code_30,
+        basket_size,
+        basket_type,
+        store_region,
+        store_format,
+    ] = categories;
+    // Range checks of the numbers that did parse, so one answer lists every problem.
+    let record = BasketRecord {
+        spend: spend.unwrap_or(0.0),
+        quantity: quantity.unwrap_or(1.0),
+        prod_code_20,
+        prod_code_30,
+        basket_size,
+        basket_type,
+        store_region,
+        store_format,
+    };
+    if let Err(invalid) = record.validate() {
+        errors.extend(invalid.errors);
+    }
+    if errors.is_empty() {
+        Ok(record)
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
+/// `basket_items` as an object keyed by item id (the seed's shape) or as an array.
+fn parse_items(
+    items: &Value,
+    object: &Map<String, Value>,
+) -> Result<(Vec<(String, BasketItem)>, StoreContext), ApiError> {
+    let entries: Vec<(String, &Value)> = match items {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        other => {
+            return Err(invalid(
+                "basket_items",
+                &format!("must be an object of items, got {}", kind(other)),
+            ));
+        }
+    };
+    let mut errors = Vec::new();
+    let mut parsed = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let path = |f: &str| format!("basket_items.{key}.{f}");
+        let Value::Object(item) = value else {
+            errors.push(FieldError {
+                field: format!("basket_items.{key}"),
+                reason: format!("must be an object, got {}", kind(value)),
+            });
+            continue;
+        };
+        let quantity = number(item, "quantity", &path("quantity"), true, &mut errors);
+        let price = number(item, "price", &path("price"), true, &mut errors);
+        let category = string(item, "category", &path("category"), false, &mut errors);
+        let product_id = string(item, "product_id", &path("product_id"), false, &mut errors);
+        if let (Some(quantity), Some(price)) = (quantity, price) {
+            parsed.push((
+                key,
+                BasketItem {
+                    product_id,
+                    quantity,
+                    price,
+                    category,
+                },
+            ));
+        }
+    }
+    let mut store = StoreContext::default();
+    for (slot, names) in [
+        (&mut store.store_region, ["STORE_REGION", "store_region"]),
+        (&mut store.store_format, ["STORE_FORMAT", "store_format"]),
+    ] {
+        for name in names {
+            if let Some(v) = string(object, name, name, false, &mut errors) {
+                *slot = Some(v);
+            }
+        }
+    }
+    if let Some(customer) = object.get("customer_id") {
+        if !matches!(customer, Value::String(_) | Value::Null) {
+            errors.push(FieldError {
+                field: "customer_id".to_owned(),
+                reason: format!("must be a string, got {}", kind(customer)),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok((parsed, store))
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}

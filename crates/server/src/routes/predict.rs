@@ -273,13 +273,14 @@ fn parse_items(
             }
         }
     }
-    if let Some(customer) = object.get("customer_id") {
-        if !matches!(customer, Value::String(_) | Value::Null) {
-            errors.push(FieldError {
-                field: "customer_id".to_owned(),
-                reason: format!("must be a string, got {}", kind(customer)),
-            });
-        }
+    if let Some(customer) = object
+        .get("customer_id")
+        .filter(|c| !matches!(c, Value::String(_) | Value::Null))
+    {
+        errors.push(FieldError {
+            field: "customer_id".to_owned(),
+            reason: format!("must be a string, got {}", kind(customer)),
+        });
     }
     if errors.is_empty() {
         Ok((parsed, store))

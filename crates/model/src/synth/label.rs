@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! u = ln( (SPEND / QUANTITY) / standard_price(PROD_CODE_30) )      price index of the basket
-//! s = 2.4 u + region(STORE_REGION) + format(STORE_FORMAT) + type(BASKET_TYPE) + 0.3 ln(SPEND / 30)
-//! P(LA) = σ(-0.85 - s)      P(UM) = σ(s - 0.85)      P(MM) = 1 - P(LA) - P(UM)
+//! s = 0.6 + 4.5 u + region(STORE_REGION) + format(STORE_FORMAT) + type(BASKET_TYPE) + 0.3 ln(SPEND / 30)
+//! P(LA) = σ(-1.8 - s)      P(UM) = σ(s - 1.8)      P(MM) = 1 - P(LA) - P(UM)
 //! ```
 //! A basket paying more per item than its dominant commodity group's standard shelf price leans
 //! up-market; London and the South East, convenience formats and fresh baskets lean up-market;

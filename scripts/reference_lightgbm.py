@@ -4,7 +4,7 @@
 Gives a point of comparison (quality, training time, prediction speed) for our own GBDT. It is
 a measurement tool, not part of the product: nothing in the Rust code depends on it.
 
-Setup and run (scratch files live outside the repository):
+Setup and run, from the repository root (scratch files live outside the repository):
 
     mkdir -p /tmp/ref
     python3 -m venv /tmp/ref/venv
@@ -52,7 +52,6 @@ import pandas as pd
 CLASSES = ["LA", "MM", "UM"]
 CATEGORICAL = ["PROD_CODE_20", "PROD_CODE_30", "BASKET_SIZE", "BASKET_TYPE", "STORE_REGION", "STORE_FORMAT"]
 NUMERIC = ["SPEND", "QUANTITY", "UNIT_PRICE"]
-FEATURES = NUMERIC + CATEGORICAL
 BASKET_COLUMNS = ["BASKET_SIZE", "BASKET_TYPE", "STORE_REGION", "STORE_FORMAT", "BASKET_PRICE_SENSITIVITY", "CUST_CODE"]
 LABEL = "BASKET_PRICE_SENSITIVITY"
 
@@ -243,28 +242,51 @@ def train(name: str, config: dict, train_x, train_y, valid_x, valid_y) -> tuple[
     }
 
 
-def batch_throughput(booster: lgb.Booster, x: pd.DataFrame, repeats: int = 3) -> dict[str, float]:
-    """Best of `repeats` batch predictions of every row (best iteration, all threads)."""
+def as_codes(x: pd.DataFrame) -> np.ndarray:
+    """The float64 matrix LightGBM sees: categories as their codes, unknown as NaN."""
+    codes = x.copy()
+    for column in CATEGORICAL:
+        codes[column] = codes[column].cat.codes.replace(-1, np.nan)
+    return codes.to_numpy(np.float64)
+
+
+def best_seconds(action, repeats: int = 3) -> float:
     timings = []
     for _ in range(repeats):
         start = time.perf_counter()
-        booster.predict(x, num_threads=THREADS)
+        action()
         timings.append(time.perf_counter() - start)
-    best = min(timings)
-    return {"rows": len(x), "seconds": best, "rows_per_second": len(x) / best}
+    return min(timings)
+
+
+def batch_throughput(booster: lgb.Booster, x: pd.DataFrame) -> dict[str, float]:
+    """Best of 3 batch predictions of every row (best iteration, THREADS threads).
+
+    `rows_per_second` passes the pandas DataFrame (includes pandas' categorical conversion);
+    `rows_per_second_numpy` passes the float64 code matrix (LightGBM's own cost).
+    """
+    codes = as_codes(x)
+    if not np.array_equal(booster.predict(x), booster.predict(codes)):
+        raise RuntimeError("DataFrame and code-matrix predictions differ")
+    seconds = best_seconds(lambda: booster.predict(x, num_threads=THREADS))
+    seconds_numpy = best_seconds(lambda: booster.predict(codes, num_threads=THREADS))
+    return {
+        "rows": len(x),
+        "seconds": seconds,
+        "rows_per_second": len(x) / seconds,
+        "seconds_numpy": seconds_numpy,
+        "rows_per_second_numpy": len(x) / seconds_numpy,
+    }
 
 
 def single_row_latency(booster: lgb.Booster, x: pd.DataFrame) -> dict[str, float]:
-    """Median latency of predicting one row, over LATENCY_CALLS different rows.
+    """Median latency of predicting one row (one thread), over LATENCY_CALLS different rows.
 
     `dataframe_us` passes a one-row pandas DataFrame (includes pandas' categorical conversion);
     `numpy_us` passes a float64 row with categories already as codes (LightGBM's own cost).
     """
     rows = x.iloc[:LATENCY_CALLS]
-    codes = rows.copy()
-    for column in CATEGORICAL:
-        codes[column] = codes[column].cat.codes.replace(-1, np.nan)
-    codes = codes.to_numpy(np.float64)
+    codes = as_codes(rows)
 
     def median_us(predict_one) -> float:
         for i in range(20):  # warm-up

@@ -179,8 +179,12 @@ impl Interner {
     }
 }
 
-/// Parses transaction CSV bytes.
-pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, DataError> {
+/// A CSV reader over `bytes` and its header, after checking that every `required` column is
+/// present (extra columns are allowed).
+fn open_csv<'a>(
+    bytes: &'a [u8],
+    required: &[&str],
+) -> Result<(csv::Reader<&'a [u8]>, csv::ByteRecord), DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes);
@@ -191,16 +195,30 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
             reason: e.to_string(),
         })?
         .clone();
-    let position = |name: &str| header.iter().position(|h| h == name.as_bytes());
-    let missing: Vec<String> = HEADER
+    let missing: Vec<String> = required
         .iter()
-        .filter(|h| position(h).is_none())
+        .filter(|h| !header.iter().any(|x| x == h.as_bytes()))
         .map(|h| (*h).to_owned())
         .collect();
-    if !missing.is_empty() {
-        return Err(DataError::Header { missing });
+    if missing.is_empty() {
+        Ok((reader, header))
+    } else {
+        Err(DataError::Header { missing })
     }
-    let col = |name: &str| position(name).unwrap_or_default();
+}
+
+/// Index of a column known to be in `header`.
+fn column(header: &csv::ByteRecord, name: &str) -> usize {
+    header
+        .iter()
+        .position(|h| h == name.as_bytes())
+        .unwrap_or_default()
+}
+
+/// Parses transaction CSV bytes.
+pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, DataError> {
+    let (mut reader, header) = open_csv(bytes, &HEADER)?;
+    let col = |name: &str| column(&header, name);
     let (c_quantity, c_spend, c_basket, c_customer, c_label) = (
         col("QUANTITY"),
         col("SPEND"),
@@ -429,32 +447,9 @@ pub fn read_truth(path: &Path) -> Result<HashMap<String, [f64; 3]>, DataError> {
         path: path.to_owned(),
         source,
     })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes.as_slice());
-    let header = reader
-        .byte_headers()
-        .map_err(|e| DataError::Csv {
-            line: 1,
-            reason: e.to_string(),
-        })?
-        .clone();
     let expected = ["BASKET_ID", "P_LA", "P_MM", "P_UM"];
-    let missing: Vec<String> = expected
-        .iter()
-        .filter(|h| !header.iter().any(|x| x == h.as_bytes()))
-        .map(|h| (*h).to_owned())
-        .collect();
-    if !missing.is_empty() {
-        return Err(DataError::Header { missing });
-    }
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h == name.as_bytes())
-            .unwrap_or_default()
-    };
-    let cols = expected.map(col);
+    let (mut reader, header) = open_csv(&bytes, &expected)?;
+    let cols = expected.map(|name| column(&header, name));
     let mut truth = HashMap::new();
     for record in reader.byte_records() {
         let record = record.map_err(|e| DataError::Csv {

@@ -9,7 +9,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use retail_model::features::{BasketItem, BasketRecord, FieldError, StoreContext};
+use retail_model::features::{
+    BasketItem, BasketRecord, FEATURE_NAMES, FIRST_CATEGORICAL, FieldError, N_CATEGORICAL,
+    StoreContext,
+};
 use retail_model::metrics::argmax;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -17,14 +20,15 @@ use serde_json::{Map, Value};
 use crate::{ApiError, AppState};
 
 /// The flat record's categorical fields, in [`BasketRecord::categories`] order.
-const CATEGORY_FIELDS: [&str; 6] = [
-    "PROD_CODE_20",
-    "PROD_CODE_30",
-    "BASKET_SIZE",
-    "BASKET_TYPE",
-    "STORE_REGION",
-    "STORE_FORMAT",
-];
+const CATEGORY_FIELDS: [&str; N_CATEGORICAL] = {
+    let mut names = [""; N_CATEGORICAL];
+    let mut i = 0;
+    while i < N_CATEGORICAL {
+        names[i] = FEATURE_NAMES[FIRST_CATEGORICAL + i];
+        i += 1;
+    }
+    names
+};
 
 /// A prediction.
 #[derive(Debug, Serialize)]
@@ -57,11 +61,19 @@ pub async fn predict(
     };
     let artifact = &state.artifact;
     let record = if let Some(items) = object.get("basket_items") {
-        let (items, store) = parse_items(items, &object)?;
-        artifact
+        let (items, store, mut errors) = parse_items(items, &object)?;
+        // Range checks run even when some fields had the wrong type, so one answer lists all.
+        match artifact
             .pipeline
             .record_from_items(items.iter().map(|(k, i)| (k.as_str(), i)), &store)
-            .map_err(|e| ApiError::Invalid(e.errors))?
+        {
+            Ok(record) if errors.is_empty() => record,
+            Ok(_) => return Err(ApiError::Invalid(errors)),
+            Err(invalid) => {
+                errors.extend(invalid.errors);
+                return Err(ApiError::Invalid(errors));
+            }
+        }
     } else {
         parse_flat(&object)?
     };
@@ -127,66 +139,40 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn number(
+/// Reads `object[field]` with `extract`; a wrong type, or a missing required field, is recorded
+/// under `path` in `errors`.
+fn field<T>(
     object: &Map<String, Value>,
-    field: &str,
-    path: &str,
+    (field, path): (&str, &str),
     required: bool,
+    (expected, extract): (&str, fn(&Value) -> Option<T>),
     errors: &mut Vec<FieldError>,
-) -> Option<f64> {
-    match object.get(field) {
-        Some(Value::Number(n)) => n.as_f64(),
-        None if !required => None,
-        None | Some(Value::Null) => {
-            errors.push(FieldError {
-                field: path.to_owned(),
-                reason: "is required".to_owned(),
-            });
-            None
-        }
-        Some(other) => {
-            errors.push(FieldError {
-                field: path.to_owned(),
-                reason: format!("must be a number, got {}", kind(other)),
-            });
-            None
-        }
-    }
+) -> Option<T> {
+    let reason = match object.get(field) {
+        None | Some(Value::Null) if !required => return None,
+        None | Some(Value::Null) => "is required".to_owned(),
+        Some(value) => match extract(value) {
+            Some(v) => return Some(v),
+            None => format!("must be {expected}, got {}", kind(value)),
+        },
+    };
+    errors.push(FieldError {
+        field: path.to_owned(),
+        reason,
+    });
+    None
 }
 
-fn string(
-    object: &Map<String, Value>,
-    field: &str,
-    path: &str,
-    required: bool,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    match object.get(field) {
-        Some(Value::String(s)) => Some(s.clone()),
-        None | Some(Value::Null) if !required => None,
-        None | Some(Value::Null) => {
-            errors.push(FieldError {
-                field: path.to_owned(),
-                reason: "is required".to_owned(),
-            });
-            None
-        }
-        Some(other) => {
-            errors.push(FieldError {
-                field: path.to_owned(),
-                reason: format!("must be a string, got {}", kind(other)),
-            });
-            None
-        }
-    }
-}
+const NUMBER: (&str, fn(&Value) -> Option<f64>) = ("a number", Value::as_f64);
+const STRING: (&str, fn(&Value) -> Option<String>) =
+    ("a string", |v| v.as_str().map(str::to_owned));
 
 fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, ApiError> {
     let mut errors = Vec::new();
-    let spend = number(object, "SPEND", "SPEND", true, &mut errors);
-    let quantity = number(object, "QUANTITY", "QUANTITY", true, &mut errors);
-    let categories =
-        CATEGORY_FIELDS.map(|f| string(object, f, f, true, &mut errors).unwrap_or_default());
+    let spend = field(object, ("SPEND", "SPEND"), true, NUMBER, &mut errors);
+    let quantity = field(object, ("QUANTITY", "QUANTITY"), true, NUMBER, &mut errors);
+    let categories = CATEGORY_FIELDS
+        .map(|f| field(object, (f, f), true, STRING, &mut errors).unwrap_or_default());
     let [
         prod_code_20,
         prod_code_30,
@@ -216,11 +202,11 @@ fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, ApiError> {
     }
 }
 
+/// Items (keyed by their id), the store fields, and the type errors found while reading them.
+type ParsedItems = (Vec<(String, BasketItem)>, StoreContext, Vec<FieldError>);
+
 /// `basket_items` as an object keyed by item id (the seed's shape) or as an array.
-fn parse_items(
-    items: &Value,
-    object: &Map<String, Value>,
-) -> Result<(Vec<(String, BasketItem)>, StoreContext), ApiError> {
+fn parse_items(items: &Value, object: &Map<String, Value>) -> Result<ParsedItems, ApiError> {
     let entries: Vec<(String, &Value)> = match items {
         Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
         Value::Array(list) => list
@@ -246,21 +232,38 @@ fn parse_items(
             });
             continue;
         };
-        let quantity = number(item, "quantity", &path("quantity"), true, &mut errors);
-        let price = number(item, "price", &path("price"), true, &mut errors);
-        let category = string(item, "category", &path("category"), false, &mut errors);
-        let product_id = string(item, "product_id", &path("product_id"), false, &mut errors);
-        if let (Some(quantity), Some(price)) = (quantity, price) {
-            parsed.push((
-                key,
-                BasketItem {
-                    product_id,
-                    quantity,
-                    price,
-                    category,
-                },
-            ));
-        }
+        let quantity = field(
+            item,
+            ("quantity", &path("quantity")),
+            true,
+            NUMBER,
+            &mut errors,
+        );
+        let price = field(item, ("price", &path("price")), true, NUMBER, &mut errors);
+        let category = field(
+            item,
+            ("category", &path("category")),
+            false,
+            STRING,
+            &mut errors,
+        );
+        let product_id = field(
+            item,
+            ("product_id", &path("product_id")),
+            false,
+            STRING,
+            &mut errors,
+        );
+        // A mistyped number is already reported; a neutral stand-in lets the other fields be checked.
+        parsed.push((
+            key,
+            BasketItem {
+                product_id,
+                quantity: quantity.unwrap_or(1.0),
+                price: price.unwrap_or(0.0),
+                category,
+            },
+        ));
     }
     let mut store = StoreContext::default();
     for (slot, names) in [
@@ -268,7 +271,7 @@ fn parse_items(
         (&mut store.store_format, ["STORE_FORMAT", "store_format"]),
     ] {
         for name in names {
-            if let Some(v) = string(object, name, name, false, &mut errors) {
+            if let Some(v) = field(object, (name, name), false, STRING, &mut errors) {
                 *slot = Some(v);
             }
         }
@@ -282,9 +285,5 @@ fn parse_items(
             reason: format!("must be a string, got {}", kind(customer)),
         });
     }
-    if errors.is_empty() {
-        Ok((parsed, store))
-    } else {
-        Err(ApiError::Invalid(errors))
-    }
+    Ok((parsed, store, errors))
 }

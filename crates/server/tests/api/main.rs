@@ -155,7 +155,14 @@ async fn invalid_fields_are_all_listed() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&body), ["basket_items.a.price", "basket_items.b"]);
+    assert_eq!(
+        fields(&body),
+        [
+            "basket_items.a.price",
+            "basket_items.b",
+            "basket_items.a.quantity"
+        ]
+    );
     let (status, _) = predict(&s, json!([1, 2])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

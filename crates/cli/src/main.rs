@@ -1,6 +1,8 @@
 //! `retail-api`: the one binary. Flags become validated configs here; the work happens in the
 //! library crates.
 
+#[cfg(feature = "train")]
+mod predict;
 mod serve;
 mod telemetry;
 #[cfg(feature = "train")]
@@ -29,6 +31,9 @@ enum Command {
     /// Score an artifact on a labelled transaction CSV; print metrics as JSON.
     #[cfg(feature = "train")]
     Evaluate(train::EvaluateArgs),
+    /// Offline batch scoring of a transaction CSV or a JSON-lines file of requests.
+    #[cfg(feature = "train")]
+    Predict(predict::PredictArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::train(&args),
         #[cfg(feature = "train")]
         Command::Evaluate(args) => train::evaluate(&args),
+        #[cfg(feature = "train")]
+        Command::Predict(args) => predict::predict(&args),
     }
 }

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use retail_model::artifact::Artifact;
 
 pub use error::ApiError;
+pub use routes::predict::{PredictionResponse, record_from_json, score};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -202,3 +202,61 @@ fn existing_output_needs_force_and_a_broken_model_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("model.json"), "{stderr}");
 }
+
+#[test]
+fn predict_scores_csv_baskets_and_jsonl_requests() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| tmp.path().join(name);
+    run_json(
+        bin()
+            .args(["gen-data", "--baskets", "200", "--seed", "1", "--out"])
+            .arg(p("d.csv")),
+    );
+    let out = bin()
+        .args(["predict", "--input"])
+        .arg(p("d.csv"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).expect("utf8");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("BASKET_ID,PREDICTION,P_LA,P_MM,P_UM,UNSEEN")
+    );
+    assert_eq!(lines.count(), 200);
+
+    let requests = [
+        r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#,
+        r#"{"basket_items": {"P1": {"quantity": 2, "price": 10.99, "category": "grocery"}}, "STORE_REGION": "LONDON", "STORE_FORMAT": "LS"}"#,
+        r#"{"SPEND": -1}"#,
+        "not json",
+    ];
+    fs::write(p("r.jsonl"), requests.join("\n")).expect("write");
+    let out = run_fail(
+        bin()
+            .args(["predict", "--input"])
+            .arg(p("r.jsonl"))
+            .arg("--out")
+            .arg(p("r.out")),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 input row(s)"));
+    let answers: Vec<serde_json::Value> = fs::read_to_string(p("r.out"))
+        .expect("out")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(
+        answers.len(),
+        4,
+        "one answer per input line, errors included"
+    );
+    assert!(answers[0]["prediction"].is_string() && answers[1]["prediction"].is_string());
+    assert_eq!(answers[2]["line"], 3);
+    assert_eq!(answers[2]["code"], "invalid_input");
+    assert_eq!(answers[3]["code"], "malformed_json");
+}

@@ -9,6 +9,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use retail_model::artifact::Artifact;
+use retail_model::features::FeaturePipeline;
 use retail_model::features::{
     BasketItem, BasketRecord, FEATURE_NAMES, FIRST_CATEGORICAL, FieldError, N_CATEGORICAL,
     StoreContext,
@@ -56,35 +58,20 @@ pub async fn predict(
         _ => ApiError::MalformedJson(rejection.body_text()),
     })?;
     let value = json_body(&headers, &body)?;
-    let Value::Object(object) = value else {
-        return Err(invalid("body", "must be a JSON object"));
-    };
-    let artifact = &state.artifact;
-    let record = if let Some(items) = object.get("basket_items") {
-        let (items, store, mut errors) = parse_items(items, &object)?;
-        // Range checks run even when some fields had the wrong type, so one answer lists all.
-        match artifact
-            .pipeline
-            .record_from_items(items.iter().map(|(k, i)| (k.as_str(), i)), &store)
-        {
-            Ok(record) if errors.is_empty() => record,
-            Ok(_) => return Err(ApiError::Invalid(errors)),
-            Err(invalid) => {
-                errors.extend(invalid.errors);
-                return Err(ApiError::Invalid(errors));
-            }
-        }
-    } else {
-        parse_flat(&object)?
-    };
-    let encoded = artifact
-        .pipeline
-        .encode(&record)
-        .map_err(|e| ApiError::Invalid(e.errors))?;
+    score(&state.artifact, &value)
+        .map(Json)
+        .map_err(ApiError::Invalid)
+}
+
+/// Scores one `/predict` body (the flat record or the `basket_items` shape); shared by the API
+/// and offline `retail-api predict`.
+pub fn score(artifact: &Artifact, value: &Value) -> Result<PredictionResponse, Vec<FieldError>> {
+    let record = record_from_json(&artifact.pipeline, value)?;
+    let encoded = artifact.pipeline.encode(&record).map_err(|e| e.errors)?;
     let mut p = vec![0.0; artifact.engine.n_classes()];
     artifact.engine.predict_proba(&encoded.features, &mut p);
     let best = &artifact.manifest.classes[argmax(&p)];
-    Ok(Json(PredictionResponse {
+    Ok(PredictionResponse {
         prediction: best.code.clone(),
         label: best.label.clone(),
         probabilities: artifact
@@ -106,14 +93,37 @@ pub async fn predict(
                 }
             })
             .collect(),
-    }))
+    })
 }
 
-fn invalid(field: &str, reason: &str) -> ApiError {
-    ApiError::Invalid(vec![FieldError {
+/// Reads a `/predict` body into a record, listing every missing, mistyped or out-of-range field.
+pub fn record_from_json(
+    pipeline: &FeaturePipeline,
+    value: &Value,
+) -> Result<BasketRecord, Vec<FieldError>> {
+    let Value::Object(object) = value else {
+        return Err(invalid("body", "must be a JSON object"));
+    };
+    let Some(items) = object.get("basket_items") else {
+        return parse_flat(object);
+    };
+    let (items, store, mut errors) = parse_items(items, object)?;
+    // Range checks run even when some fields had the wrong type, so one answer lists all.
+    match pipeline.record_from_items(items.iter().map(|(k, i)| (k.as_str(), i)), &store) {
+        Ok(record) if errors.is_empty() => Ok(record),
+        Ok(_) => Err(errors),
+        Err(invalid) => {
+            errors.extend(invalid.errors);
+            Err(errors)
+        }
+    }
+}
+
+fn invalid(field: &str, reason: &str) -> Vec<FieldError> {
+    vec![FieldError {
         field: field.to_owned(),
         reason: reason.to_owned(),
-    }])
+    }]
 }
 
 fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
@@ -167,7 +177,7 @@ const NUMBER: (&str, fn(&Value) -> Option<f64>) = ("a number", Value::as_f64);
 const STRING: (&str, fn(&Value) -> Option<String>) =
     ("a string", |v| v.as_str().map(str::to_owned));
 
-fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, ApiError> {
+fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, Vec<FieldError>> {
     let mut errors = Vec::new();
     let spend = field(object, ("SPEND", "SPEND"), true, NUMBER, &mut errors);
     let quantity = field(object, ("QUANTITY", "QUANTITY"), true, NUMBER, &mut errors);
@@ -198,7 +208,7 @@ fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, ApiError> {
     if errors.is_empty() {
         Ok(record)
     } else {
-        Err(ApiError::Invalid(errors))
+        Err(errors)
     }
 }
 
@@ -206,7 +216,7 @@ fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, ApiError> {
 type ParsedItems = (Vec<(String, BasketItem)>, StoreContext, Vec<FieldError>);
 
 /// `basket_items` as an object keyed by item id (the seed's shape) or as an array.
-fn parse_items(items: &Value, object: &Map<String, Value>) -> Result<ParsedItems, ApiError> {
+fn parse_items(items: &Value, object: &Map<String, Value>) -> Result<ParsedItems, Vec<FieldError>> {
     let entries: Vec<(String, &Value)> = match items {
         Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
         Value::Array(list) => list

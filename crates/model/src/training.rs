@@ -216,6 +216,22 @@ pub struct Fitted {
     pub seconds: f64,
 }
 
+/// Labelled baskets by split (train, validation, test), grouped by customer: every basket of a
+/// customer lands in the same split.
+pub fn assign_splits(baskets: &Baskets, config: &TrainConfig) -> [Vec<usize>; 3] {
+    let mut splits: [Vec<usize>; 3] = Default::default();
+    for i in (0..baskets.len()).filter(|&i| baskets.labels[i].is_some()) {
+        splits[split_of(
+            config.seed,
+            baskets.group_key(i),
+            config.validation_share,
+            config.test_share,
+        )]
+        .push(i);
+    }
+    splits
+}
+
 /// Splits, encodes and trains on baskets already read.
 pub fn fit(
     baskets: &Baskets,
@@ -236,16 +252,7 @@ pub fn fit(
         )));
     }
     let start = Instant::now();
-    let mut splits: [Vec<usize>; 3] = Default::default();
-    for i in (0..baskets.len()).filter(|&i| baskets.labels[i].is_some()) {
-        splits[split_of(
-            config.seed,
-            baskets.group_key(i),
-            config.validation_share,
-            config.test_share,
-        )]
-        .push(i);
-    }
+    let splits = assign_splits(baskets, config);
     let total = splits.iter().map(Vec::len).sum();
     for (split, name, needed) in [
         (0, "train", 2 * config.params.min_data_in_leaf.max(50)),
@@ -557,4 +564,56 @@ pub fn evaluate(
         gap_to_bayes,
         unseen,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::data::parse_baskets;
+    use crate::progress::Silent;
+    use crate::synth::{GenConfig, generate};
+
+    #[test]
+    fn splits_are_by_customer_without_leakage() {
+        let mut data = Vec::new();
+        generate(
+            GenConfig {
+                baskets: 20_000,
+                seed: 2,
+            },
+            &mut data,
+            None,
+            &Silent,
+        )
+        .expect("generate");
+        let baskets = parse_baskets(&data, &Silent).expect("parse");
+        let config = TrainConfig::new("d".into(), "m".into(), String::new());
+        let splits = assign_splits(&baskets, &config);
+        let groups: Vec<HashSet<&str>> = splits
+            .iter()
+            .map(|s| s.iter().map(|&i| baskets.group_key(i)).collect())
+            .collect();
+        assert!(
+            groups[0].is_disjoint(&groups[1])
+                && groups[0].is_disjoint(&groups[2])
+                && groups[1].is_disjoint(&groups[2])
+        );
+        let labelled = baskets.labels.iter().filter(|l| l.is_some()).count();
+        assert_eq!(
+            splits.iter().map(Vec::len).sum::<usize>(),
+            labelled,
+            "every labelled basket, XX left out"
+        );
+        let share = |s: usize| splits[s].len() as f64 / labelled as f64;
+        assert!(
+            (share(0) - 0.8).abs() < 0.03
+                && (share(1) - 0.1).abs() < 0.02
+                && (share(2) - 0.1).abs() < 0.02
+        );
+        // Another seed gives another split.
+        let other = assign_splits(&baskets, &TrainConfig { seed: 43, ..config });
+        assert_ne!(other[2], splits[2]);
+    }
 }

@@ -455,6 +455,30 @@ mod tests {
         for (spend, size) in spend.values() {
             assert_eq!(catalogue::basket_size(*spend), *size);
         }
+        // BASKET_TYPE is the content class holding >= 60% of the basket's spend (unless XX).
+        let mut classes: std::collections::BTreeMap<&str, ([f64; 3], &str)> = Default::default();
+        for r in &rows {
+            let c = COMMODITIES
+                .iter()
+                .find(|c| c.code == r[col("PROD_CODE_30")])
+                .expect("known commodity");
+            assert_eq!(
+                c.department,
+                r[col("PROD_CODE_20")],
+                "hierarchy is consistent"
+            );
+            let e = classes
+                .entry(r[col("BASKET_ID")])
+                .or_insert(([0.0; 3], r[col("BASKET_TYPE")]));
+            e.0[c.class as usize] += r[col("SPEND")].parse::<f64>().expect("spend");
+        }
+        let typed = classes.values().filter(|(_, t)| *t != "XX");
+        for (spend, basket_type) in typed {
+            assert_eq!(
+                catalogue::basket_type(spend[0], spend[1], spend[2]),
+                *basket_type
+            );
+        }
         // The seed vocabulary occurs.
         for (name, value) in [
             ("BASKET_SIZE", "M"),

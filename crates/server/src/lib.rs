@@ -79,6 +79,7 @@ impl AppState {
 /// The API's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(routes::page::page))
         .route("/health", get(routes::health::health))
         .route("/healthz", get(routes::health::health))
         .route("/ready", get(routes::health::ready))

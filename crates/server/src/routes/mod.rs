@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod model;
+pub mod page;
 pub mod predict;
 
 use axum::http::Uri;

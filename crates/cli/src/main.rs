@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (the embedded default model unless MODEL_URI says otherwise).
     Serve(serve::ServeArgs),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
     /// Write a deterministic synthetic transaction dataset in the dunnhumby schema.
     #[cfg(feature = "train")]
     GenData(train::GenDataArgs),
@@ -41,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     telemetry::init();
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
+        Command::Openapi => serve::print_openapi(),
         #[cfg(feature = "train")]
         Command::GenData(args) => train::gen_data(&args),
         #[cfg(feature = "train")]

@@ -3,11 +3,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use retail_model::artifact::Artifact;
-use retail_server::{AppState, ModelSource};
+use retail_server::{AppState, ModelSource, ServerConfig};
 
 /// `retail-api serve`.
 #[derive(Debug, Args)]
@@ -21,6 +22,39 @@ pub struct ServeArgs {
     /// Model artifact to serve: a directory or `.tar.gz` path, or `file://…` (default: the embedded model).
     #[arg(long, env = "MODEL_URI")]
     model_uri: Option<String>,
+    /// Most records in one batch call.
+    #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = ServerConfig::default().max_batch_rows)]
+    max_batch_rows: usize,
+    /// Most scoring requests handled at once; more are answered 429 with Retry-After.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = ServerConfig::default().max_concurrent_requests)]
+    max_concurrent_requests: usize,
+    /// Longest a scoring request may take, in milliseconds, before it is answered 503.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = ServerConfig::default().request_timeout.as_millis() as u64)]
+    request_timeout_ms: u64,
+    /// After SIGTERM, seconds in-flight requests get before the process exits anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = ServerConfig::default().shutdown_grace.as_secs())]
+    shutdown_grace_seconds: u64,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        if self.max_batch_rows == 0
+            || self.max_concurrent_requests == 0
+            || self.request_timeout_ms == 0
+        {
+            bail!(
+                "--max-batch-rows, --max-concurrent-requests and --request-timeout-ms must be positive"
+            );
+        }
+        Ok(ServerConfig {
+            addr: SocketAddr::new(self.host, self.port),
+            max_batch_rows: self.max_batch_rows,
+            max_concurrent_requests: self.max_concurrent_requests,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            ..ServerConfig::default()
+        })
+    }
 }
 
 /// Where `--model-uri` points.
@@ -51,15 +85,23 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ModelSource::Local(path) => Artifact::load(&PathBuf::from(path))
             .with_context(|| format!("cannot load model {path}"))?,
     };
-    let state = Arc::new(AppState::new(artifact, source));
+    let config = args.config()?;
+    let addr = config.addr;
+    let state = Arc::new(AppState::new(artifact, source, config));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let addr = SocketAddr::new(args.host, args.port);
     runtime
-        .block_on(retail_server::serve(addr, state))
+        .block_on(retail_server::serve(state))
         .with_context(|| format!("cannot serve on {addr}"))
+}
+
+/// `retail-api openapi`: the document `/openapi.json` serves (and `docs/openapi.json` holds).
+#[allow(clippy::print_stdout)]
+pub fn print_openapi() -> anyhow::Result<()> {
+    println!("{}", retail_server::openapi().to_pretty_json()?);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,23 +1,29 @@
-//! retail-server: the HTTP API over a loaded model — health and readiness, predictions
-//! (the seed's flat record and its `basket_items` shape, both through the shared feature
-//! pipeline), model information and metrics, with one JSON error shape.
+//! retail-server: the HTTP API over a loaded model — health and readiness, single and batch
+//! predictions (the seed's flat record and its `basket_items` shape, both through the shared
+//! feature pipeline), model information and metrics, Prometheus metrics, build information,
+//! OpenAPI with Swagger UI, and a web page. One JSON error shape; graceful shutdown.
 
 mod error;
+mod metrics;
+mod middleware;
 mod routes;
+pub mod schema;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
 use retail_model::artifact::Artifact;
+use tokio::sync::Semaphore;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::ApiError;
-pub use routes::predict::{PredictionResponse, record_from_json, score};
-
-/// Largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub use routes::predict::{record_from_json, score};
 
 /// Where the served model came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +35,7 @@ pub enum ModelSource {
 }
 
 impl ModelSource {
-    /// Short name used in answers (`embedded`, `local`).
+    /// Short name used in answers and metrics (`embedded`, `local`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Embedded => "embedded",
@@ -46,6 +52,39 @@ impl ModelSource {
     }
 }
 
+/// Limits and timings of the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Most records in one batch call.
+    pub max_batch_rows: usize,
+    /// Largest body of a single prediction, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest body of a batch call, in bytes.
+    pub max_batch_body_bytes: usize,
+    /// Most prediction requests handled at once; more get 429.
+    pub max_concurrent_requests: usize,
+    /// Longest a prediction request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// After SIGTERM: how long in-flight requests may take before the process exits anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            max_batch_rows: 10_000,
+            max_body_bytes: 1024 * 1024,
+            max_batch_body_bytes: 16 * 1024 * 1024,
+            max_concurrent_requests: 512,
+            request_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
 /// Shared state of the handlers.
 #[derive(Debug)]
 pub struct AppState {
@@ -53,20 +92,27 @@ pub struct AppState {
     pub artifact: Artifact,
     /// Where it came from.
     pub source: ModelSource,
+    /// Limits.
+    pub config: ServerConfig,
     draining: AtomicBool,
+    permits: Semaphore,
 }
 
 impl AppState {
     /// State serving `artifact`.
-    pub fn new(artifact: Artifact, source: ModelSource) -> Self {
+    pub fn new(artifact: Artifact, source: ModelSource, config: ServerConfig) -> Self {
+        metrics::record_model(&artifact, &source);
+        let permits = Semaphore::new(config.max_concurrent_requests);
         Self {
             artifact,
             source,
+            config,
             draining: AtomicBool::new(false),
+            permits,
         }
     }
 
-    /// Marks the server as shutting down: readiness turns 503.
+    /// Marks the server as shutting down: readiness turns 503 at once.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
     }
@@ -76,36 +122,98 @@ impl AppState {
     }
 }
 
-/// The API's routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "retail-api",
+        description = "Predicts the price sensitivity of a shopping basket (dunnhumby BASKET_PRICE_SENSITIVITY): LA less affluent, MM mid-market, UM up-market."
+    ),
+    tags(
+        (name = "predict", description = "Score baskets"),
+        (name = "model", description = "The served model"),
+        (name = "operations", description = "Health, readiness, metrics, build information")
+    )
+)]
+struct ApiDoc;
+
+/// The documented routes: a route cannot exist without its OpenAPI entry.
+fn api(config: &ServerConfig) -> OpenApiRouter<Arc<AppState>> {
+    use axum::extract::DefaultBodyLimit;
+    use routes::{health, meta, model, predict};
+    let batch_limit = DefaultBodyLimit::max(config.max_batch_body_bytes);
+    let (schemas, paths, batch) = routes!(predict::batch);
+    let (alias_schemas, alias_paths, batch_alias) = routes!(predict::batch_alias);
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::ready))
+        .routes(routes!(predict::predict))
+        .routes((schemas, paths, batch.layer(batch_limit)))
+        .routes((alias_schemas, alias_paths, batch_alias.layer(batch_limit)))
+        .routes(routes!(model::info))
+        .routes(routes!(model::info_alias))
+        .routes(routes!(model::metrics))
+        .routes(routes!(meta::version))
+        .routes(routes!(meta::prometheus))
+}
+
+/// The OpenAPI document of the API (what `/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api(&ServerConfig::default()).into_openapi()
+}
+
+/// The API's routes with their middleware.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/", get(routes::page::page))
-        .route("/health", get(routes::health::health))
-        .route("/healthz", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
-        .route("/predict", post(routes::predict::predict))
-        .route("/model/info", get(routes::model::info))
-        .route("/model-info", get(routes::model::info))
-        .route("/model/metrics", get(routes::model::metrics))
+    let (api_routes, openapi) = api(&state.config).split_for_parts();
+    api_routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .route("/", axum::routing::get(routes::page::page))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .with_state(state)
 }
 
-/// Serves until SIGTERM or Ctrl-C, then stops accepting, turns unready and lets in-flight
-/// requests finish.
-pub async fn serve(addr: SocketAddr, state: Arc<AppState>) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, model = %state.artifact.manifest.version, source = state.source.location(), "serving");
+/// Serves until SIGTERM or Ctrl-C. Then readiness turns 503 at once, the listener stops
+/// accepting, in-flight requests finish, and the process gives up waiting after the grace period.
+pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        model = %state.artifact.manifest.version,
+        source = state.source.location(),
+        "serving"
+    );
     let app = router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            state.start_draining();
-            tracing::info!("shutting down: draining in-flight requests");
-        })
-        .await
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain_state = state.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        drain_state.start_draining();
+        tracing::info!("shutting down: not ready, finishing in-flight requests");
+        let _ = signalled_tx.send(());
+    });
+    let grace = state.config.shutdown_grace;
+    let deadline = async move {
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs_f64(), "grace period over: exiting with requests still in flight");
+            Ok(())
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,25 +4,37 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 
+use crate::schema::{ErrorBody, HealthResponse, ReadyResponse};
 use crate::{ApiError, AppState};
 
 /// Liveness: the process answers.
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({
-        "status": "healthy",
-        "timestamp": retail_model::time::now_rfc3339(),
-        "model_version": state.artifact.manifest.version,
-    }))
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = HealthResponse)))]
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "healthy",
+        timestamp: retail_model::time::now_rfc3339(),
+        model_version: state.artifact.manifest.version.clone(),
+    })
+}
+
+/// Liveness (alias of `/health`).
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthResponse)))]
+pub async fn healthz(state: State<Arc<AppState>>) -> Json<HealthResponse> {
+    health(state).await
 }
 
 /// Readiness: a model is loaded and the server is not draining.
-pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, body = ReadyResponse),
+    (status = 503, description = "shutting down", body = ErrorBody),
+))]
+pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<ReadyResponse>, ApiError> {
     if state.is_draining() {
         return Err(ApiError::NotReady("shutting down"));
     }
-    Ok(Json(
-        json!({"status": "ready", "model_version": state.artifact.manifest.version}),
-    ))
+    Ok(Json(ReadyResponse {
+        status: "ready",
+        model_version: state.artifact.manifest.version.clone(),
+    }))
 }

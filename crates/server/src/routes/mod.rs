@@ -1,6 +1,7 @@
 //! Handlers, by resource.
 
 pub mod health;
+pub mod meta;
 pub mod model;
 pub mod page;
 pub mod predict;

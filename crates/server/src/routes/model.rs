@@ -1,4 +1,4 @@
-//! `/model/info` and `/model/metrics`.
+//! `/model/info` (alias `/model-info`) and `/model/metrics`.
 
 use std::sync::Arc;
 
@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
-/// Name, version, source, classes, input schema and provenance of the served model.
+/// Name, version, source, classes, input schema, training summary and provenance of the served model.
+#[utoipa::path(get, path = "/model/info", tag = "model", responses((status = 200, description = "model information", body = Object)))]
 pub async fn info(State(state): State<Arc<AppState>>) -> Json<Value> {
     let m = &state.artifact.manifest;
     Json(json!({
@@ -25,7 +26,15 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// Held-out evaluation metrics of the served model.
+/// Model information (alias of `/model/info`).
+#[utoipa::path(get, path = "/model-info", tag = "model", responses((status = 200, description = "model information", body = Object)))]
+pub async fn info_alias(state: State<Arc<AppState>>) -> Json<Value> {
+    info(state).await
+}
+
+/// Held-out evaluation metrics of the served model: accuracy, macro-F1, per class, confusion
+/// matrix, log loss, calibration.
+#[utoipa::path(get, path = "/model/metrics", tag = "model", responses((status = 200, description = "model metrics", body = Object)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Json<Value> {
     let m = &state.artifact.manifest;
     Json(json!({

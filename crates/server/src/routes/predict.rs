@@ -1,24 +1,24 @@
-//! `POST /predict`: one basket, either the seed's flat record or `{"basket_items": {...}}`.
-//! Both go through the shared feature pipeline; unknown categories are scored as unseen and
-//! reported in `warnings`.
+//! `POST /predict` (one basket, the seed's flat record or `{"basket_items": {...}}`) and
+//! `POST /predict/batch`. Both shapes go through the shared feature pipeline; unknown categories
+//! are scored as unseen and reported in `warnings`.
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
 use retail_model::artifact::Artifact;
-use retail_model::features::FeaturePipeline;
 use retail_model::features::{
-    BasketItem, BasketRecord, FEATURE_NAMES, FIRST_CATEGORICAL, FieldError, N_CATEGORICAL,
-    StoreContext,
+    BasketItem, BasketRecord, FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FieldError,
+    N_CATEGORICAL, StoreContext, Unseen,
 };
 use retail_model::metrics::argmax;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::middleware::RequestId;
+use crate::schema::{BatchRequest, BatchResponse, ErrorBody, PredictRequest, PredictionResponse};
 use crate::{ApiError, AppState};
 
 /// The flat record's categorical fields, in [`BasketRecord::categories`] order.
@@ -32,35 +32,120 @@ const CATEGORY_FIELDS: [&str; N_CATEGORICAL] = {
     names
 };
 
-/// A prediction.
-#[derive(Debug, Serialize)]
-pub struct PredictionResponse {
-    /// Most probable class code.
-    pub prediction: String,
-    /// Its human label.
-    pub label: String,
-    /// Probability of every class.
-    pub probabilities: serde_json::Map<String, Value>,
-    /// Version of the model that answered.
-    pub model_version: String,
-    /// Category values scored as unseen, and similar notes.
-    pub warnings: Vec<String>,
-}
-
-/// Scores one basket.
+/// Scores one basket: the seed's flat record or its `basket_items` shape.
+#[utoipa::path(post, path = "/predict", tag = "predict",
+    request_body(content = PredictRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = PredictionResponse),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "invalid fields, each listed", body = ErrorBody),
+        (status = 429, description = "too many concurrent requests", body = ErrorBody),
+    ))]
 pub async fn predict(
     State(state): State<Arc<AppState>>,
+    Extension(RequestId(id)): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PredictionResponse>, ApiError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES),
-        _ => ApiError::MalformedJson(rejection.body_text()),
-    })?;
-    let value = json_body(&headers, &body)?;
-    score(&state.artifact, &value)
-        .map(Json)
-        .map_err(ApiError::Invalid)
+    let value = json_body(&headers, body, state.config.max_body_bytes)?;
+    let mut prediction = score(&state.artifact, &value).map_err(ApiError::Invalid)?;
+    prediction.request_id = Some(id);
+    Ok(Json(prediction))
+}
+
+/// Scores many baskets in one call (up to the configured row limit), answers in request order.
+#[utoipa::path(post, path = "/predict/batch", tag = "predict",
+    request_body(content = BatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
+        (status = 422, description = "invalid records, each field listed as records[i].FIELD", body = ErrorBody),
+        (status = 429, description = "too many concurrent requests", body = ErrorBody),
+    ))]
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    Extension(RequestId(id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let value = json_body(&headers, body, state.config.max_batch_body_bytes)?;
+    let worker = state.clone();
+    // Parsing and scoring thousands of rows is CPU work: keep it off the async workers.
+    let predictions = tokio::task::spawn_blocking(move || score_batch(&worker, &value))
+        .await
+        .map_err(|e| ApiError::Internal(format!("batch worker failed: {e}")))??;
+    Ok(Json(BatchResponse {
+        predictions,
+        model_version: state.artifact.manifest.version.clone(),
+        request_id: id,
+    }))
+}
+
+/// Scores many baskets (alias of `/predict/batch`).
+#[utoipa::path(post, path = "/batch-predict", tag = "predict",
+    request_body(content = BatchRequest, content_type = "application/json"),
+    responses((status = 200, body = BatchResponse), (status = 422, body = ErrorBody)))]
+pub async fn batch_alias(
+    state: State<Arc<AppState>>,
+    id: Extension<RequestId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    batch(state, id, headers, body).await
+}
+
+/// Scores the `records` of a batch body; every invalid field of every record is listed.
+fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResponse>, ApiError> {
+    let records = match value.get("records") {
+        Some(Value::Array(records)) => records,
+        Some(other) => {
+            return Err(ApiError::Invalid(invalid(
+                "records",
+                &format!("must be an array, got {}", kind(other)),
+            )));
+        }
+        None => return Err(ApiError::Invalid(invalid("records", "is required"))),
+    };
+    let limit = state.config.max_batch_rows;
+    if records.is_empty() || records.len() > limit {
+        return Err(ApiError::Invalid(invalid(
+            "records",
+            &format!("must hold 1 to {limit} records, got {}", records.len()),
+        )));
+    }
+    let pipeline = &state.artifact.pipeline;
+    let mut rows = Vec::with_capacity(records.len() * retail_model::features::N_FEATURES);
+    let mut unseen = Vec::with_capacity(records.len());
+    let mut errors = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let encoded = record_from_json(pipeline, record)
+            .and_then(|r| pipeline.encode(&r).map_err(|e| e.errors));
+        match encoded {
+            Ok(e) => {
+                rows.extend_from_slice(&e.features);
+                unseen.push(e.unseen);
+            }
+            Err(fields) => errors.extend(fields.into_iter().map(|f| FieldError {
+                field: format!("records[{i}].{}", f.field),
+                reason: f.reason,
+            })),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let engine = &state.artifact.engine;
+    let mut probabilities = vec![0.0; records.len() * engine.n_classes()];
+    engine.predict_batch(&rows, &mut probabilities);
+    Ok(probabilities
+        .chunks(engine.n_classes())
+        .zip(unseen)
+        .map(|(p, unseen)| answer(&state.artifact, p, &unseen))
+        .collect())
 }
 
 /// Scores one `/predict` body (the flat record or the `basket_items` shape); shared by the API
@@ -70,20 +155,26 @@ pub fn score(artifact: &Artifact, value: &Value) -> Result<PredictionResponse, V
     let encoded = artifact.pipeline.encode(&record).map_err(|e| e.errors)?;
     let mut p = vec![0.0; artifact.engine.n_classes()];
     artifact.engine.predict_proba(&encoded.features, &mut p);
-    let best = &artifact.manifest.classes[argmax(&p)];
-    Ok(PredictionResponse {
+    Ok(answer(artifact, &p, &encoded.unseen))
+}
+
+/// The answer for one basket's probabilities; also counts it in the metrics.
+fn answer(artifact: &Artifact, p: &[f64], unseen: &[Unseen]) -> PredictionResponse {
+    let m = &artifact.manifest;
+    let best = &m.classes[argmax(p)];
+    crate::metrics::record_prediction(&best.code, &m.version, unseen.iter().map(|u| u.field));
+    PredictionResponse {
         prediction: best.code.clone(),
         label: best.label.clone(),
-        probabilities: artifact
-            .manifest
+        probabilities: m
             .classes
             .iter()
-            .zip(&p)
-            .map(|(c, &p)| (c.code.clone(), Value::from(p)))
+            .zip(p)
+            .map(|(c, &p)| (c.code.clone(), p))
             .collect(),
-        model_version: artifact.manifest.version.clone(),
-        warnings: encoded
-            .unseen
+        model_version: m.version.clone(),
+        request_id: None,
+        warnings: unseen
             .iter()
             .map(|u| {
                 if u.value.is_empty() {
@@ -93,7 +184,7 @@ pub fn score(artifact: &Artifact, value: &Value) -> Result<PredictionResponse, V
                 }
             })
             .collect(),
-    })
+    }
 }
 
 /// Reads a `/predict` body into a record, listing every missing, mistyped or out-of-range field.
@@ -126,7 +217,11 @@ fn invalid(field: &str, reason: &str) -> Vec<FieldError> {
     }]
 }
 
-fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+fn json_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Value, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -135,7 +230,11 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
+        _ => ApiError::MalformedJson(rejection.body_text()),
+    })?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -6,15 +6,30 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use retail_model::artifact::Artifact;
-use retail_server::{AppState, ModelSource, router};
+use retail_server::{AppState, ModelSource, ServerConfig, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn state() -> Arc<AppState> {
-    Arc::new(AppState::new(
-        Artifact::embedded_default().expect("embedded model"),
-        ModelSource::Embedded,
-    ))
+    state_with(ServerConfig::default())
+}
+
+fn state_with(config: ServerConfig) -> Arc<AppState> {
+    let artifact = Artifact::embedded_default().expect("embedded model");
+    Arc::new(AppState::new(artifact, ModelSource::Embedded, config))
+}
+
+async fn call_full(
+    state: &Arc<AppState>,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    (parts.status, parts.headers, bytes.to_vec())
 }
 
 async fn call(
@@ -250,5 +265,248 @@ async fn health_readiness_and_model_endpoints() {
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("not_ready"))
+    );
+}
+
+#[tokio::test]
+async fn batch_answers_in_order_and_lists_bad_records() {
+    let s = state();
+    let mut cheap = seed();
+    cheap["SPEND"] = json!(3.0);
+    let body = json!({"records": [seed(), {"basket_items": {"a": {"quantity": 1, "price": 2.0, "category": "fresh"}}}, cheap]});
+    for path in ["/predict/batch", "/batch-predict"] {
+        let (status, answer) =
+            call(&s, "POST", path, Some("application/json"), body.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let predictions = answer["predictions"].as_array().expect("predictions");
+        assert_eq!(predictions.len(), 3);
+        assert!(predictions.iter().all(|p| p.get("request_id").is_none()));
+        let (_, single) = predict(&s, seed()).await;
+        assert_eq!(predictions[0]["probabilities"], single["probabilities"]);
+        assert_eq!(
+            answer["model_version"],
+            s.artifact.manifest.version.as_str()
+        );
+    }
+    let bad = json!({"records": [seed(), {"SPEND": -1}, {"basket_items": {}}]});
+    let (status, answer) = call(
+        &s,
+        "POST",
+        "/predict/batch",
+        Some("application/json"),
+        bad.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let f = fields(&answer);
+    assert!(
+        f.contains(&"records[1].SPEND".to_owned())
+            && f.contains(&"records[2].basket_items".to_owned()),
+        "{f:?}"
+    );
+    assert!(!f.iter().any(|f| f.starts_with("records[0]")));
+    for body in [
+        json!({"records": []}),
+        json!({"rows": []}),
+        json!({"records": {}}),
+    ] {
+        let (status, answer) = call(
+            &s,
+            "POST",
+            "/predict/batch",
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&answer), ["records"]);
+    }
+    let small = state_with(ServerConfig {
+        max_batch_rows: 2,
+        ..ServerConfig::default()
+    });
+    let (status, answer) = call(
+        &small,
+        "POST",
+        "/predict/batch",
+        Some("application/json"),
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer["details"][0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("1 to 2")
+    );
+    // A batch body may exceed the single-prediction limit.
+    let many = json!({"records": vec![seed(); 8000]});
+    assert!(many.to_string().len() > ServerConfig::default().max_body_bytes);
+    let (status, answer) = call(
+        &s,
+        "POST",
+        "/predict/batch",
+        Some("application/json"),
+        many.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer["predictions"].as_array().expect("predictions").len(),
+        8000
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated_and_in_error_bodies() {
+    let s = state();
+    let request = Request::post("/predict")
+        .header("content-type", "application/json")
+        .header("x-request-id", "abc-123")
+        .body(Body::from(seed().to_string()))
+        .expect("request");
+    let (status, headers, body) = call_full(&s, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-request-id"], "abc-123");
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["request_id"], "abc-123");
+    let request = Request::post("/predict")
+        .header("content-type", "application/json")
+        .body(Body::from("{"))
+        .expect("request");
+    let (status, headers, body) = call_full(&s, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let generated = headers["x-request-id"].to_str().expect("id").to_owned();
+    assert_eq!(generated.len(), 32);
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["request_id"], generated.as_str());
+    let (_, body) = call(&s, "GET", "/nope", None, "").await;
+    assert!(
+        body["request_id"].is_string(),
+        "404 bodies carry the id too"
+    );
+}
+
+#[tokio::test]
+async fn over_the_concurrency_limit_is_429_with_retry_after() {
+    let s = state_with(ServerConfig {
+        max_concurrent_requests: 1,
+        ..ServerConfig::default()
+    });
+    // Hold the only permit while a request arrives.
+    let app = router(s.clone());
+    let slow = Request::post("/predict/batch")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"records": vec![seed(); 9000]}).to_string(),
+        ))
+        .expect("request");
+    let first = tokio::spawn(app.clone().oneshot(slow));
+    let mut saw_429 = false;
+    for _ in 0..200 {
+        let request = Request::post("/predict")
+            .header("content-type", "application/json")
+            .body(Body::from(seed().to_string()))
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(response.headers()["retry-after"], "1");
+            saw_429 = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        first.await.expect("join").expect("response").status(),
+        StatusCode::OK
+    );
+    assert!(
+        saw_429,
+        "a second request while the only permit is held gets 429"
+    );
+    // Health is never limited.
+    assert_eq!(call(&s, "GET", "/health", None, "").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn version_metrics_openapi_and_docs() {
+    let s = state();
+    let (status, body) = call(&s, "GET", "/version", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    for key in ["version", "git_commit", "git_branch", "build_date"] {
+        assert!(body[key].is_string(), "{key}");
+    }
+    predict(&s, seed()).await;
+    let mut record = seed();
+    record["STORE_REGION"] = json!("MARS");
+    predict(&s, record).await;
+    let request = Request::get("/metrics")
+        .body(Body::empty())
+        .expect("request");
+    let (status, headers, body) = call_full(&s, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/plain")
+    );
+    let text = String::from_utf8(body).expect("utf8");
+    for needle in [
+        "retail_api_requests_total{",
+        "route=\"/predict\"",
+        "retail_api_request_duration_seconds_bucket{",
+        "retail_api_requests_in_flight",
+        "retail_api_predictions_total{",
+        "retail_api_unseen_categories_total{field=\"STORE_REGION\"}",
+        "retail_api_model_info{",
+        "retail_api_build_info{",
+    ] {
+        assert!(text.contains(needle), "{needle} in metrics:\n{text}");
+    }
+    let (status, spec) = call(&s, "GET", "/openapi.json", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = spec["paths"].as_object().expect("paths");
+    for path in [
+        "/predict",
+        "/predict/batch",
+        "/batch-predict",
+        "/health",
+        "/healthz",
+        "/ready",
+        "/model/info",
+        "/model-info",
+        "/model/metrics",
+        "/metrics",
+        "/version",
+    ] {
+        assert!(paths.contains_key(path), "{path} documented");
+    }
+    let request = Request::get("/docs/").body(Body::empty()).expect("request");
+    let (status, _, body) = call_full(&s, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&body).contains("swagger"),
+        "Swagger UI served by the binary"
+    );
+    let (status, _, _) = call_full(
+        &s,
+        Request::get("/docs/swagger-ui.css")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "assets served locally");
+}
+
+#[test]
+fn committed_openapi_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let current = retail_server::openapi().to_pretty_json().expect("json");
+    assert!(
+        committed.trim_end() == current.trim_end(),
+        "docs/openapi.json is stale: run `retail-api openapi > docs/openapi.json`"
     );
 }

@@ -131,7 +131,9 @@ impl AppState {
     tags(
         (name = "predict", description = "Score baskets"),
         (name = "model", description = "The served model"),
-        (name = "operations", description = "Health, readiness, metrics, build information")
+        (name = "operations", description = "Health, readiness, metrics, build information"),
+        (name = "inference protocol v2", description = "Open Inference Protocol v2 (KServe, Triton clients)"),
+        (name = "sagemaker", description = "SageMaker hosting container contract")
     )
 )]
 struct ApiDoc;
@@ -139,10 +141,13 @@ struct ApiDoc;
 /// The documented routes: a route cannot exist without its OpenAPI entry.
 fn api(config: &ServerConfig) -> OpenApiRouter<Arc<AppState>> {
     use axum::extract::DefaultBodyLimit;
-    use routes::{health, meta, model, predict};
+    use routes::{health, meta, model, predict, sagemaker, v2};
     let batch_limit = DefaultBodyLimit::max(config.max_batch_body_bytes);
     let (schemas, paths, batch) = routes!(predict::batch);
     let (alias_schemas, alias_paths, batch_alias) = routes!(predict::batch_alias);
+    let (sm_schemas, sm_paths, invocations) = routes!(sagemaker::invocations);
+    let (v2_schemas, v2_paths, infer) = routes!(v2::infer);
+    let (v2v_schemas, v2v_paths, infer_version) = routes!(v2::infer_version);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::healthz))
@@ -155,6 +160,17 @@ fn api(config: &ServerConfig) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(model::metrics))
         .routes(routes!(meta::version))
         .routes(routes!(meta::prometheus))
+        .routes(routes!(sagemaker::ping))
+        .routes((sm_schemas, sm_paths, invocations.layer(batch_limit)))
+        .routes(routes!(v2::server_metadata))
+        .routes(routes!(v2::live))
+        .routes(routes!(v2::ready))
+        .routes(routes!(v2::model_metadata))
+        .routes(routes!(v2::model_version_metadata))
+        .routes(routes!(v2::model_ready))
+        .routes(routes!(v2::model_version_ready))
+        .routes((v2_schemas, v2_paths, infer.layer(batch_limit)))
+        .routes((v2v_schemas, v2v_paths, infer_version.layer(batch_limit)))
 }
 
 /// The OpenAPI document of the API (what `/openapi.json` serves).

@@ -23,7 +23,14 @@ use crate::{ApiError, AppState, metrics};
 pub struct RequestId(pub String);
 
 /// Routes that score baskets: limited in concurrency and time.
-const SCORING_ROUTES: [&str; 3] = ["/predict", "/predict/batch", "/batch-predict"];
+const SCORING_ROUTES: [&str; 6] = [
+    "/predict",
+    "/predict/batch",
+    "/batch-predict",
+    "/invocations",
+    "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}/infer",
+];
 
 /// A fresh, unpredictable id: a per-process random key hashed with a counter (128 bits of hex).
 fn new_request_id() -> String {

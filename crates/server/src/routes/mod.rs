@@ -5,6 +5,8 @@ pub mod meta;
 pub mod model;
 pub mod page;
 pub mod predict;
+pub mod sagemaker;
+pub mod v2;
 
 use axum::http::Uri;
 

@@ -99,7 +99,7 @@ pub async fn batch_alias(
 }
 
 /// Scores the `records` of a batch body; every invalid field of every record is listed.
-fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResponse>, ApiError> {
+pub fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResponse>, ApiError> {
     let records = match value.get("records") {
         Some(Value::Array(records)) => records,
         Some(other) => {
@@ -117,6 +117,15 @@ fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResponse
             &format!("must hold 1 to {limit} records, got {}", records.len()),
         )));
     }
+    score_records(state, records).map_err(ApiError::Invalid)
+}
+
+/// Scores records (each a `/predict` body) together; every invalid field of every record is
+/// listed as `records[i].FIELD`. Shared by batch, inference protocol v2 and SageMaker routes.
+pub fn score_records(
+    state: &AppState,
+    records: &[Value],
+) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
     let pipeline = &state.artifact.pipeline;
     let mut rows = Vec::with_capacity(records.len() * retail_model::features::N_FEATURES);
     let mut unseen = Vec::with_capacity(records.len());
@@ -136,7 +145,7 @@ fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResponse
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::Invalid(errors));
+        return Err(errors);
     }
     let engine = &state.artifact.engine;
     let mut probabilities = vec![0.0; records.len() * engine.n_classes()];
@@ -217,7 +226,7 @@ fn invalid(field: &str, reason: &str) -> Vec<FieldError> {
     }]
 }
 
-fn json_body(
+pub fn json_body(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     limit: usize,

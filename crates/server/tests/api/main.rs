@@ -510,3 +510,199 @@ fn committed_openapi_document_is_current() {
         "docs/openapi.json is stale: run `retail-api openapi > docs/openapi.json`"
     );
 }
+
+fn v2_inputs(rows: &[Value]) -> Value {
+    let column = |name: &str, datatype: &str| json!({"name": name, "shape": [rows.len()], "datatype": datatype, "data": rows.iter().map(|r| r[name].clone()).collect::<Vec<_>>()});
+    json!({"id": "req-1", "inputs": [
+        column("BASKET_SIZE", "BYTES"), column("BASKET_TYPE", "BYTES"), column("STORE_REGION", "BYTES"), column("STORE_FORMAT", "BYTES"),
+        column("SPEND", "FP64"), column("QUANTITY", "FP64"), column("PROD_CODE_20", "BYTES"), column("PROD_CODE_30", "BYTES"),
+    ]})
+}
+
+#[tokio::test]
+async fn open_inference_protocol_v2() {
+    let s = state();
+    let name = "retail-price-sensitivity";
+    let version = s.artifact.manifest.version.clone();
+    for path in [
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        &format!("/v2/models/{name}"),
+        &format!("/v2/models/{name}/ready"),
+        &format!("/v2/models/{name}/versions/{version}"),
+        &format!("/v2/models/{name}/versions/{version}/ready"),
+    ] {
+        assert_eq!(
+            call(&s, "GET", path, None, "").await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let (_, meta) = call(&s, "GET", &format!("/v2/models/{name}"), None, "").await;
+    assert_eq!(meta["inputs"].as_array().expect("inputs").len(), 8);
+    let mut cheap = seed();
+    cheap["SPEND"] = json!(3.0);
+    let body = v2_inputs(&[seed(), cheap.clone()]).to_string();
+    for path in [
+        format!("/v2/models/{name}/infer"),
+        format!("/v2/models/{name}/versions/{version}/infer"),
+    ] {
+        let (status, answer) =
+            call(&s, "POST", &path, Some("application/json"), body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["id"], "req-1");
+        assert_eq!(answer["model_version"], version.as_str());
+        let outputs = answer["outputs"].as_array().expect("outputs");
+        assert_eq!(outputs[0]["name"], "label");
+        assert_eq!(outputs[0]["shape"], json!([2]));
+        assert_eq!(outputs[1]["name"], "probabilities");
+        assert_eq!(outputs[1]["shape"], json!([2, 3]));
+        let (_, single) = predict(&s, cheap.clone()).await;
+        assert_eq!(outputs[0]["data"][1], single["prediction"]);
+        assert_eq!(outputs[1]["data"][4], single["probabilities"]["MM"]);
+    }
+    // Only the requested output.
+    let mut only = v2_inputs(&[seed()]);
+    only["outputs"] = json!([{"name": "label"}]);
+    let (_, answer) = call(
+        &s,
+        "POST",
+        &format!("/v2/models/{name}/infer"),
+        Some("application/json"),
+        only.to_string(),
+    )
+    .await;
+    assert_eq!(answer["outputs"].as_array().expect("outputs").len(), 1);
+    // Errors are {"error": ...}.
+    let mut missing = v2_inputs(&[seed()]);
+    missing["inputs"].as_array_mut().expect("inputs").remove(4);
+    let mut negative = seed();
+    negative["SPEND"] = json!(-2);
+    let mut wrong_type = v2_inputs(&[seed()]);
+    wrong_type["inputs"][0]["datatype"] = json!("FP64");
+    let mut bad_shape = v2_inputs(&[seed()]);
+    bad_shape["inputs"][4]["shape"] = json!([3]);
+    for (body, needle) in [
+        (missing, "SPEND is missing"),
+        (v2_inputs(&[negative]), "SPEND"),
+        (wrong_type, "datatype"),
+        (bad_shape, "shape"),
+        (json!({"inputs": 3}), "inputs"),
+    ] {
+        let (status, answer) = call(
+            &s,
+            "POST",
+            &format!("/v2/models/{name}/infer"),
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["error"].as_str().expect("error").contains(needle),
+            "{needle}: {answer}"
+        );
+    }
+    let (status, answer) = call(
+        &s,
+        "POST",
+        "/v2/models/other/infer",
+        Some("application/json"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(answer["error"].is_string());
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            &format!("/v2/models/{name}/versions/0/ready"),
+            None,
+            ""
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn sagemaker_ping_and_invocations() {
+    let s = state();
+    assert_eq!(call(&s, "GET", "/ping", None, "").await.0, StatusCode::OK);
+    let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\nS,FRESH,WALES,SS,4.2,3,FOOD,DAIRY\n";
+    let request = Request::post("/invocations")
+        .header("content-type", "text/csv")
+        .body(Body::from(csv))
+        .expect("request");
+    let (status, headers, body) = call_full(&s, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/csv");
+    let text = String::from_utf8(body).expect("utf8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "prediction,P_LA,P_MM,P_UM");
+    assert_eq!(lines.len(), 3);
+    let (_, single) = predict(&s, seed()).await;
+    assert!(lines[1].starts_with(single["prediction"].as_str().expect("prediction")));
+    // Without a header, and answered as JSON when asked.
+    let request = Request::post("/invocations")
+        .header("content-type", "text/csv")
+        .header("accept", "application/json")
+        .body(Body::from("M,MIXED,LONDON,LS,125.50,3,FOOD,FRESH"))
+        .expect("request");
+    let (status, _, body) = call_full(&s, request).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        answer["predictions"][0]["probabilities"],
+        single["probabilities"]
+    );
+    // JSON: batch shape, bare array, single record.
+    for body in [json!({"records": [seed()]}), json!([seed()]), seed()] {
+        let (status, answer) = call(
+            &s,
+            "POST",
+            "/invocations",
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            answer["predictions"][0]["probabilities"],
+            single["probabilities"]
+        );
+    }
+    let (status, answer) = call(
+        &s,
+        "POST",
+        "/invocations",
+        Some("text/csv"),
+        "M,MIXED,LONDON,LS,abc,3,FOOD,FRESH",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&answer), ["records[0].SPEND"]);
+    let (status, answer) = call(
+        &s,
+        "POST",
+        "/invocations",
+        Some("text/csv"),
+        "M,MIXED,LONDON",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(
+        call(&s, "POST", "/invocations", Some("text/plain"), "x")
+            .await
+            .0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    s.start_draining();
+    assert_eq!(
+        call(&s, "GET", "/ping", None, "").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}

@@ -3,9 +3,11 @@
 mod default_model;
 mod pipeline;
 mod serve;
+mod web;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The binary under test.
 pub fn bin() -> Command {
@@ -34,4 +36,53 @@ pub fn run_fail(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("spawn");
     assert!(!out.status.success(), "{cmd:?} should fail");
     out
+}
+
+/// `retail-api serve` on the embedded model and an ephemeral loopback port; killed when dropped,
+/// so a failing test does not leave it running.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// Its JSON "serving" log line (`addr`, `model`, `source`).
+    pub serving: serde_json::Value,
+}
+
+impl Server {
+    /// Starts the server and waits until it logs that it is serving.
+    pub fn start() -> Self {
+        let mut child = bin()
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .env("LOG_FORMAT", "json")
+            .env_remove("MODEL_URI")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let serving = loop {
+            let line = lines
+                .next()
+                .expect("server logs before exiting")
+                .expect("line");
+            let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            if log["message"] == "serving" {
+                break log;
+            }
+        };
+        // Keep reading the log so the server never blocks on a full stderr pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, serving }
+    }
+
+    /// The `host:port` it listens on.
+    pub fn addr(&self) -> &str {
+        self.serving["addr"].as_str().expect("addr")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Once the process has been waited for, `kill` signals nothing and succeeds.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

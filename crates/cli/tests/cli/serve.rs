@@ -1,10 +1,10 @@
 //! `retail-api serve` as a real process on loopback: the README's run command.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::bin;
+use crate::{Server, bin};
 
 fn http(addr: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
@@ -16,25 +16,9 @@ fn http(addr: &str, request: &str) -> String {
 
 #[test]
 fn serves_the_embedded_model_and_stops_on_sigterm() {
-    let mut child = bin()
-        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-        .env("LOG_FORMAT", "json")
-        .env_remove("MODEL_URI")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server logs before exiting")
-            .expect("line");
-        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        if log["message"] == "serving" {
-            assert_eq!(log["source"], "embedded");
-            break log["addr"].as_str().expect("addr").to_owned();
-        }
-    };
+    let mut server = Server::start();
+    assert_eq!(server.serving["source"], "embedded");
+    let addr = server.addr().to_owned();
     let health = http(
         &addr,
         "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -53,11 +37,11 @@ fn serves_the_embedded_model_and_stops_on_sigterm() {
         "{predict}"
     );
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let exit = child.wait().expect("wait");
+    let exit = server.child.wait().expect("wait");
     assert!(exit.success(), "graceful exit on SIGTERM: {exit:?}");
 }
 

@@ -1,0 +1,188 @@
+// Browser test of the page served at GET /: drives Debian's headless chromium with playwright-core.
+//
+//   node page.test.mjs <base-url> <screenshot.png>
+//   BASE_URL=http://127.0.0.1:8000/ SCREENSHOT=page.png node page.test.mjs
+//
+// Exits non-zero with a message on the first failed check; prints every check that passed.
+
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const CLASSES = ["LA", "MM", "UM"];
+const SEED = {
+  BASKET_SIZE: "M", BASKET_TYPE: "MIXED", STORE_REGION: "LONDON", STORE_FORMAT: "LS",
+  SPEND: 125.5, QUANTITY: 3, PROD_CODE_20: "FOOD", PROD_CODE_30: "FRESH",
+};
+const SEED_ITEMS = {
+  basket_items: {
+    P1001: { product_id: "P1001", quantity: 2, price: 10.99, category: "grocery" },
+    P2002: { product_id: "P2002", quantity: 1, price: 25.5, category: "electronics" },
+  },
+  STORE_REGION: "LONDON",
+  STORE_FORMAT: "LS",
+};
+
+const baseUrl = process.argv[2] || process.env.BASE_URL;
+const screenshot = process.argv[3] || process.env.SCREENSHOT;
+if (!baseUrl || !screenshot) {
+  fail("usage: node page.test.mjs <base-url> <screenshot.png> (or BASE_URL and SCREENSHOT)");
+}
+if (!existsSync(CHROMIUM)) {
+  fail(`${CHROMIUM} not found: install it with \`apt-get install -y chromium\` (or set CHROMIUM)`);
+}
+
+function fail(message) {
+  console.error(`FAIL: ${message}`);
+  process.exit(1);
+}
+
+function check(condition, message, detail) {
+  if (!condition) throw new Error(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
+  console.log(`ok - ${message}`);
+}
+
+function sameJson(a, b) {
+  // Key order does not matter to the service; compare with keys sorted.
+  const sorted = (v) => v && typeof v === "object" && !Array.isArray(v)
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]))
+    : v;
+  return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
+}
+
+// Submits the form and returns the JSON body the page sent, after the page has shown the answer.
+async function submit(page) {
+  const [request] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith("/predict") && r.method() === "POST"),
+    page.waitForResponse((r) => r.url().endsWith("/predict")),
+    page.click("#submit"),
+  ]);
+  await page.waitForFunction(() => !document.getElementById("submit").disabled);
+  check(request.headers()["content-type"] === "application/json", "POST /predict declares Content-Type: application/json");
+  return request.postDataJSON();
+}
+
+// Reads the shown prediction and checks it is well formed.
+async function readResult(page, what) {
+  await page.waitForSelector("#result", { state: "visible" });
+  const shown = await page.evaluate(() => ({
+    code: document.getElementById("result-class").textContent.trim(),
+    label: document.getElementById("result-label").textContent.trim(),
+    bars: [...document.querySelectorAll("#result [data-class].bar")].map((b) => [b.dataset.class, b.textContent]),
+  }));
+  check(CLASSES.includes(shown.code), `${what}: predicted class ${shown.code} (${shown.label})`, shown);
+  check(shown.label.length > 0, `${what}: label shown`);
+  const percents = Object.fromEntries(shown.bars.map(([code, text]) => {
+    const match = /(\d+(?:\.\d+)?)\s*%/.exec(text);
+    return [code, match ? Number(match[1]) : NaN];
+  }));
+  check(sameJson(Object.keys(percents).sort(), CLASSES), `${what}: one bar per class`, Object.keys(percents));
+  const sum = CLASSES.reduce((s, c) => s + percents[c], 0);
+  check(Math.abs(sum - 100) <= 0.5, `${what}: probabilities ${CLASSES.map((c) => `${c} ${percents[c]}%`).join(", ")} sum to ${sum.toFixed(1)}%`, percents);
+  const best = CLASSES.reduce((a, b) => (percents[b] > percents[a] ? b : a));
+  check(percents[shown.code] === percents[best], `${what}: the predicted class has the largest bar`, percents);
+  return shown;
+}
+
+async function run(browser) {
+  const base = new URL(baseUrl);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(10_000);
+  const problems = [];
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  // Chromium logs every failed fetch as a console error; those are judged by the response check
+  // below instead, since this test provokes a 422 and a refused connection on purpose.
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) problems.push(`console error: ${msg.text()}`);
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !r.url().endsWith("/predict")) problems.push(`HTTP ${r.status()} for ${r.url()}`);
+  });
+  // The page must be self-contained: every request stays on the service.
+  page.on("request", (r) => { if (new URL(r.url()).origin !== base.origin && !r.url().startsWith("data:")) problems.push(`external request: ${r.url()}`); });
+
+  const response = await page.goto(base.href);
+  check(response.ok() && response.headers()["content-type"].startsWith("text/html"), `GET ${base.pathname} serves HTML`);
+
+  const info = await (await fetch(new URL("/model/info", base))).json();
+  await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
+  const panel = await page.evaluate(() => ({
+    version: document.getElementById("model-version").textContent.trim(),
+    text: document.getElementById("model").innerText,
+    error: document.getElementById("model-error").textContent,
+    perClass: document.querySelectorAll("#model-per-class tr").length,
+  }));
+  check(panel.error === "", "model panel loaded without error", panel.error);
+  check(panel.version === info.version, `model panel shows version ${info.version}`, panel.version);
+  check(panel.text.includes(info.name) && panel.text.includes(info.source), "model panel shows name and source");
+  check(/accuracy/i.test(panel.text) && /macro-F1/i.test(panel.text) && panel.perClass === 3, "model panel shows accuracy, macro-F1 and per-class scores");
+
+  const vocabulary = Object.fromEntries(info.input_schema.features
+    .filter((f) => f.type === "categorical").map((f) => [f.name, f.vocabulary]));
+  const selects = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#flat-fields select")]
+    .map((s) => [s.name, { value: s.value, options: [...s.options].map((o) => o.value) }])));
+  for (const [name, { value, options }] of Object.entries(selects)) {
+    check(value === SEED[name], `${name} pre-selected as ${SEED[name]}`, value);
+    check(sameJson(options, vocabulary[name]), `${name} offers the model's ${vocabulary[name].length} values`, options);
+  }
+
+  const flat = await submit(page);
+  check(sameJson(flat, SEED), "seed form sends the seed record with numbers as numbers", flat);
+  await readResult(page, "seed basket");
+  mkdirSync(dirname(screenshot), { recursive: true });
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`ok - screenshot saved to ${screenshot}`);
+
+  await page.click("#mode-items");
+  check(await page.isVisible("#items-fields") && !(await page.isVisible("#flat-fields")), "items mode shows the basket_items editor");
+  const items = await submit(page);
+  check(sameJson(items, SEED_ITEMS), "items mode sends the seed basket_items", items);
+  await readResult(page, "seed items");
+
+  await page.click("#mode-flat");
+  await page.fill("#f-SPEND", "-3");
+  await submit(page);
+  await page.waitForSelector("#error", { state: "visible" });
+  const error = await page.evaluate(() => ({
+    box: document.getElementById("error").innerText,
+    inline: document.getElementById("e-f-SPEND").textContent,
+    invalid: document.getElementById("f-SPEND").getAttribute("aria-invalid"),
+    result: !document.getElementById("result").hidden,
+  }));
+  check(error.box.includes("SPEND"), "SPEND = -3: the error names SPEND", error.box);
+  check(/must be >= 0/.test(error.inline) && error.invalid === "true", `SPEND = -3: "${error.inline}" shown at the SPEND field`, error);
+  check(!error.result, "SPEND = -3: no stale prediction left on screen");
+
+  await page.route("**/predict", (route) => route.abort("connectionrefused"));
+  await page.fill("#f-SPEND", "125.50");
+  await page.click("#submit");
+  await page.waitForFunction(() => /could not reach/i.test(document.getElementById("error").innerText));
+  console.log("ok - a network failure is shown inline");
+  await page.unroute("**/predict");
+
+  await page.setViewportSize({ width: 375, height: 800 });
+  for (const which of ["#mode-flat", "#mode-items"]) {
+    await page.click(which);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `${which.slice(6)} mode fits a 375px-wide screen`, overflow);
+  }
+
+  check(problems.length === 0, "no page errors, console errors, failed loads or external requests", problems);
+}
+
+const started = Date.now();
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  await run(browser);
+  console.log(`all checks passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+} catch (err) {
+  console.error(`FAIL: ${err.message}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -12,11 +12,27 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 step "prerequisites"
-# The Rust toolchain (rustup: cargo, rustc, rustfmt, clippy) is the machine's own; nothing else
-# is needed yet. Each later prerequisite is installed here, by this script.
+# The Rust toolchain (rustup: cargo, rustc, rustfmt, clippy) is the machine's own. Everything
+# else the tests use is installed here, by this script:
+#   chromium      the web page test (driven by playwright-core from tests/web)
+#   prometheus    promtool, which checks the /metrics exposition
+#   nodejs, npm   to run the browser test
 for tool in cargo rustc rustfmt cargo-clippy; do
   command -v "$tool" >/dev/null || fail "$tool not found: install the Rust toolchain with rustup (components rustfmt, clippy)"
 done
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+if ((${#need_apt[@]})); then
+  [[ $(id -u) == 0 ]] || fail "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
+  printf 'installing %s\n' "${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q --no-install-recommends "${need_apt[@]}" >&2
+fi
+npm ci --prefix tests/web --no-audit --no-fund >&2
 if command -v cargo-nextest >/dev/null; then
   runner=(cargo nextest run --no-fail-fast)
 else

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::{env, fs};
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let model_dir = manifest_dir.join("../../models/default");
     println!("cargo:rerun-if-changed={}", model_dir.display());
     let mut entries = Vec::new();
@@ -17,10 +16,7 @@ fn main() {
                 println!("cargo:rerun-if-changed={}", path.display());
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let abs = fs::canonicalize(&path).expect("model file path");
-                entries.push(format!(
-                    "    ({name:?}, include_bytes!({:?})),\n",
-                    abs.display().to_string()
-                ));
+                entries.push(format!("    ({name:?}, include_bytes!({:?})),\n", abs.display().to_string()));
             }
         }
     }
@@ -29,8 +25,7 @@ fn main() {
         "/// Files of `models/default`, embedded at build time (name, content).\npub static FILES: &[(&str, &[u8])] = &[\n{}];\n",
         entries.concat()
     );
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded.rs");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded.rs");
     fs::write(out, code).expect("write embedded.rs");
 
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());

@@ -1,6 +1,7 @@
 //! `retail-api`: the one binary. Flags become validated configs here; the work happens in the
 //! library crates.
 
+mod healthcheck;
 #[cfg(feature = "train")]
 mod predict;
 mod serve;
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (the embedded default model unless MODEL_URI says otherwise).
     Serve(serve::ServeArgs),
+    /// Exit 0 when the local server is ready (for the image's HEALTHCHECK), else 1.
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Write a deterministic synthetic transaction dataset in the dunnhumby schema.
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     telemetry::init();
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
+        Command::Healthcheck(args) => healthcheck::healthcheck(&args),
         Command::Openapi => serve::print_openapi(),
         #[cfg(feature = "train")]
         Command::GenData(args) => train::gen_data(&args),

@@ -30,9 +30,7 @@ pub struct PredictArgs {
 
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     let artifact = match &args.model {
-        Some(path) => {
-            Artifact::load(path).with_context(|| format!("cannot load model {}", path.display()))?
-        }
+        Some(path) => Artifact::load(path).with_context(|| format!("cannot load model {}", path.display()))?,
         None => Artifact::embedded_default().context("cannot load the embedded default model")?,
     };
     let mut out: Box<dyn Write> = match &args.out {
@@ -41,19 +39,11 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let extension = args
-        .input
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let extension = args.input.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let failed = match extension.as_str() {
         "csv" => score_csv(&artifact, args, &mut out)?,
         "jsonl" | "ndjson" => score_jsonl(&artifact, args, &mut out)?,
-        _ => bail!(
-            "{}: input must end in .csv (transactions) or .jsonl (one request per line)",
-            args.input.display()
-        ),
+        _ => bail!("{}: input must end in .csv (transactions) or .jsonl (one request per line)", args.input.display()),
     };
     out.flush().context("cannot write predictions")?;
     if failed > 0 {
@@ -63,78 +53,39 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
 }
 
 /// One row per basket: id, predicted class, class probabilities, warnings.
-fn score_csv(
-    artifact: &Artifact,
-    args: &PredictArgs,
-    out: &mut dyn Write,
-) -> anyhow::Result<usize> {
-    let (baskets, _) = data::read_baskets(&args.input, &Silent)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let classes: Vec<&str> = artifact
-        .manifest
-        .classes
-        .iter()
-        .map(|c| c.code.as_str())
-        .collect();
+fn score_csv(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
+    let (baskets, _) =
+        data::read_baskets(&args.input, &Silent).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let classes: Vec<&str> = artifact.manifest.classes.iter().map(|c| c.code.as_str()).collect();
     let mut rows = Vec::with_capacity(baskets.len() * N_FEATURES);
     let mut warnings = Vec::with_capacity(baskets.len());
     for i in 0..baskets.len() {
         // Reading validated every basket, so encoding cannot fail here.
-        let encoded = artifact
-            .pipeline
-            .encode(&baskets.record(i))
-            .with_context(|| format!("basket {}", baskets.ids[i]))?;
+        let encoded =
+            artifact.pipeline.encode(&baskets.record(i)).with_context(|| format!("basket {}", baskets.ids[i]))?;
         rows.extend_from_slice(&encoded.features);
-        warnings.push(
-            encoded
-                .unseen
-                .iter()
-                .map(|u| format!("{}={}", u.field, u.value))
-                .collect::<Vec<_>>()
-                .join(";"),
-        );
+        warnings.push(encoded.unseen.iter().map(|u| format!("{}={}", u.field, u.value)).collect::<Vec<_>>().join(";"));
     }
     let mut probabilities = vec![0.0; baskets.len() * classes.len()];
-    artifact
-        .engine
-        .predict_batch_parallel(&rows, &mut probabilities);
+    artifact.engine.predict_batch_parallel(&rows, &mut probabilities);
     writeln!(
         out,
         "BASKET_ID,PREDICTION,{},UNSEEN",
-        classes
-            .iter()
-            .map(|c| format!("P_{c}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        classes.iter().map(|c| format!("P_{c}")).collect::<Vec<_>>().join(",")
     )?;
     for (i, p) in probabilities.chunks(classes.len()).enumerate() {
         let best = classes[retail_model::metrics::argmax(p)];
         let p: Vec<String> = p.iter().map(f64::to_string).collect();
-        writeln!(
-            out,
-            "{},{best},{},{}",
-            baskets.ids[i],
-            p.join(","),
-            warnings[i]
-        )?;
+        writeln!(out, "{},{best},{},{}", baskets.ids[i], p.join(","), warnings[i])?;
     }
     Ok(0)
 }
 
 /// One JSON line per input line: the prediction, or the error with the line number.
-fn score_jsonl(
-    artifact: &Artifact,
-    args: &PredictArgs,
-    out: &mut dyn Write,
-) -> anyhow::Result<usize> {
-    let text = fs::read_to_string(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
+fn score_jsonl(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
+    let text = fs::read_to_string(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let mut failed = 0;
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let answer = match serde_json::from_str::<Value>(line) {
             Err(e) => Err(json!({"line": n + 1, "error": format!("not valid JSON: {e}"), "code": "malformed_json"})),
             Ok(value) => retail_server::score(artifact, &value)

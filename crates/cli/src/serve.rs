@@ -31,27 +31,36 @@ pub struct ServeArgs {
     /// Longest a scoring request may take, in milliseconds, before it is answered 503.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = ServerConfig::default().request_timeout.as_millis() as u64)]
     request_timeout_ms: u64,
-    /// After SIGTERM, seconds in-flight requests get before the process exits anyway.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = ServerConfig::default().shutdown_grace.as_secs())]
-    shutdown_grace_seconds: u64,
+    /// After SIGTERM, seconds the server keeps accepting while /ready answers 503 (so load
+    /// balancers take it out of rotation first).
+    #[arg(long, env = "DRAIN_DELAY_SECONDS", default_value_t = 0.0)]
+    drain_delay_seconds: f64,
+    /// After SIGTERM, seconds until the process exits even with requests in flight.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = ServerConfig::default().shutdown_grace.as_secs_f64())]
+    shutdown_grace_seconds: f64,
 }
 
 impl ServeArgs {
     fn config(&self) -> anyhow::Result<ServerConfig> {
-        if self.max_batch_rows == 0
-            || self.max_concurrent_requests == 0
-            || self.request_timeout_ms == 0
-        {
-            bail!(
-                "--max-batch-rows, --max-concurrent-requests and --request-timeout-ms must be positive"
-            );
+        if self.max_batch_rows == 0 || self.max_concurrent_requests == 0 || self.request_timeout_ms == 0 {
+            bail!("--max-batch-rows, --max-concurrent-requests and --request-timeout-ms must be positive");
+        }
+        let seconds = |name: &str, value: f64| {
+            Duration::try_from_secs_f64(value)
+                .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds, got {value}"))
+        };
+        let drain_delay = seconds("drain-delay-seconds", self.drain_delay_seconds)?;
+        let shutdown_grace = seconds("shutdown-grace-seconds", self.shutdown_grace_seconds)?;
+        if shutdown_grace <= drain_delay {
+            bail!("--shutdown-grace-seconds must be longer than --drain-delay-seconds");
         }
         Ok(ServerConfig {
             addr: SocketAddr::new(self.host, self.port),
             max_batch_rows: self.max_batch_rows,
             max_concurrent_requests: self.max_concurrent_requests,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
-            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            drain_delay,
+            shutdown_grace,
             ..ServerConfig::default()
         })
     }
@@ -69,9 +78,7 @@ fn model_source(uri: Option<&str>) -> anyhow::Result<ModelSource> {
         return Ok(ModelSource::Local(path.to_owned()));
     }
     if let Some((scheme, _)) = uri.split_once("://") {
-        bail!(
-            "MODEL_URI {uri}: scheme {scheme}:// is not supported by this build (use a local path or file://)"
-        );
+        bail!("MODEL_URI {uri}: scheme {scheme}:// is not supported by this build (use a local path or file://)");
     }
     Ok(ModelSource::Local(uri.to_owned()))
 }
@@ -79,22 +86,17 @@ fn model_source(uri: Option<&str>) -> anyhow::Result<ModelSource> {
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let source = model_source(args.model_uri.as_deref())?;
     let artifact = match &source {
-        ModelSource::Embedded => {
-            Artifact::embedded_default().context("cannot load the embedded default model")?
+        ModelSource::Embedded => Artifact::embedded_default().context("cannot load the embedded default model")?,
+        ModelSource::Local(path) => {
+            Artifact::load(&PathBuf::from(path)).with_context(|| format!("cannot load model {path}"))?
         }
-        ModelSource::Local(path) => Artifact::load(&PathBuf::from(path))
-            .with_context(|| format!("cannot load model {path}"))?,
     };
     let config = args.config()?;
     let addr = config.addr;
     let state = Arc::new(AppState::new(artifact, source, config));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime
-        .block_on(retail_server::serve(state))
-        .with_context(|| format!("cannot serve on {addr}"))
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(retail_server::serve(state)).with_context(|| format!("cannot serve on {addr}"))
 }
 
 /// `retail-api openapi`: the document `/openapi.json` serves (and `docs/openapi.json` holds).
@@ -111,18 +113,9 @@ mod tests {
     #[test]
     fn model_uri_forms() {
         assert_eq!(model_source(None).expect("none"), ModelSource::Embedded);
-        assert_eq!(
-            model_source(Some("")).expect("empty"),
-            ModelSource::Embedded
-        );
-        assert_eq!(
-            model_source(Some("/m")).expect("path"),
-            ModelSource::Local("/m".into())
-        );
-        assert_eq!(
-            model_source(Some("file:///m.tar.gz")).expect("file"),
-            ModelSource::Local("/m.tar.gz".into())
-        );
+        assert_eq!(model_source(Some("")).expect("empty"), ModelSource::Embedded);
+        assert_eq!(model_source(Some("/m")).expect("path"), ModelSource::Local("/m".into()));
+        assert_eq!(model_source(Some("file:///m.tar.gz")).expect("file"), ModelSource::Local("/m.tar.gz".into()));
         assert!(model_source(Some("ftp://x/y")).is_err());
     }
 }

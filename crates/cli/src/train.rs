@@ -102,9 +102,7 @@ struct Bars {
 
 impl Bars {
     fn new() -> Self {
-        Self {
-            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-        }
+        Self { bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()) }
     }
 }
 
@@ -155,34 +153,16 @@ struct AtomicFile {
 
 impl AtomicFile {
     fn create(path: &Path) -> anyhow::Result<Self> {
-        let name = path
-            .file_name()
-            .with_context(|| format!("{}: not a file path", path.display()))?;
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file =
-            fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        Ok(Self {
-            tmp,
-            path: path.to_owned(),
-            writer: BufWriter::with_capacity(1 << 20, file),
-        })
+        let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
+        let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        let file = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        Ok(Self { tmp, path: path.to_owned(), writer: BufWriter::with_capacity(1 << 20, file) })
     }
 
     fn commit(mut self) -> anyhow::Result<()> {
-        self.writer
-            .flush()
-            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        fs::rename(&self.tmp, &self.path).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                self.tmp.display(),
-                self.path.display()
-            )
-        })?;
+        self.writer.flush().with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.path.display()))?;
         Ok(())
     }
 }
@@ -202,10 +182,7 @@ pub fn gen_data(args: &GenDataArgs) -> anyhow::Result<()> {
     let mut truth = args.truth.as_deref().map(AtomicFile::create).transpose()?;
     let progress = Bars::new();
     let summary = synth::generate(
-        GenConfig {
-            baskets: args.baskets,
-            seed: args.seed,
-        },
+        GenConfig { baskets: args.baskets, seed: args.seed },
         &mut data.writer,
         truth.as_mut().map(|t| &mut t.writer as &mut dyn Write),
         &progress,
@@ -229,15 +206,9 @@ fn created_at() -> String {
 
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     if args.max_depth == 0 || args.max_depth > retail_model::engine::MAX_DEPTH {
-        bail!(
-            "--max-depth must be between 1 and {}",
-            retail_model::engine::MAX_DEPTH
-        );
+        bail!("--max-depth must be between 1 and {}", retail_model::engine::MAX_DEPTH);
     }
-    if args.max_leaves < 2
-        || !(args.learning_rate > 0.0 && args.learning_rate <= 1.0)
-        || args.max_rounds == 0
-    {
+    if args.max_leaves < 2 || !(args.learning_rate > 0.0 && args.learning_rate <= 1.0) || args.max_rounds == 0 {
         bail!("--max-leaves must be >= 2, --learning-rate in (0, 1] and --max-rounds >= 1");
     }
     let mut config = TrainConfig::new(args.data.clone(), args.out.clone(), created_at());
@@ -257,8 +228,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         ..Params::default()
     };
     let progress = Bars::new();
-    let manifest = training::train(&config, &progress)
-        .with_context(|| format!("training from {} failed", args.data.display()))?;
+    let manifest =
+        training::train(&config, &progress).with_context(|| format!("training from {} failed", args.data.display()))?;
     drop(progress);
     tracing::info!(out = %args.out.display(), version = %manifest.version, "artifact written");
     emit(&serde_json::json!({
@@ -277,24 +248,18 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let artifact = Artifact::load(&args.model)
-        .with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let artifact =
+        Artifact::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
     let progress = Bars::new();
     let evaluation = training::evaluate(&artifact, &args.data, args.truth.as_deref(), &progress)?;
     drop(progress);
     if let Some(dir) = &args.report {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, bytes) in
-            card::render(&CardInput::for_evaluation(&artifact.manifest, &evaluation))
-        {
-            fs::write(dir.join(name), bytes)
-                .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+        for (name, bytes) in card::render(&CardInput::for_evaluation(&artifact.manifest, &evaluation)) {
+            fs::write(dir.join(name), bytes).with_context(|| format!("cannot write {}", dir.join(name).display()))?;
         }
-        fs::write(
-            dir.join("metrics.json"),
-            serde_json::to_vec_pretty(&evaluation)?,
-        )
-        .with_context(|| format!("cannot write {}/metrics.json", dir.display()))?;
+        fs::write(dir.join("metrics.json"), serde_json::to_vec_pretty(&evaluation)?)
+            .with_context(|| format!("cannot write {}/metrics.json", dir.display()))?;
     }
     emit(&evaluation)
 }

@@ -23,37 +23,15 @@ fn model() -> Artifact {
 /// Feature rows of `n` baskets drawn with a seed the default model was not trained on.
 fn rows(artifact: &Artifact, n: u64) -> Vec<f64> {
     let mut data = Vec::new();
-    generate(
-        GenConfig {
-            baskets: n,
-            seed: 99,
-        },
-        &mut data,
-        None,
-        &Silent,
-    )
-    .expect("generate");
+    generate(GenConfig { baskets: n, seed: 99 }, &mut data, None, &Silent).expect("generate");
     let baskets = parse_baskets(&data, &Silent).expect("parse");
-    (0..baskets.len())
-        .flat_map(|i| {
-            artifact
-                .pipeline
-                .encode(&baskets.record(i))
-                .expect("valid")
-                .features
-        })
-        .collect()
+    (0..baskets.len()).flat_map(|i| artifact.pipeline.encode(&baskets.record(i)).expect("valid").features).collect()
 }
 
 fn bench(c: &mut Criterion) {
     let artifact = model();
     let engine = &artifact.engine;
-    eprintln!(
-        "model {}: {} trees, depth {}",
-        artifact.manifest.version,
-        engine.n_trees(),
-        engine.depth()
-    );
+    eprintln!("model {}: {} trees, depth {}", artifact.manifest.version, engine.n_trees(), engine.depth());
     let seed = BasketRecord {
         spend: 125.50,
         quantity: 3.0,
@@ -64,10 +42,7 @@ fn bench(c: &mut Criterion) {
         store_region: "LONDON",
         store_format: "LS",
     };
-    let encoded = artifact
-        .pipeline
-        .encode(&seed)
-        .expect("seed record is valid");
+    let encoded = artifact.pipeline.encode(&seed).expect("seed record is valid");
     let mut p = [0.0; 3];
     c.bench_function("single_row/engine", |b| {
         b.iter(|| {

@@ -151,9 +151,7 @@ pub enum ArtifactError {
         reason: String,
     },
     /// The artifact was written by an incompatible format version.
-    #[error(
-        "manifest.json: format_version {found} is not supported (this build reads {FORMAT_VERSION})"
-    )]
+    #[error("manifest.json: format_version {found} is not supported (this build reads {FORMAT_VERSION})")]
     UnsupportedVersion {
         /// Version found.
         found: u32,
@@ -187,9 +185,7 @@ pub enum ArtifactError {
         reason: String,
     },
     /// This build carries no embedded model.
-    #[error(
-        "this build has no embedded default model (models/default was empty when it was built)"
-    )]
+    #[error("this build has no embedded default model (models/default was empty when it was built)")]
     NoEmbeddedModel,
 }
 
@@ -212,11 +208,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Artifact {
     /// Loads a directory or a `.tar.gz` / `.tgz` archive.
     pub fn load(path: &Path) -> Result<Self, ArtifactError> {
-        let files = if path.is_dir() {
-            read_dir_files(path)?
-        } else {
-            read_archive(path)?
-        };
+        let files = if path.is_dir() { read_dir_files(path)? } else { read_archive(path)? };
         Self::from_files(&files)
     }
 
@@ -225,21 +217,14 @@ impl Artifact {
         if crate::embedded::FILES.is_empty() {
             return Err(ArtifactError::NoEmbeddedModel);
         }
-        let files = crate::embedded::FILES
-            .iter()
-            .map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec()))
-            .collect();
+        let files = crate::embedded::FILES.iter().map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec())).collect();
         Self::from_files(&files)
     }
 
     /// Verifies and compiles an artifact from its files (name → content).
     pub fn from_files(files: &BTreeMap<String, Vec<u8>>) -> Result<Self, ArtifactError> {
         let manifest_bytes =
-            files
-                .get(MANIFEST_FILE)
-                .ok_or_else(|| ArtifactError::MissingFile {
-                    file: MANIFEST_FILE.to_owned(),
-                })?;
+            files.get(MANIFEST_FILE).ok_or_else(|| ArtifactError::MissingFile { file: MANIFEST_FILE.to_owned() })?;
         // Read the version first so an old or future artifact gets a version error, not a parse error.
         #[derive(Deserialize)]
         struct Version {
@@ -247,9 +232,7 @@ impl Artifact {
         }
         let version: Version = parse(MANIFEST_FILE, manifest_bytes)?;
         if version.format_version != FORMAT_VERSION {
-            return Err(ArtifactError::UnsupportedVersion {
-                found: version.format_version,
-            });
+            return Err(ArtifactError::UnsupportedVersion { found: version.format_version });
         }
         let manifest: Manifest = parse(MANIFEST_FILE, manifest_bytes)?;
         if !manifest.files.contains_key(MODEL_FILE) {
@@ -259,44 +242,28 @@ impl Artifact {
             });
         }
         for (name, entry) in &manifest.files {
-            let content = files
-                .get(name)
-                .ok_or_else(|| ArtifactError::MissingFile { file: name.clone() })?;
+            let content = files.get(name).ok_or_else(|| ArtifactError::MissingFile { file: name.clone() })?;
             let actual = content.len() as u64;
             if actual != entry.bytes {
-                return Err(ArtifactError::Size {
-                    file: name.clone(),
-                    expected: entry.bytes,
-                    actual,
-                });
+                return Err(ArtifactError::Size { file: name.clone(), expected: entry.bytes, actual });
             }
             let actual = sha256_hex(content);
             if actual != entry.sha256 {
-                return Err(ArtifactError::Checksum {
-                    file: name.clone(),
-                    expected: entry.sha256.clone(),
-                    actual,
-                });
+                return Err(ArtifactError::Checksum { file: name.clone(), expected: entry.sha256.clone(), actual });
             }
         }
-        let invalid = |file: &str, reason: String| ArtifactError::Invalid {
-            file: file.to_owned(),
-            reason,
-        };
+        let invalid = |file: &str, reason: String| ArtifactError::Invalid { file: file.to_owned(), reason };
         let spec: EnsembleSpec = parse(MODEL_FILE, &files[MODEL_FILE])?;
         let classes: Vec<&str> = manifest.classes.iter().map(|c| c.code.as_str()).collect();
         if spec.classes != classes {
             return Err(invalid(
                 MODEL_FILE,
-                format!(
-                    "classes {:?} differ from the manifest's {classes:?}",
-                    spec.classes
-                ),
+                format!("classes {:?} differ from the manifest's {classes:?}", spec.classes),
             ));
         }
         let engine = Engine::compile(&spec).map_err(|e| invalid(MODEL_FILE, e.to_string()))?;
-        let pipeline = FeaturePipeline::new(manifest.input_schema.clone())
-            .map_err(|e| invalid(MANIFEST_FILE, e.to_string()))?;
+        let pipeline =
+            FeaturePipeline::new(manifest.input_schema.clone()).map_err(|e| invalid(MANIFEST_FILE, e.to_string()))?;
         if engine.n_features() != crate::features::N_FEATURES {
             return Err(invalid(
                 MODEL_FILE,
@@ -307,26 +274,16 @@ impl Artifact {
                 ),
             ));
         }
-        Ok(Self {
-            manifest,
-            pipeline,
-            engine,
-        })
+        Ok(Self { manifest, pipeline, engine })
     }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, ArtifactError> {
-    serde_json::from_slice(bytes).map_err(|e| ArtifactError::Parse {
-        file: file.to_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(bytes).map_err(|e| ArtifactError::Parse { file: file.to_owned(), reason: e.to_string() })
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
-    move |source| ArtifactError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| ArtifactError::Io { path: path.to_owned(), source }
 }
 
 fn read_dir_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError> {
@@ -357,18 +314,12 @@ fn read_dir_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError
 /// Reads the regular files of a `.tar.gz`. The manifest may sit at the root or inside one
 /// top-level directory (`model/manifest.json`); paths are taken relative to it.
 fn read_archive(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError> {
-    let archive_error = |reason: String| ArtifactError::Archive {
-        path: path.to_owned(),
-        reason,
-    };
+    let archive_error = |reason: String| ArtifactError::Archive { path: path.to_owned(), reason };
     let file = fs::File::open(path).map_err(io_error(path))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut entries = Vec::new();
     let mut total = 0u64;
-    for entry in archive
-        .entries()
-        .map_err(|e| archive_error(e.to_string()))?
-    {
+    for entry in archive.entries().map_err(|e| archive_error(e.to_string()))? {
         let mut entry = entry.map_err(|e| archive_error(e.to_string()))?;
         if !entry.header().entry_type().is_file() {
             continue;
@@ -381,28 +332,18 @@ fn read_archive(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError>
             .to_owned();
         total += entry.size();
         if total > MAX_ARTIFACT_BYTES {
-            return Err(archive_error(format!(
-                "unpacks to more than {MAX_ARTIFACT_BYTES} bytes"
-            )));
+            return Err(archive_error(format!("unpacks to more than {MAX_ARTIFACT_BYTES} bytes")));
         }
         let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| archive_error(format!("{name}: {e}")))?;
+        entry.read_to_end(&mut bytes).map_err(|e| archive_error(format!("{name}: {e}")))?;
         entries.push((name, bytes));
     }
     let root = entries
         .iter()
         .filter_map(|(name, _)| name.strip_suffix(MANIFEST_FILE))
-        .filter(|prefix| {
-            prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1)
-        })
+        .filter(|prefix| prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1))
         .min_by_key(|prefix| prefix.len())
-        .ok_or_else(|| {
-            archive_error(format!(
-                "no {MANIFEST_FILE} at its root or in one top-level directory"
-            ))
-        })?
+        .ok_or_else(|| archive_error(format!("no {MANIFEST_FILE} at its root or in one top-level directory")))?
         .to_owned();
     Ok(entries
         .into_iter()
@@ -433,10 +374,7 @@ pub fn write_dir(
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(io_error(&parent))?;
-    let base = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("artifact");
+    let base = out.file_name().and_then(|n| n.to_str()).unwrap_or("artifact");
     let tmp = parent.join(format!(".{base}.tmp-{}", std::process::id()));
     let result = (|| {
         if tmp.exists() {
@@ -447,18 +385,12 @@ pub fn write_dir(
         for (name, bytes) in files {
             let path = tmp.join(name);
             fs::write(&path, bytes).map_err(io_error(&path))?;
-            manifest.files.insert(
-                (*name).to_owned(),
-                FileEntry {
-                    sha256: sha256_hex(bytes),
-                    bytes: bytes.len() as u64,
-                },
-            );
+            manifest
+                .files
+                .insert((*name).to_owned(), FileEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 });
         }
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ArtifactError::Parse {
-            file: MANIFEST_FILE.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ArtifactError::Parse { file: MANIFEST_FILE.to_owned(), reason: e.to_string() })?;
         let path = tmp.join(MANIFEST_FILE);
         fs::write(&path, json).map_err(io_error(&path))?;
         if out.exists() {

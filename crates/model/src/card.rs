@@ -45,10 +45,7 @@ impl<'a> CardInput<'a> {
     pub fn for_evaluation(manifest: &'a Manifest, evaluation: &'a Evaluation) -> Self {
         Self {
             manifest,
-            evaluated_on: format!(
-                "`{}` ({} labelled baskets)",
-                evaluation.data.file, evaluation.data.labelled
-            ),
+            evaluated_on: format!("`{}` ({} labelled baskets)", evaluation.data.file, evaluation.data.labelled),
             metrics: &evaluation.metrics,
             bayes: evaluation.bayes.as_ref(),
         }
@@ -60,10 +57,7 @@ pub fn render(input: &CardInput<'_>) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (CARD_FILE, markdown(input).into_bytes()),
         (CONFUSION_FILE, confusion_svg(input.metrics).into_bytes()),
-        (
-            CALIBRATION_FILE,
-            calibration_svg(input.metrics).into_bytes(),
-        ),
+        (CALIBRATION_FILE, calibration_svg(input.metrics).into_bytes()),
     ]
 }
 
@@ -80,20 +74,12 @@ fn markdown(input: &CardInput<'_>) -> String {
         s,
         "Predicts `{}` of a shopping basket: {}.\n",
         m.target,
-        m.classes
-            .iter()
-            .map(|c| format!("`{}` {}", c.code, c.label))
-            .collect::<Vec<_>>()
-            .join(", ")
+        m.classes.iter().map(|c| format!("`{}` {}", c.code, c.label)).collect::<Vec<_>>().join(", ")
     );
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| created | {} |", m.created_at);
     let _ = writeln!(s, "| algorithm | {} |", m.training.algorithm);
-    let _ = writeln!(
-        s,
-        "| rounds kept / run | {} / {} |",
-        m.training.best_iteration, m.training.rounds_run
-    );
+    let _ = writeln!(s, "| rounds kept / run | {} / {} |", m.training.best_iteration, m.training.rounds_run);
     let _ = writeln!(
         s,
         "| baskets train / validation / test | {} / {} / {} (split by customer) |",
@@ -110,27 +96,10 @@ fn markdown(input: &CardInput<'_>) -> String {
     let _ = writeln!(s, "## Evaluation\n\nOn {}.\n", input.evaluated_on);
     match input.bayes {
         Some(b) => {
-            let _ = writeln!(
-                s,
-                "| metric | model | Bayes-optimal (true probabilities) |\n|---|---|---|"
-            );
-            let _ = writeln!(
-                s,
-                "| accuracy | {} | {} |",
-                pct(metrics.accuracy),
-                pct(b.accuracy)
-            );
-            let _ = writeln!(
-                s,
-                "| macro-F1 | {} | {} |",
-                pct(metrics.macro_f1),
-                pct(b.macro_f1)
-            );
-            let _ = writeln!(
-                s,
-                "| log loss | {:.4} | {:.4} |",
-                metrics.log_loss, b.log_loss
-            );
+            let _ = writeln!(s, "| metric | model | Bayes-optimal (true probabilities) |\n|---|---|---|");
+            let _ = writeln!(s, "| accuracy | {} | {} |", pct(metrics.accuracy), pct(b.accuracy));
+            let _ = writeln!(s, "| macro-F1 | {} | {} |", pct(metrics.macro_f1), pct(b.macro_f1));
+            let _ = writeln!(s, "| log loss | {:.4} | {:.4} |", metrics.log_loss, b.log_loss);
             let _ = writeln!(s, "| ECE | {:.4} | {:.4} |", metrics.ece, b.ece);
         }
         None => {
@@ -138,33 +107,15 @@ fn markdown(input: &CardInput<'_>) -> String {
             let _ = writeln!(s, "| accuracy | {} |", pct(metrics.accuracy));
             let _ = writeln!(s, "| macro-F1 | {} |", pct(metrics.macro_f1));
             let _ = writeln!(s, "| log loss | {:.4} |", metrics.log_loss);
-            let _ = writeln!(
-                s,
-                "| ECE ({} bins) | {:.4} |",
-                crate::metrics::CALIBRATION_BINS,
-                metrics.ece
-            );
+            let _ = writeln!(s, "| ECE ({} bins) | {:.4} |", crate::metrics::CALIBRATION_BINS, metrics.ece);
         }
     }
-    let _ = writeln!(
-        s,
-        "\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|"
-    );
+    let _ = writeln!(s, "\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|");
     for c in &metrics.per_class {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            c.class,
-            pct(c.precision),
-            pct(c.recall),
-            pct(c.f1),
-            c.support
-        );
+        let _ =
+            writeln!(s, "| {} | {} | {} | {} | {} |", c.class, pct(c.precision), pct(c.recall), pct(c.f1), c.support);
     }
-    let _ = writeln!(
-        s,
-        "\n![Confusion matrix]({CONFUSION_FILE})\n\n![Calibration]({CALIBRATION_FILE})\n"
-    );
+    let _ = writeln!(s, "\n![Confusion matrix]({CONFUSION_FILE})\n\n![Calibration]({CALIBRATION_FILE})\n");
 
     let _ = writeln!(s, "## Inputs\n");
     for f in &m.input_schema.features {
@@ -196,9 +147,7 @@ fn markdown(input: &CardInput<'_>) -> String {
 const CLASS_COLOURS: [&str; 3] = ["#d95f02", "#7570b3", "#1b9e77"];
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn confusion_svg(metrics: &Metrics) -> String {
@@ -245,11 +194,7 @@ fn confusion_svg(metrics: &Metrics) -> String {
             top - 6.0
         );
         for (p, &count) in row.iter().enumerate() {
-            let share = if total > 0 {
-                count as f64 / total as f64
-            } else {
-                0.0
-            };
+            let share = if total > 0 { count as f64 / total as f64 } else { 0.0 };
             let (x, y) = (left + cell * p as f64, top + cell * t as f64);
             let text = if share > 0.55 { "white" } else { "black" };
             let _ = write!(
@@ -291,10 +236,7 @@ fn calibration_svg(metrics: &Metrics) -> String {
         w / 2.0,
         metrics.ece
     );
-    let _ = write!(
-        s,
-        r##"<rect x="{pad}" y="{pad}" width="{plot}" height="{plot}" fill="none" stroke="#999"/>"##
-    );
+    let _ = write!(s, r##"<rect x="{pad}" y="{pad}" width="{plot}" height="{plot}" fill="none" stroke="#999"/>"##);
     for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
         let _ = write!(
             s,
@@ -325,17 +267,9 @@ fn calibration_svg(metrics: &Metrics) -> String {
         px(1.0),
         py(1.0)
     );
-    let total: u64 = metrics
-        .calibration
-        .iter()
-        .map(|b| b.count)
-        .sum::<u64>()
-        .max(1);
-    let points: Vec<String> = metrics
-        .calibration
-        .iter()
-        .map(|b| format!("{:.1},{:.1}", px(b.confidence), py(b.accuracy)))
-        .collect();
+    let total: u64 = metrics.calibration.iter().map(|b| b.count).sum::<u64>().max(1);
+    let points: Vec<String> =
+        metrics.calibration.iter().map(|b| format!("{:.1},{:.1}", px(b.confidence), py(b.accuracy))).collect();
     let _ = write!(
         s,
         r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>"#,
@@ -369,11 +303,7 @@ mod tests {
     #[test]
     fn charts_are_well_formed_svg() {
         let classes = vec!["LA".to_owned(), "MM".to_owned(), "UM".to_owned()];
-        let m = evaluate(
-            &classes,
-            &[0.6, 0.3, 0.1, 0.2, 0.7, 0.1, 0.1, 0.3, 0.6],
-            &[0, 1, 1],
-        );
+        let m = evaluate(&classes, &[0.6, 0.3, 0.1, 0.2, 0.7, 0.1, 0.1, 0.3, 0.6], &[0, 1, 1]);
         for svg in [confusion_svg(&m), calibration_svg(&m)] {
             assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
             assert_eq!(svg.matches("<svg").count(), 1);

@@ -59,14 +59,7 @@ const fn c(
     standard_price: f64,
     weight: f64,
 ) -> Commodity {
-    Commodity {
-        code,
-        department,
-        division,
-        class,
-        standard_price,
-        weight,
-    }
+    Commodity { code, department, division, class, standard_price, weight }
 }
 
 use ContentClass::{Fresh, Grocery, Nonfood};
@@ -167,15 +160,7 @@ pub type Hierarchy = BTreeMap<String, Placement>;
 pub fn builtin_hierarchy() -> Hierarchy {
     COMMODITIES
         .iter()
-        .map(|c| {
-            (
-                c.code.to_owned(),
-                Placement {
-                    department: c.department.to_owned(),
-                    class: c.class,
-                },
-            )
-        })
+        .map(|c| (c.code.to_owned(), Placement { department: c.department.to_owned(), class: c.class }))
         .collect()
 }
 
@@ -200,10 +185,7 @@ mod tests {
 
     #[test]
     fn seed_values_are_in_the_catalogue() {
-        let fresh = COMMODITIES
-            .iter()
-            .find(|c| c.code == "FRESH")
-            .expect("FRESH");
+        let fresh = COMMODITIES.iter().find(|c| c.code == "FRESH").expect("FRESH");
         assert_eq!(fresh.department, "FOOD");
         assert!(REGIONS.contains(&"LONDON"));
         assert!(STORE_FORMATS.contains(&"LS"));

@@ -53,9 +53,7 @@ pub enum DataError {
         reason: String,
     },
     /// A basket-level column changes between lines of one basket.
-    #[error(
-        "line {line}, column {column}: basket {basket} has {found:?} here but {first:?} on its first line"
-    )]
+    #[error("line {line}, column {column}: basket {basket} has {found:?} here but {first:?} on its first line")]
     Inconsistent {
         /// 1-based line number.
         line: u64,
@@ -133,10 +131,7 @@ impl Baskets {
 
 /// Reads a transaction CSV file.
 pub fn read_baskets(path: &Path, progress: &dyn Progress) -> Result<(Baskets, Vec<u8>), DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_owned(), source })?;
     let baskets = parse_baskets(&bytes, progress)?;
     Ok((baskets, bytes))
 }
@@ -181,51 +176,25 @@ impl Interner {
 
 /// A CSV reader over `bytes` and its header, after checking that every `required` column is
 /// present (extra columns are allowed).
-fn open_csv<'a>(
-    bytes: &'a [u8],
-    required: &[&str],
-) -> Result<(csv::Reader<&'a [u8]>, csv::ByteRecord), DataError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let header = reader
-        .byte_headers()
-        .map_err(|e| DataError::Csv {
-            line: 1,
-            reason: e.to_string(),
-        })?
-        .clone();
-    let missing: Vec<String> = required
-        .iter()
-        .filter(|h| !header.iter().any(|x| x == h.as_bytes()))
-        .map(|h| (*h).to_owned())
-        .collect();
-    if missing.is_empty() {
-        Ok((reader, header))
-    } else {
-        Err(DataError::Header { missing })
-    }
+fn open_csv<'a>(bytes: &'a [u8], required: &[&str]) -> Result<(csv::Reader<&'a [u8]>, csv::ByteRecord), DataError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+    let header = reader.byte_headers().map_err(|e| DataError::Csv { line: 1, reason: e.to_string() })?.clone();
+    let missing: Vec<String> =
+        required.iter().filter(|h| !header.iter().any(|x| x == h.as_bytes())).map(|h| (*h).to_owned()).collect();
+    if missing.is_empty() { Ok((reader, header)) } else { Err(DataError::Header { missing }) }
 }
 
 /// Index of a column known to be in `header`.
 fn column(header: &csv::ByteRecord, name: &str) -> usize {
-    header
-        .iter()
-        .position(|h| h == name.as_bytes())
-        .unwrap_or_default()
+    header.iter().position(|h| h == name.as_bytes()).unwrap_or_default()
 }
 
 /// Parses transaction CSV bytes.
 pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, DataError> {
     let (mut reader, header) = open_csv(bytes, &HEADER)?;
     let col = |name: &str| column(&header, name);
-    let (c_quantity, c_spend, c_basket, c_customer, c_label) = (
-        col("QUANTITY"),
-        col("SPEND"),
-        col("BASKET_ID"),
-        col("CUST_CODE"),
-        col(TARGET),
-    );
+    let (c_quantity, c_spend, c_basket, c_customer, c_label) =
+        (col("QUANTITY"), col("SPEND"), col("BASKET_ID"), col("CUST_CODE"), col(TARGET));
     let (c_department, c_commodity) = (col("PROD_CODE_20"), col("PROD_CODE_30"));
     let c_basket_level = BASKET_COLUMNS.map(col);
 
@@ -244,10 +213,7 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
             Ok(false) => break,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                return Err(DataError::Csv {
-                    line,
-                    reason: e.to_string(),
-                });
+                return Err(DataError::Csv { line, reason: e.to_string() });
             }
         }
         let line = record.position().map_or(0, csv::Position::line);
@@ -263,11 +229,8 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
             interner.intern(field(c_basket_level[3]), line, BASKET_COLUMNS[3])?,
         ];
         let customer_raw = field(c_customer);
-        let customer = if customer_raw.is_empty() {
-            None
-        } else {
-            Some(interner.intern(customer_raw, line, "CUST_CODE")?)
-        };
+        let customer =
+            if customer_raw.is_empty() { None } else { Some(interner.intern(customer_raw, line, "CUST_CODE")?) };
         let label = parse_label(field(c_label), line)?;
         let basket_raw = field(c_basket);
         if basket_raw.is_empty() {
@@ -285,26 +248,14 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
                     if first == found {
                         Ok(())
                     } else {
-                        Err(DataError::Inconsistent {
-                            line,
-                            column,
-                            basket: out.ids[b].to_string(),
-                            first,
-                            found,
-                        })
+                        Err(DataError::Inconsistent { line, column, basket: out.ids[b].to_string(), first, found })
                     }
                 };
-                let name = |id: Option<u32>| {
-                    id.map_or_else(String::new, |i| interner.values[i as usize].to_string())
-                };
+                let name = |id: Option<u32>| id.map_or_else(String::new, |i| interner.values[i as usize].to_string());
                 check("CUST_CODE", name(out.customers[b]), name(customer))?;
                 check(TARGET, label_name(out.labels[b]), label_name(label))?;
                 for (k, column) in BASKET_COLUMNS.iter().enumerate() {
-                    check(
-                        column,
-                        name(Some(out.categories[b][2 + k])),
-                        name(Some(basket_level[k])),
-                    )?;
+                    check(column, name(Some(out.categories[b][2 + k])), name(Some(basket_level[k])))?;
                 }
                 b as u32
             }
@@ -320,25 +271,12 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
                 out.ids.push(id.into());
                 out.customers.push(customer);
                 out.labels.push(label);
-                out.categories.push([
-                    0,
-                    0,
-                    basket_level[0],
-                    basket_level[1],
-                    basket_level[2],
-                    basket_level[3],
-                ]);
+                out.categories.push([0, 0, basket_level[0], basket_level[1], basket_level[2], basket_level[3]]);
                 first_line.push(line);
                 b
             }
         };
-        lines.push(Line {
-            basket,
-            department,
-            commodity,
-            spend,
-            quantity,
-        });
+        lines.push(Line { basket, department, commodity, spend, quantity });
         let offset = record.position().map_or(0, csv::Position::byte);
         if offset - last_offset > 1 << 22 {
             progress.advance(offset - last_offset);
@@ -370,10 +308,8 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
             add(&mut commodities, l.commodity, l.spend);
         }
         let name = |id: &u32| &*interner.values[*id as usize];
-        out.categories[b][0] =
-            *dominant_by_spend(&departments, name).unwrap_or(&group[0].department);
-        out.categories[b][1] =
-            *dominant_by_spend(&commodities, name).unwrap_or(&group[0].commodity);
+        out.categories[b][0] = *dominant_by_spend(&departments, name).unwrap_or(&group[0].department);
+        out.categories[b][1] = *dominant_by_spend(&commodities, name).unwrap_or(&group[0].commodity);
     }
     out.values = interner.values;
     for (b, &line) in first_line.iter().enumerate() {
@@ -404,19 +340,13 @@ fn number(raw: &[u8], line: u64, column: &str, min: f64) -> Result<f64, DataErro
         value: String::from_utf8_lossy(raw).into_owned(),
         reason: reason.to_owned(),
     };
-    let value: f64 = std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| fail("is not a number"))?;
+    let value: f64 =
+        std::str::from_utf8(raw).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| fail("is not a number"))?;
     if !value.is_finite() {
         return Err(fail("is not a finite number"));
     }
     if value < min {
-        return Err(fail(if min > 0.0 {
-            "must be positive"
-        } else {
-            "must not be negative"
-        }));
+        return Err(fail(if min > 0.0 { "must be positive" } else { "must not be negative" }));
     }
     Ok(value)
 }
@@ -425,16 +355,12 @@ fn parse_label(raw: &[u8], line: u64) -> Result<Option<u8>, DataError> {
     if raw == b"XX" {
         return Ok(None);
     }
-    CLASSES
-        .iter()
-        .position(|c| c.as_bytes() == raw)
-        .map(|i| Some(i as u8))
-        .ok_or_else(|| DataError::Field {
-            line,
-            column: TARGET.to_owned(),
-            value: String::from_utf8_lossy(raw).into_owned(),
-            reason: format!("is not a class ({} or XX)", CLASSES.join(", ")),
-        })
+    CLASSES.iter().position(|c| c.as_bytes() == raw).map(|i| Some(i as u8)).ok_or_else(|| DataError::Field {
+        line,
+        column: TARGET.to_owned(),
+        value: String::from_utf8_lossy(raw).into_owned(),
+        reason: format!("is not a class ({} or XX)", CLASSES.join(", ")),
+    })
 }
 
 fn label_name(label: Option<u8>) -> String {
@@ -443,19 +369,14 @@ fn label_name(label: Option<u8>) -> String {
 
 /// Reads a truth sidecar (`BASKET_ID,P_LA,P_MM,P_UM,...`) into basket id → true probabilities.
 pub fn read_truth(path: &Path) -> Result<HashMap<String, [f64; 3]>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_owned(), source })?;
     let expected = ["BASKET_ID", "P_LA", "P_MM", "P_UM"];
     let (mut reader, header) = open_csv(&bytes, &expected)?;
     let cols = expected.map(|name| column(&header, name));
     let mut truth = HashMap::new();
     for record in reader.byte_records() {
-        let record = record.map_err(|e| DataError::Csv {
-            line: e.position().map_or(0, |p| p.line()),
-            reason: e.to_string(),
-        })?;
+        let record =
+            record.map_err(|e| DataError::Csv { line: e.position().map_or(0, |p| p.line()), reason: e.to_string() })?;
         let line = record.position().map_or(0, csv::Position::line);
         let field = |i: usize| record.get(cols[i]).unwrap_or_default();
         let mut p = [0.0; 3];
@@ -478,15 +399,7 @@ mod tests {
 
     const H: &str = "SHOP_WEEK,SHOP_DATE,SHOP_WEEKDAY,SHOP_HOUR,QUANTITY,SPEND,PROD_CODE,PROD_CODE_10,PROD_CODE_20,PROD_CODE_30,PROD_CODE_40,CUST_CODE,CUST_PRICE_SENSITIVITY,CUST_LIFESTAGE,BASKET_ID,BASKET_SIZE,BASKET_PRICE_SENSITIVITY,BASKET_TYPE,BASKET_DOMINANT_MISSION,STORE_CODE,STORE_FORMAT,STORE_REGION";
 
-    fn line(
-        quantity: &str,
-        spend: &str,
-        dept: &str,
-        comm: &str,
-        cust: &str,
-        basket: &str,
-        label: &str,
-    ) -> String {
+    fn line(quantity: &str, spend: &str, dept: &str, comm: &str, cust: &str, basket: &str, label: &str) -> String {
         format!(
             "200614,20060403,2,10,{quantity},{spend},P1,CL1,{dept},{comm},D1,{cust},MM,YA,{basket},M,{label},MIXED,TOP_UP,S1,LS,LONDON"
         )
@@ -510,25 +423,14 @@ mod tests {
         assert_eq!((r.prod_code_20, r.prod_code_30), ("FOOD", "GROCERY"));
         assert_eq!(b.labels, vec![Some(1), None]);
         assert_eq!(b.group_key(0), "C1");
-        assert_eq!(
-            b.group_key(1),
-            "B2",
-            "no customer: the basket is its own group"
-        );
+        assert_eq!(b.group_key(1), "B2", "no customer: the basket is its own group");
     }
 
     #[test]
     fn errors_name_line_and_column() {
-        let bad = |l: String| {
-            parse_baskets(format!("{H}\n{l}\n").as_bytes(), &Silent)
-                .expect_err("bad")
-                .to_string()
-        };
+        let bad = |l: String| parse_baskets(format!("{H}\n{l}\n").as_bytes(), &Silent).expect_err("bad").to_string();
         let e = bad(line("1", "abc", "FOOD", "FRESH", "C1", "B1", "MM"));
-        assert!(
-            e.contains("line 2, column SPEND") && e.contains("not a number"),
-            "{e}"
-        );
+        assert!(e.contains("line 2, column SPEND") && e.contains("not a number"), "{e}");
         let e = bad(line("1", "-1", "FOOD", "FRESH", "C1", "B1", "MM"));
         assert!(e.contains("column SPEND") && e.contains("negative"), "{e}");
         let e = bad(line("0", "1", "FOOD", "FRESH", "C1", "B1", "MM"));
@@ -542,39 +444,21 @@ mod tests {
             line("1", "1", "FOOD", "FRESH", "C1", "B1", "MM"),
             line("1", "1", "FOOD", "FRESH", "C2", "B1", "MM")
         ));
-        assert!(
-            e.contains("line 3, column CUST_CODE") && e.contains("B1"),
-            "{e}"
-        );
+        assert!(e.contains("line 3, column CUST_CODE") && e.contains("B1"), "{e}");
         let e = bad("1,2,3".to_owned());
         assert!(e.contains("line 2"), "{e}");
-        let e = parse_baskets(b"A,B\n1,2\n", &Silent)
-            .expect_err("header")
-            .to_string();
+        let e = parse_baskets(b"A,B\n1,2\n", &Silent).expect_err("header").to_string();
         assert!(e.contains("missing column(s) SHOP_WEEK"), "{e}");
-        let e = parse_baskets(format!("{H}\n").as_bytes(), &Silent)
-            .expect_err("empty")
-            .to_string();
+        let e = parse_baskets(format!("{H}\n").as_bytes(), &Silent).expect_err("empty").to_string();
         assert!(e.contains("no data lines"), "{e}");
-        let e = parse_baskets(b"", &Silent)
-            .expect_err("empty file")
-            .to_string();
+        let e = parse_baskets(b"", &Silent).expect_err("empty file").to_string();
         assert!(e.contains("missing column"), "{e}");
     }
 
     #[test]
     fn reading_generated_data_recovers_the_generator_records_exactly() {
         let (mut data, mut truth) = (Vec::new(), Vec::new());
-        generate(
-            GenConfig {
-                baskets: 3000,
-                seed: 11,
-            },
-            &mut data,
-            Some(&mut truth),
-            &Silent,
-        )
-        .expect("generate");
+        generate(GenConfig { baskets: 3000, seed: 11 }, &mut data, Some(&mut truth), &Silent).expect("generate");
         let baskets = parse_baskets(&data, &Silent).expect("parse");
         assert_eq!(baskets.len(), 3000);
         let dir = tempfile::tempdir().expect("tmp");

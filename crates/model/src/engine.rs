@@ -139,9 +139,7 @@ impl Engine {
     /// Validates and compiles an ensemble.
     pub fn compile(spec: &EnsembleSpec) -> Result<Self, EngineError> {
         if spec.format != ENSEMBLE_FORMAT {
-            return Err(EngineError::Format {
-                found: spec.format.clone(),
-            });
+            return Err(EngineError::Format { found: spec.format.clone() });
         }
         let n_classes = spec.classes.len();
         if n_classes < 2 || spec.init_scores.len() != n_classes {
@@ -152,9 +150,7 @@ impl Engine {
             )));
         }
         if spec.init_scores.iter().any(|s| !s.is_finite()) {
-            return Err(EngineError::Ensemble(
-                "init scores must be finite".to_owned(),
-            ));
+            return Err(EngineError::Ensemble("init scores must be finite".to_owned()));
         }
         if spec.n_features == 0 || spec.n_features > MAX_FEATURES {
             return Err(EngineError::Ensemble(format!(
@@ -164,9 +160,7 @@ impl Engine {
         }
         let mut depth = 0;
         for (t, tree) in spec.trees.iter().enumerate() {
-            depth = depth.max(
-                check_tree(spec, tree).map_err(|reason| EngineError::Tree { tree: t, reason })?,
-            );
+            depth = depth.max(check_tree(spec, tree).map_err(|reason| EngineError::Tree { tree: t, reason })?);
         }
         let binning = binning(spec)?;
         let internal = (1usize << depth) - 1;
@@ -181,8 +175,7 @@ impl Engine {
             leaves: Vec::with_capacity(spec.trees.len() << depth),
             tables: vec![[0; 4]],
         };
-        let mut table_ids: std::collections::HashMap<Table, u16> =
-            std::collections::HashMap::from([([0; 4], 0)]);
+        let mut table_ids: std::collections::HashMap<Table, u16> = std::collections::HashMap::from([([0; 4], 0)]);
         for tree in &spec.trees {
             engine.tree_class.push(tree.class);
             let node_base = engine.nodes.len();
@@ -242,38 +235,19 @@ impl Engine {
                 let id = *table_ids.entry(table).or_insert_with(|| next as u16);
                 if usize::from(id) == next {
                     if next > usize::from(u16::MAX) {
-                        return Err(EngineError::Ensemble(
-                            "more than 65535 distinct split tables".to_owned(),
-                        ));
+                        return Err(EngineError::Ensemble("more than 65535 distinct split tables".to_owned()));
                     }
                     self.tables.push(table);
                 }
-                self.nodes[node_base + pos] = Node {
-                    table: id,
-                    feature: spec.feature as u8,
-                };
+                self.nodes[node_base + pos] = Node { table: id, feature: spec.feature as u8 };
                 (spec.left, spec.right)
             }
             // A leaf above the bottom level: padding nodes use table 0 (always left), and every
             // leaf slot below gets its value.
             Err(_) => (child, child),
         };
-        self.place(
-            tree,
-            left,
-            2 * pos + 1,
-            level + 1,
-            (node_base, leaf_base),
-            table_ids,
-        )?;
-        self.place(
-            tree,
-            right,
-            2 * pos + 2,
-            level + 1,
-            (node_base, leaf_base),
-            table_ids,
-        )
+        self.place(tree, left, 2 * pos + 1, level + 1, (node_base, leaf_base), table_ids)?;
+        self.place(tree, right, 2 * pos + 2, level + 1, (node_base, leaf_base), table_ids)
     }
 
     /// Length of a feature row.
@@ -341,16 +315,8 @@ impl Engine {
     /// `n_classes` wide), on the calling thread.
     pub fn predict_batch(&self, rows: &[f64], out: &mut [f64]) {
         let (nf, nc) = (self.n_features, self.n_classes);
-        assert_eq!(
-            rows.len() % nf,
-            0,
-            "rows length is a multiple of n_features"
-        );
-        assert_eq!(
-            out.len() / nc,
-            rows.len() / nf,
-            "one output row per input row"
-        );
+        assert_eq!(rows.len() % nf, 0, "rows length is a multiple of n_features");
+        assert_eq!(out.len() / nc, rows.len() / nf, "one output row per input row");
         let internal = (1 << self.depth) - 1;
         let mut bins = [[0u8; MAX_FEATURES]; BLOCK];
         for (block, scores) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * nc)) {
@@ -396,9 +362,7 @@ fn binning(spec: &EnsembleSpec) -> Result<Vec<Binning>, EngineError> {
     let mut categorical = vec![false; spec.n_features];
     for node in spec.trees.iter().flat_map(|t| &t.nodes) {
         match &node.test {
-            SplitTest::Threshold(t) => thresholds[node.feature]
-                .get_or_insert_with(Vec::new)
-                .push(*t),
+            SplitTest::Threshold(t) => thresholds[node.feature].get_or_insert_with(Vec::new).push(*t),
             SplitTest::Categories(_) => categorical[node.feature] = true,
         }
     }
@@ -407,9 +371,9 @@ fn binning(spec: &EnsembleSpec) -> Result<Vec<Binning>, EngineError> {
         .zip(categorical)
         .enumerate()
         .map(|(f, (numeric, categorical))| match (numeric, categorical) {
-            (Some(_), true) => Err(EngineError::Ensemble(format!(
-                "feature {f} is split both by threshold and by category"
-            ))),
+            (Some(_), true) => {
+                Err(EngineError::Ensemble(format!("feature {f} is split both by threshold and by category")))
+            }
             (Some(mut t), false) => {
                 t.sort_by(f64::total_cmp);
                 t.dedup();
@@ -435,11 +399,7 @@ fn check_tree(spec: &EnsembleSpec, tree: &TreeSpec) -> Result<usize, String> {
         return Err("leaf values must be finite".to_owned());
     }
     if tree.nodes.is_empty() {
-        return if tree.leaves.len() == 1 {
-            Ok(0)
-        } else {
-            Err("a tree without nodes has one leaf".to_owned())
-        };
+        return if tree.leaves.len() == 1 { Ok(0) } else { Err("a tree without nodes has one leaf".to_owned()) };
     }
     if tree.leaves.len() != tree.nodes.len() + 1 {
         return Err(format!(
@@ -451,10 +411,7 @@ fn check_tree(spec: &EnsembleSpec, tree: &TreeSpec) -> Result<usize, String> {
     }
     for (i, node) in tree.nodes.iter().enumerate() {
         if node.feature >= spec.n_features {
-            return Err(format!(
-                "node {i} tests feature {} of {}",
-                node.feature, spec.n_features
-            ));
+            return Err(format!("node {i} tests feature {} of {}", node.feature, spec.n_features));
         }
         match &node.test {
             SplitTest::Threshold(t) if t.is_nan() => {
@@ -529,18 +486,8 @@ mod tests {
         TreeSpec {
             class: 1,
             nodes: vec![
-                NodeSpec {
-                    feature: 0,
-                    test: SplitTest::Threshold(1.0),
-                    left: -1,
-                    right: 1,
-                },
-                NodeSpec {
-                    feature: 1,
-                    test: SplitTest::Categories(vec![2, 3]),
-                    left: !1,
-                    right: !2,
-                },
+                NodeSpec { feature: 0, test: SplitTest::Threshold(1.0), left: -1, right: 1 },
+                NodeSpec { feature: 1, test: SplitTest::Categories(vec![2, 3]), left: !1, right: !2 },
             ],
             leaves: vec![10.0, 20.0, 30.0],
         }
@@ -556,36 +503,20 @@ mod tests {
     fn numeric_and_categorical_splits_and_padding() {
         let engine = Engine::compile(&spec(vec![mixed_tree()])).expect("compiles");
         assert_eq!(engine.depth(), 2);
-        assert_eq!(
-            raw(&engine, [1.0, 2.0]),
-            10.0,
-            "x <= threshold goes left (padded leaf)"
-        );
+        assert_eq!(raw(&engine, [1.0, 2.0]), 10.0, "x <= threshold goes left (padded leaf)");
         assert_eq!(raw(&engine, [-5.0, 9.0]), 10.0);
         assert_eq!(raw(&engine, [1.5, 2.0]), 20.0);
         assert_eq!(raw(&engine, [1.5, 3.0]), 20.0);
-        assert_eq!(
-            raw(&engine, [1.5, 0.0]),
-            30.0,
-            "unseen code 0 not in the set goes right"
-        );
+        assert_eq!(raw(&engine, [1.5, 0.0]), 30.0, "unseen code 0 not in the set goes right");
         assert_eq!(raw(&engine, [1.5, 255.0]), 30.0);
     }
 
     #[test]
     fn batch_equals_single_rows() {
-        let engine = Engine::compile(&spec(vec![
-            mixed_tree(),
-            TreeSpec {
-                class: 0,
-                nodes: vec![],
-                leaves: vec![0.5],
-            },
-        ]))
-        .expect("compiles");
-        let rows: Vec<f64> = (0..100)
-            .flat_map(|i| [f64::from(i % 3), f64::from(i % 5)])
-            .collect();
+        let engine =
+            Engine::compile(&spec(vec![mixed_tree(), TreeSpec { class: 0, nodes: vec![], leaves: vec![0.5] }]))
+                .expect("compiles");
+        let rows: Vec<f64> = (0..100).flat_map(|i| [f64::from(i % 3), f64::from(i % 5)]).collect();
         let mut batch = vec![0.0; 200];
         engine.predict_batch(&rows, &mut batch);
         let mut parallel = vec![0.0; 200];
@@ -613,10 +544,7 @@ mod tests {
         assert!(Engine::compile(&spec(vec![bad_leaves])).is_err());
         let mut bad_format = spec(vec![]);
         bad_format.format = "lightgbm".into();
-        assert!(matches!(
-            Engine::compile(&bad_format),
-            Err(EngineError::Format { .. })
-        ));
+        assert!(matches!(Engine::compile(&bad_format), Err(EngineError::Format { .. })));
     }
 
     #[test]

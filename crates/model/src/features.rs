@@ -98,10 +98,7 @@ fn check_amount(errors: &mut Vec<FieldError>, field: &str, value: f64, min: f64,
     } else {
         return;
     };
-    errors.push(FieldError {
-        field: field.to_owned(),
-        reason,
-    });
+    errors.push(FieldError { field: field.to_owned(), reason });
 }
 
 /// One invalid input field and why.
@@ -123,11 +120,7 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     fn from_errors(errors: Vec<FieldError>) -> Result<(), Self> {
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Self { errors })
-        }
+        if errors.is_empty() { Ok(()) } else { Err(Self { errors }) }
     }
 }
 
@@ -266,10 +259,7 @@ impl FeaturePipeline {
         for (i, value) in record.categories().into_iter().enumerate() {
             let code = self.code(i, value);
             if code == UNSEEN_CODE {
-                unseen.push(Unseen {
-                    field: FEATURE_NAMES[FIRST_CATEGORICAL + i],
-                    value: value.to_owned(),
-                });
+                unseen.push(Unseen { field: FEATURE_NAMES[FIRST_CATEGORICAL + i], value: value.to_owned() });
             }
             features[FIRST_CATEGORICAL + i] = f64::from(code);
         }
@@ -282,10 +272,7 @@ impl FeaturePipeline {
         if let Some(&code) = codes.get(value) {
             return code;
         }
-        codes
-            .get(&catalogue::canonical(value))
-            .copied()
-            .unwrap_or(UNSEEN_CODE)
+        codes.get(&catalogue::canonical(value)).copied().unwrap_or(UNSEEN_CODE)
     }
 
     /// Turns the API's `basket_items` into a record: spend and quantity summed, dominant
@@ -307,13 +294,7 @@ impl FeaturePipeline {
             n_items += 1;
             let before = errors.len();
             let path = |field: &str| format!("basket_items.{key}.{field}");
-            check_item(
-                &mut errors,
-                path("quantity"),
-                item.quantity,
-                1.0,
-                MAX_QUANTITY,
-            );
+            check_item(&mut errors, path("quantity"), item.quantity, 1.0, MAX_QUANTITY);
             check_item(&mut errors, path("price"), item.price, 0.0, MAX_SPEND);
             if errors.len() > before {
                 continue;
@@ -321,11 +302,7 @@ impl FeaturePipeline {
             let line_spend = item.quantity * item.price;
             spend += line_spend;
             quantity += item.quantity;
-            let category = item
-                .category
-                .as_deref()
-                .map(catalogue::canonical)
-                .unwrap_or_default();
+            let category = item.category.as_deref().map(catalogue::canonical).unwrap_or_default();
             if let Some(placement) = hierarchy.get(&category) {
                 departments.add(&placement.department, line_spend);
                 commodities.add(&category, line_spend);
@@ -347,23 +324,12 @@ impl FeaturePipeline {
         let record = BasketRecord {
             spend,
             quantity,
-            prod_code_20: departments
-                .dominant()
-                .map_or_else(|| fallback.clone(), str::to_owned),
+            prod_code_20: departments.dominant().map_or_else(|| fallback.clone(), str::to_owned),
             prod_code_30: commodities.dominant().map_or(fallback, str::to_owned),
             basket_size: catalogue::basket_size(spend).to_owned(),
-            basket_type: catalogue::basket_type(class_spend[0], class_spend[1], class_spend[2])
-                .to_owned(),
-            store_region: store
-                .store_region
-                .as_deref()
-                .map(catalogue::canonical)
-                .unwrap_or_default(),
-            store_format: store
-                .store_format
-                .as_deref()
-                .map(catalogue::canonical)
-                .unwrap_or_default(),
+            basket_type: catalogue::basket_type(class_spend[0], class_spend[1], class_spend[2]).to_owned(),
+            store_region: store.store_region.as_deref().map(catalogue::canonical).unwrap_or_default(),
+            store_format: store.store_format.as_deref().map(catalogue::canonical).unwrap_or_default(),
         };
         record.validate()?;
         Ok(record)
@@ -378,19 +344,10 @@ fn check_item(errors: &mut Vec<FieldError>, field: String, value: f64, min: f64,
     }
 }
 
-fn vocabulary_codes(
-    name: &str,
-    vocabulary: &[String],
-) -> Result<HashMap<String, u32>, SchemaError> {
-    let fail = |reason: String| SchemaError::Feature {
-        name: name.to_owned(),
-        reason,
-    };
+fn vocabulary_codes(name: &str, vocabulary: &[String]) -> Result<HashMap<String, u32>, SchemaError> {
+    let fail = |reason: String| SchemaError::Feature { name: name.to_owned(), reason };
     if vocabulary.len() > MAX_VOCABULARY {
-        return Err(fail(format!(
-            "vocabulary has {} values, at most {MAX_VOCABULARY} fit",
-            vocabulary.len()
-        )));
+        return Err(fail(format!("vocabulary has {} values, at most {MAX_VOCABULARY} fit", vocabulary.len())));
     }
     let mut codes = HashMap::with_capacity(vocabulary.len());
     for (i, value) in vocabulary.iter().enumerate() {
@@ -430,19 +387,14 @@ pub struct StoreContext {
 
 /// The key with the largest spend; ties go to the key whose `name` sorts first, so the result
 /// never depends on line order or on how keys are represented.
-pub fn dominant_by_spend<'a, 'n, K>(
-    spend: &'a [(K, f64)],
-    name: impl Fn(&'a K) -> &'n str,
-) -> Option<&'a K> {
+pub fn dominant_by_spend<'a, 'n, K>(spend: &'a [(K, f64)], name: impl Fn(&'a K) -> &'n str) -> Option<&'a K> {
     spend
         .iter()
-        .reduce(|best, next| {
-            if next.1 > best.1 || (next.1 == best.1 && name(&next.0) < name(&best.0)) {
-                next
-            } else {
-                best
-            }
-        })
+        .reduce(
+            |best, next| {
+                if next.1 > best.1 || (next.1 == best.1 && name(&next.0) < name(&best.0)) { next } else { best }
+            },
+        )
         .map(|(key, _)| key)
 }
 
@@ -477,10 +429,7 @@ pub(crate) mod tests {
             v.dedup();
             v
         };
-        let departments: Vec<&str> = catalogue::COMMODITIES
-            .iter()
-            .map(|c| c.department)
-            .collect();
+        let departments: Vec<&str> = catalogue::COMMODITIES.iter().map(|c| c.department).collect();
         let commodities: Vec<&str> = catalogue::COMMODITIES.iter().map(|c| c.code).collect();
         let numeric = |name: &str| FeatureSpec::Numeric {
             name: name.to_owned(),
@@ -489,10 +438,8 @@ pub(crate) mod tests {
             valid_min: 0.0,
             valid_max: MAX_SPEND,
         };
-        let categorical = |name: &str, values: &[&str]| FeatureSpec::Categorical {
-            name: name.to_owned(),
-            vocabulary: vocab(values),
-        };
+        let categorical =
+            |name: &str, values: &[&str]| FeatureSpec::Categorical { name: name.to_owned(), vocabulary: vocab(values) };
         InputSchema {
             features: vec![
                 numeric("SPEND"),
@@ -501,10 +448,7 @@ pub(crate) mod tests {
                 categorical("PROD_CODE_20", &departments),
                 categorical("PROD_CODE_30", &commodities),
                 categorical("BASKET_SIZE", &["S", "M", "L"]),
-                categorical(
-                    "BASKET_TYPE",
-                    &["FRESH", "GROCERY", "NONFOOD", "MIXED", "XX"],
-                ),
+                categorical("BASKET_TYPE", &["FRESH", "GROCERY", "NONFOOD", "MIXED", "XX"]),
                 categorical("STORE_REGION", catalogue::REGIONS),
                 categorical("STORE_FORMAT", catalogue::STORE_FORMATS),
             ],
@@ -532,90 +476,48 @@ pub(crate) mod tests {
         assert!(encoded.unseen.is_empty(), "{:?}", encoded.unseen);
         assert_eq!(encoded.features[0], 125.5);
         assert!((encoded.features[2] - 125.5 / 3.0).abs() < 1e-12);
-        assert!(
-            encoded.features[FIRST_CATEGORICAL..]
-                .iter()
-                .all(|&c| c >= 1.0)
-        );
+        assert!(encoded.features[FIRST_CATEGORICAL..].iter().all(|&c| c >= 1.0));
     }
 
     #[test]
     fn unknown_categories_are_unseen_not_errors() {
         let pipeline = FeaturePipeline::new(builtin_schema()).expect("schema");
-        let record = BasketRecord {
-            store_region: "MARS",
-            ..seed_record()
-        };
+        let record = BasketRecord { store_region: "MARS", ..seed_record() };
         let encoded = pipeline.encode(&record).expect("valid");
-        assert_eq!(
-            encoded.unseen,
-            vec![Unseen {
-                field: "STORE_REGION",
-                value: "MARS".into()
-            }]
-        );
+        assert_eq!(encoded.unseen, vec![Unseen { field: "STORE_REGION", value: "MARS".into() }]);
         assert_eq!(encoded.features[7], 0.0);
         // Case and spacing are canonicalised before lookup.
-        let record = BasketRecord {
-            store_region: " london",
-            ..seed_record()
-        };
+        let record = BasketRecord { store_region: " london", ..seed_record() };
         assert!(pipeline.encode(&record).expect("valid").unseen.is_empty());
     }
 
     #[test]
     fn invalid_numbers_are_all_listed() {
         let pipeline = FeaturePipeline::new(builtin_schema()).expect("schema");
-        let record = BasketRecord {
-            spend: -3.0,
-            quantity: f64::NAN,
-            ..seed_record()
-        };
+        let record = BasketRecord { spend: -3.0, quantity: f64::NAN, ..seed_record() };
         let err = pipeline.encode(&record).expect_err("invalid");
         let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["SPEND", "QUANTITY"]);
         assert!(err.errors[0].reason.contains("-3"));
-        let record = BasketRecord {
-            quantity: 0.0,
-            ..seed_record()
-        };
+        let record = BasketRecord { quantity: 0.0, ..seed_record() };
         assert!(pipeline.encode(&record).is_err());
-        let record = BasketRecord {
-            quantity: 1e9,
-            ..seed_record()
-        };
+        let record = BasketRecord { quantity: 1e9, ..seed_record() };
         assert!(pipeline.encode(&record).is_err());
-        let record = BasketRecord {
-            spend: f64::INFINITY,
-            ..seed_record()
-        };
+        let record = BasketRecord { spend: f64::INFINITY, ..seed_record() };
         assert!(pipeline.encode(&record).is_err());
     }
 
     fn item(quantity: f64, price: f64, category: &str) -> BasketItem {
-        BasketItem {
-            product_id: None,
-            quantity,
-            price,
-            category: Some(category.to_owned()),
-        }
+        BasketItem { product_id: None, quantity, price, category: Some(category.to_owned()) }
     }
 
     #[test]
     fn items_aggregate_like_transaction_lines() {
         let pipeline = FeaturePipeline::new(builtin_schema()).expect("schema");
-        let items = [
-            ("a", item(1.0, 50.0, "fresh")),
-            ("b", item(1.0, 45.5, "Electronics")),
-            ("c", item(2.0, 15.0, "grocery")),
-        ];
-        let store = StoreContext {
-            store_region: Some("london".into()),
-            store_format: Some("LS".into()),
-        };
-        let record = pipeline
-            .record_from_items(items.iter().map(|(k, i)| (*k, i)), &store)
-            .expect("valid");
+        let items =
+            [("a", item(1.0, 50.0, "fresh")), ("b", item(1.0, 45.5, "Electronics")), ("c", item(2.0, 15.0, "grocery"))];
+        let store = StoreContext { store_region: Some("london".into()), store_format: Some("LS".into()) };
+        let record = pipeline.record_from_items(items.iter().map(|(k, i)| (*k, i)), &store).expect("valid");
         let expected = BasketRecord {
             spend: 125.5,
             quantity: 4.0,
@@ -634,48 +536,25 @@ pub(crate) mod tests {
     fn items_with_unknown_categories_and_no_store_are_unseen() {
         let pipeline = FeaturePipeline::new(builtin_schema()).expect("schema");
         let items = [("P1", item(2.0, 10.99, "toys"))];
-        let record = pipeline
-            .record_from_items(items.iter().map(|(k, i)| (*k, i)), &StoreContext::default())
-            .expect("valid");
+        let record =
+            pipeline.record_from_items(items.iter().map(|(k, i)| (*k, i)), &StoreContext::default()).expect("valid");
         assert_eq!(record.prod_code_20, "TOYS");
         assert_eq!(record.basket_type, "XX");
-        let unseen: Vec<_> = pipeline
-            .encode(&record)
-            .expect("ok")
-            .unseen
-            .into_iter()
-            .map(|u| u.field)
-            .collect();
-        assert_eq!(
-            unseen,
-            [
-                "PROD_CODE_20",
-                "PROD_CODE_30",
-                "STORE_REGION",
-                "STORE_FORMAT"
-            ]
-        );
+        let unseen: Vec<_> = pipeline.encode(&record).expect("ok").unseen.into_iter().map(|u| u.field).collect();
+        assert_eq!(unseen, ["PROD_CODE_20", "PROD_CODE_30", "STORE_REGION", "STORE_FORMAT"]);
     }
 
     #[test]
     fn bad_items_name_their_path() {
         let pipeline = FeaturePipeline::new(builtin_schema()).expect("schema");
-        let items = [
-            ("P1", item(0.0, 1.0, "fresh")),
-            ("P2", item(1.0, -2.0, "fresh")),
-        ];
+        let items = [("P1", item(0.0, 1.0, "fresh")), ("P2", item(1.0, -2.0, "fresh"))];
         let err = pipeline
             .record_from_items(items.iter().map(|(k, i)| (*k, i)), &StoreContext::default())
             .expect_err("invalid");
         let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["basket_items.P1.quantity", "basket_items.P2.price"]
-        );
+        assert_eq!(fields, ["basket_items.P1.quantity", "basket_items.P2.price"]);
         let empty: [(&str, &BasketItem); 0] = [];
-        let err = pipeline
-            .record_from_items(empty, &StoreContext::default())
-            .expect_err("empty");
+        let err = pipeline.record_from_items(empty, &StoreContext::default()).expect_err("empty");
         assert_eq!(err.errors[0].field, "basket_items");
     }
 
@@ -683,22 +562,11 @@ pub(crate) mod tests {
     fn schema_must_match_the_features_of_this_build() {
         let mut schema = builtin_schema();
         schema.features.swap(0, 1);
-        assert!(matches!(
-            FeaturePipeline::new(schema),
-            Err(SchemaError::Features { .. })
-        ));
+        assert!(matches!(FeaturePipeline::new(schema), Err(SchemaError::Features { .. })));
         let mut schema = builtin_schema();
-        schema.features[3] = FeatureSpec::Numeric {
-            name: "PROD_CODE_20".into(),
-            min: 0.0,
-            max: 1.0,
-            valid_min: 0.0,
-            valid_max: 1.0,
-        };
-        assert!(matches!(
-            FeaturePipeline::new(schema),
-            Err(SchemaError::Feature { .. })
-        ));
+        schema.features[3] =
+            FeatureSpec::Numeric { name: "PROD_CODE_20".into(), min: 0.0, max: 1.0, valid_min: 0.0, valid_max: 1.0 };
+        assert!(matches!(FeaturePipeline::new(schema), Err(SchemaError::Feature { .. })));
     }
 
     #[test]

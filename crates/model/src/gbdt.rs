@@ -191,11 +191,7 @@ impl Tree {
         let mut child = 0i32;
         while child >= 0 {
             let node = &self.nodes[child as usize];
-            child = if node.split.goes_left(bins[node.feature]) {
-                node.left
-            } else {
-                node.right
-            };
+            child = if node.split.goes_left(bins[node.feature]) { node.left } else { node.right };
         }
         (!child) as usize
     }
@@ -249,17 +245,12 @@ impl Binned {
     fn new(mappers: &[BinMapper], rows: &[f64]) -> Self {
         let nf = mappers.len();
         let mut bins = vec![0u8; rows.len()];
-        bins.par_chunks_mut(nf * 4096)
-            .zip(rows.par_chunks(nf * 4096))
-            .for_each(|(out, rows)| {
-                for (o, (x, m)) in out.iter_mut().zip(rows.iter().zip(mappers.iter().cycle())) {
-                    *o = m.bin(*x);
-                }
-            });
-        Self {
-            n_features: nf,
-            bins,
-        }
+        bins.par_chunks_mut(nf * 4096).zip(rows.par_chunks(nf * 4096)).for_each(|(out, rows)| {
+            for (o, (x, m)) in out.iter_mut().zip(rows.iter().zip(mappers.iter().cycle())) {
+                *o = m.bin(*x);
+            }
+        });
+        Self { n_features: nf, bins }
     }
 
     fn row(&self, r: usize) -> &[u8] {
@@ -309,11 +300,7 @@ impl Grower<'_> {
             let mut hist = vec![Bin::default(); self.layout.total];
             for &r in rows {
                 let r = r as usize;
-                let e = Bin {
-                    g: self.g[r * self.k + self.class],
-                    h: self.h[r * self.k + self.class],
-                    n: 1,
-                };
+                let e = Bin { g: self.g[r * self.k + self.class], h: self.h[r * self.k + self.class], n: 1 };
                 for (offset, &b) in self.layout.offsets.iter().zip(self.binned.row(r)) {
                     hist[offset + usize::from(b)] += e;
                 }
@@ -356,12 +343,7 @@ impl Grower<'_> {
             }
             let gain = self.score(&left) + self.score(&right) - parent;
             if gain > 1e-10 && best.is_none_or(|b| gain > b.gain) {
-                best = Some(Candidate {
-                    gain,
-                    feature,
-                    split,
-                    left,
-                });
+                best = Some(Candidate { gain, feature, split, left });
             }
         };
         for (f, mapper) in self.mappers.iter().enumerate() {
@@ -376,27 +358,19 @@ impl Grower<'_> {
                 }
                 BinMapper::Categorical { .. } => {
                     let smooth = self.params.cat_smooth;
-                    let mut order: Vec<usize> = (0..bins.len())
-                        .filter(|&b| bins[b].n as usize >= self.params.min_data_per_category)
-                        .collect();
+                    let mut order: Vec<usize> =
+                        (0..bins.len()).filter(|&b| bins[b].n as usize >= self.params.min_data_per_category).collect();
                     order.sort_by(|&a, &b| {
                         let ra = bins[a].g / (bins[a].h + smooth);
                         let rb = bins[b].g / (bins[b].h + smooth);
                         ra.total_cmp(&rb).then(a.cmp(&b))
                     });
-                    let max_set = self
-                        .params
-                        .max_cat_threshold
-                        .min(order.len().saturating_sub(1));
+                    let max_set = self.params.max_cat_threshold.min(order.len().saturating_sub(1));
                     for direction in [false, true] {
                         let mut set = [0u64; 4];
                         let mut left = Bin::default();
                         for i in 0..max_set {
-                            let b = if direction {
-                                order[order.len() - 1 - i]
-                            } else {
-                                order[i]
-                            };
+                            let b = if direction { order[order.len() - 1 - i] } else { order[i] };
                             set[b >> 6] |= 1 << (b & 63);
                             left += bins[b];
                             consider(f, BinSplit::In(set), left);
@@ -417,22 +391,12 @@ impl Grower<'_> {
         let mut index: Vec<u32> = (0..n_rows as u32).collect();
         let mut scratch = vec![0u32; n_rows];
         let hist = self.histogram(&index);
-        let sum = hist[..self.mappers[0].n_bins()]
-            .iter()
-            .fold(Bin::default(), |mut a, b| {
-                a += *b;
-                a
-            });
+        let sum = hist[..self.mappers[0].n_bins()].iter().fold(Bin::default(), |mut a, b| {
+            a += *b;
+            a
+        });
         let best = self.best_split(&hist, sum, 0);
-        let mut leaves = vec![Leaf {
-            start: 0,
-            end: n_rows,
-            depth: 0,
-            sum,
-            hist,
-            best,
-            parent: None,
-        }];
+        let mut leaves = vec![Leaf { start: 0, end: n_rows, depth: 0, sum, hist, best, parent: None }];
         let mut nodes: Vec<Node> = Vec::new();
         while leaves.len() < self.params.max_leaves {
             let Some((id, cand)) = leaves
@@ -448,10 +412,7 @@ impl Grower<'_> {
             let (mut l, mut r) = (start, 0);
             for i in start..end {
                 let row = index[i];
-                if cand
-                    .split
-                    .goes_left(self.binned.row(row as usize)[cand.feature])
-                {
+                if cand.split.goes_left(self.binned.row(row as usize)[cand.feature]) {
                     index[l] = row;
                     l += 1;
                 } else {
@@ -463,12 +424,7 @@ impl Grower<'_> {
             let mid = l;
             let node = nodes.len();
             let new_id = leaves.len() as i32;
-            nodes.push(Node {
-                feature: cand.feature,
-                split: cand.split,
-                left: !(id as i32),
-                right: !new_id,
-            });
+            nodes.push(Node { feature: cand.feature, split: cand.split, left: !(id as i32), right: !new_id });
             if let Some((p, is_left)) = leaves[id].parent {
                 if is_left {
                     nodes[p].left = node as i32;
@@ -482,20 +438,13 @@ impl Grower<'_> {
             right_sum -= left_sum;
             // Build the smaller child's histogram; the larger one is parent minus smaller.
             let left_smaller = mid - start <= end - mid;
-            let small = if left_smaller {
-                self.histogram(&index[start..mid])
-            } else {
-                self.histogram(&index[mid..end])
-            };
+            let small =
+                if left_smaller { self.histogram(&index[start..mid]) } else { self.histogram(&index[mid..end]) };
             let mut large = std::mem::take(&mut leaves[id].hist);
             for (a, b) in large.iter_mut().zip(&small) {
                 *a -= *b;
             }
-            let (left_hist, right_hist) = if left_smaller {
-                (small, large)
-            } else {
-                (large, small)
-            };
+            let (left_hist, right_hist) = if left_smaller { (small, large) } else { (large, small) };
             let left_best = self.best_split(&left_hist, left_sum, depth);
             let right_best = self.best_split(&right_hist, right_sum, depth);
             leaves[id] = Leaf {
@@ -517,17 +466,9 @@ impl Grower<'_> {
                 parent: Some((node, false)),
             });
         }
-        let tree = Tree {
-            class: self.class,
-            nodes,
-            leaves: leaves.iter().map(|l| self.leaf_value(&l.sum)).collect(),
-        };
+        let tree = Tree { class: self.class, nodes, leaves: leaves.iter().map(|l| self.leaf_value(&l.sum)).collect() };
         let ranges = leaves.iter().map(|l| (l.start, l.end)).collect();
-        Grown {
-            tree,
-            index,
-            ranges,
-        }
+        Grown { tree, index, ranges }
     }
 }
 
@@ -567,13 +508,7 @@ pub fn train(
     let mappers: Vec<BinMapper> = kinds
         .par_iter()
         .enumerate()
-        .map(|(f, &kind)| {
-            BinMapper::fit(
-                kind,
-                train.rows.iter().skip(f).step_by(nf).copied(),
-                params.max_bins,
-            )
-        })
+        .map(|(f, &kind)| BinMapper::fit(kind, train.rows.iter().skip(f).step_by(nf).copied(), params.max_bins))
         .collect();
     let mut offsets = Vec::with_capacity(nf);
     let mut total = 0;
@@ -593,12 +528,7 @@ pub fn train(
     let total_count: f64 = counts.iter().sum();
     let init_scores: Vec<f64> = counts.iter().map(|c| (c / total_count).ln()).collect();
     let mut scores: Vec<f64> = init_scores.iter().copied().cycle().take(n * k).collect();
-    let mut valid_scores: Vec<f64> = init_scores
-        .iter()
-        .copied()
-        .cycle()
-        .take(valid.labels.len() * k)
-        .collect();
+    let mut valid_scores: Vec<f64> = init_scores.iter().copied().cycle().take(valid.labels.len() * k).collect();
 
     let mut booster = Booster {
         mappers: mappers.clone(),
@@ -649,12 +579,7 @@ pub fn train(
                 grower.grow(n)
             })
             .collect();
-        for Grown {
-            tree,
-            index,
-            ranges,
-        } in grown
-        {
+        for Grown { tree, index, ranges } in grown {
             for (leaf, &(start, end)) in ranges.iter().enumerate() {
                 for &r in &index[start..end] {
                     scores[r as usize * k + tree.class] += tree.leaves[leaf];
@@ -669,10 +594,7 @@ pub fn train(
         booster.validation_log_loss.push(loss);
         booster.rounds_run = round + 1;
         progress.advance(1);
-        progress.message(&format!(
-            "round {} validation log loss {loss:.5}",
-            round + 1
-        ));
+        progress.message(&format!("round {} validation log loss {loss:.5}", round + 1));
         if loss < best {
             best = loss;
             booster.best_iteration = round + 1;
@@ -687,11 +609,7 @@ pub fn train(
 impl Booster {
     /// Raw class scores of one row, computed over bins (the trainer's own prediction path).
     pub fn predict_raw(&self, row: &[f64], scores: &mut [f64]) {
-        let bins: Vec<u8> = row
-            .iter()
-            .zip(&self.mappers)
-            .map(|(x, m)| m.bin(*x))
-            .collect();
+        let bins: Vec<u8> = row.iter().zip(&self.mappers).map(|(x, m)| m.bin(*x)).collect();
         scores.copy_from_slice(&self.init_scores);
         for tree in &self.trees {
             scores[tree.class] += tree.leaves[tree.leaf(&bins)];
@@ -727,9 +645,7 @@ impl Booster {
                                 SplitTest::Threshold(upper[usize::from(b)])
                             }
                             (BinSplit::In(set), _) => SplitTest::Categories(
-                                (0..256u32)
-                                    .filter(|&c| (set[(c >> 6) as usize] >> (c & 63)) & 1 == 1)
-                                    .collect(),
+                                (0..256u32).filter(|&c| (set[(c >> 6) as usize] >> (c & 63)) & 1 == 1).collect(),
                             ),
                             (BinSplit::Le(_), BinMapper::Categorical { .. }) => {
                                 unreachable!("numeric split on a categorical feature")
@@ -768,8 +684,7 @@ mod tests {
             let x0 = rng.normal();
             let x1 = (rng.uniform() * 100.0).round() / 10.0;
             let c = rng.below(6);
-            let s =
-                1.5 * x0 + 0.3 * (x1 - 5.0) + [1.0, -1.0, 0.5, 0.0, -0.5, 2.0][c] + rng.normal();
+            let s = 1.5 * x0 + 0.3 * (x1 - 5.0) + [1.0, -1.0, 0.5, 0.0, -0.5, 2.0][c] + rng.normal();
             rows.extend([x0, x1, c as f64]);
             labels.push(if s < -1.0 {
                 0
@@ -782,37 +697,18 @@ mod tests {
         (rows, labels)
     }
 
-    const KINDS: [FeatureKind; 3] = [
-        FeatureKind::Numeric,
-        FeatureKind::Numeric,
-        FeatureKind::Categorical { n_codes: 6 },
-    ];
+    const KINDS: [FeatureKind; 3] =
+        [FeatureKind::Numeric, FeatureKind::Numeric, FeatureKind::Categorical { n_codes: 6 }];
 
     fn fit(params: &Params) -> Booster {
         let (tr, ty) = toy(6000, 1);
         let (vr, vy) = toy(2000, 2);
-        train(
-            params,
-            &KINDS,
-            3,
-            Dataset {
-                rows: &tr,
-                labels: &ty,
-            },
-            Dataset {
-                rows: &vr,
-                labels: &vy,
-            },
-            &Silent,
-        )
+        train(params, &KINDS, 3, Dataset { rows: &tr, labels: &ty }, Dataset { rows: &vr, labels: &vy }, &Silent)
     }
 
     #[test]
     fn learns_and_stops_early() {
-        let booster = fit(&Params {
-            max_rounds: 300,
-            ..Params::default()
-        });
+        let booster = fit(&Params { max_rounds: 300, ..Params::default() });
         assert!(
             booster.best_iteration > 5 && booster.best_iteration < booster.rounds_run,
             "{} of {}",
@@ -838,51 +734,30 @@ mod tests {
 
     #[test]
     fn deterministic() {
-        let params = Params {
-            max_rounds: 30,
-            ..Params::default()
-        };
+        let params = Params { max_rounds: 30, ..Params::default() };
         let a = fit(&params).to_spec(&["A".into(), "B".into(), "C".into()]);
         let b = fit(&params).to_spec(&["A".into(), "B".into(), "C".into()]);
-        assert_eq!(
-            serde_json::to_string(&a).expect("json"),
-            serde_json::to_string(&b).expect("json")
-        );
+        assert_eq!(serde_json::to_string(&a).expect("json"), serde_json::to_string(&b).expect("json"));
     }
 
     #[test]
     fn compiled_engine_matches_the_trainer() {
-        let booster = fit(&Params {
-            max_rounds: 40,
-            ..Params::default()
-        });
-        let engine = Engine::compile(&booster.to_spec(&["A".into(), "B".into(), "C".into()]))
-            .expect("compile");
+        let booster = fit(&Params { max_rounds: 40, ..Params::default() });
+        let engine = Engine::compile(&booster.to_spec(&["A".into(), "B".into(), "C".into()])).expect("compile");
         let (rows, _) = toy(5000, 9);
         let (mut a, mut b) = ([0.0; 3], [0.0; 3]);
         for row in rows.chunks(3) {
             booster.predict_proba(row, &mut a);
             engine.predict_proba(row, &mut b);
-            assert!(
-                a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-12),
-                "{a:?} {b:?}"
-            );
+            assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-12), "{a:?} {b:?}");
         }
     }
 
     #[test]
     fn bins_respect_thresholds() {
         let m = BinMapper::fit(FeatureKind::Numeric, [1.0, 2.0, 2.0, 3.0].into_iter(), 255);
-        assert_eq!(
-            m,
-            BinMapper::Numeric {
-                upper: vec![1.5, 2.5]
-            }
-        );
-        assert_eq!(
-            [0.0, 1.0, 1.5, 1.6, 2.5, 9.0].map(|x| m.bin(x)),
-            [0, 0, 0, 1, 1, 2]
-        );
+        assert_eq!(m, BinMapper::Numeric { upper: vec![1.5, 2.5] });
+        assert_eq!([0.0, 1.0, 1.5, 1.6, 2.5, 9.0].map(|x| m.bin(x)), [0, 0, 0, 1, 1, 2]);
         let many = BinMapper::fit(FeatureKind::Numeric, (0..10_000).map(f64::from), 16);
         assert!(many.n_bins() <= 16);
     }

@@ -65,20 +65,14 @@ pub fn argmax(probabilities: &[f64]) -> usize {
     probabilities
         .iter()
         .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (i, &p)| {
-            if p > best.1 { (i, p) } else { best }
-        })
+        .fold((0, f64::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best })
         .0
 }
 
 /// Computes metrics of `probabilities` (row-major, one row of `classes.len()` per label).
 pub fn evaluate(classes: &[String], probabilities: &[f64], labels: &[usize]) -> Metrics {
     let k = classes.len();
-    assert_eq!(
-        probabilities.len(),
-        labels.len() * k,
-        "one probability row per label"
-    );
+    assert_eq!(probabilities.len(), labels.len() * k, "one probability row per label");
     let mut confusion = vec![vec![0u64; k]; k];
     let mut log_loss = 0.0;
     let mut bins = [(0u64, 0.0f64, 0u64); CALIBRATION_BINS];
@@ -103,13 +97,7 @@ pub fn evaluate(classes: &[String], probabilities: &[f64], labels: &[usize]) -> 
             let precision = ratio(tp, predicted as f64);
             let recall = ratio(tp, support as f64);
             let f1 = ratio(2.0 * precision * recall, precision + recall);
-            ClassScores {
-                class: classes[c].clone(),
-                precision,
-                recall,
-                f1,
-                support,
-            }
+            ClassScores { class: classes[c].clone(), precision, recall, f1, support }
         })
         .collect();
     let mut ece = 0.0;
@@ -143,11 +131,7 @@ pub fn evaluate(classes: &[String], probabilities: &[f64], labels: &[usize]) -> 
 }
 
 fn ratio(numerator: f64, denominator: f64) -> f64 {
-    if denominator > 0.0 {
-        numerator / denominator
-    } else {
-        0.0
-    }
+    if denominator > 0.0 { numerator / denominator } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -166,10 +150,7 @@ mod tests {
         assert_eq!(m.macro_f1, 1.0);
         assert!(m.log_loss < 1e-12);
         assert_eq!(m.ece, 0.0);
-        assert_eq!(
-            m.confusion,
-            vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 0, 1]]
-        );
+        assert_eq!(m.confusion, vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 0, 1]]);
     }
 
     #[test]
@@ -178,10 +159,7 @@ mod tests {
         let p = [0.6, 0.3, 0.1, 0.3, 0.5, 0.2, 0.2, 0.7, 0.1, 0.3, 0.4, 0.3];
         let m = evaluate(&classes(), &p, &[0, 0, 1, 2]);
         assert_eq!(m.accuracy, 0.5);
-        assert_eq!(
-            m.confusion,
-            vec![vec![1, 1, 0], vec![0, 1, 0], vec![0, 1, 0]]
-        );
+        assert_eq!(m.confusion, vec![vec![1, 1, 0], vec![0, 1, 0], vec![0, 1, 0]]);
         // LA: P=1, R=0.5, F1=2/3. MM: P=1/3, R=1, F1=0.5. UM: 0.
         assert!((m.per_class[0].f1 - 2.0 / 3.0).abs() < 1e-12);
         assert!((m.per_class[1].f1 - 0.5).abs() < 1e-12);

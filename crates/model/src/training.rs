@@ -8,15 +8,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::artifact::{
-    self, Artifact, ArtifactError, ClassInfo, Manifest, Provenance, SplitRows, TrainingSummary,
-};
+use crate::artifact::{self, Artifact, ArtifactError, ClassInfo, Manifest, Provenance, SplitRows, TrainingSummary};
 use crate::catalogue;
 use crate::data::{self, Baskets, DataError};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::features::{
-    FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FeatureSpec, InputSchema, MAX_QUANTITY,
-    MAX_SPEND, MAX_VOCABULARY, N_FEATURES, UNSEEN_CODE,
+    FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FeatureSpec, InputSchema, MAX_QUANTITY, MAX_SPEND,
+    MAX_VOCABULARY, N_FEATURES, UNSEEN_CODE,
 };
 use crate::gbdt::{self, Booster, Dataset, FeatureKind, Params};
 use crate::metrics::{self, Metrics};
@@ -124,55 +122,25 @@ fn schema(baskets: &Baskets, rows: &[usize]) -> InputSchema {
         let (min, max) = rows
             .iter()
             .map(|&i| value(i))
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(v), hi.max(v))
-            });
-        FeatureSpec::Numeric {
-            name: name.to_owned(),
-            min,
-            max,
-            valid_min,
-            valid_max,
-        }
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        FeatureSpec::Numeric { name: name.to_owned(), min, max, valid_min, valid_max }
     };
     features.push(numeric("SPEND", &|i| baskets.spend[i], 0.0, MAX_SPEND));
-    features.push(numeric(
-        "QUANTITY",
-        &|i| baskets.quantity[i],
-        1.0,
-        MAX_QUANTITY,
-    ));
-    features.push(numeric(
-        "UNIT_PRICE",
-        &|i| baskets.spend[i] / baskets.quantity[i],
-        0.0,
-        MAX_SPEND,
-    ));
+    features.push(numeric("QUANTITY", &|i| baskets.quantity[i], 1.0, MAX_QUANTITY));
+    features.push(numeric("UNIT_PRICE", &|i| baskets.spend[i] / baskets.quantity[i], 0.0, MAX_SPEND));
     for (c, name) in FEATURE_NAMES[FIRST_CATEGORICAL..].iter().enumerate() {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for &i in rows {
-            *counts
-                .entry(&baskets.values[baskets.categories[i][c] as usize])
-                .or_default() += 1;
+            *counts.entry(&baskets.values[baskets.categories[i][c] as usize]).or_default() += 1;
         }
-        let mut by_count: Vec<(&str, usize)> =
-            counts.into_iter().filter(|(v, _)| !v.is_empty()).collect();
+        let mut by_count: Vec<(&str, usize)> = counts.into_iter().filter(|(v, _)| !v.is_empty()).collect();
         by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let mut vocabulary: Vec<String> = by_count
-            .into_iter()
-            .take(MAX_VOCABULARY)
-            .map(|(v, _)| v.to_owned())
-            .collect();
+        let mut vocabulary: Vec<String> =
+            by_count.into_iter().take(MAX_VOCABULARY).map(|(v, _)| v.to_owned()).collect();
         vocabulary.sort();
-        features.push(FeatureSpec::Categorical {
-            name: (*name).to_owned(),
-            vocabulary,
-        });
+        features.push(FeatureSpec::Categorical { name: (*name).to_owned(), vocabulary });
     }
-    InputSchema {
-        features,
-        hierarchy: catalogue::builtin_hierarchy(),
-    }
+    InputSchema { features, hierarchy: catalogue::builtin_hierarchy() }
 }
 
 /// Feature rows and labels of some baskets, plus how many category values were unseen.
@@ -221,23 +189,13 @@ pub struct Fitted {
 pub fn assign_splits(baskets: &Baskets, config: &TrainConfig) -> [Vec<usize>; 3] {
     let mut splits: [Vec<usize>; 3] = Default::default();
     for i in (0..baskets.len()).filter(|&i| baskets.labels[i].is_some()) {
-        splits[split_of(
-            config.seed,
-            baskets.group_key(i),
-            config.validation_share,
-            config.test_share,
-        )]
-        .push(i);
+        splits[split_of(config.seed, baskets.group_key(i), config.validation_share, config.test_share)].push(i);
     }
     splits
 }
 
 /// Splits, encodes and trains on baskets already read.
-pub fn fit(
-    baskets: &Baskets,
-    config: &TrainConfig,
-    progress: &dyn Progress,
-) -> Result<Fitted, TrainError> {
+pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> Result<Fitted, TrainError> {
     let shares = config.validation_share + config.test_share;
     if !(config.validation_share > 0.0 && config.test_share > 0.0 && shares < 1.0) {
         return Err(TrainError::Config(format!(
@@ -246,31 +204,20 @@ pub fn fit(
         )));
     }
     if !(0.0..0.5).contains(&config.unseen_rate) {
-        return Err(TrainError::Config(format!(
-            "unseen rate {} must be in [0, 0.5)",
-            config.unseen_rate
-        )));
+        return Err(TrainError::Config(format!("unseen rate {} must be in [0, 0.5)", config.unseen_rate)));
     }
     let start = Instant::now();
     let splits = assign_splits(baskets, config);
     let total = splits.iter().map(Vec::len).sum();
-    for (split, name, needed) in [
-        (0, "train", 2 * config.params.min_data_in_leaf.max(50)),
-        (1, "validation", 10),
-        (2, "test", 10),
-    ] {
+    for (split, name, needed) in
+        [(0, "train", 2 * config.params.min_data_in_leaf.max(50)), (1, "validation", 10), (2, "test", 10)]
+    {
         if splits[split].len() < needed {
-            return Err(TrainError::TooFew {
-                split: name,
-                baskets: splits[split].len(),
-                needed,
-                total,
-            });
+            return Err(TrainError::TooFew { split: name, baskets: splits[split].len(), needed, total });
         }
     }
     let schema = schema(baskets, &splits[0]);
-    let pipeline =
-        FeaturePipeline::new(schema.clone()).map_err(|e| TrainError::Config(e.to_string()))?;
+    let pipeline = FeaturePipeline::new(schema.clone()).map_err(|e| TrainError::Config(e.to_string()))?;
     let mut train = encode(&pipeline, baskets, &splits[0]);
     let valid = encode(&pipeline, baskets, &splits[1]);
     let test = encode(&pipeline, baskets, &splits[2]);
@@ -288,69 +235,42 @@ pub fn fit(
         .iter()
         .map(|f| match f {
             FeatureSpec::Numeric { .. } => FeatureKind::Numeric,
-            FeatureSpec::Categorical { vocabulary, .. } => FeatureKind::Categorical {
-                n_codes: vocabulary.len() + 1,
-            },
+            FeatureSpec::Categorical { vocabulary, .. } => FeatureKind::Categorical { n_codes: vocabulary.len() + 1 },
         })
         .collect();
     let booster = gbdt::train(
         &config.params,
         &kinds,
         CLASSES.len(),
-        Dataset {
-            rows: &train.rows,
-            labels: &train.labels,
-        },
-        Dataset {
-            rows: &valid.rows,
-            labels: &valid.labels,
-        },
+        Dataset { rows: &train.rows, labels: &train.labels },
+        Dataset { rows: &valid.rows, labels: &valid.labels },
         progress,
     );
     let classes: Vec<String> = CLASSES.iter().map(|c| (*c).to_owned()).collect();
     let spec = booster.to_spec(&classes);
-    let engine = Engine::compile(&spec)
-        .map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
+    let engine =
+        Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
     let mut probabilities = vec![0.0; test.labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&test.rows, &mut probabilities);
     let labels: Vec<usize> = test.labels.iter().map(|&y| usize::from(y)).collect();
     let test_metrics = metrics::evaluate(&classes, &probabilities, &labels);
-    let rows = SplitRows {
-        train: train.labels.len(),
-        validation: valid.labels.len(),
-        test: test.labels.len(),
-    };
-    Ok(Fitted {
-        booster,
-        spec,
-        schema,
-        test_metrics,
-        rows,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    let rows = SplitRows { train: train.labels.len(), validation: valid.labels.len(), test: test.labels.len() };
+    Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64() })
 }
 
 /// Reads the data, trains, and writes the artifact to `config.out` (atomically). Returns the
 /// manifest of the written artifact, which has been loaded back and verified.
 pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, TrainError> {
-    let data_error = |source| TrainError::Data {
-        path: config.data.clone(),
-        source,
-    };
+    let data_error = |source| TrainError::Data { path: config.data.clone(), source };
     let (baskets, bytes) = data::read_baskets(&config.data, progress).map_err(data_error)?;
     let fingerprint = format!("sha256:{}", artifact::sha256_hex(&bytes));
     drop(bytes);
     let fitted = fit(&baskets, config, progress)?;
-    let model_json =
-        serde_json::to_vec(&fitted.spec).map_err(|e| TrainError::Config(e.to_string()))?;
-    let version = config
-        .version
-        .clone()
-        .unwrap_or_else(|| artifact::sha256_hex(&model_json)[..12].to_owned());
+    let model_json = serde_json::to_vec(&fitted.spec).map_err(|e| TrainError::Config(e.to_string()))?;
+    let version = config.version.clone().unwrap_or_else(|| artifact::sha256_hex(&model_json)[..12].to_owned());
     let training = TrainingSummary {
         algorithm: "gradient-boosted trees, multiclass softmax (retail-model gbdt)".to_owned(),
-        params: serde_json::to_value(&config.params)
-            .map_err(|e| TrainError::Config(e.to_string()))?,
+        params: serde_json::to_value(&config.params).map_err(|e| TrainError::Config(e.to_string()))?,
         best_iteration: fitted.booster.best_iteration,
         rounds_run: fitted.booster.rounds_run,
         validation_log_loss: fitted
@@ -364,19 +284,13 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
     };
     let provenance = Provenance {
         data_fingerprint: fingerprint,
-        data_file: config
-            .data
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         data_lines: baskets.lines,
         baskets: (fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64,
         seed: config.seed,
         code_version: crate::code_version(),
         libraries: BTreeMap::from([
-            (
-                "retail-model".to_owned(),
-                env!("CARGO_PKG_VERSION").to_owned(),
-            ),
+            ("retail-model".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             ("rustc".to_owned(), crate::rustc_version().to_owned()),
         ]),
     };
@@ -388,10 +302,7 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         target: TARGET.to_owned(),
         classes: CLASSES
             .iter()
-            .map(|c| ClassInfo {
-                code: (*c).to_owned(),
-                label: class_label(c).to_owned(),
-            })
+            .map(|c| ClassInfo { code: (*c).to_owned(), label: class_label(c).to_owned() })
             .collect(),
         input_schema: fitted.schema,
         metrics: fitted.test_metrics,
@@ -486,18 +397,10 @@ pub fn evaluate(
     truth_path: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Evaluation, EvaluateError> {
-    let (baskets, _) =
-        data::read_baskets(data_path, progress).map_err(|source| EvaluateError::Data {
-            path: data_path.to_owned(),
-            source,
-        })?;
+    let (baskets, _) = data::read_baskets(data_path, progress)
+        .map_err(|source| EvaluateError::Data { path: data_path.to_owned(), source })?;
     let truth = truth_path
-        .map(|p| {
-            data::read_truth(p).map_err(|source| EvaluateError::Data {
-                path: p.to_owned(),
-                source,
-            })
-        })
+        .map(|p| data::read_truth(p).map_err(|source| EvaluateError::Data { path: p.to_owned(), source }))
         .transpose()?;
     let k = artifact.engine.n_classes();
     let mut rows = Vec::new();
@@ -517,12 +420,10 @@ pub fn evaluate(
         rows.extend_from_slice(&encoded.features);
         labels.push(usize::from(label));
         if let (Some(truth), Some(path)) = (&truth, truth_path) {
-            let p = truth
-                .get(&*baskets.ids[i])
-                .ok_or_else(|| EvaluateError::MissingTruth {
-                    path: path.to_owned(),
-                    basket: baskets.ids[i].to_string(),
-                })?;
+            let p = truth.get(&*baskets.ids[i]).ok_or_else(|| EvaluateError::MissingTruth {
+                path: path.to_owned(),
+                basket: baskets.ids[i].to_string(),
+            })?;
             true_probabilities.extend_from_slice(p);
         }
     }
@@ -530,28 +431,16 @@ pub fn evaluate(
         return Err(EvaluateError::NoLabelled(data_path.to_owned()));
     }
     let mut probabilities = vec![0.0; labels.len() * k];
-    artifact
-        .engine
-        .predict_batch_parallel(&rows, &mut probabilities);
-    let classes: Vec<String> = artifact
-        .manifest
-        .classes
-        .iter()
-        .map(|c| c.code.clone())
-        .collect();
+    artifact.engine.predict_batch_parallel(&rows, &mut probabilities);
+    let classes: Vec<String> = artifact.manifest.classes.iter().map(|c| c.code.clone()).collect();
     let model_metrics = metrics::evaluate(&classes, &probabilities, &labels);
-    let bayes = truth
-        .is_some()
-        .then(|| metrics::evaluate(&classes, &true_probabilities, &labels));
+    let bayes = truth.is_some().then(|| metrics::evaluate(&classes, &true_probabilities, &labels));
     let gap_to_bayes = bayes.as_ref().map(|b| Gap {
         accuracy: 100.0 * (model_metrics.accuracy - b.accuracy),
         macro_f1: 100.0 * (model_metrics.macro_f1 - b.macro_f1),
     });
     Ok(Evaluation {
-        model: ModelRef {
-            name: artifact.manifest.name.clone(),
-            version: artifact.manifest.version.clone(),
-        },
+        model: ModelRef { name: artifact.manifest.name.clone(), version: artifact.manifest.version.clone() },
         data: DataSummary {
             file: data_path.display().to_string(),
             lines: baskets.lines,
@@ -578,40 +467,19 @@ mod tests {
     #[test]
     fn splits_are_by_customer_without_leakage() {
         let mut data = Vec::new();
-        generate(
-            GenConfig {
-                baskets: 20_000,
-                seed: 2,
-            },
-            &mut data,
-            None,
-            &Silent,
-        )
-        .expect("generate");
+        generate(GenConfig { baskets: 20_000, seed: 2 }, &mut data, None, &Silent).expect("generate");
         let baskets = parse_baskets(&data, &Silent).expect("parse");
         let config = TrainConfig::new("d".into(), "m".into(), String::new());
         let splits = assign_splits(&baskets, &config);
-        let groups: Vec<HashSet<&str>> = splits
-            .iter()
-            .map(|s| s.iter().map(|&i| baskets.group_key(i)).collect())
-            .collect();
+        let groups: Vec<HashSet<&str>> =
+            splits.iter().map(|s| s.iter().map(|&i| baskets.group_key(i)).collect()).collect();
         assert!(
-            groups[0].is_disjoint(&groups[1])
-                && groups[0].is_disjoint(&groups[2])
-                && groups[1].is_disjoint(&groups[2])
+            groups[0].is_disjoint(&groups[1]) && groups[0].is_disjoint(&groups[2]) && groups[1].is_disjoint(&groups[2])
         );
         let labelled = baskets.labels.iter().filter(|l| l.is_some()).count();
-        assert_eq!(
-            splits.iter().map(Vec::len).sum::<usize>(),
-            labelled,
-            "every labelled basket, XX left out"
-        );
+        assert_eq!(splits.iter().map(Vec::len).sum::<usize>(), labelled, "every labelled basket, XX left out");
         let share = |s: usize| splits[s].len() as f64 / labelled as f64;
-        assert!(
-            (share(0) - 0.8).abs() < 0.03
-                && (share(1) - 0.1).abs() < 0.02
-                && (share(2) - 0.1).abs() < 0.02
-        );
+        assert!((share(0) - 0.8).abs() < 0.03 && (share(1) - 0.1).abs() < 0.02 && (share(2) - 0.1).abs() < 0.02);
         // Another seed gives another split.
         let other = assign_splits(&baskets, &TrainConfig { seed: 43, ..config });
         assert_ne!(other[2], splits[2]);

@@ -55,9 +55,7 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-            Self::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -80,22 +78,9 @@ impl IntoResponse for ApiError {
             Self::Invalid(details) => details.as_slice(),
             _ => &[],
         };
-        let mut response = (
-            status,
-            Json(Body {
-                error: self.to_string(),
-                code,
-                details,
-            }),
-        )
-            .into_response();
-        if matches!(
-            self,
-            Self::Overloaded(_) | Self::Timeout(_) | Self::NotReady(_)
-        ) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let mut response = (status, Json(Body { error: self.to_string(), code, details })).into_response();
+        if matches!(self, Self::Overloaded(_) | Self::Timeout(_) | Self::NotReady(_)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

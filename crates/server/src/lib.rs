@@ -67,7 +67,10 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Longest a prediction request may take before it is answered 503.
     pub request_timeout: Duration,
-    /// After SIGTERM: how long in-flight requests may take before the process exits anyway.
+    /// After SIGTERM: how long the server keeps accepting (while `/ready` answers 503) so load
+    /// balancers take it out of rotation before the listener closes.
+    pub drain_delay: Duration,
+    /// After SIGTERM: how long until the process exits even with requests still in flight.
     pub shutdown_grace: Duration,
 }
 
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             max_batch_body_bytes: 16 * 1024 * 1024,
             max_concurrent_requests: 512,
             request_timeout: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
         }
     }
@@ -103,13 +107,7 @@ impl AppState {
     pub fn new(artifact: Artifact, source: ModelSource, config: ServerConfig) -> Self {
         metrics::record_model(&artifact, &source);
         let permits = Semaphore::new(config.max_concurrent_requests);
-        Self {
-            artifact,
-            source,
-            config,
-            draining: AtomicBool::new(false),
-            permits,
-        }
+        Self { artifact, source, config, draining: AtomicBool::new(false), permits }
     }
 
     /// Marks the server as shutting down: readiness turns 503 at once.
@@ -186,18 +184,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", axum::routing::get(routes::page::page))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.config.max_body_bytes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::observe,
-        ))
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .with_state(state)
 }
 
-/// Serves until SIGTERM or Ctrl-C. Then readiness turns 503 at once, the listener stops
-/// accepting, in-flight requests finish, and the process gives up waiting after the grace period.
+/// Serves until SIGTERM or Ctrl-C. Then `/ready` answers 503 at once; the server keeps
+/// accepting for the drain delay, stops accepting, lets in-flight requests finish, and exits when
+/// they have, or when the grace period (counted from the signal) is over.
 pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
     tracing::info!(
@@ -212,8 +206,13 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         drain_state.start_draining();
-        tracing::info!("shutting down: not ready, finishing in-flight requests");
         let _ = signalled_tx.send(());
+        tracing::info!(
+            drain_delay_seconds = drain_state.config.drain_delay.as_secs_f64(),
+            "shutdown signal: not ready, draining"
+        );
+        tokio::time::sleep(drain_state.config.drain_delay).await;
+        tracing::info!("no longer accepting; finishing in-flight requests");
     });
     let grace = state.config.shutdown_grace;
     let deadline = async move {
@@ -224,7 +223,10 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
         }
     };
     tokio::select! {
-        result = server => result,
+        result = server => {
+            tracing::info!("all requests finished; exiting");
+            result
+        }
         () = deadline => {
             tracing::warn!(grace_seconds = grace.as_secs_f64(), "grace period over: exiting with requests still in flight");
             Ok(())

@@ -49,30 +49,15 @@ fn new_request_id() -> String {
 /// A caller's id is kept when it is short and plain (so it is safe in logs and headers).
 fn accepted_id(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
-    let plain = !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    let plain = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     plain.then(|| s.to_owned())
 }
 
 /// The middleware.
-pub async fn observe(
-    State(state): State<Arc<AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(accepted_id)
-        .unwrap_or_else(new_request_id);
+pub async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let id = request.headers().get("x-request-id").and_then(accepted_id).unwrap_or_else(new_request_id);
     request.extensions_mut().insert(RequestId(id.clone()));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let method = request.method().as_str().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let start = Instant::now();
@@ -92,11 +77,7 @@ pub async fn observe(
     metrics::record_request(&route, &method, status.as_u16(), seconds);
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(
-                status = status.as_u16(),
-                ms = seconds * 1e3,
-                "request failed"
-            );
+            tracing::warn!(status = status.as_u16(), ms = seconds * 1e3, "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), ms = seconds * 1e3, "request");
         }
@@ -123,10 +104,8 @@ async fn limited(state: &AppState, request: Request, next: Next) -> Response {
 
 /// Adds `"request_id"` to a JSON error body.
 async fn with_request_id(response: Response, id: &str) -> Response {
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !is_json {
         return response;
     }
@@ -154,14 +133,8 @@ mod tests {
         let a = new_request_id();
         assert_eq!(a.len(), 32);
         assert_ne!(a, new_request_id());
-        assert_eq!(
-            accepted_id(&HeaderValue::from_static("abc-123_x.y:z")).as_deref(),
-            Some("abc-123_x.y:z")
-        );
+        assert_eq!(accepted_id(&HeaderValue::from_static("abc-123_x.y:z")).as_deref(), Some("abc-123_x.y:z"));
         assert_eq!(accepted_id(&HeaderValue::from_static("bad id")), None);
-        assert_eq!(
-            accepted_id(&HeaderValue::from_str(&"x".repeat(129)).expect("header")),
-            None
-        );
+        assert_eq!(accepted_id(&HeaderValue::from_str(&"x".repeat(129)).expect("header")), None);
     }
 }

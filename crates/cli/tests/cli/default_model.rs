@@ -25,29 +25,11 @@ fn train_default_model_script_reproduces_the_committed_model_exactly() {
         serde_json::from_slice(&read(dir, "manifest.json")).expect("json")
     };
     let (new, old) = (manifest(&out), manifest(&committed));
-    for key in [
-        "version",
-        "metrics",
-        "input_schema",
-        "classes",
-        "created_at",
-    ] {
+    for key in ["version", "metrics", "input_schema", "classes", "created_at"] {
         assert_eq!(new[key], old[key], "manifest {key} differs");
     }
-    for key in [
-        "best_iteration",
-        "rounds_run",
-        "validation_log_loss",
-        "rows",
-        "params",
-    ] {
-        assert_eq!(
-            new["training"][key], old["training"][key],
-            "training.{key} differs"
-        );
+    for key in ["best_iteration", "rounds_run", "validation_log_loss", "rows", "params"] {
+        assert_eq!(new["training"][key], old["training"][key], "training.{key} differs");
     }
-    assert_eq!(
-        new["provenance"]["data_fingerprint"],
-        old["provenance"]["data_fingerprint"]
-    );
+    assert_eq!(new["provenance"]["data_fingerprint"], old["provenance"]["data_fingerprint"]);
 }

@@ -22,12 +22,7 @@ pub fn root() -> PathBuf {
 /// Runs a command, asserting success; returns stdout parsed as JSON.
 pub fn run_json(cmd: &mut Command) -> serde_json::Value {
     let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{:?} failed:\n{}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{:?} failed:\n{}", cmd, String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
@@ -50,8 +45,14 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until it logs that it is serving.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Server::start`] with extra `serve` flags.
+    pub fn start_with(flags: &[&str]) -> Self {
         let mut child = bin()
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(flags)
             .env("LOG_FORMAT", "json")
             .env_remove("MODEL_URI")
             .stderr(Stdio::piped())
@@ -59,10 +60,7 @@ impl Server {
             .expect("spawn");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let serving = loop {
-            let line = lines
-                .next()
-                .expect("server logs before exiting")
-                .expect("line");
+            let line = lines.next().expect("server logs before exiting").expect("line");
             let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
             if log["message"] == "serving" {
                 break log;

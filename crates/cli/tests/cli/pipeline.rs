@@ -25,11 +25,7 @@ fn gen_data_is_deterministic_per_seed() {
     assert!(text.starts_with("SHOP_WEEK,SHOP_DATE,SHOP_WEEKDAY,SHOP_HOUR,QUANTITY,SPEND,PROD_CODE,PROD_CODE_10,PROD_CODE_20,PROD_CODE_30,PROD_CODE_40,CUST_CODE,CUST_PRICE_SENSITIVITY,CUST_LIFESTAGE,BASKET_ID,BASKET_SIZE,BASKET_PRICE_SENSITIVITY,BASKET_TYPE,BASKET_DOMINANT_MISSION,STORE_CODE,STORE_FORMAT,STORE_REGION\n"));
     // No temporary files are left beside the output.
     assert!(
-        fs::read_dir(tmp.path()).expect("dir").all(|e| !e
-            .expect("e")
-            .file_name()
-            .to_string_lossy()
-            .starts_with('.'))
+        fs::read_dir(tmp.path()).expect("dir").all(|e| !e.expect("e").file_name().to_string_lossy().starts_with('.'))
     );
 }
 
@@ -37,11 +33,7 @@ fn gen_data_is_deterministic_per_seed() {
 fn train_then_evaluate_against_the_bayes_ceiling() {
     let tmp = tempfile::tempdir().expect("tmp");
     let p = |name: &str| tmp.path().join(name);
-    run_json(
-        bin()
-            .args(["gen-data", "--baskets", "20000", "--seed", "3", "--out"])
-            .arg(p("d.csv")),
-    );
+    run_json(bin().args(["gen-data", "--baskets", "20000", "--seed", "3", "--out"]).arg(p("d.csv")));
     run_json(
         bin()
             .args(["gen-data", "--baskets", "10000", "--seed", "4", "--out"])
@@ -49,26 +41,9 @@ fn train_then_evaluate_against_the_bayes_ceiling() {
             .arg("--truth")
             .arg(p("ht.csv")),
     );
-    let trained = run_json(
-        bin()
-            .args(["train", "--data"])
-            .arg(p("d.csv"))
-            .arg("--out")
-            .arg(p("m")),
-    );
-    assert!(
-        trained["test_metrics"]["accuracy"]
-            .as_f64()
-            .expect("accuracy")
-            > 0.6
-    );
-    for file in [
-        "manifest.json",
-        "model.json",
-        "card.md",
-        "confusion_matrix.svg",
-        "calibration.svg",
-    ] {
+    let trained = run_json(bin().args(["train", "--data"]).arg(p("d.csv")).arg("--out").arg(p("m")));
+    assert!(trained["test_metrics"]["accuracy"].as_f64().expect("accuracy") > 0.6);
+    for file in ["manifest.json", "model.json", "card.md", "confusion_matrix.svg", "calibration.svg"] {
         assert!(p("m").join(file).is_file(), "{file}");
     }
     let eval = run_json(
@@ -100,11 +75,7 @@ fn train_then_evaluate_against_the_bayes_ceiling() {
 fn malformed_data_is_refused_naming_line_and_column_and_nothing_is_written() {
     let tmp = tempfile::tempdir().expect("tmp");
     let p = |name: &str| tmp.path().join(name);
-    run_json(
-        bin()
-            .args(["gen-data", "--baskets", "300", "--seed", "1", "--out"])
-            .arg(p("d.csv")),
-    );
+    run_json(bin().args(["gen-data", "--baskets", "300", "--seed", "1", "--out"]).arg(p("d.csv")));
     let good = fs::read_to_string(p("d.csv")).expect("read");
     // Line `n` (1-based, header is line 1) with field `column` replaced.
     let with_field = |n: usize, column: usize, value: &str| {
@@ -115,44 +86,18 @@ fn malformed_data_is_refused_naming_line_and_column_and_nothing_is_written() {
         lines.join("\n")
     };
     let cases = [
-        (
-            "letters.csv",
-            with_field(6, 5, "12.5O"),
-            "line 6, column SPEND",
-        ),
-        (
-            "negative.csv",
-            with_field(9, 5, "-4.00"),
-            "line 9, column SPEND",
-        ),
-        (
-            "quantity.csv",
-            with_field(4, 4, "0"),
-            "line 4, column QUANTITY",
-        ),
+        ("letters.csv", with_field(6, 5, "12.5O"), "line 6, column SPEND"),
+        ("negative.csv", with_field(9, 5, "-4.00"), "line 9, column SPEND"),
+        ("quantity.csv", with_field(4, 4, "0"), "line 4, column QUANTITY"),
         ("fields.csv", with_field(7, 5, "1,2"), "line 7"),
-        (
-            "label.csv",
-            with_field(3, 16, "HIGH"),
-            "line 3, column BASKET_PRICE_SENSITIVITY",
-        ),
+        ("label.csv", with_field(3, 16, "HIGH"), "line 3, column BASKET_PRICE_SENSITIVITY"),
         ("empty.csv", String::new(), "missing column"),
         ("header.csv", "a,b,c\n1,2,3\n".to_owned(), "missing column"),
-        (
-            "no-rows.csv",
-            good.lines().next().expect("header").to_owned(),
-            "no data lines",
-        ),
+        ("no-rows.csv", good.lines().next().expect("header").to_owned(), "no data lines"),
     ];
     for (name, content, expected) in cases {
         fs::write(p(name), content).expect("write");
-        let out = run_fail(
-            bin()
-                .args(["train", "--data"])
-                .arg(p(name))
-                .arg("--out")
-                .arg(p("m")),
-        );
+        let out = run_fail(bin().args(["train", "--data"]).arg(p(name)).arg("--out").arg(p("m")));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{name}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
@@ -170,35 +115,13 @@ fn malformed_data_is_refused_naming_line_and_column_and_nothing_is_written() {
 fn existing_output_needs_force_and_a_broken_model_is_named() {
     let tmp = tempfile::tempdir().expect("tmp");
     let p = |name: &str| tmp.path().join(name);
-    run_json(
-        bin()
-            .args(["gen-data", "--baskets", "3000", "--seed", "1", "--out"])
-            .arg(p("d.csv")),
-    );
+    run_json(bin().args(["gen-data", "--baskets", "3000", "--seed", "1", "--out"]).arg(p("d.csv")));
     fs::create_dir(p("m")).expect("mkdir");
-    let out = run_fail(
-        bin()
-            .args(["train", "--data"])
-            .arg(p("d.csv"))
-            .arg("--out")
-            .arg(p("m")),
-    );
+    let out = run_fail(bin().args(["train", "--data"]).arg(p("d.csv")).arg("--out").arg(p("m")));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
-    run_json(
-        bin()
-            .args(["train", "--force", "--data"])
-            .arg(p("d.csv"))
-            .arg("--out")
-            .arg(p("m")),
-    );
+    run_json(bin().args(["train", "--force", "--data"]).arg(p("d.csv")).arg("--out").arg(p("m")));
     fs::write(p("m/model.json"), b"{}").expect("write");
-    let out = run_fail(
-        bin()
-            .args(["evaluate", "--model"])
-            .arg(p("m"))
-            .arg("--data")
-            .arg(p("d.csv")),
-    );
+    let out = run_fail(bin().args(["evaluate", "--model"]).arg(p("m")).arg("--data").arg(p("d.csv")));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("model.json"), "{stderr}");
 }
@@ -207,27 +130,12 @@ fn existing_output_needs_force_and_a_broken_model_is_named() {
 fn predict_scores_csv_baskets_and_jsonl_requests() {
     let tmp = tempfile::tempdir().expect("tmp");
     let p = |name: &str| tmp.path().join(name);
-    run_json(
-        bin()
-            .args(["gen-data", "--baskets", "200", "--seed", "1", "--out"])
-            .arg(p("d.csv")),
-    );
-    let out = bin()
-        .args(["predict", "--input"])
-        .arg(p("d.csv"))
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_json(bin().args(["gen-data", "--baskets", "200", "--seed", "1", "--out"]).arg(p("d.csv")));
+    let out = bin().args(["predict", "--input"]).arg(p("d.csv")).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = String::from_utf8(out.stdout).expect("utf8");
     let mut lines = csv.lines();
-    assert_eq!(
-        lines.next(),
-        Some("BASKET_ID,PREDICTION,P_LA,P_MM,P_UM,UNSEEN")
-    );
+    assert_eq!(lines.next(), Some("BASKET_ID,PREDICTION,P_LA,P_MM,P_UM,UNSEEN"));
     assert_eq!(lines.count(), 200);
 
     let requests = [
@@ -237,24 +145,11 @@ fn predict_scores_csv_baskets_and_jsonl_requests() {
         "not json",
     ];
     fs::write(p("r.jsonl"), requests.join("\n")).expect("write");
-    let out = run_fail(
-        bin()
-            .args(["predict", "--input"])
-            .arg(p("r.jsonl"))
-            .arg("--out")
-            .arg(p("r.out")),
-    );
+    let out = run_fail(bin().args(["predict", "--input"]).arg(p("r.jsonl")).arg("--out").arg(p("r.out")));
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 input row(s)"));
-    let answers: Vec<serde_json::Value> = fs::read_to_string(p("r.out"))
-        .expect("out")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    assert_eq!(
-        answers.len(),
-        4,
-        "one answer per input line, errors included"
-    );
+    let answers: Vec<serde_json::Value> =
+        fs::read_to_string(p("r.out")).expect("out").lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(answers.len(), 4, "one answer per input line, errors included");
     assert!(answers[0]["prediction"].is_string() && answers[1]["prediction"].is_string());
     assert_eq!(answers[2]["line"], 3);
     assert_eq!(answers[2]["code"], "invalid_input");

@@ -34,9 +34,5 @@ fn the_page_predicts_in_a_browser() {
     );
     // Shown with --nocapture: what the browser checked.
     eprint!("{stdout}");
-    assert!(
-        screenshot.is_file(),
-        "no screenshot at {}",
-        screenshot.display()
-    );
+    assert!(screenshot.is_file(), "no screenshot at {}", screenshot.display());
 }

@@ -116,38 +116,20 @@ fn customer(world: &World, seed: u64, index: u64) -> Customer {
     } else {
         "MM"
     };
-    Customer {
-        code: format!("CUST{:010}", index + 1),
-        store,
-        affluence,
-        lifestage,
-        sensitivity,
-    }
+    Customer { code: format!("CUST{:010}", index + 1), store, affluence, lifestage, sensitivity }
 }
 
 /// Mission probabilities by store format (index as [`STORE_FORMATS`]: LS, MS, SS, XLS).
-const MISSION_BY_FORMAT: [[f64; 3]; 4] = [
-    [0.30, 0.40, 0.30],
-    [0.40, 0.40, 0.20],
-    [0.62, 0.33, 0.05],
-    [0.20, 0.35, 0.45],
-];
+const MISSION_BY_FORMAT: [[f64; 3]; 4] =
+    [[0.30, 0.40, 0.30], [0.40, 0.40, 0.20], [0.62, 0.33, 0.05], [0.20, 0.35, 0.45]];
 /// Weekday weights Monday..Sunday for top-ups / small shops, and for full shops.
-const WEEKDAYS: [[f64; 7]; 2] = [
-    [0.12, 0.12, 0.13, 0.14, 0.17, 0.19, 0.13],
-    [0.09, 0.09, 0.10, 0.12, 0.18, 0.25, 0.17],
-];
+const WEEKDAYS: [[f64; 7]; 2] =
+    [[0.12, 0.12, 0.13, 0.14, 0.17, 0.19, 0.13], [0.09, 0.09, 0.10, 0.12, 0.18, 0.25, 0.17]];
 /// Hour weights 08:00..21:00 for top-ups, small shops and full shops.
 const HOURS: [[f64; 14]; 3] = [
-    [
-        6.0, 7.0, 6.0, 6.0, 7.0, 8.0, 7.0, 6.0, 7.0, 9.0, 10.0, 9.0, 6.0, 4.0,
-    ],
-    [
-        4.0, 6.0, 8.0, 9.0, 9.0, 8.0, 7.0, 7.0, 7.0, 7.0, 7.0, 6.0, 4.0, 3.0,
-    ],
-    [
-        3.0, 6.0, 9.0, 11.0, 10.0, 9.0, 8.0, 8.0, 7.0, 6.0, 6.0, 5.0, 3.0, 2.0,
-    ],
+    [6.0, 7.0, 6.0, 6.0, 7.0, 8.0, 7.0, 6.0, 7.0, 9.0, 10.0, 9.0, 6.0, 4.0],
+    [4.0, 6.0, 8.0, 9.0, 9.0, 8.0, 7.0, 7.0, 7.0, 7.0, 7.0, 6.0, 4.0, 3.0],
+    [3.0, 6.0, 9.0, 11.0, 10.0, 9.0, 8.0, 8.0, 7.0, 6.0, 6.0, 5.0, 3.0, 2.0],
 ];
 
 /// One generated line before formatting.
@@ -167,19 +149,13 @@ pub fn generate(
 ) -> io::Result<GenSummary> {
     let world = World::new();
     let n_customers = config.baskets.div_ceil(BASKETS_PER_CUSTOMER).max(20);
-    let customers: Vec<Customer> = (0..n_customers)
-        .into_par_iter()
-        .map(|i| customer(&world, config.seed, i))
-        .collect();
+    let customers: Vec<Customer> = (0..n_customers).into_par_iter().map(|i| customer(&world, config.seed, i)).collect();
     writeln!(data, "{}", HEADER.join(","))?;
     if let Some(t) = truth.as_deref_mut() {
         writeln!(t, "{TRUTH_HEADER}")?;
     }
     progress.stage("generating baskets", config.baskets);
-    let mut summary = GenSummary {
-        customers: n_customers,
-        ..GenSummary::default()
-    };
+    let mut summary = GenSummary { customers: n_customers, ..GenSummary::default() };
     let mut bayes_sum = 0.0;
     let chunks = config.baskets.div_ceil(CHUNK);
     // A window of chunks is generated in parallel, then written in order.
@@ -215,11 +191,7 @@ pub fn generate(
         start = end;
     }
     let labelled: u64 = summary.labels[..3].iter().sum();
-    summary.expected_bayes_accuracy = if labelled > 0 {
-        bayes_sum / labelled as f64
-    } else {
-        0.0
-    };
+    summary.expected_bayes_accuracy = if labelled > 0 { bayes_sum / labelled as f64 } else { 0.0 };
     Ok(summary)
 }
 
@@ -245,10 +217,7 @@ impl Chunk {
         let store = &world.stores[store];
         let (affluence, lifestage) = match who {
             Some(c) => (c.affluence, c.lifestage),
-            None => (
-                REGION_AFFLUENCE[store.region] + 0.9 * rng.normal(),
-                LIFESTAGES.len() - 1,
-            ),
+            None => (REGION_AFFLUENCE[store.region] + 0.9 * rng.normal(), LIFESTAGES.len() - 1),
         };
         let mission = rng.weighted(&MISSION_BY_FORMAT[store.format]);
         let n_lines = match mission {
@@ -291,38 +260,23 @@ impl Chunk {
             let product = tier[rng.below(tier.len())];
             let units = (1 + rng.poisson(extra_units)).min(24);
             let promo = if rng.chance(0.08) { 0.8 } else { 1.0 };
-            let line_spend =
-                (f64::from(units) * world.products[product].price * promo * 100.0).round() / 100.0;
+            let line_spend = (f64::from(units) * world.products[product].price * promo * 100.0).round() / 100.0;
             spend += line_spend;
             quantity += units;
             add_spend(&mut commodity_spend, commodity, line_spend);
-            add_spend(
-                &mut department_spend,
-                COMMODITIES[commodity].department,
-                line_spend,
-            );
+            add_spend(&mut department_spend, COMMODITIES[commodity].department, line_spend);
             class_spend[COMMODITIES[commodity].class as usize] += line_spend;
-            lines.push(Line {
-                product,
-                quantity: units,
-                spend: line_spend,
-            });
+            lines.push(Line { product, quantity: units, spend: line_spend });
         }
-        let commodity = dominant_by_spend(&commodity_spend, |&c| COMMODITIES[c].code)
-            .map_or("", |&c| COMMODITIES[c].code);
-        let department = dominant_by_spend(&department_spend, |d| d)
-            .copied()
-            .unwrap_or("");
+        let commodity =
+            dominant_by_spend(&commodity_spend, |&c| COMMODITIES[c].code).map_or("", |&c| COMMODITIES[c].code);
+        let department = dominant_by_spend(&department_spend, |d| d).copied().unwrap_or("");
         let basket_type = if rng.chance(UNCLASSIFIED_SHARE) {
             UNCLASSIFIED
         } else {
             catalogue::basket_type(class_spend[0], class_spend[1], class_spend[2])
         };
-        let mission_code = if rng.chance(UNCLASSIFIED_SHARE) {
-            UNCLASSIFIED
-        } else {
-            MISSIONS[mission]
-        };
+        let mission_code = if rng.chance(UNCLASSIFIED_SHARE) { UNCLASSIFIED } else { MISSIONS[mission] };
         let record = BasketRecord {
             spend,
             quantity: f64::from(quantity),
@@ -336,27 +290,21 @@ impl Chunk {
         let probabilities = label::class_probabilities(&record);
         let drawn = rng.weighted(&probabilities);
         let withheld = rng.chance(UNLABELLED_SHARE);
-        let label = if withheld {
-            UNCLASSIFIED
-        } else {
-            CLASSES[drawn]
-        };
+        let label = if withheld { UNCLASSIFIED } else { CLASSES[drawn] };
         self.labels[if withheld { 3 } else { drawn }] += 1;
         if !withheld {
             self.bayes_sum += probabilities.iter().copied().fold(0.0, f64::max);
         }
 
-        let day =
-            world::days_from_civil(world::FIRST_DAY.0, world::FIRST_DAY.1, world::FIRST_DAY.2)
-                + 7 * i64::from(rng.below(world::WEEKS as usize) as u32)
-                + rng.weighted(&WEEKDAYS[usize::from(mission == 2)]) as i64;
+        let day = world::days_from_civil(world::FIRST_DAY.0, world::FIRST_DAY.1, world::FIRST_DAY.2)
+            + 7 * i64::from(rng.below(world::WEEKS as usize) as u32)
+            + rng.weighted(&WEEKDAYS[usize::from(mission == 2)]) as i64;
         let (year, month, dom) = world::civil_from_days(day);
         // dunnhumby numbers weekdays from Sunday = 1.
         let weekday = (day + 4).rem_euclid(7) + 1;
         let hour = 8 + rng.weighted(&HOURS[mission]);
         let basket_id = 994_100_000_000 + index;
-        let (cust_code, cust_sensitivity) =
-            who.map_or(("", UNCLASSIFIED), |c| (c.code.as_str(), c.sensitivity));
+        let (cust_code, cust_sensitivity) = who.map_or(("", UNCLASSIFIED), |c| (c.code.as_str(), c.sensitivity));
         let lifestage_code = LIFESTAGES[lifestage].0;
         for line in &lines {
             let product = &world.products[line.product];
@@ -378,11 +326,8 @@ impl Chunk {
                 record.store_region,
             );
         }
-        let _ = writeln!(
-            self.truth,
-            "{basket_id},{},{},{},{label}",
-            probabilities[0], probabilities[1], probabilities[2]
-        );
+        let _ =
+            writeln!(self.truth, "{basket_id},{},{},{},{label}", probabilities[0], probabilities[1], probabilities[2]);
         self.baskets += 1;
         self.lines += lines.len() as u64;
     }
@@ -402,18 +347,8 @@ mod tests {
 
     fn run(seed: u64, baskets: u64) -> (String, String, GenSummary) {
         let (mut data, mut truth) = (Vec::new(), Vec::new());
-        let summary = generate(
-            GenConfig { baskets, seed },
-            &mut data,
-            Some(&mut truth),
-            &Silent,
-        )
-        .expect("generate");
-        (
-            String::from_utf8(data).expect("utf8"),
-            String::from_utf8(truth).expect("utf8"),
-            summary,
-        )
+        let summary = generate(GenConfig { baskets, seed }, &mut data, Some(&mut truth), &Silent).expect("generate");
+        (String::from_utf8(data).expect("utf8"), String::from_utf8(truth).expect("utf8"), summary)
     }
 
     #[test]
@@ -442,9 +377,7 @@ mod tests {
         // Basket-level columns agree with the lines: BASKET_SIZE from the summed spend.
         let mut spend: std::collections::BTreeMap<&str, (f64, &str)> = Default::default();
         for r in &rows {
-            let e = spend
-                .entry(r[col("BASKET_ID")])
-                .or_insert((0.0, r[col("BASKET_SIZE")]));
+            let e = spend.entry(r[col("BASKET_ID")]).or_insert((0.0, r[col("BASKET_SIZE")]));
             e.0 += r[col("SPEND")].parse::<f64>().expect("spend");
             assert_eq!(e.1, r[col("BASKET_SIZE")]);
             assert!(r[col("QUANTITY")].parse::<u32>().expect("quantity") >= 1);
@@ -458,26 +391,14 @@ mod tests {
         // BASKET_TYPE is the content class holding >= 60% of the basket's spend (unless XX).
         let mut classes: std::collections::BTreeMap<&str, ([f64; 3], &str)> = Default::default();
         for r in &rows {
-            let c = COMMODITIES
-                .iter()
-                .find(|c| c.code == r[col("PROD_CODE_30")])
-                .expect("known commodity");
-            assert_eq!(
-                c.department,
-                r[col("PROD_CODE_20")],
-                "hierarchy is consistent"
-            );
-            let e = classes
-                .entry(r[col("BASKET_ID")])
-                .or_insert(([0.0; 3], r[col("BASKET_TYPE")]));
+            let c = COMMODITIES.iter().find(|c| c.code == r[col("PROD_CODE_30")]).expect("known commodity");
+            assert_eq!(c.department, r[col("PROD_CODE_20")], "hierarchy is consistent");
+            let e = classes.entry(r[col("BASKET_ID")]).or_insert(([0.0; 3], r[col("BASKET_TYPE")]));
             e.0[c.class as usize] += r[col("SPEND")].parse::<f64>().expect("spend");
         }
         let typed = classes.values().filter(|(_, t)| *t != "XX");
         for (spend, basket_type) in typed {
-            assert_eq!(
-                catalogue::basket_type(spend[0], spend[1], spend[2]),
-                *basket_type
-            );
+            assert_eq!(catalogue::basket_type(spend[0], spend[1], spend[2]), *basket_type);
         }
         // The seed vocabulary occurs.
         for (name, value) in [
@@ -491,22 +412,12 @@ mod tests {
             assert!(rows.iter().any(|r| r[col(name)] == value), "{name}={value}");
         }
         // A few unclassified values, as in the real data.
-        for name in [
-            "BASKET_PRICE_SENSITIVITY",
-            "BASKET_TYPE",
-            "BASKET_DOMINANT_MISSION",
-            "CUST_LIFESTAGE",
-        ] {
+        for name in ["BASKET_PRICE_SENSITIVITY", "BASKET_TYPE", "BASKET_DOMINANT_MISSION", "CUST_LIFESTAGE"] {
             assert!(rows.iter().any(|r| r[col(name)] == "XX"), "{name} has XX");
         }
         // Truth rows are distributions.
         for t in truth.lines().skip(1) {
-            let p: Vec<f64> = t
-                .split(',')
-                .skip(1)
-                .take(3)
-                .map(|x| x.parse().expect("p"))
-                .collect();
+            let p: Vec<f64> = t.split(',').skip(1).take(3).map(|x| x.parse().expect("p")).collect();
             assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
         }
         assert!(summary.expected_bayes_accuracy > 0.5 && summary.expected_bayes_accuracy < 0.9);

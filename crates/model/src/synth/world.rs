@@ -38,8 +38,7 @@ pub enum Tier {
 pub const TIER_PRICE: [f64; 3] = [1.9, 1.0, 0.55];
 
 /// Mean affluence of each region's population (index as [`REGIONS`]).
-pub const REGION_AFFLUENCE: [f64; 10] =
-    [0.7, 0.45, 0.15, 0.2, -0.15, -0.25, -0.45, -0.25, 0.0, -0.35];
+pub const REGION_AFFLUENCE: [f64; 10] = [0.7, 0.45, 0.15, 0.2, -0.15, -0.25, -0.45, -0.25, 0.0, -0.35];
 
 /// First shopping day (a Monday) and the number of weeks simulated.
 pub const FIRST_DAY: (i64, u32, u32) = (2006, 4, 3);
@@ -93,11 +92,7 @@ impl World {
         for region in 0..REGIONS.len() {
             for &(format, count) in &STORES_PER_FORMAT {
                 for _ in 0..count {
-                    stores.push(Store {
-                        code: format!("STORE{:05}", stores.len() + 1),
-                        region,
-                        format,
-                    });
+                    stores.push(Store { code: format!("STORE{:05}", stores.len() + 1), region, format });
                 }
             }
         }
@@ -117,8 +112,7 @@ impl World {
                 // 3 premium, 6 standard and 3 value products per class.
                 for (tier, count) in [(Tier::Premium, 3), (Tier::Standard, 6), (Tier::Value, 3)] {
                     for _ in 0..count {
-                        let raw =
-                            class_price * TIER_PRICE[tier as usize] * (0.2 * rng.normal()).exp();
+                        let raw = class_price * TIER_PRICE[tier as usize] * (0.2 * rng.normal()).exp();
                         let price = ((raw * 100.0).round() / 100.0).max(0.10);
                         tiers[tier as usize].push(products.len());
                         products.push(Product {
@@ -139,20 +133,13 @@ impl World {
                     .map(|l| {
                         COMMODITIES
                             .iter()
-                            .map(|c| {
-                                c.weight * mission_factor(m, c.code) * lifestage_factor(l, c.code)
-                            })
+                            .map(|c| c.weight * mission_factor(m, c.code) * lifestage_factor(l, c.code))
                             .collect()
                     })
                     .collect()
             })
             .collect();
-        Self {
-            stores,
-            products,
-            shelves,
-            line_weights,
-        }
+        Self { stores, products, shelves, line_weights }
     }
 }
 
@@ -225,18 +212,9 @@ mod tests {
         let a = World::new();
         let b = World::new();
         assert_eq!(a.products.len(), b.products.len());
-        assert!(
-            a.products
-                .iter()
-                .zip(&b.products)
-                .all(|(x, y)| x.price == y.price && x.code == y.code)
-        );
+        assert!(a.products.iter().zip(&b.products).all(|(x, y)| x.price == y.price && x.code == y.code));
         assert_eq!(a.stores.len(), 80);
-        assert!(
-            a.stores
-                .iter()
-                .any(|s| REGIONS[s.region] == "LONDON" && STORE_FORMATS[s.format] == "LS")
-        );
+        assert!(a.stores.iter().any(|s| REGIONS[s.region] == "LONDON" && STORE_FORMATS[s.format] == "LS"));
         assert!(a.products.iter().all(|p| p.price >= 0.10));
     }
 }

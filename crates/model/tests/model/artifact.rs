@@ -22,14 +22,7 @@ fn committed_default_model_loads_and_is_the_embedded_one() {
     let disk = Artifact::load(&default_dir()).expect("models/default loads");
     let embedded = Artifact::embedded_default().expect("embedded model loads");
     assert_eq!(disk.manifest, embedded.manifest);
-    assert_eq!(
-        disk.manifest
-            .classes
-            .iter()
-            .map(|c| c.code.as_str())
-            .collect::<Vec<_>>(),
-        ["LA", "MM", "UM"]
-    );
+    assert_eq!(disk.manifest.classes.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(), ["LA", "MM", "UM"]);
 }
 
 #[test]
@@ -44,55 +37,34 @@ fn tampered_truncated_missing_and_future_artifacts_are_refused_naming_the_file()
     changed[i] = b'8';
     fs::write(dir.join(MODEL_FILE), &changed).expect("write");
     let err = Artifact::load(&dir).expect_err("tampered");
-    assert!(
-        matches!(&err, ArtifactError::Checksum { file, .. } if file == MODEL_FILE),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("model.json") && err.to_string().contains("tampered"),
-        "{err}"
-    );
+    assert!(matches!(&err, ArtifactError::Checksum { file, .. } if file == MODEL_FILE), "{err}");
+    assert!(err.to_string().contains("model.json") && err.to_string().contains("tampered"), "{err}");
 
     let dir = tmp.path().join("truncated");
     copy_default(&dir);
     fs::write(dir.join(MODEL_FILE), &model[..model.len() / 2]).expect("write");
     let err = Artifact::load(&dir).expect_err("truncated");
-    assert!(
-        matches!(&err, ArtifactError::Size { file, .. } if file == MODEL_FILE),
-        "{err}"
-    );
+    assert!(matches!(&err, ArtifactError::Size { file, .. } if file == MODEL_FILE), "{err}");
 
     let dir = tmp.path().join("missing");
     copy_default(&dir);
     fs::remove_file(dir.join("card.md")).expect("rm");
     let err = Artifact::load(&dir).expect_err("missing");
-    assert!(
-        matches!(&err, ArtifactError::MissingFile { file } if file == "card.md"),
-        "{err}"
-    );
+    assert!(matches!(&err, ArtifactError::MissingFile { file } if file == "card.md"), "{err}");
 
     let dir = tmp.path().join("future");
     copy_default(&dir);
     let manifest = fs::read_to_string(dir.join(MANIFEST_FILE)).expect("read");
-    fs::write(
-        dir.join(MANIFEST_FILE),
-        manifest.replacen("\"format_version\": 1", "\"format_version\": 2", 1),
-    )
-    .expect("write");
+    fs::write(dir.join(MANIFEST_FILE), manifest.replacen("\"format_version\": 1", "\"format_version\": 2", 1))
+        .expect("write");
     let err = Artifact::load(&dir).expect_err("future");
-    assert!(
-        matches!(err, ArtifactError::UnsupportedVersion { found: 2 }),
-        "{err}"
-    );
+    assert!(matches!(err, ArtifactError::UnsupportedVersion { found: 2 }), "{err}");
 
     let dir = tmp.path().join("garbage");
     copy_default(&dir);
     fs::write(dir.join(MANIFEST_FILE), b"{not json").expect("write");
     let err = Artifact::load(&dir).expect_err("garbage");
-    assert!(
-        matches!(&err, ArtifactError::Parse { file, .. } if file == MANIFEST_FILE),
-        "{err}"
-    );
+    assert!(matches!(&err, ArtifactError::Parse { file, .. } if file == MANIFEST_FILE), "{err}");
 
     let err = Artifact::load(&tmp.path().join("nope.tar.gz")).expect_err("absent");
     assert!(err.to_string().contains("nope.tar.gz"), "{err}");
@@ -107,22 +79,13 @@ fn tar_gz_with_or_without_a_top_level_directory_loads() {
     for (name, prefix) in [("flat.tar.gz", ""), ("nested.tar.gz", "model/")] {
         let path = tmp.path().join(name);
         let file = fs::File::create(&path).expect("create");
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::default(),
-        ));
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()));
         for entry in fs::read_dir(default_dir()).expect("dir") {
             let entry = entry.expect("entry");
             let archived = format!("{prefix}{}", entry.file_name().to_string_lossy());
-            builder
-                .append_path_with_name(entry.path(), archived)
-                .expect("append");
+            builder.append_path_with_name(entry.path(), archived).expect("append");
         }
-        builder
-            .into_inner()
-            .expect("finish")
-            .finish()
-            .expect("gzip");
+        builder.into_inner().expect("finish").finish().expect("gzip");
         let artifact = Artifact::load(&path).expect("tar.gz loads");
         assert_eq!(artifact.manifest.name, "retail-price-sensitivity");
     }

@@ -11,29 +11,12 @@ use retail_model::training::{TrainConfig, fit};
 #[test]
 fn engine_equals_trainer_on_random_rows_within_1e_9() {
     let mut data = Vec::new();
-    generate(
-        GenConfig {
-            baskets: 30_000,
-            seed: 5,
-        },
-        &mut data,
-        None,
-        &Silent,
-    )
-    .expect("generate");
+    generate(GenConfig { baskets: 30_000, seed: 5 }, &mut data, None, &Silent).expect("generate");
     let baskets = parse_baskets(&data, &Silent).expect("parse");
-    let config = TrainConfig::new(
-        "unused".into(),
-        "unused".into(),
-        "2026-01-01T00:00:00Z".into(),
-    );
+    let config = TrainConfig::new("unused".into(), "unused".into(), "2026-01-01T00:00:00Z".into());
     let fitted = fit(&baskets, &config, &Silent).expect("fit");
     let engine = Engine::compile(&fitted.spec).expect("compile");
-    assert!(
-        engine.n_trees() >= 30,
-        "a real ensemble: {} trees",
-        engine.n_trees()
-    );
+    assert!(engine.n_trees() >= 30, "a real ensemble: {} trees", engine.n_trees());
 
     // Thresholds the model uses, per numeric feature: rows hit them exactly, just above and below.
     let mut thresholds = vec![Vec::new(); N_FEATURES];

@@ -33,8 +33,5 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<ReadyRespo
     if state.is_draining() {
         return Err(ApiError::NotReady("shutting down"));
     }
-    Ok(Json(ReadyResponse {
-        status: "ready",
-        model_version: state.artifact.manifest.version.clone(),
-    }))
+    Ok(Json(ReadyResponse { status: "ready", model_version: state.artifact.manifest.version.clone() }))
 }

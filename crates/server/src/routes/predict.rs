@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use retail_model::artifact::Artifact;
 use retail_model::features::{
-    BasketItem, BasketRecord, FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FieldError,
-    N_CATEGORICAL, StoreContext, Unseen,
+    BasketItem, BasketRecord, FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FieldError, N_CATEGORICAL,
+    StoreContext, Unseen,
 };
 use retail_model::metrics::argmax;
 use serde_json::{Map, Value};
@@ -78,11 +78,7 @@ pub async fn batch(
     let predictions = tokio::task::spawn_blocking(move || score_batch(&worker, &value))
         .await
         .map_err(|e| ApiError::Internal(format!("batch worker failed: {e}")))??;
-    Ok(Json(BatchResponse {
-        predictions,
-        model_version: state.artifact.manifest.version.clone(),
-        request_id: id,
-    }))
+    Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id }))
 }
 
 /// Scores many baskets (alias of `/predict/batch`).
@@ -103,10 +99,7 @@ pub fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResp
     let records = match value.get("records") {
         Some(Value::Array(records)) => records,
         Some(other) => {
-            return Err(ApiError::Invalid(invalid(
-                "records",
-                &format!("must be an array, got {}", kind(other)),
-            )));
+            return Err(ApiError::Invalid(invalid("records", &format!("must be an array, got {}", kind(other)))));
         }
         None => return Err(ApiError::Invalid(invalid("records", "is required"))),
     };
@@ -122,26 +115,21 @@ pub fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResp
 
 /// Scores records (each a `/predict` body) together; every invalid field of every record is
 /// listed as `records[i].FIELD`. Shared by batch, inference protocol v2 and SageMaker routes.
-pub fn score_records(
-    state: &AppState,
-    records: &[Value],
-) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
+pub fn score_records(state: &AppState, records: &[Value]) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
     let pipeline = &state.artifact.pipeline;
     let mut rows = Vec::with_capacity(records.len() * retail_model::features::N_FEATURES);
     let mut unseen = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
     for (i, record) in records.iter().enumerate() {
-        let encoded = record_from_json(pipeline, record)
-            .and_then(|r| pipeline.encode(&r).map_err(|e| e.errors));
+        let encoded = record_from_json(pipeline, record).and_then(|r| pipeline.encode(&r).map_err(|e| e.errors));
         match encoded {
             Ok(e) => {
                 rows.extend_from_slice(&e.features);
                 unseen.push(e.unseen);
             }
-            Err(fields) => errors.extend(fields.into_iter().map(|f| FieldError {
-                field: format!("records[{i}].{}", f.field),
-                reason: f.reason,
-            })),
+            Err(fields) => errors.extend(
+                fields.into_iter().map(|f| FieldError { field: format!("records[{i}].{}", f.field), reason: f.reason }),
+            ),
         }
     }
     if !errors.is_empty() {
@@ -175,12 +163,7 @@ fn answer(artifact: &Artifact, p: &[f64], unseen: &[Unseen]) -> PredictionRespon
     PredictionResponse {
         prediction: best.code.clone(),
         label: best.label.clone(),
-        probabilities: m
-            .classes
-            .iter()
-            .zip(p)
-            .map(|(c, &p)| (c.code.clone(), p))
-            .collect(),
+        probabilities: m.classes.iter().zip(p).map(|(c, &p)| (c.code.clone(), p)).collect(),
         model_version: m.version.clone(),
         request_id: None,
         warnings: unseen
@@ -197,10 +180,7 @@ fn answer(artifact: &Artifact, p: &[f64], unseen: &[Unseen]) -> PredictionRespon
 }
 
 /// Reads a `/predict` body into a record, listing every missing, mistyped or out-of-range field.
-pub fn record_from_json(
-    pipeline: &FeaturePipeline,
-    value: &Value,
-) -> Result<BasketRecord, Vec<FieldError>> {
+pub fn record_from_json(pipeline: &FeaturePipeline, value: &Value) -> Result<BasketRecord, Vec<FieldError>> {
     let Value::Object(object) = value else {
         return Err(invalid("body", "must be a JSON object"));
     };
@@ -220,17 +200,10 @@ pub fn record_from_json(
 }
 
 fn invalid(field: &str, reason: &str) -> Vec<FieldError> {
-    vec![FieldError {
-        field: field.to_owned(),
-        reason: reason.to_owned(),
-    }]
+    vec![FieldError { field: field.to_owned(), reason: reason.to_owned() }]
 }
 
-pub fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    limit: usize,
-) -> Result<Value, ApiError> {
+pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Value, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -274,31 +247,19 @@ fn field<T>(
             None => format!("must be {expected}, got {}", kind(value)),
         },
     };
-    errors.push(FieldError {
-        field: path.to_owned(),
-        reason,
-    });
+    errors.push(FieldError { field: path.to_owned(), reason });
     None
 }
 
 const NUMBER: (&str, fn(&Value) -> Option<f64>) = ("a number", Value::as_f64);
-const STRING: (&str, fn(&Value) -> Option<String>) =
-    ("a string", |v| v.as_str().map(str::to_owned));
+const STRING: (&str, fn(&Value) -> Option<String>) = ("a string", |v| v.as_str().map(str::to_owned));
 
 fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, Vec<FieldError>> {
     let mut errors = Vec::new();
     let spend = field(object, ("SPEND", "SPEND"), true, NUMBER, &mut errors);
     let quantity = field(object, ("QUANTITY", "QUANTITY"), true, NUMBER, &mut errors);
-    let categories = CATEGORY_FIELDS
-        .map(|f| field(object, (f, f), true, STRING, &mut errors).unwrap_or_default());
-    let [
-        prod_code_20,
-        prod_code_30,
-        basket_size,
-        basket_type,
-        store_region,
-        store_format,
-    ] = categories;
+    let categories = CATEGORY_FIELDS.map(|f| field(object, (f, f), true, STRING, &mut errors).unwrap_or_default());
+    let [prod_code_20, prod_code_30, basket_size, basket_type, store_region, store_format] = categories;
     // Range checks of the numbers that did parse, so one answer lists every problem.
     let record = BasketRecord {
         spend: spend.unwrap_or(0.0),
@@ -313,11 +274,7 @@ fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, Vec<FieldErro
     if let Err(invalid) = record.validate() {
         errors.extend(invalid.errors);
     }
-    if errors.is_empty() {
-        Ok(record)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(record) } else { Err(errors) }
 }
 
 /// Items (keyed by their id), the store fields, and the type errors found while reading them.
@@ -327,16 +284,9 @@ type ParsedItems = (Vec<(String, BasketItem)>, StoreContext, Vec<FieldError>);
 fn parse_items(items: &Value, object: &Map<String, Value>) -> Result<ParsedItems, Vec<FieldError>> {
     let entries: Vec<(String, &Value)> = match items {
         Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        Value::Array(list) => list
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i.to_string(), v))
-            .collect(),
+        Value::Array(list) => list.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
         other => {
-            return Err(invalid(
-                "basket_items",
-                &format!("must be an object of items, got {}", kind(other)),
-            ));
+            return Err(invalid("basket_items", &format!("must be an object of items, got {}", kind(other))));
         }
     };
     let mut errors = Vec::new();
@@ -350,37 +300,14 @@ fn parse_items(items: &Value, object: &Map<String, Value>) -> Result<ParsedItems
             });
             continue;
         };
-        let quantity = field(
-            item,
-            ("quantity", &path("quantity")),
-            true,
-            NUMBER,
-            &mut errors,
-        );
+        let quantity = field(item, ("quantity", &path("quantity")), true, NUMBER, &mut errors);
         let price = field(item, ("price", &path("price")), true, NUMBER, &mut errors);
-        let category = field(
-            item,
-            ("category", &path("category")),
-            false,
-            STRING,
-            &mut errors,
-        );
-        let product_id = field(
-            item,
-            ("product_id", &path("product_id")),
-            false,
-            STRING,
-            &mut errors,
-        );
+        let category = field(item, ("category", &path("category")), false, STRING, &mut errors);
+        let product_id = field(item, ("product_id", &path("product_id")), false, STRING, &mut errors);
         // A mistyped number is already reported; a neutral stand-in lets the other fields be checked.
         parsed.push((
             key,
-            BasketItem {
-                product_id,
-                quantity: quantity.unwrap_or(1.0),
-                price: price.unwrap_or(0.0),
-                category,
-            },
+            BasketItem { product_id, quantity: quantity.unwrap_or(1.0), price: price.unwrap_or(0.0), category },
         ));
     }
     let mut store = StoreContext::default();
@@ -394,10 +321,7 @@ fn parse_items(items: &Value, object: &Map<String, Value>) -> Result<ParsedItems
             }
         }
     }
-    if let Some(customer) = object
-        .get("customer_id")
-        .filter(|c| !matches!(c, Value::String(_) | Value::Null))
-    {
+    if let Some(customer) = object.get("customer_id").filter(|c| !matches!(c, Value::String(_) | Value::Null)) {
         errors.push(FieldError {
             field: "customer_id".to_owned(),
             reason: format!("must be a string, got {}", kind(customer)),

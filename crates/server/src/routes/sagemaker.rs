@@ -19,16 +19,8 @@ use crate::schema::{BatchResponse, ErrorBody, PredictionResponse};
 use crate::{ApiError, AppState};
 
 /// CSV columns of `/invocations`, the seed's field order.
-pub const CSV_COLUMNS: [&str; 8] = [
-    "BASKET_SIZE",
-    "BASKET_TYPE",
-    "STORE_REGION",
-    "STORE_FORMAT",
-    "SPEND",
-    "QUANTITY",
-    "PROD_CODE_20",
-    "PROD_CODE_30",
-];
+pub const CSV_COLUMNS: [&str; 8] =
+    ["BASKET_SIZE", "BASKET_TYPE", "STORE_REGION", "STORE_FORMAT", "SPEND", "QUANTITY", "PROD_CODE_20", "PROD_CODE_30"];
 
 /// SageMaker health check: 200 when ready.
 #[utoipa::path(get, path = "/ping", tag = "sagemaker", responses((status = 200, description = "ready"), (status = 503, description = "not ready", body = ErrorBody)))]
@@ -56,15 +48,10 @@ pub async fn invocations(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let wants_json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json"));
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let wants_json =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
     let limit = state.config.max_batch_body_bytes;
     let (records, csv) = if content_type.starts_with("text/csv") {
         let body = body.map_err(|r| {
@@ -80,79 +67,50 @@ pub async fn invocations(
         let records = match value {
             Value::Array(records) => records,
             Value::Object(ref object) if object.contains_key("records") => {
-                return batch_answer(&state, &value, id)
-                    .await
-                    .map(IntoResponse::into_response);
+                return batch_answer(&state, &value, id).await.map(IntoResponse::into_response);
             }
             record @ Value::Object(_) => vec![record],
             other => {
-                return Err(ApiError::Invalid(vec![
-                    retail_model::features::FieldError {
-                        field: "body".to_owned(),
-                        reason: format!("must be records, got {other}"),
-                    },
-                ]));
+                return Err(ApiError::Invalid(vec![retail_model::features::FieldError {
+                    field: "body".to_owned(),
+                    reason: format!("must be records, got {other}"),
+                }]));
             }
         };
         (records, false)
     };
     let limit = state.config.max_batch_rows;
     if records.is_empty() || records.len() > limit {
-        return Err(ApiError::Invalid(vec![
-            retail_model::features::FieldError {
-                field: "records".to_owned(),
-                reason: format!("must hold 1 to {limit} rows, got {}", records.len()),
-            },
-        ]));
+        return Err(ApiError::Invalid(vec![retail_model::features::FieldError {
+            field: "records".to_owned(),
+            reason: format!("must hold 1 to {limit} rows, got {}", records.len()),
+        }]));
     }
     let worker = state.clone();
-    let predictions = tokio::task::spawn_blocking(move || {
-        crate::routes::predict::score_records(&worker, &records)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("invocation worker failed: {e}")))?
-    .map_err(ApiError::Invalid)?;
+    let predictions = tokio::task::spawn_blocking(move || crate::routes::predict::score_records(&worker, &records))
+        .await
+        .map_err(|e| ApiError::Internal(format!("invocation worker failed: {e}")))?
+        .map_err(ApiError::Invalid)?;
     if csv && !wants_json {
-        return Ok((
-            [(header::CONTENT_TYPE, "text/csv")],
-            csv_answer(&state, &predictions),
-        )
-            .into_response());
+        return Ok(([(header::CONTENT_TYPE, "text/csv")], csv_answer(&state, &predictions)).into_response());
     }
-    Ok(Json(BatchResponse {
-        predictions,
-        model_version: state.artifact.manifest.version.clone(),
-        request_id: id,
-    })
-    .into_response())
+    Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id })
+        .into_response())
 }
 
-async fn batch_answer(
-    state: &Arc<AppState>,
-    value: &Value,
-    id: String,
-) -> Result<Json<BatchResponse>, ApiError> {
+async fn batch_answer(state: &Arc<AppState>, value: &Value, id: String) -> Result<Json<BatchResponse>, ApiError> {
     let worker = state.clone();
     let value = value.clone();
-    let predictions =
-        tokio::task::spawn_blocking(move || crate::routes::predict::score_batch(&worker, &value))
-            .await
-            .map_err(|e| ApiError::Internal(format!("invocation worker failed: {e}")))??;
-    Ok(Json(BatchResponse {
-        predictions,
-        model_version: state.artifact.manifest.version.clone(),
-        request_id: id,
-    }))
+    let predictions = tokio::task::spawn_blocking(move || crate::routes::predict::score_batch(&worker, &value))
+        .await
+        .map_err(|e| ApiError::Internal(format!("invocation worker failed: {e}")))??;
+    Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id }))
 }
 
 /// CSV rows → flat-record objects; numbers that do not parse stay strings so the record check
 /// names them.
 fn csv_records(body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(body);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
     let mut records = Vec::new();
     for (i, row) in reader.records().enumerate() {
         let row = row.map_err(|e| ApiError::MalformedJson(format!("CSV row {}: {e}", i + 1)))?;
@@ -160,17 +118,15 @@ fn csv_records(body: &[u8]) -> Result<Vec<Value>, ApiError> {
             continue;
         }
         if row.len() != CSV_COLUMNS.len() {
-            return Err(ApiError::Invalid(vec![
-                retail_model::features::FieldError {
-                    field: format!("row {}", i + 1),
-                    reason: format!(
-                        "has {} columns, expected {} ({})",
-                        row.len(),
-                        CSV_COLUMNS.len(),
-                        CSV_COLUMNS.join(",")
-                    ),
-                },
-            ]));
+            return Err(ApiError::Invalid(vec![retail_model::features::FieldError {
+                field: format!("row {}", i + 1),
+                reason: format!(
+                    "has {} columns, expected {} ({})",
+                    row.len(),
+                    CSV_COLUMNS.len(),
+                    CSV_COLUMNS.join(",")
+                ),
+            }]));
         }
         let object: Map<String, Value> = CSV_COLUMNS
             .iter()
@@ -190,19 +146,10 @@ fn csv_records(body: &[u8]) -> Result<Vec<Value>, ApiError> {
 
 fn csv_answer(state: &AppState, predictions: &[PredictionResponse]) -> String {
     let classes = &state.artifact.manifest.classes;
-    let mut out = format!(
-        "prediction,{}\n",
-        classes
-            .iter()
-            .map(|c| format!("P_{}", c.code))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let mut out =
+        format!("prediction,{}\n", classes.iter().map(|c| format!("P_{}", c.code)).collect::<Vec<_>>().join(","));
     for p in predictions {
-        let probabilities: Vec<String> = classes
-            .iter()
-            .map(|c| p.probabilities[&c.code].to_string())
-            .collect();
+        let probabilities: Vec<String> = classes.iter().map(|c| p.probabilities[&c.code].to_string()).collect();
         out.push_str(&format!("{},{}\n", p.prediction, probabilities.join(",")));
     }
     out

@@ -57,14 +57,7 @@ pub async fn live() -> Json<Value> {
 #[utoipa::path(get, path = "/v2/health/ready", tag = "inference protocol v2", responses((status = 200, description = "ready", body = Object), (status = 503, description = "not ready", body = Object)))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let ready = !state.is_draining();
-    (
-        if ready {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(json!({"ready": ready})),
-    )
+    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"ready": ready})))
 }
 
 /// Checks the model name and optional version against the served model.
@@ -79,10 +72,7 @@ fn check_model(state: &AppState, name: &str, version: Option<&str>) -> Result<()
     match version {
         Some(v) if v != m.version => Err(V2Error(
             StatusCode::NOT_FOUND,
-            format!(
-                "model {name:?} version {v:?} not found (serving {:?})",
-                m.version
-            ),
+            format!("model {name:?} version {v:?} not found (serving {:?})", m.version),
         )),
         _ => Ok(()),
     }
@@ -125,14 +115,7 @@ pub async fn model_version_metadata(
 
 fn model_ready_answer(state: &AppState, name: &str) -> (StatusCode, Json<Value>) {
     let ready = !state.is_draining();
-    (
-        if ready {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(json!({"name": name, "ready": ready})),
-    )
+    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"name": name, "ready": ready})))
 }
 
 /// Model readiness.
@@ -197,56 +180,32 @@ async fn run_inference(
     request_id: &str,
 ) -> Result<Json<Value>, V2Error> {
     let body = body.map_err(|r| V2Error(r.status(), r.body_text()))?;
-    let request: Value = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(format!("request body is not valid JSON: {e}")))?;
+    let request: Value =
+        serde_json::from_slice(&body).map_err(|e| bad_request(format!("request body is not valid JSON: {e}")))?;
     let (records, n) = columns_to_records(&request, state.config.max_batch_rows)?;
     let worker = state.clone();
-    let predictions = tokio::task::spawn_blocking(move || {
-        crate::routes::predict::score_records(&worker, &records)
-    })
-    .await
-    .map_err(|e| {
-        V2Error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("inference worker failed: {e}"),
-        )
-    })?
-    .map_err(|errors| {
-        bad_request(
-            errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.reason))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let predictions = tokio::task::spawn_blocking(move || crate::routes::predict::score_records(&worker, &records))
+        .await
+        .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, format!("inference worker failed: {e}")))?
+        .map_err(|errors| {
+            bad_request(errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))
+        })?;
     let m = &state.artifact.manifest;
     let labels: Vec<&str> = predictions.iter().map(|p| p.prediction.as_str()).collect();
-    let probabilities: Vec<f64> = predictions
-        .iter()
-        .flat_map(|p| m.classes.iter().map(|c| p.probabilities[&c.code]))
-        .collect();
+    let probabilities: Vec<f64> =
+        predictions.iter().flat_map(|p| m.classes.iter().map(|c| p.probabilities[&c.code])).collect();
     let wanted = requested_outputs(&request)?;
     let mut outputs = Vec::new();
-    if wanted
-        .as_ref()
-        .is_none_or(|w| w.iter().any(|o| o == "label"))
-    {
+    if wanted.as_ref().is_none_or(|w| w.iter().any(|o| o == "label")) {
         outputs.push(json!({"name": "label", "shape": [n], "datatype": "BYTES", "data": labels}));
     }
-    if wanted
-        .as_ref()
-        .is_none_or(|w| w.iter().any(|o| o == "probabilities"))
-    {
-        outputs.push(json!({"name": "probabilities", "shape": [n, m.classes.len()], "datatype": "FP64", "data": probabilities}));
+    if wanted.as_ref().is_none_or(|w| w.iter().any(|o| o == "probabilities")) {
+        outputs.push(
+            json!({"name": "probabilities", "shape": [n, m.classes.len()], "datatype": "FP64", "data": probabilities}),
+        );
     }
-    let id = request
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or(request_id);
-    Ok(Json(
-        json!({"model_name": m.name, "model_version": m.version, "id": id, "outputs": outputs}),
-    ))
+    let id = request.get("id").and_then(Value::as_str).unwrap_or(request_id);
+    Ok(Json(json!({"model_name": m.name, "model_version": m.version, "id": id, "outputs": outputs})))
 }
 
 /// Names in the request's optional `outputs`; unknown names are an error.
@@ -265,13 +224,8 @@ fn requested_outputs(request: &Value) -> Result<Option<Vec<String>>, V2Error> {
                 .ok_or_else(|| bad_request("each output needs a name"))
         })
         .collect::<Result<_, _>>()?;
-    if let Some(unknown) = names
-        .iter()
-        .find(|n| *n != "label" && *n != "probabilities")
-    {
-        return Err(bad_request(format!(
-            "unknown output {unknown:?} (outputs are label and probabilities)"
-        )));
+    if let Some(unknown) = names.iter().find(|n| *n != "label" && *n != "probabilities") {
+        return Err(bad_request(format!("unknown output {unknown:?} (outputs are label and probabilities)")));
     }
     Ok(Some(names))
 }
@@ -292,45 +246,19 @@ fn columns_to_records(request: &Value, max_rows: usize) -> Result<(Vec<Value>, u
         .ok_or_else(|| bad_request("inputs must be an array of tensors"))?;
     let mut columns: Vec<(&str, Vec<Value>)> = Vec::with_capacity(INPUTS.len());
     for (name, datatype) in INPUTS {
-        let tensor = inputs
-            .iter()
-            .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
-            .ok_or_else(|| {
-                bad_request(format!(
-                    "input {name} is missing (inputs: {})",
-                    INPUTS.map(|i| i.0).join(", ")
-                ))
-            })?;
-        let given = tensor
-            .get("datatype")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let tensor = inputs.iter().find(|t| t.get("name").and_then(Value::as_str) == Some(name)).ok_or_else(|| {
+            bad_request(format!("input {name} is missing (inputs: {})", INPUTS.map(|i| i.0).join(", ")))
+        })?;
+        let given = tensor.get("datatype").and_then(Value::as_str).unwrap_or_default();
         let numeric = matches!(
             given,
-            "FP64"
-                | "FP32"
-                | "FP16"
-                | "INT8"
-                | "INT16"
-                | "INT32"
-                | "INT64"
-                | "UINT8"
-                | "UINT16"
-                | "UINT32"
-                | "UINT64"
+            "FP64" | "FP32" | "FP16" | "INT8" | "INT16" | "INT32" | "INT64" | "UINT8" | "UINT16" | "UINT32" | "UINT64"
         );
         if (datatype == "BYTES" && given != "BYTES") || (datatype == "FP64" && !numeric) {
-            return Err(bad_request(format!(
-                "input {name} has datatype {given:?}, expected {datatype}"
-            )));
+            return Err(bad_request(format!("input {name} has datatype {given:?}, expected {datatype}")));
         }
         let mut values = Vec::new();
-        flatten(
-            tensor
-                .get("data")
-                .ok_or_else(|| bad_request(format!("input {name} has no data")))?,
-            &mut values,
-        );
+        flatten(tensor.get("data").ok_or_else(|| bad_request(format!("input {name} has no data")))?, &mut values);
         if let Some(shape) = tensor.get("shape").and_then(Value::as_array) {
             let elements: Option<u64> = shape.iter().map(Value::as_u64).product();
             if elements != Some(values.len() as u64) {
@@ -344,23 +272,15 @@ fn columns_to_records(request: &Value, max_rows: usize) -> Result<(Vec<Value>, u
     }
     let n = columns[0].1.len();
     if let Some((name, values)) = columns.iter().find(|(_, v)| v.len() != n) {
-        return Err(bad_request(format!(
-            "input {name} has {} rows, BASKET_SIZE has {n}",
-            values.len()
-        )));
+        return Err(bad_request(format!("input {name} has {} rows, BASKET_SIZE has {n}", values.len())));
     }
     if n == 0 || n > max_rows {
-        return Err(bad_request(format!(
-            "inputs must have 1 to {max_rows} rows, got {n}"
-        )));
+        return Err(bad_request(format!("inputs must have 1 to {max_rows} rows, got {n}")));
     }
     let records = (0..n)
         .map(|row| {
             Value::Object(
-                columns
-                    .iter()
-                    .map(|(name, values)| ((*name).to_owned(), values[row].clone()))
-                    .collect::<Map<_, _>>(),
+                columns.iter().map(|(name, values)| ((*name).to_owned(), values[row].clone())).collect::<Map<_, _>>(),
             )
         })
         .collect();

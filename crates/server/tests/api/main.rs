@@ -19,14 +19,8 @@ fn state_with(config: ServerConfig) -> Arc<AppState> {
     Arc::new(AppState::new(artifact, ModelSource::Embedded, config))
 }
 
-async fn call_full(
-    state: &Arc<AppState>,
-    request: Request<Body>,
-) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let response = router(state.clone())
-        .oneshot(request)
-        .await
-        .expect("response");
+async fn call_full(state: &Arc<AppState>, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = router(state.clone()).oneshot(request).await.expect("response");
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.expect("body").to_bytes();
     (parts.status, parts.headers, bytes.to_vec())
@@ -43,32 +37,14 @@ async fn call(
     if let Some(ct) = content_type {
         request = request.header("content-type", ct);
     }
-    let response = router(state.clone())
-        .oneshot(request.body(body.into()).expect("request"))
-        .await
-        .expect("response");
+    let response = router(state.clone()).oneshot(request.body(body.into()).expect("request")).await.expect("response");
     let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 async fn predict(state: &Arc<AppState>, body: Value) -> (StatusCode, Value) {
-    call(
-        state,
-        "POST",
-        "/predict",
-        Some("application/json"),
-        body.to_string(),
-    )
-    .await
+    call(state, "POST", "/predict", Some("application/json"), body.to_string()).await
 }
 
 fn seed() -> Value {
@@ -90,10 +66,7 @@ async fn seed_request_is_answered_without_warnings() {
     let (status, body) = predict(&s, seed()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(["LA", "MM", "UM"].contains(&body["prediction"].as_str().expect("prediction")));
-    let p: f64 = ["LA", "MM", "UM"]
-        .iter()
-        .map(|c| body["probabilities"][c].as_f64().expect("p"))
-        .sum();
+    let p: f64 = ["LA", "MM", "UM"].iter().map(|c| body["probabilities"][c].as_f64().expect("p")).sum();
     assert!((p - 1.0).abs() < 1e-9);
     assert_eq!(body["warnings"], json!([]));
     assert_eq!(body["model_version"], s.artifact.manifest.version.as_str());
@@ -106,17 +79,17 @@ async fn basket_items_seed_shape_goes_through_the_pipeline() {
     let items = json!({"basket_items": {"P1001": {"product_id": "P1001", "quantity": 2, "price": 10.99, "category": "grocery"}, "P2002": {"product_id": "P2002", "quantity": 1, "price": 25.50, "category": "electronics"}}, "customer_id": "CUST123"});
     let (status, body) = predict(&s, items).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        body["warnings"].as_array().expect("warnings").len(),
-        2,
-        "store region and format not provided: {body}"
-    );
+    assert_eq!(body["warnings"].as_array().expect("warnings").len(), 2, "store region and format not provided: {body}");
     // The same basket as a flat record (what the pipeline derives) gets the same answer.
     let flat = json!({"SPEND": 47.48, "QUANTITY": 3, "PROD_CODE_20": "GENERAL", "PROD_CODE_30": "ELECTRONICS", "BASKET_SIZE": "M", "BASKET_TYPE": "MIXED", "STORE_REGION": "", "STORE_FORMAT": ""});
     let (_, flat_body) = predict(&s, flat).await;
     assert_eq!(body["probabilities"], flat_body["probabilities"]);
     // With store fields and no category: still scored.
-    let (status, body) = predict(&s, json!({"basket_items": [{"quantity": 2, "price": 10.0}], "STORE_REGION": "LONDON", "STORE_FORMAT": "SS"})).await;
+    let (status, body) = predict(
+        &s,
+        json!({"basket_items": [{"quantity": 2, "price": 10.0}], "STORE_REGION": "LONDON", "STORE_FORMAT": "SS"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -127,10 +100,7 @@ async fn unknown_categories_are_scored_and_warned() {
     record["STORE_REGION"] = json!("MARS");
     let (status, body) = predict(&s, record).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body["warnings"],
-        json!(["STORE_REGION: unknown value \"MARS\"; scored as unseen"])
-    );
+    assert_eq!(body["warnings"], json!(["STORE_REGION: unknown value \"MARS\"; scored as unseen"]));
 }
 
 #[tokio::test]
@@ -140,13 +110,7 @@ async fn invalid_fields_are_all_listed() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["code"], "invalid_input");
     let f = fields(&body);
-    for expected in [
-        "SPEND",
-        "QUANTITY",
-        "BASKET_SIZE",
-        "PROD_CODE_20",
-        "STORE_FORMAT",
-    ] {
+    for expected in ["SPEND", "QUANTITY", "BASKET_SIZE", "PROD_CODE_20", "STORE_FORMAT"] {
         assert!(f.contains(&expected.to_owned()), "{expected} in {f:?}");
     }
     let mut record = seed();
@@ -155,29 +119,13 @@ async fn invalid_fields_are_all_listed() {
     let (status, body) = predict(&s, record).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["SPEND", "QUANTITY"]);
-    assert!(
-        body["details"][0]["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("-3")
-    );
+    assert!(body["details"][0]["reason"].as_str().expect("reason").contains("-3"));
     let (status, body) = predict(&s, json!({"basket_items": {}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["basket_items"]);
-    let (status, body) = predict(
-        &s,
-        json!({"basket_items": {"a": {"quantity": 0, "price": "1"}, "b": 7}}),
-    )
-    .await;
+    let (status, body) = predict(&s, json!({"basket_items": {"a": {"quantity": 0, "price": "1"}, "b": 7}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        fields(&body),
-        [
-            "basket_items.a.price",
-            "basket_items.b",
-            "basket_items.a.quantity"
-        ]
-    );
+    assert_eq!(fields(&body), ["basket_items.a.price", "basket_items.b", "basket_items.a.quantity"]);
     let (status, _) = predict(&s, json!([1, 2])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -186,47 +134,15 @@ async fn invalid_fields_are_all_listed() {
 async fn protocol_errors_have_json_bodies() {
     let s = state();
     let (status, body) = call(&s, "POST", "/predict", Some("application/json"), "{").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("malformed_json"))
-    );
-    let (status, body) = call(
-        &s,
-        "POST",
-        "/predict",
-        Some("text/plain"),
-        seed().to_string(),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Some("unsupported_media_type")
-        )
-    );
-    let (status, body) = call(
-        &s,
-        "POST",
-        "/predict",
-        Some("application/json"),
-        vec![b' '; 2 * 1024 * 1024],
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+    let (status, body) = call(&s, "POST", "/predict", Some("text/plain"), seed().to_string()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")));
+    let (status, body) = call(&s, "POST", "/predict", Some("application/json"), vec![b' '; 2 * 1024 * 1024]).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
     let (status, body) = call(&s, "GET", "/nope", None, "").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     let (status, body) = call(&s, "DELETE", "/predict", None, "").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
 }
 
 #[tokio::test]
@@ -236,12 +152,7 @@ async fn health_readiness_and_model_endpoints() {
         let (status, body) = call(&s, "GET", path, None, "").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["status"], "healthy");
-        assert!(
-            body["timestamp"]
-                .as_str()
-                .expect("timestamp")
-                .ends_with('Z')
-        );
+        assert!(body["timestamp"].as_str().expect("timestamp").ends_with('Z'));
     }
     assert_eq!(call(&s, "GET", "/ready", None, "").await.0, StatusCode::OK);
     for path in ["/model/info", "/model-info"] {
@@ -249,23 +160,14 @@ async fn health_readiness_and_model_endpoints() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["source"], "embedded");
         assert_eq!(body["classes"].as_array().expect("classes").len(), 3);
-        assert_eq!(
-            body["input_schema"]["features"]
-                .as_array()
-                .expect("features")
-                .len(),
-            9
-        );
+        assert_eq!(body["input_schema"]["features"].as_array().expect("features").len(), 9);
     }
     let (status, body) = call(&s, "GET", "/model/metrics", None, "").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["metrics"]["accuracy"].as_f64().expect("accuracy") > 0.6);
     s.start_draining();
     let (status, body) = call(&s, "GET", "/ready", None, "").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("not_ready"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("not_ready")));
 }
 
 #[tokio::test]
@@ -275,87 +177,36 @@ async fn batch_answers_in_order_and_lists_bad_records() {
     cheap["SPEND"] = json!(3.0);
     let body = json!({"records": [seed(), {"basket_items": {"a": {"quantity": 1, "price": 2.0, "category": "fresh"}}}, cheap]});
     for path in ["/predict/batch", "/batch-predict"] {
-        let (status, answer) =
-            call(&s, "POST", path, Some("application/json"), body.to_string()).await;
+        let (status, answer) = call(&s, "POST", path, Some("application/json"), body.to_string()).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         let predictions = answer["predictions"].as_array().expect("predictions");
         assert_eq!(predictions.len(), 3);
         assert!(predictions.iter().all(|p| p.get("request_id").is_none()));
         let (_, single) = predict(&s, seed()).await;
         assert_eq!(predictions[0]["probabilities"], single["probabilities"]);
-        assert_eq!(
-            answer["model_version"],
-            s.artifact.manifest.version.as_str()
-        );
+        assert_eq!(answer["model_version"], s.artifact.manifest.version.as_str());
     }
     let bad = json!({"records": [seed(), {"SPEND": -1}, {"basket_items": {}}]});
-    let (status, answer) = call(
-        &s,
-        "POST",
-        "/predict/batch",
-        Some("application/json"),
-        bad.to_string(),
-    )
-    .await;
+    let (status, answer) = call(&s, "POST", "/predict/batch", Some("application/json"), bad.to_string()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let f = fields(&answer);
-    assert!(
-        f.contains(&"records[1].SPEND".to_owned())
-            && f.contains(&"records[2].basket_items".to_owned()),
-        "{f:?}"
-    );
+    assert!(f.contains(&"records[1].SPEND".to_owned()) && f.contains(&"records[2].basket_items".to_owned()), "{f:?}");
     assert!(!f.iter().any(|f| f.starts_with("records[0]")));
-    for body in [
-        json!({"records": []}),
-        json!({"rows": []}),
-        json!({"records": {}}),
-    ] {
-        let (status, answer) = call(
-            &s,
-            "POST",
-            "/predict/batch",
-            Some("application/json"),
-            body.to_string(),
-        )
-        .await;
+    for body in [json!({"records": []}), json!({"rows": []}), json!({"records": {}})] {
+        let (status, answer) = call(&s, "POST", "/predict/batch", Some("application/json"), body.to_string()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(fields(&answer), ["records"]);
     }
-    let small = state_with(ServerConfig {
-        max_batch_rows: 2,
-        ..ServerConfig::default()
-    });
-    let (status, answer) = call(
-        &small,
-        "POST",
-        "/predict/batch",
-        Some("application/json"),
-        body.to_string(),
-    )
-    .await;
+    let small = state_with(ServerConfig { max_batch_rows: 2, ..ServerConfig::default() });
+    let (status, answer) = call(&small, "POST", "/predict/batch", Some("application/json"), body.to_string()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        answer["details"][0]["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("1 to 2")
-    );
+    assert!(answer["details"][0]["reason"].as_str().expect("reason").contains("1 to 2"));
     // A batch body may exceed the single-prediction limit.
     let many = json!({"records": vec![seed(); 8000]});
     assert!(many.to_string().len() > ServerConfig::default().max_body_bytes);
-    let (status, answer) = call(
-        &s,
-        "POST",
-        "/predict/batch",
-        Some("application/json"),
-        many.to_string(),
-    )
-    .await;
+    let (status, answer) = call(&s, "POST", "/predict/batch", Some("application/json"), many.to_string()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        answer["predictions"].as_array().expect("predictions").len(),
-        8000
-    );
+    assert_eq!(answer["predictions"].as_array().expect("predictions").len(), 8000);
 }
 
 #[tokio::test]
@@ -371,10 +222,8 @@ async fn request_ids_are_echoed_or_generated_and_in_error_bodies() {
     assert_eq!(headers["x-request-id"], "abc-123");
     let body: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(body["request_id"], "abc-123");
-    let request = Request::post("/predict")
-        .header("content-type", "application/json")
-        .body(Body::from("{"))
-        .expect("request");
+    let request =
+        Request::post("/predict").header("content-type", "application/json").body(Body::from("{")).expect("request");
     let (status, headers, body) = call_full(&s, request).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let generated = headers["x-request-id"].to_str().expect("id").to_owned();
@@ -382,25 +231,17 @@ async fn request_ids_are_echoed_or_generated_and_in_error_bodies() {
     let body: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(body["request_id"], generated.as_str());
     let (_, body) = call(&s, "GET", "/nope", None, "").await;
-    assert!(
-        body["request_id"].is_string(),
-        "404 bodies carry the id too"
-    );
+    assert!(body["request_id"].is_string(), "404 bodies carry the id too");
 }
 
 #[tokio::test]
 async fn over_the_concurrency_limit_is_429_with_retry_after() {
-    let s = state_with(ServerConfig {
-        max_concurrent_requests: 1,
-        ..ServerConfig::default()
-    });
+    let s = state_with(ServerConfig { max_concurrent_requests: 1, ..ServerConfig::default() });
     // Hold the only permit while a request arrives.
     let app = router(s.clone());
     let slow = Request::post("/predict/batch")
         .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"records": vec![seed(); 9000]}).to_string(),
-        ))
+        .body(Body::from(json!({"records": vec![seed(); 9000]}).to_string()))
         .expect("request");
     let first = tokio::spawn(app.clone().oneshot(slow));
     let mut saw_429 = false;
@@ -417,14 +258,8 @@ async fn over_the_concurrency_limit_is_429_with_retry_after() {
         }
         tokio::task::yield_now().await;
     }
-    assert_eq!(
-        first.await.expect("join").expect("response").status(),
-        StatusCode::OK
-    );
-    assert!(
-        saw_429,
-        "a second request while the only permit is held gets 429"
-    );
+    assert_eq!(first.await.expect("join").expect("response").status(), StatusCode::OK);
+    assert!(saw_429, "a second request while the only permit is held gets 429");
     // Health is never limited.
     assert_eq!(call(&s, "GET", "/health", None, "").await.0, StatusCode::OK);
 }
@@ -441,17 +276,10 @@ async fn version_metrics_openapi_and_docs() {
     let mut record = seed();
     record["STORE_REGION"] = json!("MARS");
     predict(&s, record).await;
-    let request = Request::get("/metrics")
-        .body(Body::empty())
-        .expect("request");
+    let request = Request::get("/metrics").body(Body::empty()).expect("request");
     let (status, headers, body) = call_full(&s, request).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .expect("ct")
-            .starts_with("text/plain")
-    );
+    assert!(headers["content-type"].to_str().expect("ct").starts_with("text/plain"));
     let text = String::from_utf8(body).expect("utf8");
     for needle in [
         "retail_api_requests_total{",
@@ -486,17 +314,9 @@ async fn version_metrics_openapi_and_docs() {
     let request = Request::get("/docs/").body(Body::empty()).expect("request");
     let (status, _, body) = call_full(&s, request).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        String::from_utf8_lossy(&body).contains("swagger"),
-        "Swagger UI served by the binary"
-    );
-    let (status, _, _) = call_full(
-        &s,
-        Request::get("/docs/swagger-ui.css")
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await;
+    assert!(String::from_utf8_lossy(&body).contains("swagger"), "Swagger UI served by the binary");
+    let (status, _, _) =
+        call_full(&s, Request::get("/docs/swagger-ui.css").body(Body::empty()).expect("request")).await;
     assert_eq!(status, StatusCode::OK, "assets served locally");
 }
 
@@ -533,23 +353,15 @@ async fn open_inference_protocol_v2() {
         &format!("/v2/models/{name}/versions/{version}"),
         &format!("/v2/models/{name}/versions/{version}/ready"),
     ] {
-        assert_eq!(
-            call(&s, "GET", path, None, "").await.0,
-            StatusCode::OK,
-            "{path}"
-        );
+        assert_eq!(call(&s, "GET", path, None, "").await.0, StatusCode::OK, "{path}");
     }
     let (_, meta) = call(&s, "GET", &format!("/v2/models/{name}"), None, "").await;
     assert_eq!(meta["inputs"].as_array().expect("inputs").len(), 8);
     let mut cheap = seed();
     cheap["SPEND"] = json!(3.0);
     let body = v2_inputs(&[seed(), cheap.clone()]).to_string();
-    for path in [
-        format!("/v2/models/{name}/infer"),
-        format!("/v2/models/{name}/versions/{version}/infer"),
-    ] {
-        let (status, answer) =
-            call(&s, "POST", &path, Some("application/json"), body.clone()).await;
+    for path in [format!("/v2/models/{name}/infer"), format!("/v2/models/{name}/versions/{version}/infer")] {
+        let (status, answer) = call(&s, "POST", &path, Some("application/json"), body.clone()).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         assert_eq!(answer["id"], "req-1");
         assert_eq!(answer["model_version"], version.as_str());
@@ -565,14 +377,8 @@ async fn open_inference_protocol_v2() {
     // Only the requested output.
     let mut only = v2_inputs(&[seed()]);
     only["outputs"] = json!([{"name": "label"}]);
-    let (_, answer) = call(
-        &s,
-        "POST",
-        &format!("/v2/models/{name}/infer"),
-        Some("application/json"),
-        only.to_string(),
-    )
-    .await;
+    let (_, answer) =
+        call(&s, "POST", &format!("/v2/models/{name}/infer"), Some("application/json"), only.to_string()).await;
     assert_eq!(answer["outputs"].as_array().expect("outputs").len(), 1);
     // Errors are {"error": ...}.
     let mut missing = v2_inputs(&[seed()]);
@@ -590,40 +396,16 @@ async fn open_inference_protocol_v2() {
         (bad_shape, "shape"),
         (json!({"inputs": 3}), "inputs"),
     ] {
-        let (status, answer) = call(
-            &s,
-            "POST",
-            &format!("/v2/models/{name}/infer"),
-            Some("application/json"),
-            body.to_string(),
-        )
-        .await;
+        let (status, answer) =
+            call(&s, "POST", &format!("/v2/models/{name}/infer"), Some("application/json"), body.to_string()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-        assert!(
-            answer["error"].as_str().expect("error").contains(needle),
-            "{needle}: {answer}"
-        );
+        assert!(answer["error"].as_str().expect("error").contains(needle), "{needle}: {answer}");
     }
-    let (status, answer) = call(
-        &s,
-        "POST",
-        "/v2/models/other/infer",
-        Some("application/json"),
-        body.clone(),
-    )
-    .await;
+    let (status, answer) = call(&s, "POST", "/v2/models/other/infer", Some("application/json"), body.clone()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(answer["error"].is_string());
     assert_eq!(
-        call(
-            &s,
-            "GET",
-            &format!("/v2/models/{name}/versions/0/ready"),
-            None,
-            ""
-        )
-        .await
-        .0,
+        call(&s, "GET", &format!("/v2/models/{name}/versions/0/ready"), None, "").await.0,
         StatusCode::NOT_FOUND
     );
 }
@@ -633,10 +415,8 @@ async fn sagemaker_ping_and_invocations() {
     let s = state();
     assert_eq!(call(&s, "GET", "/ping", None, "").await.0, StatusCode::OK);
     let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\nS,FRESH,WALES,SS,4.2,3,FOOD,DAIRY\n";
-    let request = Request::post("/invocations")
-        .header("content-type", "text/csv")
-        .body(Body::from(csv))
-        .expect("request");
+    let request =
+        Request::post("/invocations").header("content-type", "text/csv").body(Body::from(csv)).expect("request");
     let (status, headers, body) = call_full(&s, request).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "text/csv");
@@ -655,54 +435,44 @@ async fn sagemaker_ping_and_invocations() {
     let (status, _, body) = call_full(&s, request).await;
     assert_eq!(status, StatusCode::OK);
     let answer: Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!(
-        answer["predictions"][0]["probabilities"],
-        single["probabilities"]
-    );
+    assert_eq!(answer["predictions"][0]["probabilities"], single["probabilities"]);
     // JSON: batch shape, bare array, single record.
     for body in [json!({"records": [seed()]}), json!([seed()]), seed()] {
-        let (status, answer) = call(
-            &s,
-            "POST",
-            "/invocations",
-            Some("application/json"),
-            body.to_string(),
-        )
-        .await;
+        let (status, answer) = call(&s, "POST", "/invocations", Some("application/json"), body.to_string()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(
-            answer["predictions"][0]["probabilities"],
-            single["probabilities"]
-        );
+        assert_eq!(answer["predictions"][0]["probabilities"], single["probabilities"]);
     }
-    let (status, answer) = call(
-        &s,
-        "POST",
-        "/invocations",
-        Some("text/csv"),
-        "M,MIXED,LONDON,LS,abc,3,FOOD,FRESH",
-    )
-    .await;
+    let (status, answer) =
+        call(&s, "POST", "/invocations", Some("text/csv"), "M,MIXED,LONDON,LS,abc,3,FOOD,FRESH").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&answer), ["records[0].SPEND"]);
-    let (status, answer) = call(
-        &s,
-        "POST",
-        "/invocations",
-        Some("text/csv"),
-        "M,MIXED,LONDON",
-    )
-    .await;
+    let (status, answer) = call(&s, "POST", "/invocations", Some("text/csv"), "M,MIXED,LONDON").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    assert_eq!(
-        call(&s, "POST", "/invocations", Some("text/plain"), "x")
-            .await
-            .0,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE
-    );
+    assert_eq!(call(&s, "POST", "/invocations", Some("text/plain"), "x").await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     s.start_draining();
-    assert_eq!(
-        call(&s, "GET", "/ping", None, "").await.0,
-        StatusCode::SERVICE_UNAVAILABLE
+    assert_eq!(call(&s, "GET", "/ping", None, "").await.0, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool_check() {
+    let s = state();
+    predict(&s, seed()).await;
+    call(&s, "POST", "/predict", Some("application/json"), "{").await;
+    let (_, _, body) = call_full(&s, Request::get("/metrics").body(Body::empty()).expect("request")).await;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is needed (scripts/test.sh installs Debian's prometheus package)");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(&body).expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -476,3 +476,93 @@ async fn metrics_pass_promtool_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_slow_request_times_out_with_503() {
+    let s =
+        state_with(ServerConfig { request_timeout: std::time::Duration::from_millis(1), ..ServerConfig::default() });
+    let body = json!({"records": vec![seed(); 9000]}).to_string();
+    let (status, answer) = call(&s, "POST", "/predict/batch", Some("application/json"), body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer["code"], "timeout");
+}
+
+/// A tiny deterministic generator for the random-input test.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn value(&mut self, depth: usize) -> Value {
+        let strings =
+            ["M", "MIXED", "LONDON", "LS", "FOOD", "FRESH", "", " ", "XX", "ß∂ƒ©", "\u{0}", "1e309", "NaN", "-1"];
+        let numbers = [0.0, -0.0, -1.0, 1.0, 3.0, 125.5, 1e9, -1e300, 1e300, f64::MIN_POSITIVE, 0.5];
+        match self.below(if depth > 2 { 4 } else { 7 }) {
+            0 => json!(strings[self.below(strings.len())]),
+            1 => json!(numbers[self.below(numbers.len())]),
+            2 => json!(self.next() % 2 == 0),
+            3 => Value::Null,
+            4 => Value::Array((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
+            5 => "x".repeat(self.below(5000)).into(),
+            _ => {
+                let keys = [
+                    "SPEND",
+                    "QUANTITY",
+                    "BASKET_SIZE",
+                    "BASKET_TYPE",
+                    "STORE_REGION",
+                    "STORE_FORMAT",
+                    "PROD_CODE_20",
+                    "PROD_CODE_30",
+                    "basket_items",
+                    "records",
+                    "quantity",
+                    "price",
+                    "category",
+                    "inputs",
+                    "name",
+                    "data",
+                    "shape",
+                    "datatype",
+                ];
+                Value::Object(
+                    (0..self.below(10))
+                        .map(|_| (keys[self.below(keys.len())].to_owned(), self.value(depth + 1)))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_bodies_never_cause_a_server_error() {
+    let s = state();
+    let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
+    let paths = ["/predict", "/predict/batch", "/v2/models/retail-price-sensitivity/infer", "/invocations"];
+    for i in 0..3000 {
+        let mut body = rng.value(0);
+        // Half of the time start from a valid record and break one field.
+        if i % 2 == 0 {
+            let mut record = seed();
+            let keys = ["SPEND", "QUANTITY", "BASKET_SIZE", "PROD_CODE_30", "basket_items"];
+            record[keys[rng.below(keys.len())]] = rng.value(1);
+            body = if i % 4 == 0 { json!({"records": [record]}) } else { record };
+        }
+        let path = paths[rng.below(paths.len())];
+        let (status, answer) = call(&s, "POST", path, Some("application/json"), body.to_string()).await;
+        assert!(status.is_success() || status.is_client_error(), "{path} {body} -> {status} {answer}");
+        if status.is_client_error() {
+            assert!(answer["error"].is_string(), "{path} {body} -> {answer}");
+        }
+    }
+}

@@ -509,7 +509,7 @@ impl Xorshift {
         match self.below(if depth > 2 { 4 } else { 7 }) {
             0 => json!(strings[self.below(strings.len())]),
             1 => json!(numbers[self.below(numbers.len())]),
-            2 => json!(self.next() % 2 == 0),
+            2 => json!(self.next().is_multiple_of(2)),
             3 => Value::Null,
             4 => Value::Array((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
             5 => "x".repeat(self.below(5000)).into(),

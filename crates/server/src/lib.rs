@@ -100,6 +100,7 @@ pub struct AppState {
     pub config: ServerConfig,
     draining: AtomicBool,
     permits: Semaphore,
+    counters: metrics::PredictionCounters,
 }
 
 impl AppState {
@@ -107,7 +108,8 @@ impl AppState {
     pub fn new(artifact: Artifact, source: ModelSource, config: ServerConfig) -> Self {
         metrics::record_model(&artifact, &source);
         let permits = Semaphore::new(config.max_concurrent_requests);
-        Self { artifact, source, config, draining: AtomicBool::new(false), permits }
+        let counters = metrics::PredictionCounters::new(&artifact);
+        Self { artifact, source, config, draining: AtomicBool::new(false), permits, counters }
     }
 
     /// Marks the server as shutting down: readiness turns 503 at once.

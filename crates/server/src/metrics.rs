@@ -3,9 +3,10 @@
 
 use std::sync::OnceLock;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use retail_model::artifact::Artifact;
+use retail_model::features::{FEATURE_NAMES, FIRST_CATEGORICAL, Unseen};
 
 use crate::ModelSource;
 
@@ -71,11 +72,40 @@ pub fn in_flight(delta: f64) {
     gauge!("retail_api_requests_in_flight").increment(delta);
 }
 
-/// Records one scored basket.
-pub fn record_prediction(class: &str, version: &str, unseen_fields: impl Iterator<Item = &'static str>) {
-    counter!("retail_api_predictions_total", "class" => class.to_owned(), "model_version" => version.to_owned())
-        .increment(1);
-    for field in unseen_fields {
-        counter!("retail_api_unseen_categories_total", "field" => field).increment(1);
+/// Counters of scored baskets, registered once per model so the hot path only increments.
+#[derive(Debug)]
+pub struct PredictionCounters {
+    by_class: Vec<Counter>,
+    unseen: Vec<(&'static str, Counter)>,
+}
+
+impl PredictionCounters {
+    /// Registers the counters of a model's classes and categorical features.
+    pub fn new(artifact: &Artifact) -> Self {
+        handle();
+        let version = artifact.manifest.version.clone();
+        let by_class = artifact
+            .manifest
+            .classes
+            .iter()
+            .map(|c| counter!("retail_api_predictions_total", "class" => c.code.clone(), "model_version" => version.clone()))
+            .collect();
+        let unseen = FEATURE_NAMES[FIRST_CATEGORICAL..]
+            .iter()
+            .map(|&field| (field, counter!("retail_api_unseen_categories_total", "field" => field)))
+            .collect();
+        Self { by_class, unseen }
+    }
+
+    /// Counts one basket predicted as class `class` with these unseen fields.
+    pub fn record(&self, class: usize, unseen: &[Unseen]) {
+        if let Some(counter) = self.by_class.get(class) {
+            counter.increment(1);
+        }
+        for u in unseen {
+            if let Some((_, counter)) = self.unseen.iter().find(|(field, _)| *field == u.field) {
+                counter.increment(1);
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The middleware every request passes: a request id (accepted from `x-request-id` or generated,
 //! echoed back and added to JSON error bodies), one tracing span with the matched route,
-//! Prometheus request metrics, and for scoring routes a concurrency limit (429) and a timeout.
+//! Prometheus request metrics, a `server-timing` header, and for scoring routes a concurrency
+//! limit (429) and a timeout.
 //! Request bodies are never logged.
 
 use std::collections::hash_map::RandomState;
@@ -87,6 +88,10 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut request: Request, n
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
+    }
+    // Time from the request head to the finished answer (body read, scored, serialised).
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={:.3}", seconds * 1e3)) {
+        response.headers_mut().insert("server-timing", value);
     }
     response
 }

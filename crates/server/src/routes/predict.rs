@@ -2,11 +2,12 @@
 //! `POST /predict/batch`. Both shapes go through the shared feature pipeline; unknown categories
 //! are scored as unseen and reported in `warnings`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use retail_model::artifact::Artifact;
@@ -45,14 +46,74 @@ const CATEGORY_FIELDS: [&str; N_CATEGORICAL] = {
     ))]
 pub async fn predict(
     State(state): State<Arc<AppState>>,
-    Extension(RequestId(id)): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Json<PredictionResponse>, ApiError> {
-    let value = json_body(&headers, body, state.config.max_body_bytes)?;
-    let mut prediction = score(&state.artifact, &value).map_err(ApiError::Invalid)?;
-    prediction.request_id = Some(id);
+    let (mut parts, body) = request.into_parts();
+    let id = parts.extensions.remove::<RequestId>().map(|r| r.0);
+    let limit = state.config.max_body_bytes;
+    check_json(&parts.headers)?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
+    let artifact = &state.artifact;
+    // Fast path: a well-formed flat record, read without building a JSON tree. Anything else
+    // (basket_items, or an error to explain field by field) takes the general path.
+    let (p, unseen) = match serde_json::from_slice::<FlatRecord>(&bytes) {
+        Ok(flat) if flat.basket_items.is_none() => {
+            let encoded = artifact.pipeline.encode(&flat.record()).map_err(|e| ApiError::Invalid(e.errors))?;
+            (probabilities(artifact, &encoded.features), encoded.unseen)
+        }
+        _ => {
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let record = record_from_json(&artifact.pipeline, &value).map_err(ApiError::Invalid)?;
+            let encoded = artifact.pipeline.encode(&record).map_err(|e| ApiError::Invalid(e.errors))?;
+            (probabilities(artifact, &encoded.features), encoded.unseen)
+        }
+    };
+    let mut prediction = answer(artifact, &p, &unseen);
+    state.counters.record(argmax(&p), &unseen);
+    prediction.request_id = id;
     Ok(Json(prediction))
+}
+
+/// The seed's flat record, borrowed from the request body.
+#[derive(serde::Deserialize)]
+#[allow(non_snake_case)]
+struct FlatRecord<'a> {
+    SPEND: f64,
+    QUANTITY: f64,
+    #[serde(borrow)]
+    PROD_CODE_20: Cow<'a, str>,
+    #[serde(borrow)]
+    PROD_CODE_30: Cow<'a, str>,
+    #[serde(borrow)]
+    BASKET_SIZE: Cow<'a, str>,
+    #[serde(borrow)]
+    BASKET_TYPE: Cow<'a, str>,
+    #[serde(borrow)]
+    STORE_REGION: Cow<'a, str>,
+    #[serde(borrow)]
+    STORE_FORMAT: Cow<'a, str>,
+    basket_items: Option<serde::de::IgnoredAny>,
+}
+
+impl FlatRecord<'_> {
+    fn record(&self) -> BasketRecord<&str> {
+        BasketRecord {
+            spend: self.SPEND,
+            quantity: self.QUANTITY,
+            prod_code_20: &self.PROD_CODE_20,
+            prod_code_30: &self.PROD_CODE_30,
+            basket_size: &self.BASKET_SIZE,
+            basket_type: &self.BASKET_TYPE,
+            store_region: &self.STORE_REGION,
+            store_format: &self.STORE_FORMAT,
+        }
+    }
+}
+
+fn probabilities(artifact: &Artifact, features: &[f64]) -> Vec<f64> {
+    let mut p = vec![0.0; artifact.engine.n_classes()];
+    artifact.engine.predict_proba(features, &mut p);
+    p
 }
 
 /// Scores many baskets in one call (up to the configured row limit), answers in request order.
@@ -72,10 +133,15 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let value = json_body(&headers, body, state.config.max_batch_body_bytes)?;
+    check_json(&headers)?;
+    let limit = state.config.max_batch_body_bytes;
+    let bytes = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
+        _ => ApiError::MalformedJson(rejection.body_text()),
+    })?;
     let worker = state.clone();
     // Parsing and scoring thousands of rows is CPU work: keep it off the async workers.
-    let predictions = tokio::task::spawn_blocking(move || score_batch(&worker, &value))
+    let predictions = tokio::task::spawn_blocking(move || score_batch_bytes(&worker, &bytes))
         .await
         .map_err(|e| ApiError::Internal(format!("batch worker failed: {e}")))??;
     Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id }))
@@ -95,6 +161,45 @@ pub async fn batch_alias(
 }
 
 /// Scores the `records` of a batch body; every invalid field of every record is listed.
+/// Scores a batch body. Fast path: every record a well-formed flat record, read without a JSON
+/// tree; anything else takes the general path, which explains every invalid field.
+fn score_batch_bytes(state: &AppState, bytes: &[u8]) -> Result<Vec<PredictionResponse>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Batch<'a> {
+        #[serde(borrow)]
+        records: Vec<FlatRecord<'a>>,
+    }
+    if let Ok(batch) = serde_json::from_slice::<Batch<'_>>(bytes) {
+        let n = batch.records.len();
+        if (1..=state.config.max_batch_rows).contains(&n) && batch.records.iter().all(|r| r.basket_items.is_none()) {
+            let pipeline = &state.artifact.pipeline;
+            let mut rows = Vec::with_capacity(n * retail_model::features::N_FEATURES);
+            let mut unseen = Vec::with_capacity(n);
+            let mut errors = Vec::new();
+            for (i, record) in batch.records.iter().enumerate() {
+                match pipeline.encode(&record.record()) {
+                    Ok(e) => {
+                        rows.extend_from_slice(&e.features);
+                        unseen.push(e.unseen);
+                    }
+                    Err(e) => errors.extend(
+                        e.errors
+                            .into_iter()
+                            .map(|f| FieldError { field: format!("records[{i}].{}", f.field), reason: f.reason }),
+                    ),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(ApiError::Invalid(errors));
+            }
+            return Ok(score_rows(state, &rows, unseen));
+        }
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    score_batch(state, &value)
+}
+
+/// Scores a batch body already parsed (`{"records": [...]}`).
 pub fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResponse>, ApiError> {
     let records = match value.get("records") {
         Some(Value::Array(records)) => records,
@@ -135,14 +240,22 @@ pub fn score_records(state: &AppState, records: &[Value]) -> Result<Vec<Predicti
     if !errors.is_empty() {
         return Err(errors);
     }
+    Ok(score_rows(state, &rows, unseen))
+}
+
+/// Scores encoded rows (on all cores) and builds their answers, counting them in the metrics.
+fn score_rows(state: &AppState, rows: &[f64], unseen: Vec<Vec<Unseen>>) -> Vec<PredictionResponse> {
     let engine = &state.artifact.engine;
-    let mut probabilities = vec![0.0; records.len() * engine.n_classes()];
-    engine.predict_batch(&rows, &mut probabilities);
-    Ok(probabilities
+    let mut probabilities = vec![0.0; unseen.len() * engine.n_classes()];
+    engine.predict_batch_parallel(rows, &mut probabilities);
+    probabilities
         .chunks(engine.n_classes())
         .zip(unseen)
-        .map(|(p, unseen)| answer(&state.artifact, p, &unseen))
-        .collect())
+        .map(|(p, unseen)| {
+            state.counters.record(argmax(p), &unseen);
+            answer(&state.artifact, p, &unseen)
+        })
+        .collect()
 }
 
 /// Scores one `/predict` body (the flat record or the `basket_items` shape); shared by the API
@@ -150,16 +263,13 @@ pub fn score_records(state: &AppState, records: &[Value]) -> Result<Vec<Predicti
 pub fn score(artifact: &Artifact, value: &Value) -> Result<PredictionResponse, Vec<FieldError>> {
     let record = record_from_json(&artifact.pipeline, value)?;
     let encoded = artifact.pipeline.encode(&record).map_err(|e| e.errors)?;
-    let mut p = vec![0.0; artifact.engine.n_classes()];
-    artifact.engine.predict_proba(&encoded.features, &mut p);
-    Ok(answer(artifact, &p, &encoded.unseen))
+    Ok(answer(artifact, &probabilities(artifact, &encoded.features), &encoded.unseen))
 }
 
-/// The answer for one basket's probabilities; also counts it in the metrics.
+/// The answer for one basket's probabilities.
 fn answer(artifact: &Artifact, p: &[f64], unseen: &[Unseen]) -> PredictionResponse {
     let m = &artifact.manifest;
     let best = &m.classes[argmax(p)];
-    crate::metrics::record_prediction(&best.code, &m.version, unseen.iter().map(|u| u.field));
     PredictionResponse {
         prediction: best.code.clone(),
         label: best.label.clone(),
@@ -203,15 +313,19 @@ fn invalid(field: &str, reason: &str) -> Vec<FieldError> {
     vec![FieldError { field: field.to_owned(), reason: reason.to_owned() }]
 }
 
-pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Value, ApiError> {
+/// 415 unless the request declares a JSON body.
+fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
+    if is_json { Ok(()) } else { Err(ApiError::UnsupportedMediaType) }
+}
+
+/// The JSON value of a body declared as JSON.
+pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Value, ApiError> {
+    check_json(headers)?;
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
         _ => ApiError::MalformedJson(rejection.body_text()),

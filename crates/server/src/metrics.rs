@@ -67,9 +67,10 @@ pub fn record_request(route: &str, method: &str, status: u16, seconds: f64) {
         .record(seconds);
 }
 
-/// Adjusts the in-flight gauge.
+/// Adjusts the in-flight gauge (its handle is registered once).
 pub fn in_flight(delta: f64) {
-    gauge!("retail_api_requests_in_flight").increment(delta);
+    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
+    GAUGE.get_or_init(|| gauge!("retail_api_requests_in_flight")).increment(delta);
 }
 
 /// Counters of scored baskets, registered once per model so the hot path only increments.

@@ -134,16 +134,9 @@ pub async fn batch(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     check_json(&headers)?;
-    let limit = state.config.max_batch_body_bytes;
-    let bytes = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
-        _ => ApiError::MalformedJson(rejection.body_text()),
-    })?;
+    let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
     let worker = state.clone();
-    // Parsing and scoring thousands of rows is CPU work: keep it off the async workers.
-    let predictions = tokio::task::spawn_blocking(move || score_batch_bytes(&worker, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(format!("batch worker failed: {e}")))??;
+    let predictions = off_the_runtime(move || score_batch_bytes(&worker, &bytes)).await??;
     Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id }))
 }
 
@@ -323,13 +316,23 @@ fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
     if is_json { Ok(()) } else { Err(ApiError::UnsupportedMediaType) }
 }
 
+/// The body, or the error its rejection means (413 over the limit, 400 otherwise).
+pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
+        _ => ApiError::MalformedJson(rejection.body_text()),
+    })
+}
+
+/// Runs CPU-heavy scoring on the blocking pool, keeping the async workers free.
+pub async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(format!("scoring worker failed: {e}")))
+}
+
 /// The JSON value of a body declared as JSON.
 pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Value, ApiError> {
     check_json(headers)?;
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
-        _ => ApiError::MalformedJson(rejection.body_text()),
-    })?;
+    let body = body_bytes(body, limit)?;
     serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
 

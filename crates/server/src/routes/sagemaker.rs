@@ -15,6 +15,7 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use crate::middleware::RequestId;
+use crate::routes::predict::{body_bytes, off_the_runtime, score_batch, score_records};
 use crate::schema::{BatchResponse, ErrorBody, PredictionResponse};
 use crate::{ApiError, AppState};
 
@@ -54,13 +55,7 @@ pub async fn invocations(
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
     let limit = state.config.max_batch_body_bytes;
     let (records, csv) = if content_type.starts_with("text/csv") {
-        let body = body.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(limit)
-            } else {
-                ApiError::MalformedJson(r.body_text())
-            }
-        })?;
+        let body = body_bytes(body, limit)?;
         (csv_records(&body)?, true)
     } else {
         let value = crate::routes::predict::json_body(&headers, body, limit)?;
@@ -87,10 +82,7 @@ pub async fn invocations(
         }]));
     }
     let worker = state.clone();
-    let predictions = tokio::task::spawn_blocking(move || crate::routes::predict::score_records(&worker, &records))
-        .await
-        .map_err(|e| ApiError::Internal(format!("invocation worker failed: {e}")))?
-        .map_err(ApiError::Invalid)?;
+    let predictions = off_the_runtime(move || score_records(&worker, &records)).await?.map_err(ApiError::Invalid)?;
     if csv && !wants_json {
         return Ok(([(header::CONTENT_TYPE, "text/csv")], csv_answer(&state, &predictions)).into_response());
     }
@@ -101,9 +93,7 @@ pub async fn invocations(
 async fn batch_answer(state: &Arc<AppState>, value: &Value, id: String) -> Result<Json<BatchResponse>, ApiError> {
     let worker = state.clone();
     let value = value.clone();
-    let predictions = tokio::task::spawn_blocking(move || crate::routes::predict::score_batch(&worker, &value))
-        .await
-        .map_err(|e| ApiError::Internal(format!("invocation worker failed: {e}")))??;
+    let predictions = off_the_runtime(move || score_batch(&worker, &value)).await??;
     Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id }))
 }
 

@@ -184,12 +184,13 @@ async fn run_inference(
         serde_json::from_slice(&body).map_err(|e| bad_request(format!("request body is not valid JSON: {e}")))?;
     let (records, n) = columns_to_records(&request, state.config.max_batch_rows)?;
     let worker = state.clone();
-    let predictions = tokio::task::spawn_blocking(move || crate::routes::predict::score_records(&worker, &records))
-        .await
-        .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, format!("inference worker failed: {e}")))?
-        .map_err(|errors| {
-            bad_request(errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))
-        })?;
+    let predictions =
+        crate::routes::predict::off_the_runtime(move || crate::routes::predict::score_records(&worker, &records))
+            .await
+            .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|errors| {
+                bad_request(errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))
+            })?;
     let m = &state.artifact.manifest;
     let labels: Vec<&str> = predictions.iter().map(|p| p.prediction.as_str()).collect();
     let probabilities: Vec<f64> =

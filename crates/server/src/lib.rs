@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use retail_model::artifact::Artifact;
 use tokio::sync::Semaphore;
@@ -89,27 +90,56 @@ impl Default for ServerConfig {
     }
 }
 
-/// Shared state of the handlers.
+/// A verified model ready to serve, with where it came from.
 #[derive(Debug)]
-pub struct AppState {
-    /// The served model.
+pub struct LoadedModel {
+    /// The artifact.
     pub artifact: Artifact,
     /// Where it came from.
     pub source: ModelSource,
+    counters: metrics::PredictionCounters,
+}
+
+impl LoadedModel {
+    fn new(artifact: Artifact, source: ModelSource) -> Self {
+        let counters = metrics::PredictionCounters::new(&artifact);
+        Self { artifact, source, counters }
+    }
+}
+
+/// Shared state of the handlers.
+///
+/// The served model sits behind an atomic swap: each request takes one snapshot and finishes on
+/// it, so a reload never blocks a request and a request never sees two models.
+#[derive(Debug)]
+pub struct AppState {
+    model: ArcSwap<LoadedModel>,
     /// Limits.
     pub config: ServerConfig,
     draining: AtomicBool,
     permits: Semaphore,
-    counters: metrics::PredictionCounters,
 }
 
 impl AppState {
     /// State serving `artifact`.
     pub fn new(artifact: Artifact, source: ModelSource, config: ServerConfig) -> Self {
-        metrics::record_model(&artifact, &source);
+        metrics::record_model(&artifact, &source, None);
         let permits = Semaphore::new(config.max_concurrent_requests);
-        let counters = metrics::PredictionCounters::new(&artifact);
-        Self { artifact, source, config, draining: AtomicBool::new(false), permits, counters }
+        let model = ArcSwap::from_pointee(LoadedModel::new(artifact, source));
+        Self { model, config, draining: AtomicBool::new(false), permits }
+    }
+
+    /// The model serving now (a snapshot: keep it for the whole request).
+    pub fn model(&self) -> Arc<LoadedModel> {
+        self.model.load_full()
+    }
+
+    /// Starts serving `artifact` (already verified); requests in flight finish on the old model.
+    pub fn replace_model(&self, artifact: Artifact, source: ModelSource) {
+        let old = self.model();
+        metrics::record_model(&artifact, &source, Some((&old.artifact, &old.source)));
+        tracing::info!(from = %old.artifact.manifest.version, to = %artifact.manifest.version, source = source.location(), "model replaced");
+        self.model.store(Arc::new(LoadedModel::new(artifact, source)));
     }
 
     /// Marks the server as shutting down: readiness turns 503 at once.
@@ -198,8 +228,8 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
-        model = %state.artifact.manifest.version,
-        source = state.source.location(),
+        model = %state.model().artifact.manifest.version,
+        source = state.model().source.location(),
         "serving"
     );
     let app = router(state.clone());

@@ -51,9 +51,14 @@ pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// Records the served model and the build.
-pub fn record_model(artifact: &Artifact, source: &ModelSource) {
+/// Records the served model (and that `replaced` no longer is) and the build.
+pub fn record_model(artifact: &Artifact, source: &ModelSource, replaced: Option<(&Artifact, &ModelSource)>) {
     handle();
+    if let Some((old, old_source)) = replaced {
+        let m = &old.manifest;
+        gauge!("retail_api_model_info", "name" => m.name.clone(), "version" => m.version.clone(), "source" => old_source.kind())
+            .set(0.0);
+    }
     let m = &artifact.manifest;
     gauge!("retail_api_model_info", "name" => m.name.clone(), "version" => m.version.clone(), "source" => source.kind()).set(1.0);
     let b = crate::routes::meta::build();

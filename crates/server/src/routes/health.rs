@@ -14,7 +14,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<HealthResponse> 
     Json(HealthResponse {
         status: "healthy",
         timestamp: retail_model::time::now_rfc3339(),
-        model_version: state.artifact.manifest.version.clone(),
+        model_version: state.model().artifact.manifest.version.clone(),
     })
 }
 
@@ -33,5 +33,5 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<ReadyRespo
     if state.is_draining() {
         return Err(ApiError::NotReady("shutting down"));
     }
-    Ok(Json(ReadyResponse { status: "ready", model_version: state.artifact.manifest.version.clone() }))
+    Ok(Json(ReadyResponse { status: "ready", model_version: state.model().artifact.manifest.version.clone() }))
 }

@@ -11,12 +11,13 @@ use crate::AppState;
 /// Name, version, source, classes, input schema, training summary and provenance of the served model.
 #[utoipa::path(get, path = "/model/info", tag = "model", responses((status = 200, description = "model information", body = Object)))]
 pub async fn info(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let m = &state.artifact.manifest;
+    let model = state.model();
+    let m = &model.artifact.manifest;
     Json(json!({
         "name": m.name,
         "version": m.version,
-        "source": state.source.kind(),
-        "location": state.source.location(),
+        "source": model.source.kind(),
+        "location": model.source.location(),
         "created_at": m.created_at,
         "target": m.target,
         "classes": m.classes,
@@ -36,11 +37,12 @@ pub async fn info_alias(state: State<Arc<AppState>>) -> Json<Value> {
 /// matrix, log loss, calibration.
 #[utoipa::path(get, path = "/model/metrics", tag = "model", responses((status = 200, description = "model metrics", body = Object)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let m = &state.artifact.manifest;
+    let model = state.model();
+    let m = &model.artifact.manifest;
     Json(json!({
         "name": m.name,
         "version": m.version,
-        "source": state.source.kind(),
+        "source": model.source.kind(),
         "evaluated_on": "held-out test split (customers not seen in training)",
         "metrics": m.metrics,
     }))

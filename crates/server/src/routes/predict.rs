@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::middleware::RequestId;
 use crate::schema::{BatchRequest, BatchResponse, ErrorBody, PredictRequest, PredictionResponse};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, LoadedModel};
 
 /// The flat record's categorical fields, in [`BasketRecord::categories`] order.
 const CATEGORY_FIELDS: [&str; N_CATEGORICAL] = {
@@ -53,7 +53,8 @@ pub async fn predict(
     let limit = state.config.max_body_bytes;
     check_json(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
-    let artifact = &state.artifact;
+    let model = state.model();
+    let artifact = &model.artifact;
     // Fast path: a well-formed flat record, read without building a JSON tree. Anything else
     // (basket_items, or an error to explain field by field) takes the general path.
     let (p, unseen) = match serde_json::from_slice::<FlatRecord>(&bytes) {
@@ -69,7 +70,7 @@ pub async fn predict(
         }
     };
     let mut prediction = answer(artifact, &p, &unseen);
-    state.counters.record(argmax(&p), &unseen);
+    model.counters.record(argmax(&p), &unseen);
     prediction.request_id = id;
     Ok(Json(prediction))
 }
@@ -135,9 +136,10 @@ pub async fn batch(
 ) -> Result<Json<BatchResponse>, ApiError> {
     check_json(&headers)?;
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
-    let worker = state.clone();
-    let predictions = off_the_runtime(move || score_batch_bytes(&worker, &bytes)).await??;
-    Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id }))
+    let model = state.model();
+    let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
+    let predictions = off_the_runtime(move || score_batch_bytes(&worker, max_rows, &bytes)).await??;
+    Ok(Json(BatchResponse { predictions, model_version: model.artifact.manifest.version.clone(), request_id: id }))
 }
 
 /// Scores many baskets (alias of `/predict/batch`).
@@ -156,7 +158,7 @@ pub async fn batch_alias(
 /// Scores the `records` of a batch body; every invalid field of every record is listed.
 /// Scores a batch body. Fast path: every record a well-formed flat record, read without a JSON
 /// tree; anything else takes the general path, which explains every invalid field.
-fn score_batch_bytes(state: &AppState, bytes: &[u8]) -> Result<Vec<PredictionResponse>, ApiError> {
+fn score_batch_bytes(model: &LoadedModel, max_rows: usize, bytes: &[u8]) -> Result<Vec<PredictionResponse>, ApiError> {
     #[derive(serde::Deserialize)]
     struct Batch<'a> {
         #[serde(borrow)]
@@ -164,8 +166,8 @@ fn score_batch_bytes(state: &AppState, bytes: &[u8]) -> Result<Vec<PredictionRes
     }
     if let Ok(batch) = serde_json::from_slice::<Batch<'_>>(bytes) {
         let n = batch.records.len();
-        if (1..=state.config.max_batch_rows).contains(&n) && batch.records.iter().all(|r| r.basket_items.is_none()) {
-            let pipeline = &state.artifact.pipeline;
+        if (1..=max_rows).contains(&n) && batch.records.iter().all(|r| r.basket_items.is_none()) {
+            let pipeline = &model.artifact.pipeline;
             let mut rows = Vec::with_capacity(n * retail_model::features::N_FEATURES);
             let mut unseen = Vec::with_capacity(n);
             let mut errors = Vec::new();
@@ -185,15 +187,15 @@ fn score_batch_bytes(state: &AppState, bytes: &[u8]) -> Result<Vec<PredictionRes
             if !errors.is_empty() {
                 return Err(ApiError::Invalid(errors));
             }
-            return Ok(score_rows(state, &rows, unseen));
+            return Ok(score_rows(model, &rows, unseen));
         }
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    score_batch(state, &value)
+    score_batch(model, max_rows, &value)
 }
 
 /// Scores a batch body already parsed (`{"records": [...]}`).
-pub fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResponse>, ApiError> {
+pub fn score_batch(model: &LoadedModel, max_rows: usize, value: &Value) -> Result<Vec<PredictionResponse>, ApiError> {
     let records = match value.get("records") {
         Some(Value::Array(records)) => records,
         Some(other) => {
@@ -201,20 +203,20 @@ pub fn score_batch(state: &AppState, value: &Value) -> Result<Vec<PredictionResp
         }
         None => return Err(ApiError::Invalid(invalid("records", "is required"))),
     };
-    let limit = state.config.max_batch_rows;
+    let limit = max_rows;
     if records.is_empty() || records.len() > limit {
         return Err(ApiError::Invalid(invalid(
             "records",
             &format!("must hold 1 to {limit} records, got {}", records.len()),
         )));
     }
-    score_records(state, records).map_err(ApiError::Invalid)
+    score_records(model, records).map_err(ApiError::Invalid)
 }
 
 /// Scores records (each a `/predict` body) together; every invalid field of every record is
 /// listed as `records[i].FIELD`. Shared by batch, inference protocol v2 and SageMaker routes.
-pub fn score_records(state: &AppState, records: &[Value]) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
-    let pipeline = &state.artifact.pipeline;
+pub fn score_records(model: &LoadedModel, records: &[Value]) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
+    let pipeline = &model.artifact.pipeline;
     let mut rows = Vec::with_capacity(records.len() * retail_model::features::N_FEATURES);
     let mut unseen = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
@@ -233,20 +235,20 @@ pub fn score_records(state: &AppState, records: &[Value]) -> Result<Vec<Predicti
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(score_rows(state, &rows, unseen))
+    Ok(score_rows(model, &rows, unseen))
 }
 
 /// Scores encoded rows (on all cores) and builds their answers, counting them in the metrics.
-fn score_rows(state: &AppState, rows: &[f64], unseen: Vec<Vec<Unseen>>) -> Vec<PredictionResponse> {
-    let engine = &state.artifact.engine;
+fn score_rows(model: &LoadedModel, rows: &[f64], unseen: Vec<Vec<Unseen>>) -> Vec<PredictionResponse> {
+    let engine = &model.artifact.engine;
     let mut probabilities = vec![0.0; unseen.len() * engine.n_classes()];
     engine.predict_batch_parallel(rows, &mut probabilities);
     probabilities
         .chunks(engine.n_classes())
         .zip(unseen)
         .map(|(p, unseen)| {
-            state.counters.record(argmax(p), &unseen);
-            answer(&state.artifact, p, &unseen)
+            model.counters.record(argmax(p), &unseen);
+            answer(&model.artifact, p, &unseen)
         })
         .collect()
 }

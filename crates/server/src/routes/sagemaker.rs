@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::middleware::RequestId;
 use crate::routes::predict::{body_bytes, off_the_runtime, score_batch, score_records};
 use crate::schema::{BatchResponse, ErrorBody, PredictionResponse};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, LoadedModel};
 
 /// CSV columns of `/invocations`, the seed's field order.
 pub const CSV_COLUMNS: [&str; 8] =
@@ -49,6 +49,7 @@ pub async fn invocations(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let model = state.model();
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let wants_json =
@@ -62,7 +63,9 @@ pub async fn invocations(
         let records = match value {
             Value::Array(records) => records,
             Value::Object(ref object) if object.contains_key("records") => {
-                return batch_answer(&state, &value, id).await.map(IntoResponse::into_response);
+                return batch_answer(&model, state.config.max_batch_rows, &value, id)
+                    .await
+                    .map(IntoResponse::into_response);
             }
             record @ Value::Object(_) => vec![record],
             other => {
@@ -81,20 +84,25 @@ pub async fn invocations(
             reason: format!("must hold 1 to {limit} rows, got {}", records.len()),
         }]));
     }
-    let worker = state.clone();
+    let worker = model.clone();
     let predictions = off_the_runtime(move || score_records(&worker, &records)).await?.map_err(ApiError::Invalid)?;
     if csv && !wants_json {
-        return Ok(([(header::CONTENT_TYPE, "text/csv")], csv_answer(&state, &predictions)).into_response());
+        return Ok(([(header::CONTENT_TYPE, "text/csv")], csv_answer(&model, &predictions)).into_response());
     }
-    Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id })
+    Ok(Json(BatchResponse { predictions, model_version: model.artifact.manifest.version.clone(), request_id: id })
         .into_response())
 }
 
-async fn batch_answer(state: &Arc<AppState>, value: &Value, id: String) -> Result<Json<BatchResponse>, ApiError> {
-    let worker = state.clone();
+async fn batch_answer(
+    model: &Arc<LoadedModel>,
+    max_rows: usize,
+    value: &Value,
+    id: String,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let worker = model.clone();
     let value = value.clone();
-    let predictions = off_the_runtime(move || score_batch(&worker, &value)).await??;
-    Ok(Json(BatchResponse { predictions, model_version: state.artifact.manifest.version.clone(), request_id: id }))
+    let predictions = off_the_runtime(move || score_batch(&worker, max_rows, &value)).await??;
+    Ok(Json(BatchResponse { predictions, model_version: model.artifact.manifest.version.clone(), request_id: id }))
 }
 
 /// CSV rows → flat-record objects; numbers that do not parse stay strings so the record check
@@ -134,8 +142,8 @@ fn csv_records(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     Ok(records)
 }
 
-fn csv_answer(state: &AppState, predictions: &[PredictionResponse]) -> String {
-    let classes = &state.artifact.manifest.classes;
+fn csv_answer(model: &LoadedModel, predictions: &[PredictionResponse]) -> String {
+    let classes = &model.artifact.manifest.classes;
     let mut out =
         format!("prediction,{}\n", classes.iter().map(|c| format!("P_{}", c.code)).collect::<Vec<_>>().join(","));
     for p in predictions {

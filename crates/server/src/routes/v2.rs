@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
-use crate::AppState;
 use crate::middleware::RequestId;
+use crate::{AppState, LoadedModel};
 
 /// Inputs the model takes, in the order of the seed's flat record, with their v2 datatypes.
 const INPUTS: [(&str, &str); 8] = [
@@ -61,8 +61,8 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Valu
 }
 
 /// Checks the model name and optional version against the served model.
-fn check_model(state: &AppState, name: &str, version: Option<&str>) -> Result<(), V2Error> {
-    let m = &state.artifact.manifest;
+fn check_model(model: &LoadedModel, name: &str, version: Option<&str>) -> Result<(), V2Error> {
+    let m = &model.artifact.manifest;
     if name != m.name {
         return Err(V2Error(
             StatusCode::NOT_FOUND,
@@ -78,8 +78,8 @@ fn check_model(state: &AppState, name: &str, version: Option<&str>) -> Result<()
     }
 }
 
-fn metadata(state: &AppState) -> Value {
-    let m = &state.artifact.manifest;
+fn metadata(model: &LoadedModel) -> Value {
+    let m = &model.artifact.manifest;
     json!({
         "name": m.name,
         "versions": [m.version],
@@ -99,8 +99,9 @@ pub async fn model_metadata(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, V2Error> {
-    check_model(&state, &name, None)?;
-    Ok(Json(metadata(&state)))
+    let model = state.model();
+    check_model(&model, &name, None)?;
+    Ok(Json(metadata(&model)))
 }
 
 /// Model metadata of a version.
@@ -109,8 +110,9 @@ pub async fn model_version_metadata(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, V2Error> {
-    check_model(&state, &name, Some(&version))?;
-    Ok(Json(metadata(&state)))
+    let model = state.model();
+    check_model(&model, &name, Some(&version))?;
+    Ok(Json(metadata(&model)))
 }
 
 fn model_ready_answer(state: &AppState, name: &str) -> (StatusCode, Json<Value>) {
@@ -124,7 +126,7 @@ pub async fn model_ready(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), V2Error> {
-    check_model(&state, &name, None)?;
+    check_model(&state.model(), &name, None)?;
     Ok(model_ready_answer(&state, &name))
 }
 
@@ -134,7 +136,7 @@ pub async fn model_version_ready(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), V2Error> {
-    check_model(&state, &name, Some(&version))?;
+    check_model(&state.model(), &name, Some(&version))?;
     Ok(model_ready_answer(&state, &name))
 }
 
@@ -156,8 +158,9 @@ pub async fn infer(
     Extension(RequestId(id)): Extension<RequestId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, V2Error> {
-    check_model(&state, &name, None)?;
-    run_inference(&state, body, &id).await
+    let model = state.model();
+    check_model(&model, &name, None)?;
+    run_inference(&state, model, body, &id).await
 }
 
 /// Inference on a version.
@@ -170,12 +173,14 @@ pub async fn infer_version(
     Extension(RequestId(id)): Extension<RequestId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, V2Error> {
-    check_model(&state, &name, Some(&version))?;
-    run_inference(&state, body, &id).await
+    let model = state.model();
+    check_model(&model, &name, Some(&version))?;
+    run_inference(&state, model, body, &id).await
 }
 
 async fn run_inference(
     state: &Arc<AppState>,
+    model: Arc<LoadedModel>,
     body: Result<Bytes, BytesRejection>,
     request_id: &str,
 ) -> Result<Json<Value>, V2Error> {
@@ -183,7 +188,7 @@ async fn run_inference(
     let request: Value =
         serde_json::from_slice(&body).map_err(|e| bad_request(format!("request body is not valid JSON: {e}")))?;
     let (records, n) = columns_to_records(&request, state.config.max_batch_rows)?;
-    let worker = state.clone();
+    let worker = model.clone();
     let predictions =
         crate::routes::predict::off_the_runtime(move || crate::routes::predict::score_records(&worker, &records))
             .await
@@ -191,7 +196,7 @@ async fn run_inference(
             .map_err(|errors| {
                 bad_request(errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))
             })?;
-    let m = &state.artifact.manifest;
+    let m = &model.artifact.manifest;
     let labels: Vec<&str> = predictions.iter().map(|p| p.prediction.as_str()).collect();
     let probabilities: Vec<f64> =
         predictions.iter().flat_map(|p| m.classes.iter().map(|c| p.probabilities[&c.code])).collect();

@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Longest a scoring request may take, in milliseconds, before it is answered 503.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = ServerConfig::default().request_timeout.as_millis() as u64)]
     request_timeout_ms: u64,
+    /// Seconds between checks of a local model source for a new version (0: never).
+    #[arg(long, env = "MODEL_POLL_SECONDS", default_value_t = 0.0)]
+    model_poll_seconds: f64,
     /// After SIGTERM, seconds the server keeps accepting while /ready answers 503 (so load
     /// balancers take it out of rotation first).
     #[arg(long, env = "DRAIN_DELAY_SECONDS", default_value_t = 0.0)]
@@ -50,6 +53,7 @@ impl ServeArgs {
                 .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds, got {value}"))
         };
         let drain_delay = seconds("drain-delay-seconds", self.drain_delay_seconds)?;
+        let model_poll = seconds("model-poll-seconds", self.model_poll_seconds)?;
         let shutdown_grace = seconds("shutdown-grace-seconds", self.shutdown_grace_seconds)?;
         if shutdown_grace <= drain_delay {
             bail!("--shutdown-grace-seconds must be longer than --drain-delay-seconds");
@@ -61,6 +65,7 @@ impl ServeArgs {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             drain_delay,
             shutdown_grace,
+            model_poll: (!model_poll.is_zero()).then_some(model_poll),
             ..ServerConfig::default()
         })
     }

@@ -6,6 +6,7 @@
 mod error;
 mod metrics;
 mod middleware;
+mod reload;
 mod routes;
 pub mod schema;
 
@@ -73,6 +74,8 @@ pub struct ServerConfig {
     pub drain_delay: Duration,
     /// After SIGTERM: how long until the process exits even with requests still in flight.
     pub shutdown_grace: Duration,
+    /// How often to check a local model source for a new version (`None`: never).
+    pub model_poll: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
+            model_poll: None,
         }
     }
 }
@@ -232,6 +236,9 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
         source = state.model().source.location(),
         "serving"
     );
+    if let (Some(every), ModelSource::Local(path)) = (state.config.model_poll, &state.model().source) {
+        tokio::spawn(reload::poll_local(state.clone(), path.into(), every));
+    }
     let app = router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_state = state.clone();

@@ -40,6 +40,10 @@ fn describe() {
     metrics::describe_counter!("retail_api_predictions_total", "Baskets scored, by predicted class and model version");
     metrics::describe_counter!("retail_api_unseen_categories_total", "Category values scored as unseen, by field");
     metrics::describe_gauge!("retail_api_model_info", "The served model (value 1), by name, version and source");
+    metrics::describe_counter!(
+        "retail_api_model_reloads_total",
+        "Attempts to load a new model version, by result (loaded, refused)"
+    );
     metrics::describe_gauge!(
         "retail_api_build_info",
         "The running binary (value 1), by version, commit, branch and build date"
@@ -70,6 +74,11 @@ pub fn record_request(route: &str, method: &str, status: u16, seconds: f64) {
     counter!("retail_api_requests_total", "route" => route.to_owned(), "method" => method.to_owned(), "status" => status.to_string()).increment(1);
     histogram!("retail_api_request_duration_seconds", "route" => route.to_owned(), "method" => method.to_owned())
         .record(seconds);
+}
+
+/// Records a reload attempt (`loaded` or `refused`).
+pub fn record_reload(result: &'static str) {
+    counter!("retail_api_model_reloads_total", "result" => result).increment(1);
 }
 
 /// Adjusts the in-flight gauge (its handle is registered once).

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
-use crate::{Server, bin};
+use crate::{Server, bin, request};
 
 fn http(addr: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
@@ -40,22 +40,6 @@ fn serves_the_embedded_model_and_stops_on_sigterm() {
     let check = bin().args(["healthcheck", "--port", port]).output().expect("healthcheck");
     assert!(!check.status.success(), "healthcheck fails once the server is gone");
     assert!(String::from_utf8_lossy(&check.stderr).contains("cannot connect"));
-}
-
-/// One request on its own connection; `Err` when the connection failed after it was sent.
-fn request(addr: &str, method: &str, path: &str, body: &str) -> Result<String, String> {
-    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body.as_bytes()))
-        .map_err(|e| format!("write: {e}"))?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).map_err(|e| format!("read: {e}"))?;
-    Ok(response)
 }
 
 #[test]

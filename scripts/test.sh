@@ -17,6 +17,7 @@ step "prerequisites"
 #   chromium      the web page test (driven by playwright-core from tests/web)
 #   prometheus    promtool, which checks the /metrics exposition
 #   nodejs, npm   to run the browser test
+#   moto[server]  a real S3-compatible server on loopback (PyPI, in target/test-venv)
 for tool in cargo rustc rustfmt cargo-clippy; do
   command -v "$tool" >/dev/null || fail "$tool not found: install the Rust toolchain with rustup (components rustfmt, clippy)"
 done
@@ -25,6 +26,7 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
 if ((${#need_apt[@]})); then
   [[ $(id -u) == 0 ]] || fail "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
   printf 'installing %s\n' "${need_apt[*]}" >&2
@@ -33,6 +35,10 @@ if ((${#need_apt[@]})); then
   apt-get install -y -q --no-install-recommends "${need_apt[@]}" >&2
 fi
 npm ci --prefix tests/web --no-audit --no-fund >&2
+if [[ ! -x target/test-venv/bin/moto_server ]]; then
+  python3 -m venv target/test-venv
+  target/test-venv/bin/pip install -q 'moto[server]==5.2.5' >&2
+fi
 if command -v cargo-nextest >/dev/null; then
   runner=(cargo nextest run --no-fail-fast)
 else

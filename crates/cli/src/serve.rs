@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use retail_model::artifact::Artifact;
+use retail_server::store::S3Source;
 use retail_server::{AppState, ModelSource, ServerConfig};
 
 /// `retail-api serve`.
@@ -19,9 +20,16 @@ pub struct ServeArgs {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 8000)]
     port: u16,
-    /// Model artifact to serve: a directory or `.tar.gz` path, or `file://…` (default: the embedded model).
+    /// Model artifact to serve: a directory or `.tar.gz` path, `file://…`, or `s3://bucket/key.tar.gz`
+    /// (default: the embedded model).
     #[arg(long, env = "MODEL_URI")]
     model_uri: Option<String>,
+    /// S3 bucket of the model's `model.tar.gz` (with `--model-key`; the seed's variables).
+    #[arg(long, env = "MODEL_BUCKET")]
+    model_bucket: Option<String>,
+    /// S3 key of the model's `model.tar.gz` (with `--model-bucket`).
+    #[arg(long, env = "MODEL_KEY")]
+    model_key: Option<String>,
     /// Most records in one batch call.
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = ServerConfig::default().max_batch_rows)]
     max_batch_rows: usize,
@@ -71,10 +79,15 @@ impl ServeArgs {
     }
 }
 
-/// Where `--model-uri` points.
-fn model_source(uri: Option<&str>) -> anyhow::Result<ModelSource> {
+/// Where the model comes from: `--model-uri`, else the seed's `--model-bucket` + `--model-key`,
+/// else the embedded model.
+fn model_source(uri: Option<&str>, bucket: Option<&str>, key: Option<&str>) -> anyhow::Result<ModelSource> {
     let Some(uri) = uri.filter(|u| !u.is_empty()) else {
-        return Ok(ModelSource::Embedded);
+        return match (bucket.filter(|b| !b.is_empty()), key.filter(|k| !k.is_empty())) {
+            (Some(bucket), Some(key)) => Ok(ModelSource::S3 { bucket: bucket.to_owned(), key: key.to_owned() }),
+            (None, None) => Ok(ModelSource::Embedded),
+            _ => bail!("MODEL_BUCKET and MODEL_KEY go together: set both, or neither"),
+        };
     };
     if uri == "embedded" {
         return Ok(ModelSource::Embedded);
@@ -82,25 +95,37 @@ fn model_source(uri: Option<&str>) -> anyhow::Result<ModelSource> {
     if let Some(path) = uri.strip_prefix("file://") {
         return Ok(ModelSource::Local(path.to_owned()));
     }
+    if let Some(rest) = uri.strip_prefix("s3://") {
+        return match rest.split_once('/') {
+            Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+                Ok(ModelSource::S3 { bucket: bucket.to_owned(), key: key.to_owned() })
+            }
+            _ => bail!("MODEL_URI {uri}: expected s3://bucket/key"),
+        };
+    }
     if let Some((scheme, _)) = uri.split_once("://") {
-        bail!("MODEL_URI {uri}: scheme {scheme}:// is not supported by this build (use a local path or file://)");
+        bail!("MODEL_URI {uri}: scheme {scheme}:// is not supported (use a path, file://, or s3://)");
     }
     Ok(ModelSource::Local(uri.to_owned()))
 }
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let source = model_source(args.model_uri.as_deref())?;
+    let source = model_source(args.model_uri.as_deref(), args.model_bucket.as_deref(), args.model_key.as_deref())?;
+    let config = args.config()?;
+    let addr = config.addr;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let artifact = match &source {
         ModelSource::Embedded => Artifact::embedded_default().context("cannot load the embedded default model")?,
         ModelSource::Local(path) => {
             Artifact::load(&PathBuf::from(path)).with_context(|| format!("cannot load model {path}"))?
         }
+        ModelSource::S3 { bucket, key } => {
+            let s3 = S3Source::new(bucket, key)?;
+            runtime.block_on(s3.fetch()).with_context(|| format!("cannot load model s3://{bucket}/{key}"))?.0
+        }
     };
-    let config = args.config()?;
-    let addr = config.addr;
     let state = Arc::new(AppState::new(artifact, source, config));
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(retail_server::serve(state)).with_context(|| format!("cannot serve on {addr}"))
 }
 
@@ -117,10 +142,16 @@ mod tests {
 
     #[test]
     fn model_uri_forms() {
-        assert_eq!(model_source(None).expect("none"), ModelSource::Embedded);
-        assert_eq!(model_source(Some("")).expect("empty"), ModelSource::Embedded);
-        assert_eq!(model_source(Some("/m")).expect("path"), ModelSource::Local("/m".into()));
-        assert_eq!(model_source(Some("file:///m.tar.gz")).expect("file"), ModelSource::Local("/m.tar.gz".into()));
-        assert!(model_source(Some("ftp://x/y")).is_err());
+        let source = |uri: Option<&str>| model_source(uri, None, None);
+        assert_eq!(source(None).expect("none"), ModelSource::Embedded);
+        assert_eq!(source(Some("")).expect("empty"), ModelSource::Embedded);
+        assert_eq!(source(Some("/m")).expect("path"), ModelSource::Local("/m".into()));
+        assert_eq!(source(Some("file:///m.tar.gz")).expect("file"), ModelSource::Local("/m.tar.gz".into()));
+        let s3 = ModelSource::S3 { bucket: "b".into(), key: "a/model.tar.gz".into() };
+        assert_eq!(source(Some("s3://b/a/model.tar.gz")).expect("s3"), s3);
+        assert_eq!(model_source(None, Some("b"), Some("a/model.tar.gz")).expect("seed variables"), s3);
+        assert!(model_source(None, Some("b"), None).is_err(), "bucket without key");
+        assert!(source(Some("s3://b")).is_err());
+        assert!(source(Some("ftp://x/y")).is_err());
     }
 }

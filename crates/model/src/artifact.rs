@@ -212,6 +212,11 @@ impl Artifact {
         Self::from_files(&files)
     }
 
+    /// Verifies and compiles a `.tar.gz` held in memory (e.g. downloaded); `name` labels errors.
+    pub fn from_tar_gz(bytes: &[u8], name: &str) -> Result<Self, ArtifactError> {
+        Self::from_files(&unpack(bytes, Path::new(name))?)
+    }
+
     /// The model embedded in this build (`models/default`).
     pub fn embedded_default() -> Result<Self, ArtifactError> {
         if crate::embedded::FILES.is_empty() {
@@ -314,9 +319,14 @@ fn read_dir_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError
 /// Reads the regular files of a `.tar.gz`. The manifest may sit at the root or inside one
 /// top-level directory (`model/manifest.json`); paths are taken relative to it.
 fn read_archive(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError> {
-    let archive_error = |reason: String| ArtifactError::Archive { path: path.to_owned(), reason };
     let file = fs::File::open(path).map_err(io_error(path))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    unpack(file, path)
+}
+
+/// The files of a `.tar.gz` read from `reader`; `path` names it in errors.
+fn unpack(reader: impl Read, path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError> {
+    let archive_error = |reason: String| ArtifactError::Archive { path: path.to_owned(), reason };
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     let mut entries = Vec::new();
     let mut total = 0u64;
     for entry in archive.entries().map_err(|e| archive_error(e.to_string()))? {

@@ -9,6 +9,7 @@ mod middleware;
 mod reload;
 mod routes;
 pub mod schema;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,22 +35,31 @@ pub enum ModelSource {
     Embedded,
     /// A local artifact directory or `.tar.gz`.
     Local(String),
+    /// A `model.tar.gz` in S3 or an S3-compatible store.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
 }
 
 impl ModelSource {
-    /// Short name used in answers and metrics (`embedded`, `local`).
+    /// Short name used in answers and metrics (`embedded`, `local`, `s3`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Embedded => "embedded",
             Self::Local(_) => "local",
+            Self::S3 { .. } => "s3",
         }
     }
 
-    /// Where exactly (`embedded` or the path).
-    pub fn location(&self) -> &str {
+    /// Where exactly (`embedded`, the path, or the `s3://` URI).
+    pub fn location(&self) -> String {
         match self {
-            Self::Embedded => "embedded",
-            Self::Local(path) => path,
+            Self::Embedded => "embedded".to_owned(),
+            Self::Local(path) => path.clone(),
+            Self::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
         }
     }
 }
@@ -142,7 +152,7 @@ impl AppState {
     pub fn replace_model(&self, artifact: Artifact, source: ModelSource) {
         let old = self.model();
         metrics::record_model(&artifact, &source, Some((&old.artifact, &old.source)));
-        tracing::info!(from = %old.artifact.manifest.version, to = %artifact.manifest.version, source = source.location(), "model replaced");
+        tracing::info!(from = %old.artifact.manifest.version, to = %artifact.manifest.version, source = %source.location(), "model replaced");
         self.model.store(Arc::new(LoadedModel::new(artifact, source)));
     }
 
@@ -233,11 +243,15 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     tracing::info!(
         addr = %listener.local_addr()?,
         model = %state.model().artifact.manifest.version,
-        source = state.model().source.location(),
+        source = %state.model().source.location(),
         "serving"
     );
-    if let (Some(every), ModelSource::Local(path)) = (state.config.model_poll, &state.model().source) {
-        tokio::spawn(reload::poll_local(state.clone(), path.into(), every));
+    if let Some(every) = state.config.model_poll {
+        match state.model().source.clone() {
+            ModelSource::Local(path) => drop(tokio::spawn(reload::poll_local(state.clone(), path.into(), every))),
+            ModelSource::S3 { bucket, key } => drop(tokio::spawn(reload::poll_s3(state.clone(), bucket, key, every))),
+            ModelSource::Embedded => tracing::warn!("MODEL_POLL_SECONDS is set but the embedded model cannot change"),
+        }
     }
     let app = router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,6 +1,6 @@
-//! Hot reload of a local model source (`MODEL_POLL_SECONDS`): the server polls the directory or
-//! `.tar.gz` it serves from, and when its files change, loads and verifies the new artifact off
-//! the async workers, then swaps it in. A version that fails verification (a half-written copy, a
+//! Hot reload (`MODEL_POLL_SECONDS`): the server polls its source (a local directory or
+//! `.tar.gz` by file sizes and times, an S3 object by ETag), and when it changes, loads and
+//! verifies the new artifact, then swaps it in. A version that fails verification (a half-written copy, a
 //! tampered file) is refused, logged and counted; the current model keeps serving and the next
 //! change is tried again.
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use retail_model::artifact::Artifact;
 
+use crate::store::S3Source;
 use crate::{AppState, ModelSource, metrics};
 
 /// What identifies the state of a source on disk: name, size and modification time of each file.
@@ -44,22 +45,61 @@ pub async fn poll_local(state: Arc<AppState>, path: PathBuf, every: Duration) {
         }
         seen = current;
         let load_path = path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Artifact::load(&load_path)).await;
-        let serving = state.model();
-        match loaded {
-            Ok(Ok(artifact)) if artifact.manifest.files == serving.artifact.manifest.files => {}
-            Ok(Ok(artifact)) => {
-                state.replace_model(artifact, ModelSource::Local(path.display().to_string()));
-                metrics::record_reload("loaded");
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, serving = %serving.artifact.manifest.version, "new model refused; the current one keeps serving");
-                metrics::record_reload("refused");
-            }
+        let loaded = tokio::task::spawn_blocking(move || Artifact::load(&load_path))
+            .await
+            .map_err(|e| format!("loader failed: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        consider(&state, loaded, ModelSource::Local(path.display().to_string()));
+    }
+}
+
+/// Polls the ETag of `s3://bucket/key` every `every` until the server drains; a new ETag means
+/// a new object to download and verify.
+pub async fn poll_s3(state: Arc<AppState>, bucket: String, key: String, every: Duration) {
+    let source = match S3Source::new(&bucket, &key) {
+        Ok(source) => source,
+        Err(error) => {
+            tracing::error!(%error, "cannot watch the model source");
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut seen = source.etag().await.ok().flatten();
+    tracing::info!(bucket, key, every_seconds = every.as_secs_f64(), "watching the model source");
+    loop {
+        ticker.tick().await;
+        if state.is_draining() {
+            return;
+        }
+        let current = match source.etag().await {
+            Ok(etag) => etag,
             Err(error) => {
-                tracing::error!(%error, "model loader failed");
-                metrics::record_reload("refused");
+                tracing::warn!(%error, "cannot check the model source; will retry");
+                continue;
             }
+        };
+        if current == seen {
+            continue;
+        }
+        seen = current;
+        let loaded = source.fetch().await.map(|(artifact, _)| artifact).map_err(|e| e.to_string());
+        consider(&state, loaded, ModelSource::S3 { bucket: bucket.clone(), key: key.clone() });
+    }
+}
+
+/// Swaps in a newly loaded artifact, or logs and counts why it was refused.
+fn consider(state: &AppState, loaded: Result<Artifact, String>, source: ModelSource) {
+    let serving = state.model();
+    match loaded {
+        Ok(artifact) if artifact.manifest.files == serving.artifact.manifest.files => {}
+        Ok(artifact) => {
+            state.replace_model(artifact, source);
+            metrics::record_reload("loaded");
+        }
+        Err(error) => {
+            tracing::warn!(%error, serving = %serving.artifact.manifest.version, "new model refused; the current one keeps serving");
+            metrics::record_reload("refused");
         }
     }
 }

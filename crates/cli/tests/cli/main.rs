@@ -3,6 +3,7 @@
 mod default_model;
 mod pipeline;
 mod reload;
+mod s3;
 mod serve;
 mod web;
 
@@ -52,11 +53,17 @@ impl Server {
 
     /// [`Server::start`] with extra `serve` flags.
     pub fn start_with(flags: &[&str]) -> Self {
+        Self::start_with_env(flags, &[])
+    }
+
+    /// [`Server::start`] with extra `serve` flags and environment variables.
+    pub fn start_with_env(flags: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = bin()
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(flags)
             .env("LOG_FORMAT", "json")
             .env_remove("MODEL_URI")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");

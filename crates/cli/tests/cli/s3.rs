@@ -1,0 +1,159 @@
+//! Models in S3, against a real S3-compatible server on loopback (`moto_server`, installed by
+//! scripts/test.sh into target/test-venv): load via the seed's MODEL_BUCKET + MODEL_KEY and via
+//! `MODEL_URI=s3://…`, hot reload by ETag, refusal of a corrupt upload, and a clear error for a
+//! missing object.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Server, bin, request, root, run_json};
+
+/// The test environment's Python with moto and boto3.
+fn venv_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("RETAIL_TEST_VENV").map_or_else(|| root().join("target/test-venv"), PathBuf::from);
+    let path = dir.join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/test.sh, which installs moto[server] into target/test-venv",
+        path.display()
+    );
+    path
+}
+
+/// `moto_server` on a free loopback port; killed when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let child = Command::new(venv_bin("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while request(&format!("127.0.0.1:{port}"), "GET", "/", "").is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, endpoint }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+        ]
+    }
+
+    /// Uploads a file (creating the bucket if needed) with boto3.
+    fn put(&self, bucket: &str, key: &str, file: &Path) {
+        let script = "import sys, boto3\n\
+            s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+            try:\n    s3.create_bucket(Bucket=sys.argv[2])\nexcept s3.exceptions.BucketAlreadyOwnedByYou:\n    pass\n\
+            s3.upload_file(sys.argv[4], sys.argv[2], sys.argv[3])\n";
+        let status = Command::new(venv_bin("python"))
+            .args(["-c", script, &self.endpoint, bucket, key])
+            .arg(file)
+            .status()
+            .expect("python");
+        assert!(status.success(), "upload of s3://{bucket}/{key}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tar_gz(dir: &Path, out: &Path) {
+    let status = Command::new("tar").arg("-czf").arg(out).arg("-C").arg(dir).arg(".").status().expect("tar");
+    assert!(status.success());
+}
+
+fn model_info(addr: &str) -> serde_json::Value {
+    let answer = request(addr, "GET", "/model/info", "").expect("model info");
+    serde_json::from_str(answer.split("\r\n\r\n").nth(1).expect("body")).expect("json")
+}
+
+#[test]
+fn models_load_from_s3_and_reload_by_etag() {
+    let moto = Moto::start();
+    let env_owned = moto.env();
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let default_tgz = tmp.path().join("default.tar.gz");
+    tar_gz(&root().join("models/default"), &default_tgz);
+    moto.put("models", "retail/model.tar.gz", &default_tgz);
+    let default_version = serde_json::from_slice::<serde_json::Value>(
+        &std::fs::read(root().join("models/default/manifest.json")).expect("manifest"),
+    )
+    .expect("json")["version"]
+        .as_str()
+        .expect("version")
+        .to_owned();
+
+    // The seed's variables.
+    let mut seed_env = env.clone();
+    seed_env.extend([("MODEL_BUCKET", "models"), ("MODEL_KEY", "retail/model.tar.gz")]);
+    let server = Server::start_with_env(&[], &seed_env);
+    let info = model_info(server.addr());
+    assert_eq!(info["source"], "s3");
+    assert_eq!(info["location"], "s3://models/retail/model.tar.gz");
+    assert_eq!(info["version"], default_version.as_str());
+    drop(server);
+
+    // MODEL_URI, watched by ETag: a new upload swaps in, a corrupt one is refused.
+    let mut uri_env = env.clone();
+    uri_env.push(("MODEL_URI", "s3://models/retail/model.tar.gz"));
+    let server = Server::start_with_env(&["--model-poll-seconds", "0.2"], &uri_env);
+    let addr = server.addr().to_owned();
+    assert_eq!(model_info(&addr)["version"], default_version.as_str());
+    run_json(bin().args(["gen-data", "--baskets", "3000", "--seed", "9", "--out"]).arg(tmp.path().join("d.csv")));
+    let trained = run_json(
+        bin()
+            .args(["train", "--max-rounds", "4", "--data"])
+            .arg(tmp.path().join("d.csv"))
+            .arg("--out")
+            .arg(tmp.path().join("m2")),
+    );
+    let new_version = trained["version"].as_str().expect("version").to_owned();
+    let new_tgz = tmp.path().join("m2.tar.gz");
+    tar_gz(&tmp.path().join("m2"), &new_tgz);
+    moto.put("models", "retail/model.tar.gz", &new_tgz);
+    let start = Instant::now();
+    while model_info(&addr)["version"] != new_version.as_str() {
+        assert!(start.elapsed() < Duration::from_secs(15), "the new S3 version was never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let corrupt = tmp.path().join("corrupt.tar.gz");
+    std::fs::write(&corrupt, b"not a model").expect("write");
+    moto.put("models", "retail/model.tar.gz", &corrupt);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(model_info(&addr)["version"], new_version.as_str(), "a corrupt upload never serves");
+    let metrics = request(&addr, "GET", "/metrics", "").expect("metrics");
+    assert!(metrics.contains("retail_api_model_reloads_total{result=\"refused\"}"), "refusal counted");
+    drop(server);
+
+    // A missing object is a clear start-up error.
+    let out = bin()
+        .args(["serve", "--port", "0"])
+        .envs(env.iter().copied())
+        .env("MODEL_URI", "s3://models/nope/model.tar.gz")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("s3://models/nope/model.tar.gz"), "{stderr}");
+}

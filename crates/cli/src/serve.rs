@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use retail_model::artifact::Artifact;
-use retail_server::store::S3Source;
 use retail_server::{AppState, ModelSource, ServerConfig};
 
 /// `retail-api serve`.
@@ -30,6 +29,10 @@ pub struct ServeArgs {
     /// S3 key of the model's `model.tar.gz` (with `--model-bucket`).
     #[arg(long, env = "MODEL_KEY")]
     model_key: Option<String>,
+    /// What serves while a remote model source is still loading: nothing (not ready), or the
+    /// embedded model (reported in /model/info as a fallback). Keep `none` in production.
+    #[arg(long, env = "MODEL_FALLBACK", value_enum, default_value_t = Fallback::None)]
+    model_fallback: Fallback,
     /// Most records in one batch call.
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = ServerConfig::default().max_batch_rows)]
     max_batch_rows: usize,
@@ -79,6 +82,15 @@ impl ServeArgs {
     }
 }
 
+/// `--model-fallback` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Fallback {
+    /// Not ready until the configured model loads.
+    None,
+    /// Serve the embedded model meanwhile.
+    Embedded,
+}
+
 /// Where the model comes from: `--model-uri`, else the seed's `--model-bucket` + `--model-key`,
 /// else the embedded model.
 fn model_source(uri: Option<&str>, bucket: Option<&str>, key: Option<&str>) -> anyhow::Result<ModelSource> {
@@ -115,17 +127,28 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let addr = config.addr;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    let artifact = match &source {
-        ModelSource::Embedded => Artifact::embedded_default().context("cannot load the embedded default model")?,
-        ModelSource::Local(path) => {
-            Artifact::load(&PathBuf::from(path)).with_context(|| format!("cannot load model {path}"))?
+    // Local sources fail fast (a wrong path is a configuration error); a remote store may be
+    // down at start-up, so the server starts live but not ready and keeps trying.
+    let state = match &source {
+        ModelSource::Embedded => {
+            let artifact = Artifact::embedded_default().context("cannot load the embedded default model")?;
+            AppState::new(artifact, source, config)
         }
-        ModelSource::S3 { bucket, key } => {
-            let s3 = S3Source::new(bucket, key)?;
-            runtime.block_on(s3.fetch()).with_context(|| format!("cannot load model s3://{bucket}/{key}"))?.0
+        ModelSource::Local(path) => {
+            let artifact = Artifact::load(&PathBuf::from(path)).with_context(|| format!("cannot load model {path}"))?;
+            AppState::new(artifact, source, config)
+        }
+        ModelSource::S3 { .. } => {
+            let fallback = match args.model_fallback {
+                Fallback::None => None,
+                Fallback::Embedded => {
+                    Some(Artifact::embedded_default().context("cannot load the embedded fallback model")?)
+                }
+            };
+            AppState::starting(source, config, fallback)
         }
     };
-    let state = Arc::new(AppState::new(artifact, source, config));
+    let state = Arc::new(state);
     runtime.block_on(retail_server::serve(state)).with_context(|| format!("cannot serve on {addr}"))
 }
 

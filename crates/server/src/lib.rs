@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use axum::Router;
 use retail_model::artifact::Artifact;
 use tokio::sync::Semaphore;
@@ -124,10 +124,12 @@ impl LoadedModel {
 /// Shared state of the handlers.
 ///
 /// The served model sits behind an atomic swap: each request takes one snapshot and finishes on
-/// it, so a reload never blocks a request and a request never sees two models.
+/// it, so a reload never blocks a request and a request never sees two models. There may be no
+/// model yet (a remote source still loading): the server is then live but not ready.
 #[derive(Debug)]
 pub struct AppState {
-    model: ArcSwap<LoadedModel>,
+    model: ArcSwapOption<LoadedModel>,
+    configured: ModelSource,
     /// Limits.
     pub config: ServerConfig,
     draining: AtomicBool,
@@ -135,25 +137,52 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State serving `artifact`.
+    /// State serving `artifact`, loaded from its configured `source`.
     pub fn new(artifact: Artifact, source: ModelSource, config: ServerConfig) -> Self {
-        metrics::record_model(&artifact, &source, None);
-        let permits = Semaphore::new(config.max_concurrent_requests);
-        let model = ArcSwap::from_pointee(LoadedModel::new(artifact, source));
-        Self { model, config, draining: AtomicBool::new(false), permits }
+        let state = Self::starting(source.clone(), config, None);
+        state.install_model(artifact, source);
+        state
     }
 
-    /// The model serving now (a snapshot: keep it for the whole request).
-    pub fn model(&self) -> Arc<LoadedModel> {
+    /// State whose configured source is still to be loaded; `fallback` (the embedded model, if
+    /// allowed) serves meanwhile, reported as such.
+    pub fn starting(configured: ModelSource, config: ServerConfig, fallback: Option<Artifact>) -> Self {
+        metrics::init();
+        let permits = Semaphore::new(config.max_concurrent_requests);
+        let state =
+            Self { model: ArcSwapOption::empty(), configured, config, draining: AtomicBool::new(false), permits };
+        if let Some(artifact) = fallback {
+            state.install_model(artifact, ModelSource::Embedded);
+        }
+        state
+    }
+
+    /// The model serving now, if any (a snapshot: keep it for the whole request).
+    pub fn model(&self) -> Option<Arc<LoadedModel>> {
         self.model.load_full()
     }
 
+    /// The model serving now, or 503 while none is loaded.
+    pub fn serving(&self) -> Result<Arc<LoadedModel>, ApiError> {
+        self.model().ok_or(ApiError::NotReady("no model loaded yet"))
+    }
+
+    /// The source this server is configured to serve from.
+    pub fn configured_source(&self) -> &ModelSource {
+        &self.configured
+    }
+
     /// Starts serving `artifact` (already verified); requests in flight finish on the old model.
-    pub fn replace_model(&self, artifact: Artifact, source: ModelSource) {
+    pub fn install_model(&self, artifact: Artifact, source: ModelSource) {
         let old = self.model();
-        metrics::record_model(&artifact, &source, Some((&old.artifact, &old.source)));
-        tracing::info!(from = %old.artifact.manifest.version, to = %artifact.manifest.version, source = %source.location(), "model replaced");
-        self.model.store(Arc::new(LoadedModel::new(artifact, source)));
+        metrics::record_model(&artifact, &source, old.as_deref().map(|m| (&m.artifact, &m.source)));
+        match &old {
+            Some(old) => {
+                tracing::info!(from = %old.artifact.manifest.version, to = %artifact.manifest.version, source = %source.location(), "model replaced")
+            }
+            None => tracing::info!(version = %artifact.manifest.version, source = %source.location(), "model loaded"),
+        }
+        self.model.store(Some(Arc::new(LoadedModel::new(artifact, source))));
     }
 
     /// Marks the server as shutting down: readiness turns 503 at once.
@@ -240,19 +269,17 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// they have, or when the grace period (counted from the signal) is over.
 pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
+    let serving = state.model();
     tracing::info!(
         addr = %listener.local_addr()?,
-        model = %state.model().artifact.manifest.version,
-        source = %state.model().source.location(),
+        model = serving.as_ref().map_or("none yet", |m| m.artifact.manifest.version.as_str()),
+        source = %state.configured_source().location(),
         "serving"
     );
-    if let Some(every) = state.config.model_poll {
-        match state.model().source.clone() {
-            ModelSource::Local(path) => drop(tokio::spawn(reload::poll_local(state.clone(), path.into(), every))),
-            ModelSource::S3 { bucket, key } => drop(tokio::spawn(reload::poll_s3(state.clone(), bucket, key, every))),
-            ModelSource::Embedded => tracing::warn!("MODEL_POLL_SECONDS is set but the embedded model cannot change"),
-        }
-    }
+    // A configured source not loaded yet (or covered by the fallback) is loaded in the background,
+    // with backoff; the watcher starts once it has loaded.
+    let pending = serving.as_ref().is_none_or(|m| m.source != *state.configured_source());
+    tokio::spawn(reload::load_then_watch(state.clone(), pending));
     let app = router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_state = state.clone();

@@ -42,12 +42,17 @@ fn describe() {
     metrics::describe_gauge!("retail_api_model_info", "The served model (value 1), by name, version and source");
     metrics::describe_counter!(
         "retail_api_model_reloads_total",
-        "Attempts to load a new model version, by result (loaded, refused)"
+        "Attempts to load a model version, by result (loaded, refused, unavailable)"
     );
     metrics::describe_gauge!(
         "retail_api_build_info",
         "The running binary (value 1), by version, commit, branch and build date"
     );
+}
+
+/// Installs the recorder (once) so that everything recorded from now on is exported.
+pub fn init() {
+    handle();
 }
 
 /// The exposition text for `GET /metrics`.
@@ -76,7 +81,7 @@ pub fn record_request(route: &str, method: &str, status: u16, seconds: f64) {
         .record(seconds);
 }
 
-/// Records a reload attempt (`loaded` or `refused`).
+/// Records a load attempt: `loaded`, `refused` (did not verify) or `unavailable` (source unreachable).
 pub fn record_reload(result: &'static str) {
     counter!("retail_api_model_reloads_total", "result" => result).increment(1);
 }

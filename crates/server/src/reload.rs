@@ -13,6 +13,61 @@ use retail_model::artifact::Artifact;
 use crate::store::S3Source;
 use crate::{AppState, ModelSource, metrics};
 
+/// Longest wait between attempts to load an unavailable source.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Loads the configured source (when `pending`) with capped exponential backoff, then, when
+/// `MODEL_POLL_SECONDS` is set, watches it for new versions.
+pub async fn load_then_watch(state: Arc<AppState>, pending: bool) {
+    let source = state.configured_source().clone();
+    if pending && !load_with_backoff(&state, &source).await {
+        return;
+    }
+    let Some(every) = state.config.model_poll else { return };
+    match source {
+        ModelSource::Local(path) => poll_local(state, path.into(), every).await,
+        ModelSource::S3 { bucket, key } => poll_s3(state, bucket, key, every).await,
+        ModelSource::Embedded => tracing::warn!("MODEL_POLL_SECONDS is set but the embedded model cannot change"),
+    }
+}
+
+/// Tries to load `source` until it verifies or the server drains (then `false`). Meanwhile the
+/// server is live, and ready only if a fallback model serves.
+async fn load_with_backoff(state: &AppState, source: &ModelSource) -> bool {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        if state.is_draining() {
+            return false;
+        }
+        let loaded = match source {
+            ModelSource::S3 { bucket, key } => match S3Source::new(bucket, key) {
+                Ok(s3) => s3.fetch().await.map(|(artifact, _)| artifact).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            ModelSource::Local(path) => {
+                let path = PathBuf::from(path);
+                tokio::task::spawn_blocking(move || Artifact::load(&path))
+                    .await
+                    .map_err(|e| format!("loader failed: {e}"))
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            }
+            ModelSource::Embedded => Artifact::embedded_default().map_err(|e| e.to_string()),
+        };
+        match loaded {
+            Ok(artifact) => {
+                state.install_model(artifact, source.clone());
+                return true;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_seconds = delay.as_secs_f64(), source = %source.location(), "cannot load the model yet");
+                metrics::record_reload("unavailable");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
 /// What identifies the state of a source on disk: name, size and modification time of each file.
 fn fingerprint(path: &Path) -> Option<Vec<(String, u64, std::time::SystemTime)>> {
     let entry = |p: &Path| {
@@ -92,13 +147,14 @@ pub async fn poll_s3(state: Arc<AppState>, bucket: String, key: String, every: D
 fn consider(state: &AppState, loaded: Result<Artifact, String>, source: ModelSource) {
     let serving = state.model();
     match loaded {
-        Ok(artifact) if artifact.manifest.files == serving.artifact.manifest.files => {}
+        Ok(artifact) if serving.as_ref().is_some_and(|m| m.artifact.manifest.files == artifact.manifest.files) => {}
         Ok(artifact) => {
-            state.replace_model(artifact, source);
+            state.install_model(artifact, source);
             metrics::record_reload("loaded");
         }
         Err(error) => {
-            tracing::warn!(%error, serving = %serving.artifact.manifest.version, "new model refused; the current one keeps serving");
+            let serving = serving.as_ref().map_or("none", |m| m.artifact.manifest.version.as_str());
+            tracing::warn!(%error, serving, "new model refused; the current one keeps serving");
             metrics::record_reload("refused");
         }
     }

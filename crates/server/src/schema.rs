@@ -141,8 +141,8 @@ pub struct HealthResponse {
     pub status: &'static str,
     /// RFC 3339 time of the answer.
     pub timestamp: String,
-    /// Version of the served model.
-    pub model_version: String,
+    /// Version of the served model; null while none is loaded.
+    pub model_version: Option<String>,
 }
 
 /// Readiness answer.

@@ -28,9 +28,16 @@ struct Moto {
     endpoint: String,
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
 impl Moto {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
         let child = Command::new(venv_bin("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -82,6 +89,20 @@ fn tar_gz(dir: &Path, out: &Path) {
     assert!(status.success());
 }
 
+/// Waits until `/ready` answers 200.
+fn wait_ready(addr: &str) {
+    let start = Instant::now();
+    while !request(addr, "GET", "/ready", "").is_ok_and(|r| r.starts_with("HTTP/1.1 200")) {
+        assert!(start.elapsed() < Duration::from_secs(20), "{addr} never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn status(addr: &str, method: &str, path: &str, body: &str) -> String {
+    let r = request(addr, method, path, body).expect("request");
+    r.split_whitespace().nth(1).unwrap_or_default().to_owned()
+}
+
 fn model_info(addr: &str) -> serde_json::Value {
     let answer = request(addr, "GET", "/model/info", "").expect("model info");
     serde_json::from_str(answer.split("\r\n\r\n").nth(1).expect("body")).expect("json")
@@ -108,7 +129,9 @@ fn models_load_from_s3_and_reload_by_etag() {
     let mut seed_env = env.clone();
     seed_env.extend([("MODEL_BUCKET", "models"), ("MODEL_KEY", "retail/model.tar.gz")]);
     let server = Server::start_with_env(&[], &seed_env);
+    wait_ready(server.addr());
     let info = model_info(server.addr());
+    assert_eq!(info["fallback"], false);
     assert_eq!(info["source"], "s3");
     assert_eq!(info["location"], "s3://models/retail/model.tar.gz");
     assert_eq!(info["version"], default_version.as_str());
@@ -119,6 +142,7 @@ fn models_load_from_s3_and_reload_by_etag() {
     uri_env.push(("MODEL_URI", "s3://models/retail/model.tar.gz"));
     let server = Server::start_with_env(&["--model-poll-seconds", "0.2"], &uri_env);
     let addr = server.addr().to_owned();
+    wait_ready(&addr);
     assert_eq!(model_info(&addr)["version"], default_version.as_str());
     run_json(bin().args(["gen-data", "--baskets", "3000", "--seed", "9", "--out"]).arg(tmp.path().join("d.csv")));
     let trained = run_json(
@@ -146,14 +170,51 @@ fn models_load_from_s3_and_reload_by_etag() {
     assert!(metrics.contains("retail_api_model_reloads_total{result=\"refused\"}"), "refusal counted");
     drop(server);
 
-    // A missing object is a clear start-up error.
-    let out = bin()
-        .args(["serve", "--port", "0"])
-        .envs(env.iter().copied())
-        .env("MODEL_URI", "s3://models/nope/model.tar.gz")
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("s3://models/nope/model.tar.gz"), "{stderr}");
+    drop(moto);
+}
+
+const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
+
+#[test]
+fn with_the_store_down_the_server_is_live_not_ready_and_recovers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tgz = tmp.path().join("default.tar.gz");
+    tar_gz(&root().join("models/default"), &tgz);
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("MODEL_URI", "s3://models/retail/model.tar.gz"),
+    ];
+    // Nothing listens on the store's port yet.
+    let server = Server::start_with_env(&[], &env);
+    let addr = server.addr().to_owned();
+    assert_eq!(status(&addr, "GET", "/health", ""), "200", "live");
+    assert_eq!(status(&addr, "GET", "/ready", ""), "503", "not ready");
+    assert_eq!(status(&addr, "POST", "/predict", SEED), "503");
+    assert_eq!(status(&addr, "GET", "/ping", ""), "503");
+    // A second server allowed to fall back serves the embedded model meanwhile, and says so.
+    let fallback = Server::start_with_env(&["--model-fallback", "embedded"], &env);
+    wait_ready(fallback.addr());
+    let info = model_info(fallback.addr());
+    assert_eq!((info["source"].as_str(), info["fallback"].as_bool()), (Some("embedded"), Some(true)));
+    assert_eq!(info["configured_source"], "s3://models/retail/model.tar.gz");
+    // The store comes up, first without the object, then with it.
+    let moto = Moto::start_on(port);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&addr, "GET", "/ready", ""), "503", "still no object");
+    moto.put("models", "retail/model.tar.gz", &tgz);
+    wait_ready(&addr);
+    assert_eq!(model_info(&addr)["source"], "s3");
+    assert_eq!(status(&addr, "POST", "/predict", SEED), "200");
+    let start = Instant::now();
+    while model_info(fallback.addr())["fallback"] != false {
+        assert!(start.elapsed() < Duration::from_secs(40), "the fallback server never loaded its configured model");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let metrics = request(&addr, "GET", "/metrics", "").expect("metrics");
+    assert!(metrics.contains("retail_api_model_reloads_total{result=\"unavailable\"}"), "failed attempts counted");
 }

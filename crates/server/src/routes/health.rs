@@ -8,13 +8,13 @@ use axum::extract::State;
 use crate::schema::{ErrorBody, HealthResponse, ReadyResponse};
 use crate::{ApiError, AppState};
 
-/// Liveness: the process answers.
+/// Liveness: the process answers (with or without a model loaded).
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = HealthResponse)))]
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<HealthResponse> {
     Json(HealthResponse {
         status: "healthy",
         timestamp: retail_model::time::now_rfc3339(),
-        model_version: state.model().artifact.manifest.version.clone(),
+        model_version: state.model().map(|m| m.artifact.manifest.version.clone()),
     })
 }
 
@@ -27,11 +27,12 @@ pub async fn healthz(state: State<Arc<AppState>>) -> Json<HealthResponse> {
 /// Readiness: a model is loaded and the server is not draining.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, body = ReadyResponse),
-    (status = 503, description = "shutting down", body = ErrorBody),
+    (status = 503, description = "no model loaded yet, or shutting down", body = ErrorBody),
 ))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<ReadyResponse>, ApiError> {
     if state.is_draining() {
         return Err(ApiError::NotReady("shutting down"));
     }
-    Ok(Json(ReadyResponse { status: "ready", model_version: state.model().artifact.manifest.version.clone() }))
+    let model = state.serving()?;
+    Ok(Json(ReadyResponse { status: "ready", model_version: model.artifact.manifest.version.clone() }))
 }

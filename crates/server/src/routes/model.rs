@@ -6,44 +6,58 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::schema::ErrorBody;
+use crate::{ApiError, AppState};
 
-/// Name, version, source, classes, input schema, training summary and provenance of the served model.
-#[utoipa::path(get, path = "/model/info", tag = "model", responses((status = 200, description = "model information", body = Object)))]
-pub async fn info(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let model = state.model();
+/// Name, version, source, classes, input schema, training summary and provenance of the served
+/// model. `configured_source` differs from `location` while a fallback serves.
+#[utoipa::path(get, path = "/model/info", tag = "model", responses(
+    (status = 200, description = "model information", body = Object),
+    (status = 503, description = "no model loaded yet", body = ErrorBody),
+))]
+pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let model = state.serving()?;
     let m = &model.artifact.manifest;
-    Json(json!({
+    let configured = state.configured_source();
+    Ok(Json(json!({
         "name": m.name,
         "version": m.version,
         "source": model.source.kind(),
         "location": model.source.location(),
+        "configured_source": configured.location(),
+        "fallback": model.source != *configured,
         "created_at": m.created_at,
         "target": m.target,
         "classes": m.classes,
         "input_schema": m.input_schema,
         "training": m.training,
         "provenance": m.provenance,
-    }))
+    })))
 }
 
 /// Model information (alias of `/model/info`).
-#[utoipa::path(get, path = "/model-info", tag = "model", responses((status = 200, description = "model information", body = Object)))]
-pub async fn info_alias(state: State<Arc<AppState>>) -> Json<Value> {
+#[utoipa::path(get, path = "/model-info", tag = "model", responses(
+    (status = 200, description = "model information", body = Object),
+    (status = 503, description = "no model loaded yet", body = ErrorBody),
+))]
+pub async fn info_alias(state: State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     info(state).await
 }
 
 /// Held-out evaluation metrics of the served model: accuracy, macro-F1, per class, confusion
 /// matrix, log loss, calibration.
-#[utoipa::path(get, path = "/model/metrics", tag = "model", responses((status = 200, description = "model metrics", body = Object)))]
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let model = state.model();
+#[utoipa::path(get, path = "/model/metrics", tag = "model", responses(
+    (status = 200, description = "model metrics", body = Object),
+    (status = 503, description = "no model loaded yet", body = ErrorBody),
+))]
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let model = state.serving()?;
     let m = &model.artifact.manifest;
-    Json(json!({
+    Ok(Json(json!({
         "name": m.name,
         "version": m.version,
         "source": model.source.kind(),
         "evaluated_on": "held-out test split (customers not seen in training)",
         "metrics": m.metrics,
-    }))
+    })))
 }

@@ -53,7 +53,7 @@ pub async fn predict(
     let limit = state.config.max_body_bytes;
     check_json(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
-    let model = state.model();
+    let model = state.serving()?;
     let artifact = &model.artifact;
     // Fast path: a well-formed flat record, read without building a JSON tree. Anything else
     // (basket_items, or an error to explain field by field) takes the general path.
@@ -136,7 +136,7 @@ pub async fn batch(
 ) -> Result<Json<BatchResponse>, ApiError> {
     check_json(&headers)?;
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
-    let model = state.model();
+    let model = state.serving()?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
     let predictions = off_the_runtime(move || score_batch_bytes(&worker, max_rows, &bytes)).await??;
     Ok(Json(BatchResponse { predictions, model_version: model.artifact.manifest.version.clone(), request_id: id }))

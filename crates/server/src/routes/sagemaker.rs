@@ -29,6 +29,7 @@ pub async fn ping(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiE
     if state.is_draining() {
         return Err(ApiError::NotReady("shutting down"));
     }
+    state.serving()?;
     Ok(StatusCode::OK)
 }
 
@@ -49,7 +50,7 @@ pub async fn invocations(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let model = state.model();
+    let model = state.serving()?;
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let wants_json =

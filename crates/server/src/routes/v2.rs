@@ -56,8 +56,13 @@ pub async fn live() -> Json<Value> {
 /// Server readiness.
 #[utoipa::path(get, path = "/v2/health/ready", tag = "inference protocol v2", responses((status = 200, description = "ready", body = Object), (status = 503, description = "not ready", body = Object)))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let ready = !state.is_draining();
+    let ready = !state.is_draining() && state.model().is_some();
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"ready": ready})))
+}
+
+/// The model serving now, or the protocol's 503 while none is loaded.
+fn serving(state: &AppState) -> Result<Arc<LoadedModel>, V2Error> {
+    state.model().ok_or_else(|| V2Error(StatusCode::SERVICE_UNAVAILABLE, "no model loaded yet".to_owned()))
 }
 
 /// Checks the model name and optional version against the served model.
@@ -99,7 +104,7 @@ pub async fn model_metadata(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, V2Error> {
-    let model = state.model();
+    let model = serving(&state)?;
     check_model(&model, &name, None)?;
     Ok(Json(metadata(&model)))
 }
@@ -110,13 +115,13 @@ pub async fn model_version_metadata(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, V2Error> {
-    let model = state.model();
+    let model = serving(&state)?;
     check_model(&model, &name, Some(&version))?;
     Ok(Json(metadata(&model)))
 }
 
 fn model_ready_answer(state: &AppState, name: &str) -> (StatusCode, Json<Value>) {
-    let ready = !state.is_draining();
+    let ready = !state.is_draining() && state.model().is_some();
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"name": name, "ready": ready})))
 }
 
@@ -126,7 +131,8 @@ pub async fn model_ready(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), V2Error> {
-    check_model(&state.model(), &name, None)?;
+    let model = serving(&state)?;
+    check_model(&model, &name, None)?;
     Ok(model_ready_answer(&state, &name))
 }
 
@@ -136,7 +142,8 @@ pub async fn model_version_ready(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), V2Error> {
-    check_model(&state.model(), &name, Some(&version))?;
+    let model = serving(&state)?;
+    check_model(&model, &name, Some(&version))?;
     Ok(model_ready_answer(&state, &name))
 }
 
@@ -158,7 +165,7 @@ pub async fn infer(
     Extension(RequestId(id)): Extension<RequestId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, V2Error> {
-    let model = state.model();
+    let model = serving(&state)?;
     check_model(&model, &name, None)?;
     run_inference(&state, model, body, &id).await
 }
@@ -173,7 +180,7 @@ pub async fn infer_version(
     Extension(RequestId(id)): Extension<RequestId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, V2Error> {
-    let model = state.model();
+    let model = serving(&state)?;
     check_model(&model, &name, Some(&version))?;
     run_inference(&state, model, body, &id).await
 }

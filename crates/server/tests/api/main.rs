@@ -69,7 +69,7 @@ async fn seed_request_is_answered_without_warnings() {
     let p: f64 = ["LA", "MM", "UM"].iter().map(|c| body["probabilities"][c].as_f64().expect("p")).sum();
     assert!((p - 1.0).abs() < 1e-9);
     assert_eq!(body["warnings"], json!([]));
-    assert_eq!(body["model_version"], s.model().artifact.manifest.version.as_str());
+    assert_eq!(body["model_version"], s.serving().expect("model").artifact.manifest.version.as_str());
     assert!(body["label"].is_string());
 }
 
@@ -184,7 +184,7 @@ async fn batch_answers_in_order_and_lists_bad_records() {
         assert!(predictions.iter().all(|p| p.get("request_id").is_none()));
         let (_, single) = predict(&s, seed()).await;
         assert_eq!(predictions[0]["probabilities"], single["probabilities"]);
-        assert_eq!(answer["model_version"], s.model().artifact.manifest.version.as_str());
+        assert_eq!(answer["model_version"], s.serving().expect("model").artifact.manifest.version.as_str());
     }
     let bad = json!({"records": [seed(), {"SPEND": -1}, {"basket_items": {}}]});
     let (status, answer) = call(&s, "POST", "/predict/batch", Some("application/json"), bad.to_string()).await;
@@ -343,7 +343,7 @@ fn v2_inputs(rows: &[Value]) -> Value {
 async fn open_inference_protocol_v2() {
     let s = state();
     let name = "retail-price-sensitivity";
-    let version = s.model().artifact.manifest.version.clone();
+    let version = s.serving().expect("model").artifact.manifest.version.clone();
     for path in [
         "/v2",
         "/v2/health/live",

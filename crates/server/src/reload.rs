@@ -44,13 +44,7 @@ async fn load_with_backoff(state: &AppState, source: &ModelSource) -> bool {
                 Ok(s3) => s3.fetch().await.map(|(artifact, _)| artifact).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
-            ModelSource::Local(path) => {
-                let path = PathBuf::from(path);
-                tokio::task::spawn_blocking(move || Artifact::load(&path))
-                    .await
-                    .map_err(|e| format!("loader failed: {e}"))
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-            }
+            ModelSource::Local(path) => load_local(PathBuf::from(path)).await,
             ModelSource::Embedded => Artifact::embedded_default().map_err(|e| e.to_string()),
         };
         match loaded {
@@ -66,6 +60,14 @@ async fn load_with_backoff(state: &AppState, source: &ModelSource) -> bool {
             }
         }
     }
+}
+
+/// Loads and verifies a local artifact off the async workers.
+async fn load_local(path: PathBuf) -> Result<Artifact, String> {
+    tokio::task::spawn_blocking(move || Artifact::load(&path))
+        .await
+        .map_err(|e| format!("loader failed: {e}"))
+        .and_then(|r| r.map_err(|e| e.to_string()))
 }
 
 /// What identifies the state of a source on disk: name, size and modification time of each file.
@@ -99,11 +101,7 @@ pub async fn poll_local(state: Arc<AppState>, path: PathBuf, every: Duration) {
             continue;
         }
         seen = current;
-        let load_path = path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Artifact::load(&load_path))
-            .await
-            .map_err(|e| format!("loader failed: {e}"))
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let loaded = load_local(path.clone()).await;
         consider(&state, loaded, ModelSource::Local(path.display().to_string()));
     }
 }

@@ -193,6 +193,11 @@ impl AppState {
     fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
+
+    /// Ready to serve: a model is loaded and the server is not draining.
+    fn is_ready(&self) -> bool {
+        !self.is_draining() && self.model().is_some()
+    }
 }
 
 #[derive(OpenApi)]

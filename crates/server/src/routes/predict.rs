@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use retail_model::artifact::Artifact;
 use retail_model::features::{
-    BasketItem, BasketRecord, FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FieldError, N_CATEGORICAL,
+    BasketItem, BasketRecord, Encoded, FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FieldError, N_CATEGORICAL,
     StoreContext, Unseen,
 };
 use retail_model::metrics::argmax;
@@ -168,26 +168,8 @@ fn score_batch_bytes(model: &LoadedModel, max_rows: usize, bytes: &[u8]) -> Resu
         let n = batch.records.len();
         if (1..=max_rows).contains(&n) && batch.records.iter().all(|r| r.basket_items.is_none()) {
             let pipeline = &model.artifact.pipeline;
-            let mut rows = Vec::with_capacity(n * retail_model::features::N_FEATURES);
-            let mut unseen = Vec::with_capacity(n);
-            let mut errors = Vec::new();
-            for (i, record) in batch.records.iter().enumerate() {
-                match pipeline.encode(&record.record()) {
-                    Ok(e) => {
-                        rows.extend_from_slice(&e.features);
-                        unseen.push(e.unseen);
-                    }
-                    Err(e) => errors.extend(
-                        e.errors
-                            .into_iter()
-                            .map(|f| FieldError { field: format!("records[{i}].{}", f.field), reason: f.reason }),
-                    ),
-                }
-            }
-            if !errors.is_empty() {
-                return Err(ApiError::Invalid(errors));
-            }
-            return Ok(score_rows(model, &rows, unseen));
+            let encoded = batch.records.iter().map(|r| pipeline.encode(&r.record()).map_err(|e| e.errors));
+            return score_encoded(model, encoded).map_err(ApiError::Invalid);
         }
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
@@ -203,26 +185,39 @@ pub fn score_batch(model: &LoadedModel, max_rows: usize, value: &Value) -> Resul
         }
         None => return Err(ApiError::Invalid(invalid("records", "is required"))),
     };
-    let limit = max_rows;
-    if records.is_empty() || records.len() > limit {
-        return Err(ApiError::Invalid(invalid(
-            "records",
-            &format!("must hold 1 to {limit} records, got {}", records.len()),
-        )));
-    }
+    check_rows(records.len(), max_rows)?;
     score_records(model, records).map_err(ApiError::Invalid)
+}
+
+/// 422 unless a batch holds between 1 and `limit` records.
+pub fn check_rows(n: usize, limit: usize) -> Result<(), ApiError> {
+    if (1..=limit).contains(&n) {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(invalid("records", &format!("must hold 1 to {limit} records, got {n}"))))
+    }
 }
 
 /// Scores records (each a `/predict` body) together; every invalid field of every record is
 /// listed as `records[i].FIELD`. Shared by batch, inference protocol v2 and SageMaker routes.
 pub fn score_records(model: &LoadedModel, records: &[Value]) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
     let pipeline = &model.artifact.pipeline;
-    let mut rows = Vec::with_capacity(records.len() * retail_model::features::N_FEATURES);
-    let mut unseen = Vec::with_capacity(records.len());
+    score_encoded(
+        model,
+        records.iter().map(|r| record_from_json(pipeline, r).and_then(|r| pipeline.encode(&r).map_err(|e| e.errors))),
+    )
+}
+
+/// Scores encoded records, or lists every invalid field of every record as `records[i].FIELD`.
+fn score_encoded(
+    model: &LoadedModel,
+    encoded: impl ExactSizeIterator<Item = Result<Encoded, Vec<FieldError>>>,
+) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
+    let mut rows = Vec::with_capacity(encoded.len() * retail_model::features::N_FEATURES);
+    let mut unseen = Vec::with_capacity(encoded.len());
     let mut errors = Vec::new();
-    for (i, record) in records.iter().enumerate() {
-        let encoded = record_from_json(pipeline, record).and_then(|r| pipeline.encode(&r).map_err(|e| e.errors));
-        match encoded {
+    for (i, result) in encoded.enumerate() {
+        match result {
             Ok(e) => {
                 rows.extend_from_slice(&e.features);
                 unseen.push(e.unseen);

@@ -15,7 +15,7 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use crate::middleware::RequestId;
-use crate::routes::predict::{body_bytes, off_the_runtime, score_batch, score_records};
+use crate::routes::predict::{body_bytes, check_rows, off_the_runtime, score_batch, score_records};
 use crate::schema::{BatchResponse, ErrorBody, PredictionResponse};
 use crate::{ApiError, AppState, LoadedModel};
 
@@ -26,11 +26,7 @@ pub const CSV_COLUMNS: [&str; 8] =
 /// SageMaker health check: 200 when ready.
 #[utoipa::path(get, path = "/ping", tag = "sagemaker", responses((status = 200, description = "ready"), (status = 503, description = "not ready", body = ErrorBody)))]
 pub async fn ping(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiError> {
-    if state.is_draining() {
-        return Err(ApiError::NotReady("shutting down"));
-    }
-    state.serving()?;
-    Ok(StatusCode::OK)
+    if state.is_ready() { Ok(StatusCode::OK) } else { Err(ApiError::NotReady("no model loaded, or shutting down")) }
 }
 
 /// SageMaker inference: JSON records or CSV rows.
@@ -78,13 +74,7 @@ pub async fn invocations(
         };
         (records, false)
     };
-    let limit = state.config.max_batch_rows;
-    if records.is_empty() || records.len() > limit {
-        return Err(ApiError::Invalid(vec![retail_model::features::FieldError {
-            field: "records".to_owned(),
-            reason: format!("must hold 1 to {limit} rows, got {}", records.len()),
-        }]));
-    }
+    check_rows(records.len(), state.config.max_batch_rows)?;
     let worker = model.clone();
     let predictions = off_the_runtime(move || score_records(&worker, &records)).await?.map_err(ApiError::Invalid)?;
     if csv && !wants_json {

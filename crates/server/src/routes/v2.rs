@@ -56,7 +56,7 @@ pub async fn live() -> Json<Value> {
 /// Server readiness.
 #[utoipa::path(get, path = "/v2/health/ready", tag = "inference protocol v2", responses((status = 200, description = "ready", body = Object), (status = 503, description = "not ready", body = Object)))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let ready = !state.is_draining() && state.model().is_some();
+    let ready = state.is_ready();
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"ready": ready})))
 }
 
@@ -121,7 +121,7 @@ pub async fn model_version_metadata(
 }
 
 fn model_ready_answer(state: &AppState, name: &str) -> (StatusCode, Json<Value>) {
-    let ready = !state.is_draining() && state.model().is_some();
+    let ready = state.is_ready();
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"name": name, "ready": ready})))
 }
 

@@ -64,8 +64,7 @@ pub async fn predict(
         }
         _ => {
             let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-            let record = record_from_json(&artifact.pipeline, &value).map_err(ApiError::Invalid)?;
-            let encoded = artifact.pipeline.encode(&record).map_err(|e| ApiError::Invalid(e.errors))?;
+            let encoded = encode_json(&artifact.pipeline, &value).map_err(ApiError::Invalid)?;
             (probabilities(artifact, &encoded.features), encoded.unseen)
         }
     };
@@ -202,10 +201,7 @@ pub fn check_rows(n: usize, limit: usize) -> Result<(), ApiError> {
 /// listed as `records[i].FIELD`. Shared by batch, inference protocol v2 and SageMaker routes.
 pub fn score_records(model: &LoadedModel, records: &[Value]) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
     let pipeline = &model.artifact.pipeline;
-    score_encoded(
-        model,
-        records.iter().map(|r| record_from_json(pipeline, r).and_then(|r| pipeline.encode(&r).map_err(|e| e.errors))),
-    )
+    score_encoded(model, records.iter().map(|r| encode_json(pipeline, r)))
 }
 
 /// Scores encoded records, or lists every invalid field of every record as `records[i].FIELD`.
@@ -251,9 +247,14 @@ fn score_rows(model: &LoadedModel, rows: &[f64], unseen: Vec<Vec<Unseen>>) -> Ve
 /// Scores one `/predict` body (the flat record or the `basket_items` shape); shared by the API
 /// and offline `retail-api predict`.
 pub fn score(artifact: &Artifact, value: &Value) -> Result<PredictionResponse, Vec<FieldError>> {
-    let record = record_from_json(&artifact.pipeline, value)?;
-    let encoded = artifact.pipeline.encode(&record).map_err(|e| e.errors)?;
+    let encoded = encode_json(&artifact.pipeline, value)?;
     Ok(answer(artifact, &probabilities(artifact, &encoded.features), &encoded.unseen))
+}
+
+/// A `/predict` body as model features, or every invalid field.
+fn encode_json(pipeline: &FeaturePipeline, value: &Value) -> Result<Encoded, Vec<FieldError>> {
+    let record = record_from_json(pipeline, value)?;
+    pipeline.encode(&record).map_err(|e| e.errors)
 }
 
 /// The answer for one basket's probabilities.

@@ -4,6 +4,7 @@
 mod healthcheck;
 #[cfg(feature = "train")]
 mod predict;
+mod registry;
 mod serve;
 mod telemetry;
 #[cfg(feature = "train")]
@@ -27,6 +28,8 @@ enum Command {
     Healthcheck(healthcheck::HealthcheckArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Publish model artifacts to S3 and manage their versions in the SageMaker Model Registry.
+    Registry(registry::RegistryArgs),
     /// Write a deterministic synthetic transaction dataset in the dunnhumby schema.
     #[cfg(feature = "train")]
     GenData(train::GenDataArgs),
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(&args),
         Command::Healthcheck(args) => healthcheck::healthcheck(&args),
         Command::Openapi => serve::print_openapi(),
+        Command::Registry(args) => registry::registry(&args),
         #[cfg(feature = "train")]
         Command::GenData(args) => train::gen_data(&args),
         #[cfg(feature = "train")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use retail_model::artifact::Artifact;
+use retail_server::store::S3Url;
 use retail_server::{AppState, ModelSource, ServerConfig};
 
 /// `retail-api serve`.
@@ -23,7 +24,12 @@ pub struct ServeArgs {
     /// (default: the embedded model).
     #[arg(long, env = "MODEL_URI")]
     model_uri: Option<String>,
-    /// S3 bucket of the model's `model.tar.gz` (with `--model-key`; the seed's variables).
+    /// SageMaker Model Registry package group: serve its newest approved version (when
+    /// `--model-uri` is unset).
+    #[arg(long, env = "MODEL_PACKAGE_GROUP")]
+    model_package_group: Option<String>,
+    /// S3 bucket of the model's `model.tar.gz` (with `--model-key`; the seed's variables; when
+    /// neither `--model-uri` nor `--model-package-group` is set).
     #[arg(long, env = "MODEL_BUCKET")]
     model_bucket: Option<String>,
     /// S3 key of the model's `model.tar.gz` (with `--model-bucket`).
@@ -42,7 +48,8 @@ pub struct ServeArgs {
     /// Longest a scoring request may take, in milliseconds, before it is answered 503.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = ServerConfig::default().request_timeout.as_millis() as u64)]
     request_timeout_ms: u64,
-    /// Seconds between checks of a local model source for a new version (0: never).
+    /// Seconds between checks of the model source for a new version (0: never): file times of a
+    /// local artifact, the S3 object's ETag, the registry's newest approved version.
     #[arg(long, env = "MODEL_POLL_SECONDS", default_value_t = 0.0)]
     model_poll_seconds: f64,
     /// After SIGTERM, seconds the server keeps accepting while /ready answers 503 (so load
@@ -91,12 +98,20 @@ enum Fallback {
     Embedded,
 }
 
-/// Where the model comes from: `--model-uri`, else the seed's `--model-bucket` + `--model-key`,
-/// else the embedded model.
-fn model_source(uri: Option<&str>, bucket: Option<&str>, key: Option<&str>) -> anyhow::Result<ModelSource> {
+/// Where the model comes from: `--model-uri`, else `--model-package-group`, else the seed's
+/// `--model-bucket` + `--model-key`, else the embedded model.
+fn model_source(
+    uri: Option<&str>,
+    group: Option<&str>,
+    bucket: Option<&str>,
+    key: Option<&str>,
+) -> anyhow::Result<ModelSource> {
     let Some(uri) = uri.filter(|u| !u.is_empty()) else {
+        if let Some(group) = group.filter(|g| !g.is_empty()) {
+            return Ok(ModelSource::Registry { group: group.to_owned() });
+        }
         return match (bucket.filter(|b| !b.is_empty()), key.filter(|k| !k.is_empty())) {
-            (Some(bucket), Some(key)) => Ok(ModelSource::S3 { bucket: bucket.to_owned(), key: key.to_owned() }),
+            (Some(bucket), Some(key)) => Ok(ModelSource::S3(S3Url { bucket: bucket.to_owned(), key: key.to_owned() })),
             (None, None) => Ok(ModelSource::Embedded),
             _ => bail!("MODEL_BUCKET and MODEL_KEY go together: set both, or neither"),
         };
@@ -107,13 +122,8 @@ fn model_source(uri: Option<&str>, bucket: Option<&str>, key: Option<&str>) -> a
     if let Some(path) = uri.strip_prefix("file://") {
         return Ok(ModelSource::Local(path.to_owned()));
     }
-    if let Some(rest) = uri.strip_prefix("s3://") {
-        return match rest.split_once('/') {
-            Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
-                Ok(ModelSource::S3 { bucket: bucket.to_owned(), key: key.to_owned() })
-            }
-            _ => bail!("MODEL_URI {uri}: expected s3://bucket/key"),
-        };
+    if uri.starts_with("s3://") {
+        return S3Url::parse(uri).map(ModelSource::S3).map_err(|e| anyhow::anyhow!("MODEL_URI {e}"));
     }
     if let Some((scheme, _)) = uri.split_once("://") {
         bail!("MODEL_URI {uri}: scheme {scheme}:// is not supported (use a path, file://, or s3://)");
@@ -122,7 +132,12 @@ fn model_source(uri: Option<&str>, bucket: Option<&str>, key: Option<&str>) -> a
 }
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let source = model_source(args.model_uri.as_deref(), args.model_bucket.as_deref(), args.model_key.as_deref())?;
+    let source = model_source(
+        args.model_uri.as_deref(),
+        args.model_package_group.as_deref(),
+        args.model_bucket.as_deref(),
+        args.model_key.as_deref(),
+    )?;
     let config = args.config()?;
     let addr = config.addr;
     let runtime =
@@ -138,7 +153,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             let artifact = Artifact::load(&PathBuf::from(path)).with_context(|| format!("cannot load model {path}"))?;
             AppState::new(artifact, source, config)
         }
-        ModelSource::S3 { .. } => {
+        ModelSource::S3(_) | ModelSource::Registry { .. } => {
             let fallback = match args.model_fallback {
                 Fallback::None => None,
                 Fallback::Embedded => {
@@ -165,15 +180,21 @@ mod tests {
 
     #[test]
     fn model_uri_forms() {
-        let source = |uri: Option<&str>| model_source(uri, None, None);
+        let source = |uri: Option<&str>| model_source(uri, None, None, None);
         assert_eq!(source(None).expect("none"), ModelSource::Embedded);
         assert_eq!(source(Some("")).expect("empty"), ModelSource::Embedded);
         assert_eq!(source(Some("/m")).expect("path"), ModelSource::Local("/m".into()));
         assert_eq!(source(Some("file:///m.tar.gz")).expect("file"), ModelSource::Local("/m.tar.gz".into()));
-        let s3 = ModelSource::S3 { bucket: "b".into(), key: "a/model.tar.gz".into() };
+        let s3 = ModelSource::S3(S3Url { bucket: "b".into(), key: "a/model.tar.gz".into() });
         assert_eq!(source(Some("s3://b/a/model.tar.gz")).expect("s3"), s3);
-        assert_eq!(model_source(None, Some("b"), Some("a/model.tar.gz")).expect("seed variables"), s3);
-        assert!(model_source(None, Some("b"), None).is_err(), "bucket without key");
+        assert_eq!(model_source(None, None, Some("b"), Some("a/model.tar.gz")).expect("seed variables"), s3);
+        assert!(model_source(None, None, Some("b"), None).is_err(), "bucket without key");
+        let registry = ModelSource::Registry { group: "g".into() };
+        assert_eq!(model_source(None, Some("g"), Some("b"), Some("k")).expect("group first"), registry);
+        assert_eq!(
+            model_source(Some("/m"), Some("g"), None, None).expect("uri first"),
+            ModelSource::Local("/m".into())
+        );
         assert!(source(Some("s3://b")).is_err());
         assert!(source(Some("ftp://x/y")).is_err());
     }

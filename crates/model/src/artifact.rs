@@ -417,3 +417,27 @@ pub fn write_dir(
     }
     result
 }
+
+/// Verifies the artifact directory `dir` and packs it as a reproducible `model.tar.gz`: the
+/// manifest and the files it lists, at the archive's root, in name order, with fixed owners,
+/// modes and times (so the same artifact always gives the same bytes and checksum).
+pub fn pack(dir: &Path) -> Result<(Artifact, Vec<u8>), ArtifactError> {
+    let files = read_dir_files(dir)?;
+    let artifact = Artifact::from_files(&files)?;
+    let archive_error = |e: std::io::Error| ArtifactError::Archive { path: dir.to_owned(), reason: e.to_string() };
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for name in std::iter::once(MANIFEST_FILE).chain(artifact.manifest.files.keys().map(String::as_str)) {
+        let bytes = &files[name];
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, name, bytes.as_slice()).map_err(archive_error)?;
+    }
+    let bytes = tar.into_inner().and_then(|gz| gz.finish()).map_err(archive_error)?;
+    Ok((artifact, bytes))
+}

@@ -6,6 +6,7 @@
 mod error;
 mod metrics;
 mod middleware;
+pub mod registry;
 mod reload;
 mod routes;
 pub mod schema;
@@ -36,30 +37,32 @@ pub enum ModelSource {
     /// A local artifact directory or `.tar.gz`.
     Local(String),
     /// A `model.tar.gz` in S3 or an S3-compatible store.
-    S3 {
-        /// Bucket.
-        bucket: String,
-        /// Key.
-        key: String,
+    S3(store::S3Url),
+    /// The newest approved version in a SageMaker Model Registry package group.
+    Registry {
+        /// Model package group.
+        group: String,
     },
 }
 
 impl ModelSource {
-    /// Short name used in answers and metrics (`embedded`, `local`, `s3`).
+    /// Short name used in answers and metrics (`embedded`, `local`, `s3`, `registry`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Embedded => "embedded",
             Self::Local(_) => "local",
-            Self::S3 { .. } => "s3",
+            Self::S3(_) => "s3",
+            Self::Registry { .. } => "registry",
         }
     }
 
-    /// Where exactly (`embedded`, the path, or the `s3://` URI).
+    /// Where exactly (`embedded`, the path, the `s3://` URI, or `registry:<group>`).
     pub fn location(&self) -> String {
         match self {
             Self::Embedded => "embedded".to_owned(),
             Self::Local(path) => path.clone(),
-            Self::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+            Self::S3(url) => url.to_string(),
+            Self::Registry { group } => format!("registry:{group}"),
         }
     }
 }
@@ -111,14 +114,9 @@ pub struct LoadedModel {
     pub artifact: Artifact,
     /// Where it came from.
     pub source: ModelSource,
+    /// The registry package it came from, if any.
+    pub package: Option<registry::Package>,
     counters: metrics::PredictionCounters,
-}
-
-impl LoadedModel {
-    fn new(artifact: Artifact, source: ModelSource) -> Self {
-        let counters = metrics::PredictionCounters::new(&artifact);
-        Self { artifact, source, counters }
-    }
 }
 
 /// Shared state of the handlers.
@@ -140,7 +138,7 @@ impl AppState {
     /// State serving `artifact`, loaded from its configured `source`.
     pub fn new(artifact: Artifact, source: ModelSource, config: ServerConfig) -> Self {
         let state = Self::starting(source.clone(), config, None);
-        state.install_model(artifact, source);
+        state.install_model(reload::Fetched { artifact, package: None }, source);
         state
     }
 
@@ -152,7 +150,7 @@ impl AppState {
         let state =
             Self { model: ArcSwapOption::empty(), configured, config, draining: AtomicBool::new(false), permits };
         if let Some(artifact) = fallback {
-            state.install_model(artifact, ModelSource::Embedded);
+            state.install_model(reload::Fetched { artifact, package: None }, ModelSource::Embedded);
         }
         state
     }
@@ -173,7 +171,8 @@ impl AppState {
     }
 
     /// Starts serving `artifact` (already verified); requests in flight finish on the old model.
-    pub fn install_model(&self, artifact: Artifact, source: ModelSource) {
+    fn install_model(&self, fetched: reload::Fetched, source: ModelSource) {
+        let reload::Fetched { artifact, package } = fetched;
         let old = self.model();
         metrics::record_model(&artifact, &source, old.as_deref().map(|m| (&m.artifact, &m.source)));
         match &old {
@@ -182,7 +181,8 @@ impl AppState {
             }
             None => tracing::info!(version = %artifact.manifest.version, source = %source.location(), "model loaded"),
         }
-        self.model.store(Some(Arc::new(LoadedModel::new(artifact, source))));
+        let counters = metrics::PredictionCounters::new(&artifact);
+        self.model.store(Some(Arc::new(LoadedModel { artifact, source, package, counters })));
     }
 
     /// Marks the server as shutting down: readiness turns 503 at once.

@@ -1,55 +1,136 @@
-//! Hot reload (`MODEL_POLL_SECONDS`): the server polls its source (a local directory or
-//! `.tar.gz` by file sizes and times, an S3 object by ETag), and when it changes, loads and
-//! verifies the new artifact, then swaps it in. A version that fails verification (a half-written copy, a
-//! tampered file) is refused, logged and counted; the current model keeps serving and the next
-//! change is tried again.
+//! Loading and hot reload. At start-up a remote source is loaded with capped exponential
+//! backoff; with `MODEL_POLL_SECONDS` the server then polls its source — a local directory or
+//! `.tar.gz` by file sizes and times, an S3 object by ETag, a registry group by its newest
+//! approved version — and when that changes, loads and verifies the new artifact, then swaps it
+//! in. A version that fails verification (a half-written copy, a tampered file) is refused,
+//! logged and counted; the current model keeps serving and the next change is tried again.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use retail_model::artifact::Artifact;
 
+use crate::registry::{Package, Registry};
 use crate::store::S3Source;
 use crate::{AppState, ModelSource, metrics};
 
 /// Longest wait between attempts to load an unavailable source.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Largest model-quality statistics document read from the registry's S3 reference.
+const MAX_STATISTICS_BYTES: u64 = 1024 * 1024;
+
+/// A verified artifact and, from a registry, the package it came from.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub artifact: Artifact,
+    pub package: Option<Package>,
+}
+
+/// A configured source, ready to be checked for changes and loaded.
+enum Watched {
+    Embedded,
+    Local(PathBuf),
+    S3(S3Source),
+    Registry { registry: Registry, group: String },
+}
+
+impl Watched {
+    fn new(source: &ModelSource) -> Result<Self, String> {
+        Ok(match source {
+            ModelSource::Embedded => Self::Embedded,
+            ModelSource::Local(path) => Self::Local(PathBuf::from(path)),
+            ModelSource::S3(url) => Self::S3(S3Source::at(url).map_err(|e| e.to_string())?),
+            ModelSource::Registry { group } => {
+                Self::Registry { registry: Registry::from_env().map_err(|e| e.to_string())?, group: group.clone() }
+            }
+        })
+    }
+
+    /// What changes when a new version is published: file sizes and times, the ETag, the ARN
+    /// of the newest approved package.
+    async fn version_tag(&self) -> Result<Option<String>, String> {
+        match self {
+            Self::Embedded => Ok(None),
+            Self::Local(path) => Ok(fingerprint(path)),
+            Self::S3(s3) => s3.etag().await.map_err(|e| e.to_string()),
+            Self::Registry { registry, group } => {
+                registry.latest_approved(group).await.map(|p| Some(p.model_package_arn)).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Loads and verifies the current version.
+    async fn load(&self) -> Result<Fetched, String> {
+        let artifact = match self {
+            Self::Embedded => Artifact::embedded_default().map_err(|e| e.to_string())?,
+            Self::Local(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || Artifact::load(&path))
+                    .await
+                    .map_err(|e| format!("loader failed: {e}"))?
+                    .map_err(|e| e.to_string())?
+            }
+            Self::S3(s3) => s3.fetch().await.map_err(|e| e.to_string())?.0,
+            Self::Registry { registry, group } => return load_package(registry, group).await,
+        };
+        Ok(Fetched { artifact, package: None })
+    }
+}
+
+/// The newest approved package of `group`: its artifact, verified, and what the registry says.
+async fn load_package(registry: &Registry, group: &str) -> Result<Fetched, String> {
+    let latest = registry.latest_approved(group).await.map_err(|e| e.to_string())?;
+    let mut package = registry.describe(group, &latest.model_package_arn).await.map_err(|e| e.to_string())?;
+    let url = package.model_data().map_err(|e| e.to_string())?;
+    let artifact = S3Source::at(&url).map_err(|e| e.to_string())?.fetch().await.map_err(|e| e.to_string())?.0;
+    if let Some(url) = package.model_quality_url() {
+        let document = match S3Source::at(&url) {
+            Ok(s3) => s3.bytes(MAX_STATISTICS_BYTES).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match document.and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))) {
+            Ok(value) => package.model_quality = Some(value),
+            Err(error) => tracing::warn!(%error, "cannot read the package's model-quality statistics"),
+        }
+    }
+    Ok(Fetched { artifact, package: Some(package) })
+}
+
 /// Loads the configured source (when `pending`) with capped exponential backoff, then, when
 /// `MODEL_POLL_SECONDS` is set, watches it for new versions.
 pub async fn load_then_watch(state: Arc<AppState>, pending: bool) {
     let source = state.configured_source().clone();
-    if pending && !load_with_backoff(&state, &source).await {
+    let watched = match Watched::new(&source) {
+        Ok(watched) => watched,
+        Err(error) => {
+            tracing::error!(%error, source = %source.location(), "cannot use the model source");
+            return;
+        }
+    };
+    if pending && !load_with_backoff(&state, &source, &watched).await {
         return;
     }
     let Some(every) = state.config.model_poll else { return };
-    match source {
-        ModelSource::Local(path) => poll_local(state, path.into(), every).await,
-        ModelSource::S3 { bucket, key } => poll_s3(state, bucket, key, every).await,
-        ModelSource::Embedded => tracing::warn!("MODEL_POLL_SECONDS is set but the embedded model cannot change"),
+    if let Watched::Embedded = watched {
+        tracing::warn!("MODEL_POLL_SECONDS is set but the embedded model cannot change");
+        return;
     }
+    watch(state, source, watched, every).await;
 }
 
 /// Tries to load `source` until it verifies or the server drains (then `false`). Meanwhile the
 /// server is live, and ready only if a fallback model serves.
-async fn load_with_backoff(state: &AppState, source: &ModelSource) -> bool {
+async fn load_with_backoff(state: &AppState, source: &ModelSource, watched: &Watched) -> bool {
     let mut delay = Duration::from_millis(250);
     loop {
         if state.is_draining() {
             return false;
         }
-        let loaded = match source {
-            ModelSource::S3 { bucket, key } => match S3Source::new(bucket, key) {
-                Ok(s3) => s3.fetch().await.map(|(artifact, _)| artifact).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            ModelSource::Local(path) => load_local(PathBuf::from(path)).await,
-            ModelSource::Embedded => Artifact::embedded_default().map_err(|e| e.to_string()),
-        };
-        match loaded {
-            Ok(artifact) => {
-                state.install_model(artifact, source.clone());
+        match watched.load().await {
+            Ok(fetched) => {
+                state.install_model(fetched, source.clone());
                 return true;
             }
             Err(error) => {
@@ -62,71 +143,35 @@ async fn load_with_backoff(state: &AppState, source: &ModelSource) -> bool {
     }
 }
 
-/// Loads and verifies a local artifact off the async workers.
-async fn load_local(path: PathBuf) -> Result<Artifact, String> {
-    tokio::task::spawn_blocking(move || Artifact::load(&path))
-        .await
-        .map_err(|e| format!("loader failed: {e}"))
-        .and_then(|r| r.map_err(|e| e.to_string()))
-}
-
 /// What identifies the state of a source on disk: name, size and modification time of each file.
-fn fingerprint(path: &Path) -> Option<Vec<(String, u64, std::time::SystemTime)>> {
-    let entry = |p: &Path| {
+fn fingerprint(path: &std::path::Path) -> Option<String> {
+    let entry = |p: &std::path::Path| {
         let meta = std::fs::metadata(p).ok()?;
         Some((p.file_name()?.to_string_lossy().into_owned(), meta.len(), meta.modified().ok()?))
     };
-    if path.is_dir() {
-        let mut files: Vec<_> = std::fs::read_dir(path).ok()?.filter_map(|e| entry(&e.ok()?.path())).collect();
-        files.sort();
-        Some(files)
+    let mut files: Vec<_> = if path.is_dir() {
+        std::fs::read_dir(path).ok()?.filter_map(|e| entry(&e.ok()?.path())).collect()
     } else {
-        entry(path).map(|f| vec![f])
-    }
-}
-
-/// Polls `path` every `every` until the server drains.
-pub async fn poll_local(state: Arc<AppState>, path: PathBuf, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut seen = fingerprint(&path);
-    tracing::info!(path = %path.display(), every_seconds = every.as_secs_f64(), "watching the model source");
-    loop {
-        ticker.tick().await;
-        if state.is_draining() {
-            return;
-        }
-        let current = fingerprint(&path);
-        if current == seen {
-            continue;
-        }
-        seen = current;
-        let loaded = load_local(path.clone()).await;
-        consider(&state, loaded, ModelSource::Local(path.display().to_string()));
-    }
-}
-
-/// Polls the ETag of `s3://bucket/key` every `every` until the server drains; a new ETag means
-/// a new object to download and verify.
-pub async fn poll_s3(state: Arc<AppState>, bucket: String, key: String, every: Duration) {
-    let source = match S3Source::new(&bucket, &key) {
-        Ok(source) => source,
-        Err(error) => {
-            tracing::error!(%error, "cannot watch the model source");
-            return;
-        }
+        vec![entry(path)?]
     };
+    files.sort();
+    Some(format!("{files:?}"))
+}
+
+/// Polls the source every `every` until the server drains; a changed version tag means a new
+/// version to load, verify and swap in.
+async fn watch(state: Arc<AppState>, source: ModelSource, watched: Watched, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut seen = source.etag().await.ok().flatten();
-    tracing::info!(bucket, key, every_seconds = every.as_secs_f64(), "watching the model source");
+    let mut seen = watched.version_tag().await.ok().flatten();
+    tracing::info!(source = %source.location(), every_seconds = every.as_secs_f64(), "watching the model source");
     loop {
         ticker.tick().await;
         if state.is_draining() {
             return;
         }
-        let current = match source.etag().await {
-            Ok(etag) => etag,
+        let current = match watched.version_tag().await {
+            Ok(tag) => tag,
             Err(error) => {
                 tracing::warn!(%error, "cannot check the model source; will retry");
                 continue;
@@ -136,18 +181,21 @@ pub async fn poll_s3(state: Arc<AppState>, bucket: String, key: String, every: D
             continue;
         }
         seen = current;
-        let loaded = source.fetch().await.map(|(artifact, _)| artifact).map_err(|e| e.to_string());
-        consider(&state, loaded, ModelSource::S3 { bucket: bucket.clone(), key: key.clone() });
+        consider(&state, watched.load().await, &source);
     }
 }
 
 /// Swaps in a newly loaded artifact, or logs and counts why it was refused.
-fn consider(state: &AppState, loaded: Result<Artifact, String>, source: ModelSource) {
+fn consider(state: &AppState, loaded: Result<Fetched, String>, source: &ModelSource) {
     let serving = state.model();
     match loaded {
-        Ok(artifact) if serving.as_ref().is_some_and(|m| m.artifact.manifest.files == artifact.manifest.files) => {}
-        Ok(artifact) => {
-            state.install_model(artifact, source);
+        Ok(new)
+            if serving.as_ref().is_some_and(|m| {
+                m.artifact.manifest.files == new.artifact.manifest.files
+                    && m.package.as_ref().map(|p| &p.arn) == new.package.as_ref().map(|p| &p.arn)
+            }) => {}
+        Ok(new) => {
+            state.install_model(new, source.clone());
             metrics::record_reload("loaded");
         }
         Err(error) => {

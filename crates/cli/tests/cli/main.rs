@@ -2,6 +2,7 @@
 
 mod default_model;
 mod pipeline;
+mod registry;
 mod reload;
 mod s3;
 mod serve;
@@ -11,6 +12,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The seed request.
+pub const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
 
 /// The binary under test.
 pub fn bin() -> Command {
@@ -108,4 +116,91 @@ pub fn request(addr: &str, method: &str, path: &str, body: &str) -> Result<Strin
     let mut response = String::new();
     stream.read_to_string(&mut response).map_err(|e| format!("read: {e}"))?;
     Ok(response)
+}
+
+/// The body of an HTTP answer, as JSON.
+pub fn json_body(answer: &str) -> serde_json::Value {
+    serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_default()
+}
+
+/// `GET /model/info`.
+pub fn model_info(addr: &str) -> serde_json::Value {
+    json_body(&request(addr, "GET", "/model/info", "").expect("model info"))
+}
+
+/// Waits until `/model/info` reports `version`.
+pub fn wait_for_version(addr: &str, version: &str) {
+    let start = Instant::now();
+    while model_info(addr)["version"] != version {
+        assert!(start.elapsed() < Duration::from_secs(20), "version {version} never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What a closed-loop load generator saw: each answer's time and model version, and each
+/// failure (a non-200 status line or a connection error).
+pub struct LoadReport {
+    /// Requests sent.
+    pub sent: usize,
+    /// Successful answers: when, and which model version answered.
+    pub answers: Vec<(Instant, String)>,
+    /// Failed requests.
+    pub failures: Vec<String>,
+}
+
+/// `clients` threads sending the seed `/predict` request, one connection each, until finished.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Vec<(Instant, String)>>>,
+    failures: Arc<Mutex<Vec<String>>>,
+    clients: Vec<JoinHandle<usize>>,
+}
+
+impl Load {
+    /// Starts the clients.
+    pub fn start(addr: &str, clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let clients = (0..clients)
+            .map(|_| {
+                let (addr, stop, answers, failures) =
+                    (addr.to_owned(), stop.clone(), answers.clone(), failures.clone());
+                std::thread::spawn(move || {
+                    let mut sent = 0usize;
+                    while !stop.load(Ordering::SeqCst) {
+                        sent += 1;
+                        match request(&addr, "POST", "/predict", SEED) {
+                            Ok(r) if r.starts_with("HTTP/1.1 200") => {
+                                let version = json_body(&r)["model_version"].as_str().unwrap_or_default().to_owned();
+                                answers.lock().expect("lock").push((Instant::now(), version));
+                            }
+                            Ok(r) => {
+                                failures.lock().expect("lock").push(r.lines().next().unwrap_or_default().to_owned())
+                            }
+                            Err(e) => failures.lock().expect("lock").push(e),
+                        }
+                    }
+                    sent
+                })
+            })
+            .collect();
+        Self { stop, answers, failures, clients }
+    }
+
+    /// Requests answered so far (successfully or not).
+    pub fn done(&self) -> usize {
+        self.answers.lock().expect("lock").len() + self.failures.lock().expect("lock").len()
+    }
+
+    /// Stops the clients and reports.
+    pub fn finish(self) -> LoadReport {
+        self.stop.store(true, Ordering::SeqCst);
+        let sent = self.clients.into_iter().map(|c| c.join().expect("client")).sum();
+        LoadReport { sent, answers: take(&self.answers), failures: take(&self.failures) }
+    }
+}
+
+fn take<T>(shared: &Mutex<Vec<T>>) -> Vec<T> {
+    std::mem::take(&mut *shared.lock().expect("lock"))
 }

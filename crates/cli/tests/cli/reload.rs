@@ -4,13 +4,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{Server, bin, request, root, run_json};
-
-const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
+use crate::{Load, SEED, Server, bin, model_info, request, root, run_json, wait_for_version};
 
 fn copy_files(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).expect("dir") {
@@ -20,18 +16,7 @@ fn copy_files(from: &Path, to: &Path) {
 }
 
 fn served_version(addr: &str) -> String {
-    let answer = request(addr, "GET", "/model/info", "").expect("model info");
-    let body = answer.split("\r\n\r\n").nth(1).expect("body");
-    let info: serde_json::Value = serde_json::from_str(body).expect("json");
-    info["version"].as_str().expect("version").to_owned()
-}
-
-fn wait_for_version(addr: &str, version: &str) {
-    let start = Instant::now();
-    while served_version(addr) != version {
-        assert!(start.elapsed() < Duration::from_secs(15), "version {version} never served");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    model_info(addr)["version"].as_str().expect("version").to_owned()
 }
 
 #[test]
@@ -57,43 +42,16 @@ fn a_new_local_model_swaps_in_under_load_and_a_bad_one_is_refused() {
     let old_version = served_version(&addr);
     assert_ne!(old_version, new_version);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new(Vec::<(Instant, String)>::new()));
-    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let clients: Vec<_> = (0..8)
-        .map(|_| {
-            let (addr, stop, seen, failures) = (addr.clone(), stop.clone(), seen.clone(), failures.clone());
-            std::thread::spawn(move || {
-                let mut sent = 0usize;
-                while !stop.load(Ordering::SeqCst) {
-                    sent += 1;
-                    match request(&addr, "POST", "/predict", SEED) {
-                        Ok(r) if r.starts_with("HTTP/1.1 200") => {
-                            let body = r.split("\r\n\r\n").nth(1).unwrap_or_default();
-                            let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-                            let version = v["model_version"].as_str().unwrap_or_default().to_owned();
-                            seen.lock().expect("lock").push((Instant::now(), version));
-                        }
-                        Ok(r) => failures.lock().expect("lock").push(r.lines().next().unwrap_or_default().to_owned()),
-                        Err(e) => failures.lock().expect("lock").push(e),
-                    }
-                }
-                sent
-            })
-        })
-        .collect();
+    let load = Load::start(&addr, 8);
     std::thread::sleep(Duration::from_millis(300));
     // Copy file by file: the poller may see half-written states, which must be refused.
     copy_files(&tmp.path().join("m2"), &served);
     wait_for_version(&addr, &new_version);
     let swapped = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::SeqCst);
-    let sent: usize = clients.into_iter().map(|c| c.join().expect("client")).sum();
-
-    let failures = failures.lock().expect("lock");
+    let report = load.finish();
+    let (sent, seen, failures) = (report.sent, report.answers, report.failures);
     assert!(failures.is_empty(), "failed requests during the reload: {:?}", &failures[..failures.len().min(5)]);
-    let seen = seen.lock().expect("lock");
     assert_eq!(seen.len(), sent);
     let versions: BTreeSet<&str> = seen.iter().map(|(_, v)| v.as_str()).collect();
     assert_eq!(versions, BTreeSet::from([old_version.as_str(), new_version.as_str()]), "only whole models answer");

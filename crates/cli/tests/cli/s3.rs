@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Server, bin, request, root, run_json};
+use crate::{SEED, Server, bin, model_info, request, root, run_json};
 
 /// The test environment's Python with moto and boto3.
-fn venv_bin(name: &str) -> PathBuf {
+pub fn venv_bin(name: &str) -> PathBuf {
     let dir = std::env::var_os("RETAIL_TEST_VENV").map_or_else(|| root().join("target/test-venv"), PathBuf::from);
     let path = dir.join("bin").join(name);
     assert!(
@@ -23,21 +23,22 @@ fn venv_bin(name: &str) -> PathBuf {
 }
 
 /// `moto_server` on a free loopback port; killed when dropped.
-struct Moto {
+pub struct Moto {
     child: Child,
-    endpoint: String,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 impl Moto {
-    fn start() -> Self {
+    pub fn start() -> Self {
         Self::start_on(free_port())
     }
 
-    fn start_on(port: u16) -> Self {
+    pub fn start_on(port: u16) -> Self {
         let child = Command::new(venv_bin("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -53,7 +54,7 @@ impl Moto {
         Self { child, endpoint }
     }
 
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
@@ -62,18 +63,41 @@ impl Moto {
         ]
     }
 
-    /// Uploads a file (creating the bucket if needed) with boto3.
-    fn put(&self, bucket: &str, key: &str, file: &Path) {
-        let script = "import sys, boto3\n\
-            s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
-            try:\n    s3.create_bucket(Bucket=sys.argv[2])\nexcept s3.exceptions.BucketAlreadyOwnedByYou:\n    pass\n\
-            s3.upload_file(sys.argv[4], sys.argv[2], sys.argv[3])\n";
-        let status = Command::new(venv_bin("python"))
-            .args(["-c", script, &self.endpoint, bucket, key])
-            .arg(file)
-            .status()
-            .expect("python");
-        assert!(status.success(), "upload of s3://{bucket}/{key}");
+    /// Runs a boto3 snippet against this server: `s3` is the client, `args` are `sys.argv[2..]`.
+    fn boto3(&self, code: &str, args: &[&std::ffi::OsStr]) -> Vec<u8> {
+        let script = format!(
+            "import sys, boto3\ns3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', \
+             aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}\n"
+        );
+        let out =
+            Command::new(venv_bin("python")).args(["-c", &script, &self.endpoint]).args(args).output().expect("python");
+        assert!(out.status.success(), "boto3 {code}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// Creates a bucket (if it does not exist yet).
+    pub fn create_bucket(&self, bucket: &str) {
+        self.boto3(
+            "try:\n    s3.create_bucket(Bucket=sys.argv[2])\nexcept s3.exceptions.BucketAlreadyOwnedByYou:\n    pass",
+            &[bucket.as_ref()],
+        );
+    }
+
+    /// Uploads a file, creating the bucket if needed.
+    pub fn put(&self, bucket: &str, key: &str, file: &Path) {
+        self.create_bucket(bucket);
+        self.boto3(
+            "s3.upload_file(sys.argv[4], sys.argv[2], sys.argv[3])",
+            &[bucket.as_ref(), key.as_ref(), file.as_ref()],
+        );
+    }
+
+    /// Downloads an object.
+    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.boto3(
+            "sys.stdout.buffer.write(s3.get_object(Bucket=sys.argv[2], Key=sys.argv[3])['Body'].read())",
+            &[bucket.as_ref(), key.as_ref()],
+        )
     }
 }
 
@@ -84,13 +108,13 @@ impl Drop for Moto {
     }
 }
 
-fn tar_gz(dir: &Path, out: &Path) {
+pub fn tar_gz(dir: &Path, out: &Path) {
     let status = Command::new("tar").arg("-czf").arg(out).arg("-C").arg(dir).arg(".").status().expect("tar");
     assert!(status.success());
 }
 
 /// Waits until `/ready` answers 200.
-fn wait_ready(addr: &str) {
+pub fn wait_ready(addr: &str) {
     let start = Instant::now();
     while !request(addr, "GET", "/ready", "").is_ok_and(|r| r.starts_with("HTTP/1.1 200")) {
         assert!(start.elapsed() < Duration::from_secs(20), "{addr} never became ready");
@@ -98,14 +122,9 @@ fn wait_ready(addr: &str) {
     }
 }
 
-fn status(addr: &str, method: &str, path: &str, body: &str) -> String {
+pub fn status(addr: &str, method: &str, path: &str, body: &str) -> String {
     let r = request(addr, method, path, body).expect("request");
     r.split_whitespace().nth(1).unwrap_or_default().to_owned()
-}
-
-fn model_info(addr: &str) -> serde_json::Value {
-    let answer = request(addr, "GET", "/model/info", "").expect("model info");
-    serde_json::from_str(answer.split("\r\n\r\n").nth(1).expect("body")).expect("json")
 }
 
 #[test]
@@ -172,8 +191,6 @@ fn models_load_from_s3_and_reload_by_etag() {
 
     drop(moto);
 }
-
-const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
 
 #[test]
 fn with_the_store_down_the_server_is_live_not_ready_and_recovers() {

@@ -10,7 +10,9 @@ use crate::schema::ErrorBody;
 use crate::{ApiError, AppState};
 
 /// Name, version, source, classes, input schema, training summary and provenance of the served
-/// model. `configured_source` differs from `location` while a fallback serves.
+/// model. `configured_source` differs from `location` while a fallback serves. Served from the
+/// SageMaker Model Registry, `registry` tells the package: group, version, ARN, approval status,
+/// registration time, artifact URL and customer metadata.
 #[utoipa::path(get, path = "/model/info", tag = "model", responses(
     (status = 200, description = "model information", body = Object),
     (status = 503, description = "no model loaded yet", body = ErrorBody),
@@ -32,6 +34,15 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Api
         "input_schema": m.input_schema,
         "training": m.training,
         "provenance": m.provenance,
+        "registry": model.package.as_ref().map(|p| json!({
+            "group": p.group,
+            "version": p.version,
+            "arn": p.arn,
+            "approval_status": p.approval_status,
+            "creation_time": p.creation_time,
+            "model_data_url": p.model_data_url,
+            "customer_metadata": p.customer_metadata,
+        })),
     })))
 }
 
@@ -45,7 +56,9 @@ pub async fn info_alias(state: State<Arc<AppState>>) -> Result<Json<Value>, ApiE
 }
 
 /// Held-out evaluation metrics of the served model: accuracy, macro-F1, per class, confusion
-/// matrix, log loss, calibration.
+/// matrix, log loss, calibration. Served from the SageMaker Model Registry, `registry` adds what
+/// the registry holds for the package: its `ModelMetrics`, the model-quality statistics document
+/// they point at, and its customer metadata.
 #[utoipa::path(get, path = "/model/metrics", tag = "model", responses(
     (status = 200, description = "model metrics", body = Object),
     (status = 503, description = "no model loaded yet", body = ErrorBody),
@@ -59,5 +72,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
         "source": model.source.kind(),
         "evaluated_on": "held-out test split (customers not seen in training)",
         "metrics": m.metrics,
+        "registry": model.package.as_ref().map(|p| json!({
+            "group": p.group,
+            "version": p.version,
+            "approval_status": p.approval_status,
+            "model_metrics": p.model_metrics,
+            "model_quality": p.model_quality,
+            "customer_metadata": p.customer_metadata,
+        })),
     })))
 }

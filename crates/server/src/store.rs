@@ -1,7 +1,8 @@
 //! Model artifacts in S3 or an S3-compatible store (`s3://bucket/key.tar.gz`, or the seed's
 //! `MODEL_BUCKET` + `MODEL_KEY`). Credentials and settings come from the standard AWS
 //! environment: access keys, session token, IRSA web identity (`AWS_ROLE_ARN` +
-//! `AWS_WEB_IDENTITY_TOKEN_FILE`), container credentials or instance metadata; region from
+//! `AWS_WEB_IDENTITY_TOKEN_FILE`), container credentials, instance metadata, or static keys of
+//! a profile in the shared files (`AWS_PROFILE`); region from
 //! `AWS_REGION` / `AWS_DEFAULT_REGION`; a custom endpoint from `AWS_ENDPOINT_URL` (plain HTTP is
 //! allowed when that endpoint is `http://`).
 
@@ -67,18 +68,86 @@ pub(crate) fn env_endpoint() -> Option<String> {
     std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty())
 }
 
-/// An S3 client builder for `bucket` configured from the AWS environment (`AWS_REGION` is
-/// honoured as well as `AWS_DEFAULT_REGION`; plain HTTP only for an `http://` endpoint).
+/// An S3 client builder for `bucket` configured from the AWS environment (region from
+/// `AWS_REGION`, else `AWS_DEFAULT_REGION`; plain HTTP only for an `http://` endpoint). When
+/// the environment names no credentials and no web identity, static keys and the region of the
+/// shared profile files are used (`AWS_PROFILE`, default `default`).
 pub(crate) fn builder(bucket: &str) -> AmazonS3Builder {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let (None, Ok(region)) = (std::env::var_os("AWS_DEFAULT_REGION"), std::env::var("AWS_REGION")) {
+    let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok();
+    let profile = Profile::from_files();
+    if let Some(region) = region.or(profile.region) {
         builder = builder.with_region(region);
+    }
+    let env_has_credentials =
+        ["AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+    if let (false, Some(key), Some(secret)) = (env_has_credentials, profile.access_key_id, profile.secret_access_key) {
+        builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+        if let Some(token) = profile.session_token {
+            builder = builder.with_token(token);
+        }
     }
     let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(env_endpoint).unwrap_or_default();
     if endpoint.starts_with("http://") {
         builder = builder.with_allow_http(true);
     }
     builder
+}
+
+/// What the shared AWS files (`~/.aws/credentials`, `~/.aws/config`, or
+/// `AWS_SHARED_CREDENTIALS_FILE` / `AWS_CONFIG_FILE`) say for the profile `AWS_PROFILE`
+/// (default `default`). Only static keys and the region are read: SSO and role profiles are not
+/// supported (export their credentials to the environment instead).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Profile {
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    region: Option<String>,
+}
+
+impl Profile {
+    fn from_files() -> Self {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let file = |var: &str, name: &str| {
+            std::env::var_os(var)
+                .map(std::path::PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_default()
+        };
+        let name = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned());
+        Self::parse(&name, &file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), &file("AWS_CONFIG_FILE", "config"))
+    }
+
+    /// The profile `name` of an INI credentials file (`[name]`) and config file (`[profile name]`,
+    /// or `[default]`).
+    fn parse(name: &str, credentials: &str, config: &str) -> Self {
+        let section = |text: &str, header: &str| -> Vec<(String, String)> {
+            let mut inside = false;
+            let mut pairs = Vec::new();
+            for line in text.lines().map(str::trim) {
+                if let Some(h) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                    inside = h.trim() == header;
+                } else if let (true, Some((k, v))) = (inside, line.split_once('=')) {
+                    pairs.push((k.trim().to_owned(), v.trim().to_owned()));
+                }
+            }
+            pairs
+        };
+        let config_header = if name == "default" { "default".to_owned() } else { format!("profile {name}") };
+        let mut pairs = section(config, &config_header);
+        pairs.extend(section(credentials, name));
+        let get = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        Self {
+            access_key_id: get("aws_access_key_id"),
+            secret_access_key: get("aws_secret_access_key"),
+            session_token: get("aws_session_token"),
+            region: get("region"),
+        }
+    }
 }
 
 /// One object in a bucket (a `model.tar.gz`, or a file published next to it).
@@ -146,5 +215,26 @@ impl S3Source {
 impl std::fmt::Display for S3Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Profile;
+
+    #[test]
+    fn profiles_come_from_the_credentials_and_config_files() {
+        let credentials = "[default]\naws_access_key_id = AK\naws_secret_access_key = SK\n\n[ci]\naws_access_key_id=CI\naws_secret_access_key=CS\naws_session_token=T\n";
+        let config = "[default]\nregion = eu-west-1\n[profile ci]\nregion=ap-southeast-1\n";
+        let default = Profile::parse("default", credentials, config);
+        assert_eq!(default.access_key_id.as_deref(), Some("AK"));
+        assert_eq!(default.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(default.session_token, None);
+        let ci = Profile::parse("ci", credentials, config);
+        assert_eq!(
+            (ci.access_key_id.as_deref(), ci.session_token.as_deref(), ci.region.as_deref()),
+            (Some("CI"), Some("T"), Some("ap-southeast-1"))
+        );
+        assert_eq!(Profile::parse("missing", credentials, config), Profile::default());
     }
 }

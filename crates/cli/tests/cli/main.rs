@@ -66,11 +66,17 @@ impl Server {
 
     /// [`Server::start`] with extra `serve` flags and environment variables.
     pub fn start_with_env(flags: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = bin()
+        let mut command = bin();
+        // Hermetic: only the variables the test gives configure the model source.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(|n| n.starts_with("AWS_") || n.starts_with("MODEL_")) {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(flags)
             .env("LOG_FORMAT", "json")
-            .env_remove("MODEL_URI")
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()

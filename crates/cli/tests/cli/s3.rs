@@ -156,6 +156,23 @@ fn models_load_from_s3_and_reload_by_etag() {
     assert_eq!(info["version"], default_version.as_str());
     drop(server);
 
+    // Credentials and region from a profile in the shared files, none in the environment.
+    let (credentials, config) = (tmp.path().join("credentials"), tmp.path().join("config"));
+    std::fs::write(&credentials, "[ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+        .expect("write");
+    std::fs::write(&config, "[profile ci]\nregion = us-east-1\n").expect("write");
+    let (credentials, config) = (credentials.display().to_string(), config.display().to_string());
+    let profile_env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_PROFILE", "ci"),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("MODEL_URI", "s3://models/retail/model.tar.gz"),
+    ];
+    let server = Server::start_with_env(&[], &profile_env);
+    wait_ready(server.addr());
+    drop(server);
+
     // MODEL_URI, watched by ETag: a new upload swaps in, a corrupt one is refused.
     let mut uri_env = env.clone();
     uri_env.push(("MODEL_URI", "s3://models/retail/model.tar.gz"));

@@ -462,7 +462,8 @@ fn binning(spec: &EnsembleSpec) -> Result<(Vec<Binning>, Vec<Vec<usize>>), Engin
             (Some(mut t), false) => {
                 t.sort_by(f64::total_cmp);
                 t.dedup();
-                let mut runs = t.chunks(SLOT_THRESHOLDS).map(|run| Binning::Numeric { source, thresholds: run.to_vec() });
+                let mut runs =
+                    t.chunks(SLOT_THRESHOLDS).map(|run| Binning::Numeric { source, thresholds: run.to_vec() });
                 slots.extend(runs.next());
                 let mut own = vec![source];
                 for run in runs {

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use crate::schema::ErrorBody;
 use crate::{ApiError, AppState};
 
-/// Name, version, source, classes, input schema, training summary and provenance of the served
-/// model. `configured_source` differs from `location` while a fallback serves.
+/// Name, version, source, model format (native trees or an imported ONNX model with its input
+/// mapping), classes, input schema, training summary and provenance of the served model.
+/// `configured_source` differs from `location` while a fallback serves.
 #[utoipa::path(get, path = "/model/info", tag = "model", responses(
     (status = 200, description = "model information", body = Object),
     (status = 503, description = "no model loaded yet", body = ErrorBody),
@@ -26,6 +27,8 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Api
         "location": model.source.location(),
         "configured_source": configured.location(),
         "fallback": model.source != *configured,
+        "format_version": m.format_version,
+        "model_format": m.model,
         "created_at": m.created_at,
         "target": m.target,
         "classes": m.classes,

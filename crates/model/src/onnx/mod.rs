@@ -21,7 +21,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue;
-use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, NodeSpec, Output, SplitTest, TreeSpec};
+use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, MAX_DEPTH, NodeSpec, Output, SplitTest, TreeSpec};
 use crate::features::{
     FEATURE_NAMES, FIRST_CATEGORICAL, FeatureSpec, InputSchema, MAX_QUANTITY, MAX_SPEND, N_FEATURES, UNSEEN_CODE,
 };
@@ -351,7 +351,11 @@ fn check_graph<'g>(graph: &'g GraphProto, mapping: &InputMapping) -> Result<Grap
     // Walk back from the ensemble's input to a graph input through Cast/Identity.
     let mut name = trees.input.first().map(String::as_str).unwrap_or_default();
     let mut f32 = false;
-    while let Some(node) = producers.get(name) {
+    // Bounded by the node count, so a (malformed) cyclic graph cannot loop forever.
+    for _ in 0..graph.node.len() {
+        let Some(node) = producers.get(name) else {
+            break;
+        };
         if node.op_type == "Cast" {
             match node.attribute.iter().find(|a| a.name == "to").map(|a| a.i as i32) {
                 Some(proto::FLOAT) => f32 = true,
@@ -399,12 +403,15 @@ fn check_graph<'g>(graph: &'g GraphProto, mapping: &InputMapping) -> Result<Grap
     // The probabilities (second output) must leave the graph, possibly through Identity/Cast.
     let outputs: BTreeSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
     let mut name = trees.output.get(1).map(String::as_str).unwrap_or_default();
-    while !outputs.contains(name) {
-        let next = graph.node.iter().find(|n| n.input.first().is_some_and(|i| i == name));
-        match next.and_then(|n| n.output.first()) {
-            Some(out) => name = out,
-            None => return refuse("the tree ensemble's probabilities are not a graph output".to_owned()),
+    for _ in 0..graph.node.len() {
+        if outputs.contains(name) {
+            break;
         }
+        let next = graph.node.iter().find(|n| n.input.first().is_some_and(|i| i == name));
+        name = next.and_then(|n| n.output.first()).map(String::as_str).unwrap_or_default();
+    }
+    if !outputs.contains(name) {
+        return refuse("the tree ensemble's probabilities are not a graph output".to_owned());
     }
     Ok(GraphShape { trees, input: input.name.clone(), columns, f32 })
 }
@@ -620,7 +627,7 @@ impl Translate<'_> {
         let mut nodes = Vec::new();
         let mut leaves: Vec<i64> = Vec::new();
         let mut seen = BTreeSet::new();
-        self.place(tree, tree_id, root, &mut nodes, &mut leaves, &mut seen)?;
+        self.place(tree, tree_id, (root, 0), &mut nodes, &mut leaves, &mut seen)?;
         let classes: BTreeSet<usize> = leaves
             .iter()
             .flat_map(|l| ensemble.weights.get(&(tree_id, *l)).into_iter().flatten().map(|(c, _)| *c))
@@ -641,12 +648,12 @@ impl Translate<'_> {
             .collect())
     }
 
-    /// Appends the subtree at ONNX node `id`; returns its engine child reference.
+    /// Appends the subtree at ONNX node `id` (on level `level`); returns its engine child reference.
     fn place(
         &self,
         tree: &BTreeMap<i64, OnnxNode>,
         tree_id: i64,
-        id: i64,
+        (id, level): (i64, usize),
         nodes: &mut Vec<NodeSpec>,
         leaves: &mut Vec<i64>,
         seen: &mut BTreeSet<i64>,
@@ -660,6 +667,12 @@ impl Translate<'_> {
             leaves.push(id);
             return Ok(!i32::try_from(leaves.len() - 1).map_err(|_| fail("too many leaves".to_owned()))?);
         }
+        // Checked here, before recursing further, so a hostile chain of nodes cannot exhaust the stack.
+        if level >= MAX_DEPTH {
+            return Err(fail(format!(
+                "the tree is deeper than {MAX_DEPTH} levels, the most the engine lays out (export with max_depth <= {MAX_DEPTH})"
+            )));
+        }
         let column = self.columns.get(node.feature).ok_or_else(|| {
             fail(format!("reads column {}, the input mapping lists {}", node.feature, self.columns.len()))
         })?;
@@ -667,8 +680,8 @@ impl Translate<'_> {
         let index = nodes.len();
         nodes.push(NodeSpec { feature: column.feature(), test, left: 0, right: 0 });
         let (yes, no) = if swap { (node.no, node.yes) } else { (node.yes, node.no) };
-        let left = self.place(tree, tree_id, yes, nodes, leaves, seen)?;
-        let right = self.place(tree, tree_id, no, nodes, leaves, seen)?;
+        let left = self.place(tree, tree_id, (yes, level + 1), nodes, leaves, seen)?;
+        let right = self.place(tree, tree_id, (no, level + 1), nodes, leaves, seen)?;
         nodes[index].left = left;
         nodes[index].right = right;
         i32::try_from(index).map_err(|_| fail("too many nodes".to_owned()))

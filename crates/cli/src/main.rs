@@ -3,6 +3,8 @@
 
 mod healthcheck;
 #[cfg(feature = "train")]
+mod import;
+#[cfg(feature = "train")]
 mod predict;
 mod registry;
 mod serve;
@@ -42,6 +44,10 @@ enum Command {
     /// Offline batch scoring of a transaction CSV or a JSON-lines file of requests.
     #[cfg(feature = "train")]
     Predict(predict::PredictArgs),
+    /// Turn an ONNX tree-ensemble classifier (scikit-learn, XGBoost, LightGBM via skl2onnx /
+    /// onnxmltools) into an artifact directory served by the native engine.
+    #[cfg(feature = "train")]
+    ImportOnnx(import::ImportOnnxArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,5 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Evaluate(args) => train::evaluate(&args),
         #[cfg(feature = "train")]
         Command::Predict(args) => predict::predict(&args),
+        #[cfg(feature = "train")]
+        Command::ImportOnnx(args) => import::import_onnx(&args),
     }
 }

@@ -96,12 +96,12 @@ pub struct EvaluateArgs {
 }
 
 /// Progress bars on stderr (hidden when stderr is not a terminal).
-struct Bars {
+pub(crate) struct Bars {
     bar: ProgressBar,
 }
 
 impl Bars {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()) }
     }
 }
@@ -139,7 +139,7 @@ impl Drop for Bars {
 
 /// Prints a JSON document on stdout (the commands' machine-readable result).
 #[allow(clippy::print_stdout)]
-fn emit(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn emit(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -196,7 +196,7 @@ pub fn gen_data(args: &GenDataArgs) -> anyhow::Result<()> {
     emit(&summary)
 }
 
-fn created_at() -> String {
+pub(crate) fn created_at() -> String {
     // Reproducible builds set SOURCE_DATE_EPOCH; everyone else gets the current time.
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()

@@ -1,6 +1,8 @@
 //! Model artifact: a directory (or `.tar.gz` of one) holding `manifest.json` and the files it
 //! lists with their sha256. Loading verifies the format version, every checksum and size, the
-//! input schema and the ensemble before anything can serve.
+//! input schema and the ensemble before anything can serve. The trees are either the engine's
+//! own `model.json` or an ONNX tree-ensemble classifier (`model.onnx`, format version 2) that is
+//! imported into the same engine at load time.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,9 +15,14 @@ use sha2::{Digest, Sha256};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::features::{FeaturePipeline, InputSchema};
 use crate::metrics::Metrics;
+use crate::onnx::{self, InputMapping};
 
-/// Artifact format version this build reads and writes.
+/// Artifact format version of native models (`model.json`); older builds read it.
 pub const FORMAT_VERSION: u32 = 1;
+/// Artifact format version of imported ONNX models, the newest this build reads.
+pub const ONNX_FORMAT_VERSION: u32 = 2;
+/// Name of the ONNX file of an imported model.
+pub const ONNX_FILE: &str = "model.onnx";
 /// Name of the manifest file at the artifact root.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Name of the ensemble file.
@@ -99,6 +106,9 @@ pub struct Manifest {
     pub name: String,
     /// Model version (defaults to the first 12 hex digits of the ensemble's sha256).
     pub version: String,
+    /// How the trees are stored (absent in native manifests).
+    #[serde(default, skip_serializing_if = "ModelFormat::is_native")]
+    pub model: ModelFormat,
     /// RFC 3339 creation time.
     pub created_at: String,
     /// Label column predicted.
@@ -115,6 +125,37 @@ pub struct Manifest {
     pub provenance: Provenance,
     /// Every other file of the artifact with its checksum.
     pub files: BTreeMap<String, FileEntry>,
+}
+
+/// How an artifact stores its trees.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelFormat {
+    /// The engine's own ensemble, [`MODEL_FILE`].
+    #[default]
+    Native,
+    /// An ONNX tree-ensemble classifier, imported into the engine when the artifact loads.
+    Onnx {
+        /// The ONNX file (normally [`ONNX_FILE`]).
+        file: String,
+        /// What each column of the ONNX input is.
+        inputs: InputMapping,
+    },
+}
+
+impl ModelFormat {
+    /// Whether this is [`ModelFormat::Native`].
+    pub fn is_native(&self) -> bool {
+        *self == Self::Native
+    }
+
+    /// The file holding the trees.
+    pub fn file(&self) -> &str {
+        match self {
+            Self::Native => MODEL_FILE,
+            Self::Onnx { file, .. } => file,
+        }
+    }
 }
 
 /// Why an artifact was refused.
@@ -151,7 +192,9 @@ pub enum ArtifactError {
         reason: String,
     },
     /// The artifact was written by an incompatible format version.
-    #[error("manifest.json: format_version {found} is not supported (this build reads {FORMAT_VERSION})")]
+    #[error(
+        "manifest.json: format_version {found} is not supported (this build reads {FORMAT_VERSION} to {ONNX_FORMAT_VERSION})"
+    )]
     UnsupportedVersion {
         /// Version found.
         found: u32,
@@ -236,15 +279,20 @@ impl Artifact {
             format_version: u32,
         }
         let version: Version = parse(MANIFEST_FILE, manifest_bytes)?;
-        if version.format_version != FORMAT_VERSION {
+        if !(FORMAT_VERSION..=ONNX_FORMAT_VERSION).contains(&version.format_version) {
             return Err(ArtifactError::UnsupportedVersion { found: version.format_version });
         }
         let manifest: Manifest = parse(MANIFEST_FILE, manifest_bytes)?;
-        if !manifest.files.contains_key(MODEL_FILE) {
-            return Err(ArtifactError::Invalid {
-                file: MANIFEST_FILE.to_owned(),
-                reason: format!("does not list {MODEL_FILE}"),
-            });
+        let invalid = |file: &str, reason: String| ArtifactError::Invalid { file: file.to_owned(), reason };
+        if !manifest.model.is_native() && manifest.format_version < ONNX_FORMAT_VERSION {
+            return Err(invalid(
+                MANIFEST_FILE,
+                format!("an ONNX model needs format_version {ONNX_FORMAT_VERSION}, so older builds refuse it"),
+            ));
+        }
+        let model_file = manifest.model.file();
+        if !manifest.files.contains_key(model_file) {
+            return Err(invalid(MANIFEST_FILE, format!("does not list {model_file}")));
         }
         for (name, entry) in &manifest.files {
             let content = files.get(name).ok_or_else(|| ArtifactError::MissingFile { file: name.clone() })?;
@@ -257,21 +305,27 @@ impl Artifact {
                 return Err(ArtifactError::Checksum { file: name.clone(), expected: entry.sha256.clone(), actual });
             }
         }
-        let invalid = |file: &str, reason: String| ArtifactError::Invalid { file: file.to_owned(), reason };
-        let spec: EnsembleSpec = parse(MODEL_FILE, &files[MODEL_FILE])?;
         let classes: Vec<&str> = manifest.classes.iter().map(|c| c.code.as_str()).collect();
+        let spec: EnsembleSpec = match &manifest.model {
+            ModelFormat::Native => parse(MODEL_FILE, &files[MODEL_FILE])?,
+            ModelFormat::Onnx { file, inputs } => {
+                onnx::import(&files[file], inputs, &manifest.input_schema, &classes)
+                    .map_err(|e| invalid(file, e.to_string()))?
+                    .spec
+            }
+        };
         if spec.classes != classes {
             return Err(invalid(
-                MODEL_FILE,
+                model_file,
                 format!("classes {:?} differ from the manifest's {classes:?}", spec.classes),
             ));
         }
-        let engine = Engine::compile(&spec).map_err(|e| invalid(MODEL_FILE, e.to_string()))?;
+        let engine = Engine::compile(&spec).map_err(|e| invalid(model_file, e.to_string()))?;
         let pipeline =
             FeaturePipeline::new(manifest.input_schema.clone()).map_err(|e| invalid(MANIFEST_FILE, e.to_string()))?;
         if engine.n_features() != crate::features::N_FEATURES {
             return Err(invalid(
-                MODEL_FILE,
+                model_file,
                 format!(
                     "expects {} features, the pipeline computes {}",
                     engine.n_features(),

@@ -6,7 +6,9 @@
 //! becomes the number of the model's distinct thresholds on that feature that lie below it
 //! (so `x > t_j` exactly when `bin > j`), a category code stays its code. Every internal node
 //! then holds a 256-bit table of the bins that go right; numeric and categorical splits are the
-//! same three loads and no branch. Trees are laid out as complete binary trees of the
+//! same three loads and no branch. A feature with more than 255 distinct thresholds is binned
+//! into several byte slots, one per run of 255 thresholds: within its run a split is the same
+//! exact test (`x > t_j` exactly when the run's bin exceeds `j`'s place in the run). Trees are laid out as complete binary trees of the
 //! ensemble's depth (heap order, children of `i` at `2i+1`, `2i+2`), shallower branches padded
 //! with "always left" nodes, so a row takes exactly `depth` steps per tree.
 
@@ -22,7 +24,8 @@ pub const MAX_DEPTH: usize = 12;
 /// Rows scored together per tree in batch mode, so their independent walks overlap.
 const BLOCK: usize = 16;
 
-/// A serialized ensemble: multiclass softmax over per-class sums of tree outputs.
+/// A serialized ensemble: per-class sums of tree outputs, turned into probabilities by
+/// [`Output`] (softmax unless stated otherwise).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleSpec {
     /// Always [`ENSEMBLE_FORMAT`].
@@ -36,6 +39,35 @@ pub struct EnsembleSpec {
     /// Trees in boosting order; a class's raw score is its init score plus its trees' outputs,
     /// summed in this order.
     pub trees: Vec<TreeSpec>,
+    /// How the class sums become probabilities.
+    #[serde(default, skip_serializing_if = "Output::is_softmax")]
+    pub output: Output,
+}
+
+/// How raw class scores become probabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// Softmax of the raw scores (boosting with a multiclass log loss).
+    #[default]
+    Softmax,
+    /// The raw scores are the probabilities (e.g. a random forest's averaged leaf distributions).
+    Identity,
+}
+
+impl Output {
+    /// Whether this is the default, [`Output::Softmax`].
+    pub fn is_softmax(&self) -> bool {
+        *self == Self::Softmax
+    }
+
+    /// Turns raw scores into probabilities in place.
+    fn apply(self, scores: &mut [f64]) {
+        match self {
+            Self::Softmax => softmax(scores),
+            Self::Identity => {}
+        }
+    }
 }
 
 /// One regression tree. Children `>= 0` index `nodes`, `< 0` are leaves `!child`.
@@ -96,8 +128,12 @@ pub enum EngineError {
     },
 }
 
-/// Most features a row may have.
+/// Most features a row may have; also the most byte slots its binned form may use (a numeric
+/// feature takes one slot per 255 distinct thresholds).
 pub const MAX_FEATURES: usize = 64;
+
+/// Distinct thresholds one byte slot holds (bins `0..=255`).
+const SLOT_THRESHOLDS: usize = 255;
 
 /// A compiled internal node: the feature whose bin is looked up and the table to look it up in.
 #[derive(Debug, Clone, Copy, Default)]
@@ -109,16 +145,26 @@ struct Node {
 /// Bins `0..=255` that go right, as a 256-bit set.
 type Table = [u64; 4];
 
-/// How a feature's raw value becomes a bin.
+/// How one byte slot of a binned row is computed from the raw row.
 #[derive(Debug, Clone)]
 enum Binning {
-    /// Distinct thresholds used on the feature, increasing; bin = how many are below the value.
-    Numeric(Vec<f64>),
-    /// Bin = category code (values above 255 saturate to 255, which no split sends left).
-    Categorical,
+    /// Distinct thresholds (at most 255, increasing) of the numeric feature `source`; bin = how
+    /// many are below the value.
+    Numeric {
+        /// Feature read.
+        source: usize,
+        /// The thresholds of this slot.
+        thresholds: Vec<f64>,
+    },
+    /// Bin = category code of feature `source` (values above 255 saturate to 255, which no
+    /// split sends left).
+    Categorical {
+        /// Feature read.
+        source: usize,
+    },
 }
 
-/// A row's bins.
+/// A row's bins, one byte per slot.
 type Bins = [u8; MAX_FEATURES];
 
 /// A compiled ensemble.
@@ -128,7 +174,11 @@ pub struct Engine {
     n_classes: usize,
     depth: usize,
     init_scores: Vec<f64>,
+    output: Output,
+    /// One entry per slot; slot `f` is feature `f`'s first, extra slots follow the features.
     binning: Vec<Binning>,
+    /// The slots of each feature (compile time: where a threshold's table looks).
+    feature_slots: Vec<Vec<usize>>,
     tree_class: Vec<usize>,
     nodes: Vec<Node>,
     leaves: Vec<f64>,
@@ -162,14 +212,16 @@ impl Engine {
         for (t, tree) in spec.trees.iter().enumerate() {
             depth = depth.max(check_tree(spec, tree).map_err(|reason| EngineError::Tree { tree: t, reason })?);
         }
-        let binning = binning(spec)?;
+        let (binning, feature_slots) = binning(spec)?;
         let internal = (1usize << depth) - 1;
         let mut engine = Self {
             n_features: spec.n_features,
             n_classes,
             depth,
             init_scores: spec.init_scores.clone(),
+            output: spec.output,
             binning,
+            feature_slots,
             tree_class: Vec::with_capacity(spec.trees.len()),
             nodes: Vec::with_capacity(spec.trees.len() * internal),
             leaves: Vec::with_capacity(spec.trees.len() << depth),
@@ -188,28 +240,35 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The 256-bit table of bins that go right at a node.
-    fn table(&self, spec: &NodeSpec) -> Table {
+    /// The slot a node looks up and the 256-bit table of its bins that go right.
+    fn table(&self, spec: &NodeSpec) -> (usize, Table) {
         let mut right: Table = [0; 4];
-        match (&spec.test, &self.binning[spec.feature]) {
-            (SplitTest::Threshold(t), Binning::Numeric(thresholds)) => {
-                // x > t  <=>  more than j thresholds lie below x, where t = thresholds[j].
-                let j = thresholds.partition_point(|u| u < t);
+        match &spec.test {
+            SplitTest::Threshold(t) => {
+                // The slot whose run holds t: x > t  <=>  more than j of the run's thresholds lie
+                // below x, where t is the run's j-th threshold.
+                let found = self.feature_slots[spec.feature].iter().find_map(|&slot| match &self.binning[slot] {
+                    Binning::Numeric { thresholds, .. } => {
+                        thresholds.binary_search_by(|u| u.total_cmp(t)).ok().map(|j| (slot, j))
+                    }
+                    Binning::Categorical { .. } => None,
+                });
+                let Some((slot, j)) = found else {
+                    unreachable!("binning() gives every threshold of a numeric feature a slot")
+                };
                 for bin in j + 1..256 {
                     right[bin >> 6] |= 1 << (bin & 63);
                 }
+                (slot, right)
             }
-            (SplitTest::Categories(left), _) => {
+            SplitTest::Categories(left) => {
                 right = [u64::MAX; 4];
                 for &code in left {
                     right[(code >> 6) as usize] &= !(1u64 << (code & 63));
                 }
-            }
-            (SplitTest::Threshold(_), Binning::Categorical) => {
-                unreachable!("binning() makes threshold features numeric")
+                (spec.feature, right)
             }
         }
-        right
     }
 
     /// Writes the subtree `child` of `tree` at heap position `pos` (on level `level`).
@@ -230,7 +289,7 @@ impl Engine {
         let (left, right) = match usize::try_from(child) {
             Ok(n) => {
                 let spec = &tree.nodes[n];
-                let table = self.table(spec);
+                let (slot, table) = self.table(spec);
                 let next = table_ids.len();
                 let id = *table_ids.entry(table).or_insert_with(|| next as u16);
                 if usize::from(id) == next {
@@ -239,7 +298,8 @@ impl Engine {
                     }
                     self.tables.push(table);
                 }
-                self.nodes[node_base + pos] = Node { table: id, feature: spec.feature as u8 };
+                // Slots are < MAX_FEATURES = 64, so the byte holds them.
+                self.nodes[node_base + pos] = Node { table: id, feature: slot as u8 };
                 (spec.left, spec.right)
             }
             // A leaf above the bottom level: padding nodes use table 0 (always left), and every
@@ -271,11 +331,14 @@ impl Engine {
     }
 
     fn bin_row(&self, row: &[f64], bins: &mut Bins) {
-        for ((bin, &x), binning) in bins.iter_mut().zip(row).zip(&self.binning) {
-            *bin = match binning {
-                Binning::Numeric(thresholds) => thresholds.partition_point(|t| *t < x) as u8,
+        for (bin, binning) in bins.iter_mut().zip(&self.binning) {
+            *bin = match *binning {
+                Binning::Numeric { source, ref thresholds } => {
+                    let x = row[source];
+                    thresholds.partition_point(|t| *t < x) as u8
+                }
                 // `as` saturates: negative and NaN become 0, large values 255.
-                Binning::Categorical => (x as usize).min(255) as u8,
+                Binning::Categorical { source } => (row[source] as usize).min(255) as u8,
             };
         }
     }
@@ -317,7 +380,17 @@ impl Engine {
     /// Class probabilities of one row.
     pub fn predict_proba(&self, row: &[f64], probabilities: &mut [f64]) {
         self.raw_scores(row, probabilities);
-        softmax(probabilities);
+        self.output.apply(probabilities);
+    }
+
+    /// How raw scores become probabilities.
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Byte slots a binned row uses (the features, plus one per extra 255 thresholds).
+    pub fn n_slots(&self) -> usize {
+        self.binning.len()
     }
 
     /// Class probabilities of many rows (`rows` row-major, `n_features` wide; `out` row-major,
@@ -350,7 +423,7 @@ impl Engine {
                 }
             }
             for s in scores.chunks_mut(nc) {
-                softmax(s);
+                self.output.apply(s);
             }
         }
     }
@@ -364,9 +437,10 @@ impl Engine {
     }
 }
 
-/// How each feature is binned: numeric when any node compares it to a threshold (with the
-/// distinct thresholds used), categorical otherwise.
-fn binning(spec: &EnsembleSpec) -> Result<Vec<Binning>, EngineError> {
+/// The byte slots of a binned row and each feature's slots. A feature split by threshold is
+/// numeric: its distinct thresholds, in runs of 255, fill its own slot and, past the first run,
+/// extra slots after the features. Any other feature is categorical.
+fn binning(spec: &EnsembleSpec) -> Result<(Vec<Binning>, Vec<Vec<usize>>), EngineError> {
     let mut thresholds: Vec<Option<Vec<f64>>> = vec![None; spec.n_features];
     let mut categorical = vec![false; spec.n_features];
     for node in spec.trees.iter().flat_map(|t| &t.nodes) {
@@ -375,28 +449,44 @@ fn binning(spec: &EnsembleSpec) -> Result<Vec<Binning>, EngineError> {
             SplitTest::Categories(_) => categorical[node.feature] = true,
         }
     }
-    thresholds
-        .into_iter()
-        .zip(categorical)
-        .enumerate()
-        .map(|(f, (numeric, categorical))| match (numeric, categorical) {
+    let mut slots: Vec<Binning> = Vec::with_capacity(spec.n_features);
+    let mut extra: Vec<Binning> = Vec::new();
+    let mut feature_slots = Vec::with_capacity(spec.n_features);
+    for (source, (numeric, categorical)) in thresholds.into_iter().zip(categorical).enumerate() {
+        match (numeric, categorical) {
             (Some(_), true) => {
-                Err(EngineError::Ensemble(format!("feature {f} is split both by threshold and by category")))
+                return Err(EngineError::Ensemble(format!(
+                    "feature {source} is split both by threshold and by category"
+                )));
             }
             (Some(mut t), false) => {
                 t.sort_by(f64::total_cmp);
                 t.dedup();
-                if t.len() > 255 {
-                    return Err(EngineError::Ensemble(format!(
-                        "feature {f} uses {} distinct thresholds, at most 255 are supported",
-                        t.len()
-                    )));
+                let mut runs =
+                    t.chunks(SLOT_THRESHOLDS).map(|run| Binning::Numeric { source, thresholds: run.to_vec() });
+                slots.extend(runs.next());
+                let mut own = vec![source];
+                for run in runs {
+                    own.push(spec.n_features + extra.len());
+                    extra.push(run);
                 }
-                Ok(Binning::Numeric(t))
+                feature_slots.push(own);
             }
-            (None, _) => Ok(Binning::Categorical),
-        })
-        .collect()
+            (None, _) => {
+                slots.push(Binning::Categorical { source });
+                feature_slots.push(vec![source]);
+            }
+        }
+    }
+    if slots.len() + extra.len() > MAX_FEATURES {
+        return Err(EngineError::Ensemble(format!(
+            "the features' distinct thresholds need {} byte slots (one per feature, plus one per \
+             further {SLOT_THRESHOLDS} thresholds on a feature), at most {MAX_FEATURES} are supported",
+            slots.len() + extra.len()
+        )));
+    }
+    slots.extend(extra);
+    Ok((slots, feature_slots))
 }
 
 /// Checks one tree and returns its depth (internal levels on its longest path).
@@ -487,6 +577,7 @@ mod tests {
             classes: vec!["A".into(), "B".into()],
             init_scores: vec![0.0, 0.0],
             trees,
+            output: Output::Softmax,
         }
     }
 
@@ -537,6 +628,100 @@ mod tests {
             assert_eq!(&parallel[2 * r..2 * r + 2], &p);
             assert!((p[0] + p[1] - 1.0).abs() < 1e-12);
         }
+    }
+
+    /// Walks a tree spec directly (the reference for the compiled engine).
+    fn walk(tree: &TreeSpec, row: &[f64]) -> f64 {
+        let mut child = if tree.nodes.is_empty() { -1 } else { 0 };
+        while child >= 0 {
+            let node = &tree.nodes[child as usize];
+            let left = match &node.test {
+                SplitTest::Threshold(t) => row[node.feature] <= *t,
+                SplitTest::Categories(codes) => codes.contains(&(row[node.feature] as u32)),
+            };
+            child = if left { node.left } else { node.right };
+        }
+        tree.leaves[usize::try_from(!child).expect("leaf")]
+    }
+
+    #[test]
+    fn features_with_more_than_255_thresholds_take_extra_slots_and_stay_exact() {
+        // 300 stumps on feature 0 and 300 on feature 1 (1,000 and 600 distinct thresholds
+        // between them), so both need extra slots; leaves are distinct powers so any wrong
+        // branch changes the sum.
+        let mut trees = Vec::new();
+        for i in 0..300 {
+            for (feature, t) in [(0, f64::from(i) * 0.37 - 7.0), (1, f64::from(i % 150) * 1.5)] {
+                trees.push(TreeSpec {
+                    class: i as usize % 2,
+                    nodes: vec![NodeSpec { feature, test: SplitTest::Threshold(t), left: -1, right: !1 }],
+                    leaves: vec![f64::from(i), -f64::from(i) * 0.5],
+                });
+            }
+        }
+        for i in 0..400 {
+            let t = f64::from(i) * 0.1 + 0.05;
+            trees.push(TreeSpec {
+                class: 0,
+                nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(t), left: -1, right: !1 }],
+                leaves: vec![0.25, -0.125],
+            });
+        }
+        let spec = spec(trees);
+        let engine = Engine::compile(&spec).expect("compiles");
+        assert_eq!(engine.n_slots(), 4, "feature 0: 700 thresholds in 3 slots, feature 1: 150 in 1");
+        let mut thresholds: Vec<f64> = spec
+            .trees
+            .iter()
+            .flat_map(|t| &t.nodes)
+            .filter_map(|n| match n.test {
+                SplitTest::Threshold(t) => Some(t),
+                SplitTest::Categories(_) => None,
+            })
+            .collect();
+        thresholds.extend([-100.0, 1e9]);
+        for (k, &t) in thresholds.iter().enumerate() {
+            for x in [t, t.next_up(), t.next_down()] {
+                let row = [x, thresholds[(k * 7) % thresholds.len()]];
+                let mut expected = [0.0; 2];
+                for tree in &spec.trees {
+                    expected[tree.class] += walk(tree, &row);
+                }
+                let mut got = [0.0; 2];
+                engine.raw_scores(&row, &mut got);
+                assert!((got[0] - expected[0]).abs() < 1e-9 && (got[1] - expected[1]).abs() < 1e-9, "{row:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn too_many_slots_are_refused_clearly() {
+        let trees = (0..64 * 255)
+            .map(|i| TreeSpec {
+                class: 0,
+                nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(f64::from(i)), left: -1, right: !1 }],
+                leaves: vec![0.0, 1.0],
+            })
+            .collect();
+        let err = Engine::compile(&spec(trees)).expect_err("too many thresholds");
+        assert!(err.to_string().contains("byte slots"), "{err}");
+    }
+
+    #[test]
+    fn identity_output_returns_the_raw_sums() {
+        let mut spec = spec(vec![
+            TreeSpec { class: 0, nodes: vec![], leaves: vec![0.25] },
+            TreeSpec { class: 1, nodes: vec![], leaves: vec![0.75] },
+        ]);
+        spec.output = Output::Identity;
+        let engine = Engine::compile(&spec).expect("compiles");
+        let mut p = [0.0; 2];
+        engine.predict_proba(&[0.0, 0.0], &mut p);
+        assert_eq!(p, [0.25, 0.75]);
+        let mut batch = [0.0; 2];
+        engine.predict_batch(&[0.0, 0.0], &mut batch);
+        assert_eq!(batch, p);
+        assert!(!serde_json::to_string(&spec).expect("json").contains("softmax"), "default stays implicit");
     }
 
     #[test]

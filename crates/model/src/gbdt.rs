@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, NodeSpec, SplitTest, TreeSpec, softmax};
+use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, NodeSpec, Output, SplitTest, TreeSpec, softmax};
 use crate::progress::Progress;
 
 /// Rows per parallel histogram chunk; fixed so results do not depend on the thread count.
@@ -664,6 +664,7 @@ impl Booster {
             classes: classes.to_vec(),
             init_scores: self.init_scores.clone(),
             trees,
+            output: Output::Softmax,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod engine;
 pub mod features;
 pub mod metrics;
+pub mod onnx;
 pub mod time;
 
 #[cfg(feature = "train")]
@@ -16,6 +17,8 @@ pub mod card;
 pub mod data;
 #[cfg(feature = "train")]
 pub mod gbdt;
+#[cfg(feature = "train")]
+pub mod import;
 #[cfg(feature = "train")]
 pub mod progress;
 #[cfg(feature = "train")]

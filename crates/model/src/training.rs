@@ -298,6 +298,7 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         format_version: artifact::FORMAT_VERSION,
         name: MODEL_NAME.to_owned(),
         version,
+        model: artifact::ModelFormat::Native,
         created_at: config.created_at.clone(),
         target: TARGET.to_owned(),
         classes: CLASSES

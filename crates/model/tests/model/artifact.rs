@@ -55,10 +55,10 @@ fn tampered_truncated_missing_and_future_artifacts_are_refused_naming_the_file()
     let dir = tmp.path().join("future");
     copy_default(&dir);
     let manifest = fs::read_to_string(dir.join(MANIFEST_FILE)).expect("read");
-    fs::write(dir.join(MANIFEST_FILE), manifest.replacen("\"format_version\": 1", "\"format_version\": 2", 1))
+    fs::write(dir.join(MANIFEST_FILE), manifest.replacen("\"format_version\": 1", "\"format_version\": 3", 1))
         .expect("write");
     let err = Artifact::load(&dir).expect_err("future");
-    assert!(matches!(err, ArtifactError::UnsupportedVersion { found: 2 }), "{err}");
+    assert!(matches!(err, ArtifactError::UnsupportedVersion { found: 3 }), "{err}");
 
     let dir = tmp.path().join("garbage");
     copy_default(&dir);

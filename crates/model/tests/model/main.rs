@@ -1,4 +1,5 @@
 //! Integration tests of retail-model (one test binary).
 
 mod artifact;
+mod onnx;
 mod parity;

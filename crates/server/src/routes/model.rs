@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use crate::schema::ErrorBody;
 use crate::{ApiError, AppState};
 
-/// Name, version, source, classes, input schema, training summary and provenance of the served
-/// model. `configured_source` differs from `location` while a fallback serves. Served from the
+/// Name, version, source, model format (native trees or an imported ONNX model with its input
+/// mapping), classes, input schema, training summary and provenance of the served model.
+/// `configured_source` differs from `location` while a fallback serves. Served from the
 /// SageMaker Model Registry, `registry` tells the package: group, version, ARN, approval status,
 /// registration time, artifact URL and customer metadata.
 #[utoipa::path(get, path = "/model/info", tag = "model", responses(
@@ -28,6 +29,8 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Api
         "location": model.source.location(),
         "configured_source": configured.location(),
         "fallback": model.source != *configured,
+        "format_version": m.format_version,
+        "model_format": m.model,
         "created_at": m.created_at,
         "target": m.target,
         "classes": m.classes,

@@ -161,6 +161,7 @@ async fn health_readiness_and_model_endpoints() {
         assert_eq!(body["source"], "embedded");
         assert_eq!(body["classes"].as_array().expect("classes").len(), 3);
         assert_eq!(body["input_schema"]["features"].as_array().expect("features").len(), 9);
+        assert_eq!(body["model_format"]["kind"], "native");
     }
     let (status, body) = call(&s, "GET", "/model/metrics", None, "").await;
     assert_eq!(status, StatusCode::OK);

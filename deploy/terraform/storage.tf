@@ -9,6 +9,7 @@ module "ecr" {
   repository_image_tag_mutability = "IMMUTABLE"
   repository_image_scan_on_push   = true
   repository_encryption_type      = "KMS"
+  repository_force_delete         = true
   # Pull access comes from the node role (AmazonEC2ContainerRegistryReadOnly); push from IAM users.
   create_repository_policy = false
 

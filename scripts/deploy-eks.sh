@@ -13,8 +13,8 @@
 #   scripts/deploy-eks.sh [-var-file=deploy/terraform/prod.tfvars]
 #
 # Arguments are passed to both `terraform apply` runs. Needs: terraform, aws (v2), kubectl,
-# docker, git, curl. Set AUTO_APPROVE=1 to skip terraform's confirmation prompts and
-# DOCKERFILE to the Dockerfile's path if it is not ./Dockerfile.
+# docker, git, curl. Set AUTO_APPROVE=1 to skip terraform's confirmation prompts, and DOCKERFILE
+# to the Dockerfile's path (default: deploy/docker/Dockerfile, else ./Dockerfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +52,9 @@ aws ecr get-login-password --region "$region" | docker login --username AWS --pa
 if aws ecr describe-images --region "$region" --repository-name "${ecr#*/}" --image-ids imageTag="$tag" >/dev/null 2>&1; then
   printf '%s:%s is already in ECR\n' "$ecr" "$tag" >&2
 else
-  docker build -f "${DOCKERFILE:-Dockerfile}" -t "$ecr:$tag" \
+  dockerfile=${DOCKERFILE:-deploy/docker/Dockerfile}
+  [[ -f $dockerfile ]] || dockerfile=Dockerfile
+  docker build -f "$dockerfile" -t "$ecr:$tag" \
     --build-arg BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     --build-arg GIT_COMMIT="$(git rev-parse HEAD)" \
     --build-arg GIT_BRANCH="$(git rev-parse --abbrev-ref HEAD)" .

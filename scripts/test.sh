@@ -61,4 +61,7 @@ step "tests"
 "${runner[@]}" --workspace --release --locked
 cargo test --doc --workspace --release --locked
 
+step "deployment kit (deploy/, offline; uses the release binary the tests built)"
+scripts/test-deploy.sh
+
 step "all tests passed"

@@ -1,0 +1,190 @@
+# The way in: WAF web ACL, optional ACM certificate and Route 53 alias. The ALB itself is made by
+# the AWS Load Balancer Controller from the Ingress (deploy/k8s/overlays/eks), which names the
+# web ACL and the certificate by ARN (scripts/deploy-eks.sh passes these outputs).
+
+resource "aws_wafv2_web_acl" "api" {
+  name        = local.name
+  description = "retail-api ALB: per-IP rate limit, SQL injection and known bad inputs (seed 002)"
+  scope       = "REGIONAL"
+
+  default_action {
+    allow {}
+  }
+
+  rule {
+    name     = "rate-limit-per-ip"
+    priority = 0
+    action {
+      block {}
+    }
+    statement {
+      rate_based_statement {
+        limit              = var.waf_rate_limit
+        aggregate_key_type = "IP"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "rate-limit-per-ip"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-sqli"
+    priority = 1
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesSQLiRuleSet"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "aws-sqli"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  # Includes the Log4j (Log4Shell) rules.
+  rule {
+    name     = "aws-known-bad-inputs"
+    priority = 2
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "aws-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = local.name
+    sampled_requests_enabled   = true
+  }
+}
+
+# WAF requires log group names to start with "aws-waf-logs-".
+resource "aws_cloudwatch_log_group" "waf" {
+  name              = "aws-waf-logs-${local.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.logs.arn
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "api" {
+  resource_arn            = aws_wafv2_web_acl.api.arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+}
+
+resource "aws_kms_key" "logs" {
+  description             = "${local.name}: CloudWatch logs and alarm notifications"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+  policy                  = data.aws_iam_policy_document.logs_kms.json
+}
+
+data "aws_iam_policy_document" "logs_kms" {
+  # checkov:skip=CKV_AWS_111: A key policy's "*" resource is the key itself; the services are limited by principal and encryption context.
+  # checkov:skip=CKV_AWS_356: A key policy's "*" resource is the key itself; the services are limited by principal and encryption context.
+  source_policy_documents = [data.aws_iam_policy_document.account_kms.json]
+
+  statement {
+    sid       = "CloudWatchLogsEncrypt"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_acm_certificate" "api" {
+  count = var.domain_name == "" ? 0 : 1
+
+  domain_name       = var.domain_name
+  validation_method = "DNS"
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_route53_record" "certificate_validation" {
+  for_each = {
+    for o in(var.domain_name == "" ? [] : aws_acm_certificate.api[0].domain_validation_options) : o.domain_name => o
+  }
+
+  zone_id = var.hosted_zone_id
+  name    = each.value.resource_record_name
+  type    = each.value.resource_record_type
+  records = [each.value.resource_record_value]
+  ttl     = 300
+}
+
+resource "aws_acm_certificate_validation" "api" {
+  count = var.domain_name == "" ? 0 : 1
+
+  certificate_arn         = aws_acm_certificate.api[0].arn
+  validation_record_fqdns = [for r in aws_route53_record.certificate_validation : r.fqdn]
+}
+
+# The ALB the controller made for mlops/retail-api-ingress (second apply: alb_lookup = true).
+data "aws_lb" "api" {
+  count = var.alb_lookup ? 1 : 0
+
+  tags = {
+    "elbv2.k8s.aws/cluster" = module.eks.cluster_name
+    "ingress.k8s.aws/stack" = "${local.api_namespace}/retail-api-ingress"
+  }
+}
+
+data "aws_lb_target_group" "api" {
+  count = var.alb_lookup ? 1 : 0
+
+  tags = {
+    "elbv2.k8s.aws/cluster" = module.eks.cluster_name
+    "ingress.k8s.aws/stack" = "${local.api_namespace}/retail-api-ingress"
+  }
+}
+
+resource "aws_route53_record" "api" {
+  count = var.alb_lookup && var.domain_name != "" ? 1 : 0
+
+  zone_id = var.hosted_zone_id
+  name    = var.domain_name
+  type    = "A"
+
+  alias {
+    name                   = data.aws_lb.api[0].dns_name
+    zone_id                = data.aws_lb.api[0].zone_id
+    evaluate_target_health = true
+  }
+}

@@ -1,0 +1,165 @@
+variable "region" {
+  description = "AWS region for every regional resource (the billing alarm always lives in us-east-1)."
+  type        = string
+  default     = "ap-southeast-1"
+}
+
+variable "name" {
+  description = "Name prefix of every resource; also the EKS cluster name."
+  type        = string
+  default     = "retail-api"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,30}$", var.name))
+    error_message = "name: 3-31 lower-case letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment tag (prod, staging, ...)."
+  type        = string
+  default     = "prod"
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes version. The manifests need >= 1.30 (preStop sleep action)."
+  type        = string
+  default     = "1.33"
+}
+
+variable "vpc_cidr" {
+  description = "VPC CIDR. deploy/k8s/base/networkpolicy.yaml admits load-balancer traffic from this range: change both together."
+  type        = string
+  default     = "10.0.0.0/16"
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for both AZs (cheaper) instead of one per AZ (survives an AZ outage)."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_endpoint_public_access_cidrs" {
+  description = "CIDRs allowed to reach the public Kubernetes API endpoint (narrow this to your office or CI)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "node_instance_types" {
+  description = "Instance types of the managed node group (several types help Spot capacity)."
+  type        = list(string)
+  default     = ["t3.medium"]
+}
+
+variable "node_capacity_type" {
+  description = "ON_DEMAND, or SPOT (about 60-70% cheaper, nodes can be reclaimed with a 2-minute notice)."
+  type        = string
+  default     = "ON_DEMAND"
+
+  validation {
+    condition     = contains(["ON_DEMAND", "SPOT"], var.node_capacity_type)
+    error_message = "node_capacity_type must be ON_DEMAND or SPOT."
+  }
+}
+
+variable "node_min_size" {
+  description = "Fewest nodes (the Cluster Autoscaler never goes below)."
+  type        = number
+  default     = 2
+}
+
+variable "node_max_size" {
+  description = "Most nodes the Cluster Autoscaler may add for pending pods."
+  type        = number
+  default     = 4
+}
+
+variable "node_desired_size" {
+  description = "Nodes at creation; afterwards the Cluster Autoscaler owns the number."
+  type        = number
+  default     = 2
+}
+
+variable "model_prefix" {
+  description = "Key prefix in the model bucket the API may read (its IRSA role reads nothing else)."
+  type        = string
+  default     = "models/"
+}
+
+variable "model_package_group" {
+  description = "SageMaker Model Registry group the API may list and describe."
+  type        = string
+  default     = "retail-price-sensitivity-models"
+}
+
+variable "domain_name" {
+  description = "Public host name of the API (e.g. api.example.com). Empty: no ACM certificate, no DNS record, HTTP only."
+  type        = string
+  default     = ""
+}
+
+variable "hosted_zone_id" {
+  description = "Route 53 hosted zone of domain_name (for certificate validation and the alias record)."
+  type        = string
+  default     = ""
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per IP per 5-minute window before WAF blocks it (seed 002: 3000)."
+  type        = number
+  default     = 3000
+}
+
+variable "alb_lookup" {
+  description = "Second apply, once the Ingress has created its ALB: look it up for the dashboard, the alarms and the DNS alias."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_email" {
+  description = "E-mail subscribed to the alarm topic (empty: none; confirm the subscription mail)."
+  type        = string
+  default     = ""
+}
+
+variable "alarm_p99_seconds" {
+  description = "Alarm when the ALB's p99 target response time stays above this many seconds."
+  type        = number
+  default     = 0.5
+}
+
+variable "alarm_5xx_percent" {
+  description = "Alarm when this percentage of requests gets a 5xx from the targets."
+  type        = number
+  default     = 1
+}
+
+variable "monthly_budget_usd" {
+  description = "Alarm when the month's estimated charges for the whole account exceed this (USD)."
+  type        = number
+  default     = 300
+}
+
+variable "monthly_lb_budget_usd" {
+  description = "Alarm when the month's estimated load-balancing charges exceed this (USD), as seed 002 asks."
+  type        = number
+  default     = 50
+}
+
+variable "billing_lb_service_name" {
+  description = "ServiceName dimension of load-balancing charges in AWS/Billing (check: aws cloudwatch list-metrics --namespace AWS/Billing --region us-east-1)."
+  type        = string
+  default     = "AWSELB"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the CloudWatch log groups made here (WAF logs)."
+  type        = number
+  default     = 365
+}
+
+variable "tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}

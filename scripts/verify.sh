@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Checks a running retail-api end to end: health, readiness, docs, the seed prediction, model
+# info and metrics, Prometheus metrics, build info. Exits non-zero when any check fails.
+#
+#   scripts/verify.sh BASE_URL [--public]
+#
+#   scripts/verify.sh http://localhost:8000                  # local binary or compose stack
+#   scripts/verify.sh http://localhost:8080                  # kubectl port-forward
+#   scripts/verify.sh https://api.example.com --public       # through the ALB
+#
+# --public: the URL is the internet-facing ALB, so /metrics must NOT be served there, and an
+# https URL must also answer its http:// twin with a redirect to https.
+set -euo pipefail
+
+usage() { printf 'usage: %s BASE_URL [--public]\n' "$0" >&2; exit 2; }
+(($# >= 1 && $# <= 2)) || usage
+base=${1%/}
+public=false
+if (($# == 2)); then
+  [[ $2 == --public ]] || usage
+  public=true
+fi
+[[ $base == http://* || $base == https://* ]] || usage
+command -v curl >/dev/null || { echo "error: curl not found" >&2; exit 2; }
+
+passed=0
+failed=0
+body=$(mktemp)
+trap 'rm -f "$body"' EXIT
+
+# check NAME EXPECTED_STATUS PATTERN CURL_ARGS...: the status must match and the body must
+# contain PATTERN (an extended regex; empty: any body).
+check() {
+  local name=$1 want=$2 pattern=$3 status
+  shift 3
+  status=$(curl -sS --max-time 10 -o "$body" -w '%{http_code}' "$@" 2>/dev/null) || status=000
+  if [[ $status == "$want" ]] && { [[ -z $pattern ]] || grep -Eq "$pattern" "$body"; }; then
+    printf 'ok    %s\n' "$name"
+    passed=$((passed + 1))
+  else
+    printf 'FAIL  %s: status %s (want %s)%s\n' "$name" "$status" "$want" "${pattern:+, body must match /$pattern/}"
+    head -c 300 "$body"
+    echo
+    failed=$((failed + 1))
+  fi
+}
+
+seed='{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}'
+json=(-H 'Content-Type: application/json')
+
+check "GET /health (liveness)" 200 '"status": ?"healthy"' "$base/health"
+check "GET /ready (readiness)" 200 '' "$base/ready"
+check "GET /docs/ (Swagger UI)" 200 '(swagger|Swagger)' -L "$base/docs/"
+check "GET /openapi.json" 200 '"openapi"' "$base/openapi.json"
+check "POST /predict (seed basket)" 200 '"prediction": ?"(LA|MM|UM)"' "${json[@]}" -d "$seed" "$base/predict"
+check "POST /predict (invalid SPEND) is 422" 422 '"code"' "${json[@]}" -d '{"SPEND":-1}' "$base/predict"
+check "POST /predict/batch" 200 '"predictions"' "${json[@]}" -d "{\"records\":[$seed,$seed]}" "$base/predict/batch"
+check "GET /model/info" 200 '"version"' "$base/model/info"
+check "GET /model/metrics" 200 '"accuracy"' "$base/model/metrics"
+check "GET /version" 200 '"version"' "$base/version"
+if $public; then
+  check "GET /metrics is not public" 404 '' "$base/metrics"
+  if [[ $base == https://* ]]; then
+    check "http:// redirects to https://" 301 '' -o /dev/null "http://${base#https://}/health"
+  fi
+else
+  check "GET /metrics (Prometheus)" 200 '^retail_api_' "$base/metrics"
+fi
+
+printf '%s passed, %s failed\n' "$passed" "$failed"
+((failed == 0))

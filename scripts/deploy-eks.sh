@@ -4,7 +4,8 @@
 #   1. terraform apply       VPC, EKS, IRSA roles, ECR, buckets, WAF, controllers, alarms
 #   2. kubeconfig            aws eks update-kubeconfig
 #   3. build and push        the image, tagged with the git commit, to ECR (immutable tags)
-#   4. model                 models/default as model.tar.gz into the model bucket (if absent)
+#   4. model                 models/default published to the model bucket (if absent) with
+#                            `retail-api registry push` (verified archive + sha256)
 #   5. kustomize apply       overlays/eks with this account's values (overlays/eks-live)
 #   6. wait                  rollout, then the ALB's address
 #   7. terraform apply       again with alb_lookup=true: ALB dashboard, alarms, DNS alias
@@ -13,15 +14,14 @@
 #   scripts/deploy-eks.sh [-var-file=deploy/terraform/prod.tfvars]
 #
 # Arguments are passed to both `terraform apply` runs. Needs: terraform, aws (v2), kubectl,
-# docker, git, curl. Set AUTO_APPROVE=1 to skip terraform's confirmation prompts, and DOCKERFILE
-# to the Dockerfile's path (default: deploy/docker/Dockerfile, else ./Dockerfile).
+# docker, git, curl, cargo. Set AUTO_APPROVE=1 to skip terraform's confirmation prompts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-for tool in terraform aws kubectl docker git curl; do
+for tool in terraform aws kubectl docker git curl cargo; do
   command -v "$tool" >/dev/null || fail "$tool not found (see docs/deploy-eks.md, prerequisites)"
 done
 tf_args=("$@")
@@ -46,19 +46,13 @@ aws eks update-kubeconfig --region "$region" --name "$cluster"
 kubectl get nodes
 
 step "3/8 build and push the image"
+# scripts/build-push.sh tags the image with the short commit; the overlay deploys that tag.
+git diff --quiet HEAD || fail "uncommitted changes: commit them so the image tag names what it contains"
 tag=$(git rev-parse --short=12 HEAD)
-git diff --quiet HEAD || tag="$tag-dirty-$(date -u +%Y%m%d%H%M%S)"
-aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "${ecr%%/*}"
 if aws ecr describe-images --region "$region" --repository-name "${ecr#*/}" --image-ids imageTag="$tag" >/dev/null 2>&1; then
   printf '%s:%s is already in ECR\n' "$ecr" "$tag" >&2
 else
-  dockerfile=${DOCKERFILE:-deploy/docker/Dockerfile}
-  [[ -f $dockerfile ]] || dockerfile=Dockerfile
-  docker build -f "$dockerfile" -t "$ecr:$tag" \
-    --build-arg BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    --build-arg GIT_COMMIT="$(git rev-parse HEAD)" \
-    --build-arg GIT_BRANCH="$(git rev-parse --abbrev-ref HEAD)" .
-  docker push "$ecr:$tag"
+  AWS_REGION=$region AWS_ACCOUNT_ID=${ecr%%.*} ECR_REPOSITORY=${ecr#*/} scripts/build-push.sh --push
 fi
 
 step "4/8 model artifact in s3://$bucket/${prefix}"
@@ -66,10 +60,7 @@ key="${prefix}retail-price-sensitivity/model.tar.gz"
 if aws s3api head-object --bucket "$bucket" --key "$key" >/dev/null 2>&1; then
   printf 's3://%s/%s exists: kept (publish new versions there; pods reload them)\n' "$bucket" "$key" >&2
 else
-  archive=$(mktemp --suffix=.tar.gz)
-  tar -czf "$archive" -C models/default .
-  aws s3 cp "$archive" "s3://$bucket/$key"
-  rm -f "$archive"
+  AWS_REGION=$region cargo run --release --quiet -- registry push --model models/default --uri "s3://$bucket/$key"
 fi
 
 step "5/8 kustomize apply (deploy/k8s/overlays/eks-live)"

@@ -111,18 +111,10 @@ for file in "$rendered"/*.yaml; do
 done
 "${checkov[@]}" --framework kubernetes "${manifests[@]}"
 "${checkov[@]}" --framework terraform -d deploy/terraform
-dockerfiles=()
-for candidate in Dockerfile deploy/docker/Dockerfile; do
-  [[ -f $candidate ]] && dockerfiles+=("$candidate")
-done
-if ((${#dockerfiles[@]})); then
-  for dockerfile in "${dockerfiles[@]}"; do
-    "${checkov[@]}" --framework dockerfile -f "$dockerfile"
-    "$tools/hadolint" "$dockerfile"
-  done
-else
-  printf 'no Dockerfile in this tree: its checkov and hadolint scans did not run\n' >&2
-fi
+dockerfile=deploy/docker/Dockerfile
+[[ -f $dockerfile ]] || fail "$dockerfile not found"
+"${checkov[@]}" --framework dockerfile -f "$dockerfile"
+"$tools/hadolint" "$dockerfile"
 
 step "deploy: yamllint, shellcheck, terraform fmt"
 lint_yaml=(deploy)

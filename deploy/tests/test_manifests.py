@@ -261,12 +261,11 @@ class Manifests(unittest.TestCase):
                 namespace = one(docs, "Namespace", CONTRACT["namespace"])
                 self.assertEqual(namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted")
 
-    def test_image_matches_dockerfile_when_present(self):
-        dockerfiles = [p for p in (ROOT / "Dockerfile", ROOT / "deploy/docker/Dockerfile") if p.exists()]
-        for dockerfile in dockerfiles:
-            text = dockerfile.read_text()
-            self.assertRegex(text, rf"(?m)^USER {CONTRACT['uid']}(:{CONTRACT['uid']})?\s*$")
-            self.assertRegex(text, rf"(?m)^EXPOSE {self.port}\b")
+    def test_image_matches_dockerfile(self):
+        text = (ROOT / "deploy/docker/Dockerfile").read_text()
+        self.assertRegex(text, rf"(?m)^USER {CONTRACT['uid']}(:{CONTRACT['uid']})?\s*$")
+        self.assertRegex(text, rf"(?m)^EXPOSE {self.port}\b")
+        self.assertRegex(text, r'(?m)^ENTRYPOINT \["retail-api"\]')
 
     def test_autoscaling_and_disruption_target_the_deployment(self):
         for variant, docs in self.variants.items():

@@ -1,4 +1,4 @@
-//! Bring your own model: `import-onnx` turns the committed skl2onnx fixture into an artifact,
+//! Bring your own model: `import-onnx` turns the committed skl2onnx and onnxmltools fixtures into artifacts,
 //! `serve` answers like onnxruntime (goldens within 1e-5), and bad models are refused clearly.
 
 use std::fs;
@@ -25,12 +25,21 @@ fn import(data: &Path, onnx: &Path, inputs: &Path, out: &Path) -> std::process::
 }
 
 #[test]
-fn imported_onnx_model_serves_onnxruntime_answers() {
+fn imported_onnx_models_serve_onnxruntime_answers() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("d.csv");
     run_json(bin().args(["gen-data", "--baskets", "3000", "--seed", "8", "--out"]).arg(&data));
+    // skl2onnx GradientBoosting (string labels), and onnxmltools LightGBM (integer labels, named
+    // by the mapping's "classes").
+    serves_onnxruntime_answers(&data, "gbdt", "inputs.json", "skl2onnx 1.20.0");
+    serves_onnxruntime_answers(&data, "lgbm", "inputs_int_labels.json", "OnnxMLTools 1.16.0");
+}
+
+fn serves_onnxruntime_answers(data: &Path, model: &str, inputs: &str, producer: &str) {
+    let tmp = tempfile::tempdir().expect("tmp");
     let artifact = tmp.path().join("onnx-model");
-    let imported = run_json(&mut import(&data, &fixture("gbdt.onnx"), &fixture("inputs.json"), &artifact));
+    let onnx = fixture(&format!("{model}.onnx"));
+    let imported = run_json(&mut import(data, &onnx, &fixture(inputs), &artifact));
     assert_eq!(imported["model"]["kind"], "onnx");
     assert!(imported["metrics"]["accuracy"].as_f64().expect("accuracy") > 0.5);
     let version = imported["version"].as_str().expect("version").to_owned();
@@ -40,12 +49,12 @@ fn imported_onnx_model_serves_onnxruntime_answers() {
     assert_eq!(info["version"], version.as_str());
     assert_eq!(info["model_format"]["kind"], "onnx");
     assert_eq!(info["model_format"]["inputs"]["columns"].as_array().expect("columns").len(), 56);
-    assert_eq!(info["training"]["params"]["onnx"]["producer"], "skl2onnx 1.20.0");
+    assert_eq!(info["training"]["params"]["onnx"]["producer"], producer);
 
     let golden: serde_json::Value =
         serde_json::from_slice(&fs::read(fixture("golden.json")).expect("golden")).expect("json");
     let records = golden["records"].as_array().expect("records");
-    let expected = golden["probabilities"]["gbdt"].as_array().expect("gbdt");
+    let expected = golden["probabilities"][model].as_array().expect("goldens of the model");
     let batch = serde_json::json!({ "records": records }).to_string();
     let answer = body(&request(server.addr(), "POST", "/predict/batch", &batch).expect("batch"));
     let predictions = answer["predictions"].as_array().expect("predictions");
@@ -57,7 +66,7 @@ fn imported_onnx_model_serves_onnxruntime_answers() {
             worst = worst.max((got - e.as_f64().expect("number")).abs());
         }
     }
-    assert!(worst <= 1e-5, "max |Δp| {worst:e} against onnxruntime");
+    assert!(worst <= 1e-5, "{model}: max |Δp| {worst:e} against onnxruntime");
     // Single /predict too, on a record with an unseen region (scored, and reported).
     let unseen = records.iter().position(|r| r["STORE_REGION"] == "MARS").expect("an unseen record");
     let single = body(&request(server.addr(), "POST", "/predict", &records[unseen].to_string()).expect("predict"));

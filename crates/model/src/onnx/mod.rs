@@ -25,7 +25,7 @@ use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, MAX_DEPTH, NodeSpec, Output, 
 use crate::features::{
     FEATURE_NAMES, FIRST_CATEGORICAL, FeatureSpec, InputSchema, MAX_QUANTITY, MAX_SPEND, N_FEATURES, UNSEEN_CODE,
 };
-use proto::{AttributeProto, GraphProto, ModelProto, NodeProto};
+use proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 
 /// Domain of the ONNX-ML operators.
 const ML_DOMAIN: &str = "ai.onnx.ml";
@@ -39,6 +39,10 @@ pub struct InputMapping {
     pub input: Option<String>,
     /// One entry per column of the input tensor.
     pub columns: Vec<InputColumn>,
+    /// Names of integer class labels (`classlabels_int64s`, as XGBoost and LightGBM exports
+    /// carry): label `i` is the API class `classes[i]`. Only for models with integer labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
 }
 
 /// One column of the ONNX input: `{"feature":"SPEND"}`,
@@ -268,7 +272,7 @@ pub fn import(
         })
         .collect();
     let attrs = Attributes::of(shape.trees);
-    let ensemble = Ensemble::read(&attrs, classes)?;
+    let ensemble = Ensemble::read(&attrs, classes, mapping.classes.as_deref())?;
     let translate = Translate { columns: &columns, vocabularies: &vocabularies, f32: shape.f32 };
     let mut trees = Vec::new();
     for (&id, tree) in &ensemble.trees {
@@ -310,7 +314,8 @@ struct GraphShape<'g> {
 }
 
 /// Accepts a graph whose only compute is one `TreeEnsembleClassifier` on one 2-D float/double
-/// input, possibly through `Cast`/`Identity`, with its probabilities as a graph output.
+/// input, possibly through `Cast`/`Identity` (and a `Mul` by the constant 1, as onnxmltools'
+/// LightGBM converter appends), with its probabilities as a graph output.
 fn check_graph<'g>(graph: &'g GraphProto, mapping: &InputMapping) -> Result<GraphShape<'g>, OnnxError> {
     let refuse = |m: String| Err(OnnxError::Graph(m));
     let mut trees = None;
@@ -319,6 +324,7 @@ fn check_graph<'g>(graph: &'g GraphProto, mapping: &InputMapping) -> Result<Grap
             (ML_DOMAIN, "TreeEnsembleClassifier") if trees.is_none() => trees = Some(node),
             (ML_DOMAIN, "TreeEnsembleClassifier") => return refuse("more than one TreeEnsembleClassifier".to_owned()),
             ("", "Identity" | "Cast") => {}
+            ("", "Mul") if multiplies_by_one(graph, node) => {}
             (ML_DOMAIN, "ZipMap") => {
                 return refuse(
                     "it ends in a ZipMap (probabilities as a list of maps); export without it, e.g. \
@@ -337,7 +343,8 @@ fn check_graph<'g>(graph: &'g GraphProto, mapping: &InputMapping) -> Result<Grap
                 let op = if domain.is_empty() { op.to_owned() } else { format!("{domain}.{op}") };
                 return refuse(format!(
                     "operator {op} (node {:?}) is not supported: only a tree-ensemble classifier \
-                     (ai.onnx.ml.TreeEnsembleClassifier, optionally behind Cast/Identity) can be imported",
+                     (ai.onnx.ml.TreeEnsembleClassifier, optionally behind Cast/Identity, or a Mul by 1) \
+                     can be imported",
                     node.name
                 ));
             }
@@ -416,6 +423,36 @@ fn check_graph<'g>(graph: &'g GraphProto, mapping: &InputMapping) -> Result<Grap
     Ok(GraphShape { trees, input: input.name.clone(), columns, f32 })
 }
 
+/// Whether a `Mul` node multiplies its first input by a constant (initializer) whose every
+/// element is 1, i.e. changes nothing.
+fn multiplies_by_one(graph: &GraphProto, node: &NodeProto) -> bool {
+    let [_, constant] = node.input.as_slice() else {
+        return false;
+    };
+    let Some(t) = graph.initializer.iter().find(|t| t.name == *constant) else {
+        return false;
+    };
+    tensor_values(t).is_some_and(|v| !v.is_empty() && v.iter().all(|&x| x == 1.0))
+}
+
+/// The elements of a float or double tensor (`None` for other element types).
+fn tensor_values(t: &TensorProto) -> Option<Vec<f64>> {
+    match t.data_type {
+        proto::DOUBLE if !t.double_data.is_empty() => Some(t.double_data.clone()),
+        proto::DOUBLE => {
+            Some(t.raw_data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default())).collect())
+        }
+        proto::FLOAT if !t.float_data.is_empty() => Some(t.float_data.iter().map(|&f| f64::from(f)).collect()),
+        proto::FLOAT => Some(
+            t.raw_data
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap_or_default())))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// The attributes of a node by name.
 struct Attributes<'n>(HashMap<&'n str, &'n AttributeProto>);
 
@@ -447,19 +484,7 @@ impl<'n> Attributes<'n> {
         let Some(t) = self.0.get(format!("{name}_as_tensor").as_str()).and_then(|a| a.t.as_ref()) else {
             return Ok(Vec::new());
         };
-        match t.data_type {
-            proto::DOUBLE if !t.double_data.is_empty() => Ok(t.double_data.clone()),
-            proto::DOUBLE => {
-                Ok(t.raw_data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default())).collect())
-            }
-            proto::FLOAT if !t.float_data.is_empty() => Ok(t.float_data.iter().map(|&f| f64::from(f)).collect()),
-            proto::FLOAT => Ok(t
-                .raw_data
-                .chunks_exact(4)
-                .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap_or_default())))
-                .collect()),
-            other => Err(OnnxError::Trees(format!("{name}_as_tensor has element type {other}"))),
-        }
+        tensor_values(t).ok_or_else(|| OnnxError::Trees(format!("{name}_as_tensor has element type {}", t.data_type)))
     }
 }
 
@@ -498,15 +523,38 @@ struct Ensemble {
 }
 
 impl Ensemble {
-    fn read(a: &Attributes<'_>, classes: &[&str]) -> Result<Self, OnnxError> {
+    /// `names` are the mapping's names of integer class labels.
+    fn read(a: &Attributes<'_>, classes: &[&str], names: Option<&[String]>) -> Result<Self, OnnxError> {
         let bad = |m: String| Err(OnnxError::Trees(m));
-        if !a.ints("classlabels_int64s").is_empty() {
-            return bad(format!(
-                "the class labels are integers; train on the string labels {} so they can be matched by name",
-                classes.join("/")
-            ));
-        }
-        let labels = a.strings("classlabels_strings");
+        let labels = match (a.ints("classlabels_int64s"), names) {
+            ([], None) => a.strings("classlabels_strings"),
+            ([], Some(_)) => {
+                return Err(OnnxError::Mapping(
+                    "`classes` names integer class labels, and this model's labels are strings; drop it".to_owned(),
+                ));
+            }
+            (_, None) => {
+                return bad(format!(
+                    "the class labels are integers; name them in the input mapping, label i being the i-th \
+                     name: \"classes\": [\"{}\"] (or train on the string labels)",
+                    classes.join("\", \"")
+                ));
+            }
+            (ints, Some(names)) if names.len() != ints.len() => {
+                return Err(OnnxError::Mapping(format!(
+                    "`classes` names {} labels, the model has {} integer labels",
+                    names.len(),
+                    ints.len()
+                )));
+            }
+            (ints, Some(names)) => ints
+                .iter()
+                .map(|&i| usize::try_from(i).ok().and_then(|i| names.get(i)).cloned())
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| {
+                    OnnxError::Mapping(format!("the model's integer labels {ints:?} are not 0..{}", names.len()))
+                })?,
+        };
         let mut sorted_labels = labels.clone();
         sorted_labels.sort();
         let mut sorted_classes: Vec<String> = classes.iter().map(|c| (*c).to_owned()).collect();
@@ -548,6 +596,8 @@ impl Ensemble {
             (a.ints("nodes_treeids"), a.ints("nodes_nodeids"), a.ints("nodes_featureids"));
         let (yes, no) = (a.ints("nodes_truenodeids"), a.ints("nodes_falsenodeids"));
         let modes = a.strings("nodes_modes");
+        // `nodes_missing_value_tracks_true` (XGBoost, LightGBM) only routes NaN inputs, and the
+        // pipeline never feeds NaN (validated numbers, indicator and ordinal codes): it is ignored.
         let values = a.reals("nodes_values")?;
         let n = tree_ids.len();
         if n == 0 {

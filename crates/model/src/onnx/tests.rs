@@ -2,8 +2,8 @@
 //! one-hot columns, class order by name.
 
 use super::proto::{
-    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, TensorShapeProto, TensorTypeProto, TypeProto,
-    ValueInfoProto,
+    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TensorTypeProto,
+    TypeProto, ValueInfoProto,
 };
 use super::*;
 use crate::engine::Engine;
@@ -210,4 +210,37 @@ fn mapping_schema_has_canonical_sorted_vocabularies() {
     )
     .expect_err("no unseen");
     assert!(err.to_string().contains("needs `unseen`"), "{err}");
+}
+
+#[test]
+fn only_a_mul_by_the_constant_one_is_accepted_after_the_trees() {
+    // onnxmltools' LightGBM converter ends in `Mul(probabilities, one)`; any other factor changes
+    // the probabilities and is refused.
+    let mapping = stump_mapping();
+    let schema = input_schema(&mapping).expect("schema");
+    let with_mul = |factor: f32| {
+        let mut model = ModelProto::decode(stumps("NONE").as_slice()).expect("decode");
+        let graph = model.graph.as_mut().expect("graph");
+        graph.node[0].output[1] = "raw".into();
+        graph.node.push(NodeProto {
+            input: vec!["raw".into(), "factor".into()],
+            output: vec!["probabilities".into()],
+            name: "scale".into(),
+            op_type: "Mul".into(),
+            ..Default::default()
+        });
+        graph.initializer.push(TensorProto {
+            dims: vec![1],
+            data_type: proto::FLOAT,
+            float_data: vec![factor],
+            name: "factor".into(),
+            ..Default::default()
+        });
+        model.encode_to_vec()
+    };
+    let plain = import(&stumps("NONE"), &mapping, &schema, &crate::CLASSES).expect("imports");
+    let by_one = import(&with_mul(1.0), &mapping, &schema, &crate::CLASSES).expect("a Mul by 1 imports");
+    assert_eq!(by_one.spec, plain.spec);
+    let err = import(&with_mul(2.0), &mapping, &schema, &crate::CLASSES).expect_err("a Mul by 2");
+    assert!(err.to_string().contains("operator Mul (node \"scale\") is not supported"), "{err}");
 }

@@ -22,7 +22,17 @@ fn fixtures() -> PathBuf {
 }
 
 fn mapping() -> InputMapping {
-    serde_json::from_slice(&fs::read(fixtures().join("inputs.json")).expect("inputs.json")).expect("mapping")
+    read_mapping("inputs.json")
+}
+
+fn read_mapping(file: &str) -> InputMapping {
+    serde_json::from_slice(&fs::read(fixtures().join(file)).expect("mapping file")).expect("mapping")
+}
+
+/// The input mapping of a fixture: XGBoost and LightGBM were trained on the integer labels
+/// 0/1/2, which `inputs_int_labels.json` names.
+fn mapping_of(model: &str) -> InputMapping {
+    read_mapping(if matches!(model, "xgb" | "lgbm") { "inputs_int_labels.json" } else { "inputs.json" })
 }
 
 fn golden() -> Value {
@@ -45,9 +55,12 @@ pub fn record(r: &Value) -> BasketRecord {
 }
 
 fn import(file: &str) -> Result<onnx::Imported, OnnxError> {
-    let mapping = mapping();
-    let schema = onnx::input_schema(&mapping).expect("schema");
-    onnx::import(&fs::read(fixtures().join(file)).expect("onnx"), &mapping, &schema, &CLASSES)
+    import_with(file, &mapping())
+}
+
+fn import_with(file: &str, mapping: &InputMapping) -> Result<onnx::Imported, OnnxError> {
+    let schema = onnx::input_schema(mapping).expect("schema");
+    onnx::import(&fs::read(fixtures().join(file)).expect("onnx"), mapping, &schema, &CLASSES)
 }
 
 /// Worst |Δp| between the engine (through the pipeline) and onnxruntime on every golden record.
@@ -69,11 +82,16 @@ fn worst_difference(model: &str, pipeline: &FeaturePipeline, engine: &Engine) ->
 }
 
 #[test]
-fn imported_gbdt_and_forest_match_onnxruntime_within_1e_5() {
-    let mapping = mapping();
-    let pipeline = FeaturePipeline::new(onnx::input_schema(&mapping).expect("schema")).expect("pipeline");
-    for (model, output, trees) in [("gbdt", Output::Softmax, 300), ("rf", Output::Identity, 25)] {
-        let imported = import(&format!("{model}.onnx")).expect("imports");
+fn imported_sklearn_xgboost_and_lightgbm_models_match_onnxruntime_within_1e_5() {
+    let pipeline = FeaturePipeline::new(onnx::input_schema(&mapping()).expect("schema")).expect("pipeline");
+    // sklearn GBDT: 100 rounds x 3 classes; XGBoost / LightGBM: 40 rounds x 3 classes.
+    for (model, output, trees) in [
+        ("gbdt", Output::Softmax, 300),
+        ("rf", Output::Identity, 25),
+        ("xgb", Output::Softmax, 120),
+        ("lgbm", Output::Softmax, 120),
+    ] {
+        let imported = import_with(&format!("{model}.onnx"), &mapping_of(model)).expect("imports");
         assert_eq!(imported.spec.output, output, "{model}");
         assert_eq!(imported.summary.trees, trees, "{model}");
         assert_eq!(imported.summary.precision, "float");
@@ -134,6 +152,28 @@ fn graphs_that_are_not_tree_ensembles_are_refused_with_the_reason() {
     let schema = onnx::input_schema(&mapping).expect("schema");
     let err = onnx::import(b"\x08\x07 certainly not protobuf", &mapping, &schema, &CLASSES).expect_err("garbage");
     assert!(matches!(err, OnnxError::Decode(_)), "{err}");
+}
+
+#[test]
+fn integer_class_labels_need_their_names_in_the_mapping() {
+    // XGBoost / LightGBM exports carry the labels 0/1/2; without names they are refused.
+    let err = import("xgb.onnx").expect_err("unnamed integer labels");
+    assert!(err.to_string().contains(r#""classes": ["LA", "MM", "UM"]"#), "{err}");
+    let err = import_with("gbdt.onnx", &mapping_of("xgb")).expect_err("names for string labels");
+    assert!(matches!(&err, OnnxError::Mapping(m) if m.contains("labels are strings")), "{err}");
+    let mut named = mapping_of("lgbm");
+    named.classes = Some(vec!["LA".into(), "MM".into()]);
+    let err = import_with("lgbm.onnx", &named).expect_err("two names");
+    assert!(err.to_string().contains("`classes` names 2 labels, the model has 3"), "{err}");
+    named.classes = Some(vec!["LA".into(), "MM".into(), "XX".into()]);
+    let err = import_with("lgbm.onnx", &named).expect_err("unknown name");
+    assert!(matches!(&err, OnnxError::Classes { found, .. } if found == &["LA", "MM", "XX"]), "{err}");
+    // The names decide which probability is which: swapping two moves them, far beyond 1e-5.
+    named.classes = Some(vec!["MM".into(), "LA".into(), "UM".into()]);
+    let engine = Engine::compile(&import_with("lgbm.onnx", &named).expect("imports").spec).expect("compiles");
+    let pipeline = FeaturePipeline::new(onnx::input_schema(&named).expect("schema")).expect("pipeline");
+    let worst = worst_difference("lgbm", &pipeline, &engine);
+    assert!(worst > 0.01, "swapped names changed nothing: {worst:e}");
 }
 
 #[test]

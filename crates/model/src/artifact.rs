@@ -39,6 +39,13 @@ pub struct ClassInfo {
     pub label: String,
 }
 
+impl ClassInfo {
+    /// Every class of the target, in model output order.
+    pub fn all() -> Vec<Self> {
+        crate::CLASSES.iter().map(|c| Self { code: (*c).to_owned(), label: crate::class_label(c).to_owned() }).collect()
+    }
+}
+
 /// A file of the artifact and its checksum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {

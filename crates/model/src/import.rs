@@ -17,7 +17,7 @@ use crate::features::{FeaturePipeline, N_FEATURES};
 use crate::metrics;
 use crate::onnx::{self, InputMapping, OnnxError};
 use crate::progress::Progress;
-use crate::{CLASSES, MODEL_NAME, TARGET, class_label};
+use crate::{CLASSES, MODEL_NAME, TARGET};
 
 /// What to import and where to write it.
 #[derive(Debug, Clone)]
@@ -159,10 +159,7 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
         model: ModelFormat::Onnx { file: ONNX_FILE.to_owned(), inputs: mapping },
         created_at: config.created_at.clone(),
         target: TARGET.to_owned(),
-        classes: CLASSES
-            .iter()
-            .map(|c| ClassInfo { code: (*c).to_owned(), label: class_label(c).to_owned() })
-            .collect(),
+        classes: ClassInfo::all(),
         input_schema: schema,
         metrics: evaluation,
         training,

@@ -20,7 +20,7 @@ use crate::gbdt::{self, Booster, Dataset, FeatureKind, Params};
 use crate::metrics::{self, Metrics};
 use crate::progress::Progress;
 use crate::rng::{Rng, fnv1a, splitmix64};
-use crate::{CLASSES, MODEL_NAME, TARGET, card, class_label};
+use crate::{CLASSES, MODEL_NAME, TARGET, card};
 
 /// Random stream of the unseen-category augmentation.
 const STREAM_AUGMENT: u64 = 3;
@@ -301,10 +301,7 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         model: artifact::ModelFormat::Native,
         created_at: config.created_at.clone(),
         target: TARGET.to_owned(),
-        classes: CLASSES
-            .iter()
-            .map(|c| ClassInfo { code: (*c).to_owned(), label: class_label(c).to_owned() })
-            .collect(),
+        classes: ClassInfo::all(),
         input_schema: fitted.schema,
         metrics: fitted.test_metrics,
         training,

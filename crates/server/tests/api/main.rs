@@ -567,3 +567,42 @@ async fn random_bodies_never_cause_a_server_error() {
         }
     }
 }
+
+/// The request examples the OpenAPI document shows are answered 200: the documented shapes and
+/// the parser agree.
+#[tokio::test]
+async fn documented_request_examples_are_accepted() {
+    let spec = serde_json::to_value(retail_server::openapi()).expect("spec");
+    let example = |schema: &str| spec["components"]["schemas"][schema]["example"].clone();
+    let state = state();
+    for schema in ["PredictRequest", "FlatRecord", "BasketItemsRequest"] {
+        let body = example(schema);
+        assert!(body.is_object(), "{schema} has an example");
+        let (status, answer) = predict(&state, body).await;
+        assert_eq!(status, StatusCode::OK, "{schema}: {answer}");
+        assert!(answer["probabilities"].is_object(), "{schema}: {answer}");
+    }
+    let batch = example("BatchRequest");
+    let (status, answer) = call(&state, "POST", "/predict/batch", Some("application/json"), batch.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["predictions"].as_array().map(Vec::len), batch["records"].as_array().map(Vec::len));
+    for (path, content_type) in [("/v2/models/{name}/infer", "application/json"), ("/invocations", "text/csv")] {
+        let body = &spec["paths"][path]["post"]["requestBody"]["content"][content_type]["example"];
+        let body = match body {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let uri = path.replace("{name}", "retail-price-sensitivity");
+        let (status, _, answer) = call_full(
+            &state,
+            Request::builder()
+                .method("POST")
+                .uri(&uri)
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&answer));
+    }
+}

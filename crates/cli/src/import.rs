@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use retail_model::import::{self, ImportConfig};
 
-use crate::train::{Bars, created_at, emit};
+use crate::train::{Bars, created_at, written};
 
 /// `retail-api import-onnx`.
 #[derive(Debug, Args)]
@@ -46,19 +46,5 @@ pub fn import_onnx(args: &ImportOnnxArgs) -> anyhow::Result<()> {
     let manifest =
         import::import_onnx(&config, &progress).with_context(|| format!("cannot import {}", args.onnx.display()))?;
     drop(progress);
-    tracing::info!(out = %args.out.display(), version = %manifest.version, "artifact written");
-    emit(&serde_json::json!({
-        "artifact": args.out,
-        "name": manifest.name,
-        "version": manifest.version,
-        "model": manifest.model,
-        "training": manifest.training,
-        "metrics": {
-            "rows": manifest.metrics.rows,
-            "accuracy": manifest.metrics.accuracy,
-            "macro_f1": manifest.metrics.macro_f1,
-            "log_loss": manifest.metrics.log_loss,
-            "ece": manifest.metrics.ece,
-        },
-    }))
+    written(&args.out, &manifest, "metrics")
 }

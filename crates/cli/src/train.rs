@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, Manifest};
 use retail_model::card::{self, CardInput};
 use retail_model::gbdt::Params;
 use retail_model::progress::Progress;
@@ -231,20 +231,25 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let manifest =
         training::train(&config, &progress).with_context(|| format!("training from {} failed", args.data.display()))?;
     drop(progress);
-    tracing::info!(out = %args.out.display(), version = %manifest.version, "artifact written");
-    emit(&serde_json::json!({
-        "artifact": args.out,
+    written(&args.out, &manifest, "test_metrics")
+}
+
+/// Logs and prints (as JSON) an artifact just written: where, which version, how it was made,
+/// and its headline metrics under `metrics_key`.
+pub(crate) fn written(out: &Path, manifest: &Manifest, metrics_key: &str) -> anyhow::Result<()> {
+    tracing::info!(out = %out.display(), version = %manifest.version, "artifact written");
+    let m = &manifest.metrics;
+    let mut report = serde_json::json!({
+        "artifact": out,
         "name": manifest.name,
         "version": manifest.version,
+        "model": manifest.model,
         "training": manifest.training,
-        "test_metrics": {
-            "rows": manifest.metrics.rows,
-            "accuracy": manifest.metrics.accuracy,
-            "macro_f1": manifest.metrics.macro_f1,
-            "log_loss": manifest.metrics.log_loss,
-            "ece": manifest.metrics.ece,
-        },
-    }))
+    });
+    report[metrics_key] = serde_json::json!({
+        "rows": m.rows, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "log_loss": m.log_loss, "ece": m.ece,
+    });
+    emit(&report)
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {

@@ -199,28 +199,41 @@ impl Registry {
             .map_err(|e| RegistryError::Http { operation, reason: format!("unexpected answer: {e}") })
     }
 
-    /// Every version of `group` (newest first), optionally only those with `status`.
-    pub async fn list(&self, group: &str, status: Option<&str>) -> Result<Vec<PackageSummary>, RegistryError> {
+    /// One page of `group`'s versions, newest first, optionally only those with `status`.
+    async fn page(
+        &self,
+        group: &str,
+        status: Option<&str>,
+        max_results: u32,
+        token: Option<&str>,
+    ) -> Result<(Vec<PackageSummary>, Option<String>), RegistryError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Page {
+            #[serde(default)]
             model_package_summary_list: Vec<PackageSummary>,
             next_token: Option<String>,
         }
+        let mut body = json!({"ModelPackageGroupName": group, "ModelPackageType": "Versioned",
+            "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": max_results});
+        if let Some(status) = status {
+            body["ModelApprovalStatus"] = json!(status);
+        }
+        if let Some(token) = token {
+            body["NextToken"] = json!(token);
+        }
+        let page: Page = Self::decode("ListModelPackages", self.call("ListModelPackages", &body).await?)?;
+        Ok((page.model_package_summary_list, page.next_token.filter(|t| !t.is_empty())))
+    }
+
+    /// Every version of `group` (newest first), optionally only those with `status`.
+    pub async fn list(&self, group: &str, status: Option<&str>) -> Result<Vec<PackageSummary>, RegistryError> {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut body = json!({"ModelPackageGroupName": group, "ModelPackageType": "Versioned",
-                "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 100});
-            if let Some(status) = status {
-                body["ModelApprovalStatus"] = json!(status);
-            }
-            if let Some(token) = &token {
-                body["NextToken"] = json!(token);
-            }
-            let page: Page = Self::decode("ListModelPackages", self.call("ListModelPackages", &body).await?)?;
-            all.extend(page.model_package_summary_list);
-            match page.next_token.filter(|t| !t.is_empty()) {
+            let (page, next) = self.page(group, status, 100, token.as_deref()).await?;
+            all.extend(page);
+            match next {
                 Some(next) => token = Some(next),
                 None => return Ok(all),
             }
@@ -229,17 +242,11 @@ impl Registry {
 
     /// The newest approved version of `group`.
     pub async fn latest_approved(&self, group: &str) -> Result<PackageSummary, RegistryError> {
-        let body = json!({"ModelPackageGroupName": group, "ModelPackageType": "Versioned",
-            "ModelApprovalStatus": APPROVED, "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 1});
-        let value = self.call("ListModelPackages", &body).await?;
-        let mut list: Vec<PackageSummary> = Self::decode(
-            "ListModelPackages",
-            value.get("ModelPackageSummaryList").cloned().unwrap_or(Value::Array(Vec::new())),
-        )?;
-        if list.is_empty() {
+        let (mut page, _) = self.page(group, Some(APPROVED), 1, None).await?;
+        if page.is_empty() {
             return Err(RegistryError::NotFound { group: group.to_owned(), reason: "no approved version".to_owned() });
         }
-        Ok(list.swap_remove(0))
+        Ok(page.swap_remove(0))
     }
 
     /// The version numbered `version` in `group`.

@@ -52,7 +52,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init();
+    let _log_writer = telemetry::init();
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
         Command::Healthcheck(args) => healthcheck::healthcheck(&args),

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use retail_model::artifact::Artifact;
 use retail_server::store::S3Url;
-use retail_server::{AppState, ModelSource, ServerConfig};
+use retail_server::{AccessLog, AppState, ConnLimits, ModelSource, ServerConfig};
 
 /// `retail-api serve`.
 #[derive(Debug, Args)]
@@ -42,6 +42,38 @@ pub struct ServeArgs {
     /// Most records in one batch call.
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = ServerConfig::default().max_batch_rows)]
     max_batch_rows: usize,
+    /// Largest body of `/predict`, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = ServerConfig::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Largest body of a batch call (`/predict/batch`, `/invocations`, v2 infer), in bytes.
+    #[arg(long, env = "MAX_BATCH_BODY_BYTES", default_value_t = ServerConfig::default().max_batch_body_bytes)]
+    max_batch_body_bytes: usize,
+    /// Request bodies held in memory at once across all requests, in bytes; a body waits (up to
+    /// the body read timeout) while the budget is spent.
+    #[arg(long, env = "MAX_BUFFERED_BODY_BYTES", default_value_t = ServerConfig::default().max_buffered_body_bytes)]
+    max_buffered_body_bytes: usize,
+    /// Seconds a scoring request's body may take to arrive (408 after), before it takes a permit.
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECONDS", default_value_t = ServerConfig::default().body_read_timeout.as_secs_f64())]
+    body_read_timeout_seconds: f64,
+    /// Most TCP connections open at once (default: the open-file limit less 64, at most 4096).
+    /// Beyond it the oldest connection not busy with a request is closed; when all are busy,
+    /// new connections are refused.
+    #[arg(long, env = "MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a client may take to send a request head.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = ServerConfig::default().connections.header_read_timeout.as_secs_f64())]
+    header_read_timeout_seconds: f64,
+    /// Seconds a kept-alive connection may sit idle; keep it above the load balancer's idle
+    /// timeout (ALB: 60 s) so the balancer closes first.
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT_SECONDS", default_value_t = ServerConfig::default().connections.idle_timeout.as_secs_f64())]
+    keep_alive_timeout_seconds: f64,
+    /// Access log: a line per request (`all`), for status >= 400 only (`errors`), or none.
+    #[arg(long, env = "ACCESS_LOG", value_enum, default_value_t = AccessLogArg::All)]
+    access_log: AccessLogArg,
+    /// Comma-separated networks (CIDR) of proxies whose `X-Forwarded-For` names the client in the
+    /// access log, e.g. the VPC's range behind an ALB.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Most scoring requests handled at once; more are answered 429 with Retry-After.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = ServerConfig::default().max_concurrent_requests)]
     max_concurrent_requests: usize,
@@ -76,17 +108,85 @@ impl ServeArgs {
         if shutdown_grace <= drain_delay {
             bail!("--shutdown-grace-seconds must be longer than --drain-delay-seconds");
         }
+        let positive = |name: &str, value: f64| match seconds(name, value)? {
+            d if d.is_zero() => bail!("--{name} must be positive"),
+            d => Ok(d),
+        };
+        let largest_body = self.max_body_bytes.max(self.max_batch_body_bytes);
+        if self.max_body_bytes == 0 || self.max_batch_body_bytes == 0 || self.max_buffered_body_bytes < largest_body {
+            bail!("body limits must be positive, and --max-buffered-body-bytes at least the largest body limit");
+        }
+        let max_connections = self.max_connections.unwrap_or_else(|| default_max_connections(open_file_limit()));
+        if max_connections == 0 {
+            bail!("--max-connections must be positive");
+        }
         Ok(ServerConfig {
             addr: SocketAddr::new(self.host, self.port),
             max_batch_rows: self.max_batch_rows,
+            max_body_bytes: self.max_body_bytes,
+            max_batch_body_bytes: self.max_batch_body_bytes,
+            max_buffered_body_bytes: self.max_buffered_body_bytes,
+            body_read_timeout: positive("body-read-timeout-seconds", self.body_read_timeout_seconds)?,
             max_concurrent_requests: self.max_concurrent_requests,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            connections: ConnLimits {
+                max_connections,
+                header_read_timeout: positive("header-read-timeout-seconds", self.header_read_timeout_seconds)?,
+                idle_timeout: positive("keep-alive-timeout-seconds", self.keep_alive_timeout_seconds)?,
+            },
+            access_log: match self.access_log {
+                AccessLogArg::All => AccessLog::All,
+                AccessLogArg::Errors => AccessLog::Errors,
+                AccessLogArg::Off => AccessLog::Off,
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
             drain_delay,
             shutdown_grace,
             model_poll: (!model_poll.is_zero()).then_some(model_poll),
-            ..ServerConfig::default()
         })
     }
+}
+
+/// Threads for blocking work (model loads, batch scoring, which also holds a scoring slot);
+/// tokio's default of 512 let timed-out batches pile up threads.
+const MAX_BLOCKING_THREADS: usize = 64;
+
+/// File descriptors kept for everything but client connections (model files, the store, logs).
+const RESERVED_FDS: u64 = 64;
+
+/// Most connections by default, whatever the open-file limit: about 20 KiB each when idle, so
+/// 4096 stay within tens of MiB.
+const MAX_DEFAULT_CONNECTIONS: u64 = 4096;
+
+/// The default connection cap for an open-file limit.
+fn default_max_connections(open_files: u64) -> usize {
+    usize::try_from(open_files.saturating_sub(RESERVED_FDS).clamp(16, MAX_DEFAULT_CONNECTIONS)).unwrap_or(16)
+}
+
+/// Raises the soft open-file limit to the hard limit; returns the soft limit now in force.
+fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the open-file limit");
+            open_file_limit()
+        }
+    }
+}
+
+fn open_file_limit() -> u64 {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
+/// `--access-log` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AccessLogArg {
+    /// Every request.
+    All,
+    /// Status >= 400 only.
+    Errors,
+    /// None.
+    Off,
 }
 
 /// `--model-fallback` values.
@@ -138,10 +238,15 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         args.model_bucket.as_deref(),
         args.model_key.as_deref(),
     )?;
+    let open_files = raise_open_file_limit();
     let config = args.config()?;
+    tracing::info!(open_files, max_connections = config.connections.max_connections, "limits");
     let addr = config.addr;
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+        .context("cannot start the async runtime")?;
     // Local sources fail fast (a wrong path is a configuration error); a remote store may be
     // down at start-up, so the server starts live but not ready and keeps trying.
     let state = match &source {
@@ -197,5 +302,12 @@ mod tests {
         );
         assert!(source(Some("s3://b")).is_err());
         assert!(source(Some("ftp://x/y")).is_err());
+    }
+
+    #[test]
+    fn the_default_connection_cap_leaves_file_descriptors_for_the_rest() {
+        assert_eq!(default_max_connections(1024), 960);
+        assert_eq!(default_max_connections(1_048_576), 4096);
+        assert_eq!(default_max_connections(10), 16);
     }
 }

@@ -1,12 +1,20 @@
 //! The API's one error type. Every variant maps to a status and a stable snake_case code in an
-//! exhaustive match; the body is `{"error", "code", "details"?, "request_id"}` (the request id is
-//! added by the observing middleware). 5xx details are logged, not returned.
+//! exhaustive match; the body is `{"error", "code", "details"?, "total_errors"?, "request_id"}`.
+//! A handler's error leaves its response as a [`PendingError`] extension and the edge's
+//! [`render`] layer writes the body once, with the request id — never by re-reading a body.
+//! 5xx details are logged, not returned.
 
-use axum::Json;
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use retail_model::features::FieldError;
 use serde::Serialize;
+
+/// Most field errors listed in one answer; `total_errors` gives the full count.
+pub const MAX_LISTED_ERRORS: usize = 100;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +37,12 @@ pub enum ApiError {
     /// The body exceeds the limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("request body not received within {0} ms")]
+    BodyTimeout(u128),
+    /// The body could not be read (the client broke the transfer).
+    #[error("request body could not be read: {0}")]
+    BodyRead(String),
     /// Too many requests in flight.
     #[error("server is at its limit of {0} concurrent requests; retry shortly")]
     Overloaded(usize),
@@ -43,14 +57,6 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: String,
-    code: &'a str,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    details: &'a [FieldError],
-}
-
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
@@ -60,6 +66,8 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            Self::BodyRead(_) => (StatusCode::BAD_REQUEST, "body_read"),
             Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             Self::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
@@ -68,20 +76,81 @@ impl ApiError {
     }
 }
 
+/// An error answer whose JSON body is written by [`render`], once the request id is known.
+#[derive(Debug, Clone)]
+pub enum PendingError {
+    /// The API's error shape.
+    Api(Arc<ApiError>),
+    /// A protocol's own shape, `{"error": "..."}` (inference protocol v2).
+    Protocol(Arc<str>),
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let (status, _) = self.status_and_code();
         if let Self::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let details = match &self {
-            Self::Invalid(details) => details.as_slice(),
-            _ => &[],
-        };
-        let mut response = (status, Json(Body { error: self.to_string(), code, details })).into_response();
+        let mut response = status.into_response();
         if matches!(self, Self::Overloaded(_) | Self::Timeout(_) | Self::NotReady(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if matches!(self, Self::BodyTimeout(_) | Self::BodyRead(_)) {
+            // The rest of the body may still be on its way: do not read it as the next request.
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response.extensions_mut().insert(PendingError::Api(Arc::new(self)));
         response
     }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    details: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_errors: Option<usize>,
+    request_id: &'a str,
+}
+
+impl PendingError {
+    fn to_json(&self, request_id: &str) -> Vec<u8> {
+        let body = match self {
+            Self::Api(error) => {
+                let (_, code) = error.status_and_code();
+                let details = match error.as_ref() {
+                    ApiError::Invalid(details) => details.as_slice(),
+                    _ => &[],
+                };
+                Body {
+                    error: error.to_string(),
+                    code: Some(code),
+                    details: &details[..details.len().min(MAX_LISTED_ERRORS)],
+                    total_errors: (!details.is_empty()).then_some(details.len()),
+                    request_id,
+                }
+            }
+            Self::Protocol(message) => {
+                Body { error: message.to_string(), code: None, details: &[], total_errors: None, request_id }
+            }
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+}
+
+/// The edge layer that writes error bodies with the request's id.
+pub async fn render(request: Request, next: Next) -> Response {
+    let id = request.extensions().get::<tower_http::request_id::RequestId>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(pending) = response.extensions_mut().remove::<PendingError>() {
+        let body = pending.to_json(crate::edge::request_id::id_of(id.as_ref()));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.remove(header::CONTENT_LENGTH);
+        *response.body_mut() = axum::body::Body::from(body);
+    }
+    response
 }

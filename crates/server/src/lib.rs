@@ -3,9 +3,9 @@
 //! feature pipeline), model information and metrics, Prometheus metrics, build information,
 //! OpenAPI with Swagger UI, and a web page. One JSON error shape; graceful shutdown.
 
+pub mod edge;
 mod error;
 mod metrics;
-mod middleware;
 pub mod registry;
 mod reload;
 mod routes;
@@ -26,6 +26,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use edge::access_log::AccessLog;
+pub use edge::conn::ConnLimits;
 pub use error::ApiError;
 pub use routes::predict::{record_from_json, score};
 
@@ -78,10 +80,20 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest body of a batch call, in bytes.
     pub max_batch_body_bytes: usize,
+    /// Request bodies held in memory at once, across all requests, in bytes.
+    pub max_buffered_body_bytes: usize,
+    /// Longest a scoring request's body may take to arrive (408 after).
+    pub body_read_timeout: Duration,
     /// Most prediction requests handled at once; more get 429.
     pub max_concurrent_requests: usize,
     /// Longest a prediction request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// Connection count and timeouts.
+    pub connections: ConnLimits,
+    /// Which requests get an access-log line.
+    pub access_log: AccessLog,
+    /// Peers whose `X-Forwarded-For` names the client (load balancers, proxies).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// After SIGTERM: how long the server keeps accepting (while `/ready` answers 503) so load
     /// balancers take it out of rotation before the listener closes.
     pub drain_delay: Duration,
@@ -98,8 +110,17 @@ impl Default for ServerConfig {
             max_batch_rows: 10_000,
             max_body_bytes: 1024 * 1024,
             max_batch_body_bytes: 16 * 1024 * 1024,
+            max_buffered_body_bytes: 64 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(10),
             max_concurrent_requests: 512,
             request_timeout: Duration::from_secs(10),
+            connections: ConnLimits {
+                max_connections: 1024,
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(75),
+            },
+            access_log: AccessLog::All,
+            trusted_proxies: Vec::new(),
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             model_poll: None,
@@ -132,6 +153,7 @@ pub struct AppState {
     pub config: ServerConfig,
     draining: AtomicBool,
     permits: Semaphore,
+    body_budget: edge::admission::BodyBudget,
 }
 
 impl AppState {
@@ -145,10 +167,17 @@ impl AppState {
     /// State whose configured source is still to be loaded; `fallback` (the embedded model, if
     /// allowed) serves meanwhile, reported as such.
     pub fn starting(configured: ModelSource, config: ServerConfig, fallback: Option<Artifact>) -> Self {
-        metrics::init();
+        metrics::init(config.request_timeout);
         let permits = Semaphore::new(config.max_concurrent_requests);
-        let state =
-            Self { model: ArcSwapOption::empty(), configured, config, draining: AtomicBool::new(false), permits };
+        let body_budget = edge::admission::BodyBudget::new(config.max_buffered_body_bytes);
+        let state = Self {
+            model: ArcSwapOption::empty(),
+            configured,
+            config,
+            draining: AtomicBool::new(false),
+            permits,
+            body_budget,
+        };
         if let Some(artifact) = fallback {
             state.install_model(reload::Fetched { artifact, package: None }, ModelSource::Embedded);
         }
@@ -190,7 +219,7 @@ impl AppState {
         self.draining.store(true, Ordering::SeqCst);
     }
 
-    fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
 
@@ -216,30 +245,40 @@ impl AppState {
 )]
 struct ApiDoc;
 
-/// The documented routes: a route cannot exist without its OpenAPI entry.
-fn api(config: &ServerConfig) -> OpenApiRouter<Arc<AppState>> {
-    use axum::extract::DefaultBodyLimit;
+/// The documented routes: a route cannot exist without its OpenAPI entry. The scoring routes
+/// form two groups (single records, batches) that pass [`edge::admission`] with their body limit;
+/// `state` is absent when only the document is wanted.
+fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     use routes::{health, meta, model, predict, sagemaker, v2};
-    let batch_limit = DefaultBodyLimit::max(config.max_batch_body_bytes);
-    let (schemas, paths, batch) = routes!(predict::batch);
-    let (alias_schemas, alias_paths, batch_alias) = routes!(predict::batch_alias);
-    let (sm_schemas, sm_paths, invocations) = routes!(sagemaker::invocations);
-    let (v2_schemas, v2_paths, infer) = routes!(v2::infer);
-    let (v2v_schemas, v2v_paths, infer_version) = routes!(v2::infer_version);
+    let config = state.map_or_else(ServerConfig::default, |s| s.config.clone());
+    let admitted = |routes: OpenApiRouter<Arc<AppState>>, limit: usize| match state {
+        Some(state) => routes
+            .route_layer(axum::middleware::from_fn_with_state(
+                (state.clone(), edge::admission::BodyLimit(limit)),
+                edge::admission::admit,
+            ))
+            .route_layer(axum::extract::DefaultBodyLimit::disable()),
+        None => routes,
+    };
+    let single = OpenApiRouter::new().routes(routes!(predict::predict));
+    let batches = OpenApiRouter::new()
+        .routes(routes!(predict::batch))
+        .routes(routes!(predict::batch_alias))
+        .routes(routes!(sagemaker::invocations))
+        .routes(routes!(v2::infer))
+        .routes(routes!(v2::infer_version));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::healthz))
         .routes(routes!(health::ready))
-        .routes(routes!(predict::predict))
-        .routes((schemas, paths, batch.layer(batch_limit)))
-        .routes((alias_schemas, alias_paths, batch_alias.layer(batch_limit)))
+        .merge(admitted(single, config.max_body_bytes))
+        .merge(admitted(batches, config.max_batch_body_bytes))
         .routes(routes!(model::info))
         .routes(routes!(model::info_alias))
         .routes(routes!(model::metrics))
         .routes(routes!(meta::version))
         .routes(routes!(meta::prometheus))
         .routes(routes!(sagemaker::ping))
-        .routes((sm_schemas, sm_paths, invocations.layer(batch_limit)))
         .routes(routes!(v2::server_metadata))
         .routes(routes!(v2::live))
         .routes(routes!(v2::ready))
@@ -247,26 +286,24 @@ fn api(config: &ServerConfig) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(v2::model_version_metadata))
         .routes(routes!(v2::model_ready))
         .routes(routes!(v2::model_version_ready))
-        .routes((v2_schemas, v2_paths, infer.layer(batch_limit)))
-        .routes((v2v_schemas, v2v_paths, infer_version.layer(batch_limit)))
 }
 
 /// The OpenAPI document of the API (what `/openapi.json` serves).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api(&ServerConfig::default()).into_openapi()
+    api(None).into_openapi()
 }
 
-/// The API's routes with their middleware.
+/// The API's routes with the edge's middleware.
 pub fn router(state: Arc<AppState>) -> Router {
-    let (api_routes, openapi) = api(&state.config).split_for_parts();
-    api_routes
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .route("/", axum::routing::get(routes::page::page))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
-        .with_state(state)
+    let (api_routes, openapi) = api(Some(&state)).split_for_parts();
+    let pages = edge::page_headers(
+        Router::new()
+            .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+            .route("/", axum::routing::get(routes::page::page)),
+    );
+    let routes =
+        api_routes.merge(pages).fallback(routes::not_found).method_not_allowed_fallback(routes::method_not_allowed);
+    edge::stack(routes, state)
 }
 
 /// Serves until SIGTERM or Ctrl-C. Then `/ready` answers 503 at once; the server keeps
@@ -285,10 +322,11 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     // with backoff; the watcher starts once it has loaded.
     let pending = serving.as_ref().is_none_or(|m| m.source != *state.configured_source());
     tokio::spawn(reload::load_then_watch(state.clone(), pending));
+    tokio::spawn(metrics::upkeep());
     let app = router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_state = state.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = edge::conn::serve(listener, app, state.config.connections, async move {
         shutdown_signal().await;
         drain_state.start_draining();
         let _ = signalled_tx.send(());
@@ -308,9 +346,9 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
         }
     };
     tokio::select! {
-        result = server => {
+        () = server => {
             tracing::info!("all requests finished; exiting");
-            result
+            Ok(())
         }
         () = deadline => {
             tracing::warn!(grace_seconds = grace.as_secs_f64(), "grace period over: exiting with requests still in flight");
@@ -319,20 +357,27 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     }
 }
 
+/// SIGTERM, SIGINT (Ctrl-C) or SIGHUP: all three drain. SIGHUP drains rather than being
+/// ignored because nothing here reloads on it (the model reloads by polling), and a terminal or
+/// supervisor that hangs up means the process should go, cleanly.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let (term, hangup) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let on = |kind: SignalKind| async move {
+            match signal(kind) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
+        };
+        (on(SignalKind::terminate()), on(SignalKind::hangup()))
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    let (term, hangup) = (std::future::pending::<()>(), std::future::pending::<()>());
+    tokio::select! { () = ctrl_c => {}, () = term => {}, () = hangup => {} }
 }

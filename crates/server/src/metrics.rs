@@ -1,32 +1,34 @@
-//! Prometheus metrics (`retail_api_…`), labelled by route template, method, status, class,
-//! field and model version — never by raw paths or user values.
+//! Prometheus metrics (`retail_api_…` and the standard `process_…`), labelled only from closed
+//! sets: route templates, known methods, status codes, classes, fields, model versions — never
+//! raw paths, methods or other user values. The request layer is [`requests::track`].
+
+pub mod requests;
 
 use std::sync::OnceLock;
 
-use metrics::{Counter, counter, gauge, histogram};
+use metrics::{Counter, counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use retail_model::artifact::Artifact;
 use retail_model::features::{FEATURE_NAMES, FIRST_CATEGORICAL, Unseen};
 
 use crate::ModelSource;
 
-/// Latency buckets in seconds (without them the exporter renders summaries, not histograms).
-const LATENCY_BUCKETS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+/// Latency buckets in seconds (without them the exporter renders summaries, not histograms);
+/// [`init`] extends them to the request timeout when it is longer.
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// How often histogram samples are folded into their buckets. The exporter keeps every sample
+/// until this upkeep (or a scrape) drains it, so without it memory grows with each request when
+/// nobody scrapes `/metrics`.
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process-wide Prometheus recorder, installed on first use. `None` when another recorder
 /// was installed first (metrics then go there).
 fn handle() -> Option<&'static PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets(&LATENCY_BUCKETS).ok()?;
-            let handle = builder.install_recorder().ok()?;
-            describe();
-            Some(handle)
-        })
-        .as_ref()
+    HANDLE.get().and_then(Option::as_ref)
 }
 
 fn describe() {
@@ -48,21 +50,58 @@ fn describe() {
         "retail_api_build_info",
         "The running binary (value 1), by version, commit, branch and build date"
     );
+    metrics::describe_gauge!("retail_api_connections_open", "TCP connections open");
+    metrics::describe_counter!(
+        "retail_api_connections_closed_total",
+        "TCP connections closed, by reason (closed, error, header_timeout, idle_timeout, evicted, refused, shutdown, accept_error)"
+    );
+    metrics::describe_counter!(
+        "retail_api_limits_hit_total",
+        "Requests stopped by a limit (concurrent_requests, request_timeout, body_read_timeout, body_budget)"
+    );
+    process_collector().describe();
 }
 
-/// Installs the recorder (once) so that everything recorded from now on is exported.
-pub fn init() {
-    handle();
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// Installs the recorder (once) so that everything recorded from now on is exported; the
+/// latency buckets reach `request_timeout`.
+pub fn init(request_timeout: std::time::Duration) {
+    HANDLE.get_or_init(|| {
+        let timeout = request_timeout.as_secs_f64();
+        let mut buckets = LATENCY_BUCKETS.to_vec();
+        if timeout > buckets[buckets.len() - 1] {
+            buckets.push(timeout);
+        }
+        let builder = PrometheusBuilder::new().set_buckets(&buckets).ok()?;
+        let handle = builder.install_recorder().ok()?;
+        describe();
+        Some(handle)
+    });
+}
+
+/// Folds recorded histogram samples into their buckets, every [`UPKEEP_EVERY`], forever.
+pub async fn upkeep() {
+    let mut ticker = tokio::time::interval(UPKEEP_EVERY);
+    loop {
+        ticker.tick().await;
+        if let Some(handle) = handle() {
+            handle.run_upkeep();
+        }
+    }
 }
 
 /// The exposition text for `GET /metrics`.
 pub fn render() -> String {
+    process_collector().collect();
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
 /// Records the served model (and that `replaced` no longer is) and the build.
 pub fn record_model(artifact: &Artifact, source: &ModelSource, replaced: Option<(&Artifact, &ModelSource)>) {
-    handle();
     if let Some((old, old_source)) = replaced {
         let m = &old.manifest;
         gauge!("retail_api_model_info", "name" => m.name.clone(), "version" => m.version.clone(), "source" => old_source.kind())
@@ -74,22 +113,25 @@ pub fn record_model(artifact: &Artifact, source: &ModelSource, replaced: Option<
     gauge!("retail_api_build_info", "version" => b.version, "git_commit" => b.git_commit, "git_branch" => b.git_branch, "build_date" => b.build_date).set(1.0);
 }
 
-/// Records one finished request.
-pub fn record_request(route: &str, method: &str, status: u16, seconds: f64) {
-    counter!("retail_api_requests_total", "route" => route.to_owned(), "method" => method.to_owned(), "status" => status.to_string()).increment(1);
-    histogram!("retail_api_request_duration_seconds", "route" => route.to_owned(), "method" => method.to_owned())
-        .record(seconds);
-}
-
 /// Records a load attempt: `loaded`, `refused` (did not verify) or `unavailable` (source unreachable).
 pub fn record_reload(result: &'static str) {
     counter!("retail_api_model_reloads_total", "result" => result).increment(1);
 }
 
-/// Adjusts the in-flight gauge (its handle is registered once).
-pub fn in_flight(delta: f64) {
+/// Sets the open-connections gauge.
+pub fn connections_open(n: usize) {
     static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
-    GAUGE.get_or_init(|| gauge!("retail_api_requests_in_flight")).increment(delta);
+    GAUGE.get_or_init(|| gauge!("retail_api_connections_open")).set(n as f64);
+}
+
+/// Counts a closed connection; `reason` is one of the documented closed set.
+pub fn connection_closed(reason: &'static str) {
+    counter!("retail_api_connections_closed_total", "reason" => reason).increment(1);
+}
+
+/// Counts a request stopped by `limit` (one of the documented closed set).
+pub fn limit_hit(limit: &'static str) {
+    counter!("retail_api_limits_hit_total", "limit" => limit).increment(1);
 }
 
 /// Counters of scored baskets, registered once per model so the hot path only increments.
@@ -102,7 +144,6 @@ pub struct PredictionCounters {
 impl PredictionCounters {
     /// Registers the counters of a model's classes and categorical features.
     pub fn new(artifact: &Artifact) -> Self {
-        handle();
         let version = artifact.manifest.version.clone();
         let by_class = artifact
             .manifest

@@ -1,6 +1,7 @@
 //! Integration tests of the `retail-api` binary (one test binary, real processes).
 
 mod default_model;
+mod edge;
 mod onnx;
 mod pipeline;
 mod registry;
@@ -21,9 +22,15 @@ use std::time::{Duration, Instant};
 /// The seed request.
 pub const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
 
-/// The binary under test.
+/// The binary under test: `RETAIL_API_BIN` when set (to run these tests against another build,
+/// e.g. to show a test fails on an older one), else the one cargo built.
+pub fn bin_path() -> PathBuf {
+    std::env::var_os("RETAIL_API_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_retail-api")), PathBuf::from)
+}
+
+/// The binary under test, as a command.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_retail-api"))
+    Command::new(bin_path())
 }
 
 /// The workspace root.
@@ -45,6 +52,9 @@ pub fn run_fail(cmd: &mut Command) -> Output {
     out
 }
 
+/// Log lines a test server keeps for inspection (the oldest; later ones are read and dropped).
+const KEPT_LOG_LINES: usize = 10_000;
+
 /// `retail-api serve` on the embedded model and an ephemeral loopback port; killed when dropped,
 /// so a failing test does not leave it running.
 pub struct Server {
@@ -52,6 +62,8 @@ pub struct Server {
     pub child: Child,
     /// Its JSON "serving" log line (`addr`, `model`, `source`).
     pub serving: serde_json::Value,
+    /// Its log lines after "serving" (up to [`KEPT_LOG_LINES`]).
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -67,7 +79,18 @@ impl Server {
 
     /// [`Server::start`] with extra `serve` flags and environment variables.
     pub fn start_with_env(flags: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = bin();
+        Self::start_command(bin(), flags, env)
+    }
+
+    /// [`Server::start_with_env`] with the server's limits set first by `prlimit` (e.g.
+    /// `--nofile=1024:1024`, `--as=BYTES`).
+    pub fn start_limited(limits: &[&str], flags: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new("prlimit");
+        command.args(limits).arg("--").arg(bin_path());
+        Self::start_command(command, flags, env)
+    }
+
+    fn start_command(mut command: Command, flags: &[&str], env: &[(&str, &str)]) -> Self {
         // Hermetic: only the variables the test gives configure the model source.
         for (name, _) in std::env::vars_os() {
             if name.to_str().is_some_and(|n| n.starts_with("AWS_") || n.starts_with("MODEL_")) {
@@ -91,8 +114,32 @@ impl Server {
             }
         };
         // Keep reading the log so the server never blocks on a full stderr pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, serving }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut kept = kept.lock().expect("lock");
+                if kept.len() < KEPT_LOG_LINES {
+                    kept.push(line);
+                }
+            }
+        });
+        Self { child, serving, log }
+    }
+
+    /// The server's JSON log lines so far (after "serving").
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        self.log.lock().expect("lock").iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// A line of `/proc/<pid>/status`, e.g. `VmHWM` or `Threads`, as a number (kB for sizes).
+    pub fn status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 
     /// The `host:port` it listens on.

@@ -21,3 +21,12 @@ pub async fn not_found(uri: Uri) -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
+
+/// What a scoring request scored, for the access log (a response extension).
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// The model that answered.
+    pub model: std::sync::Arc<crate::LoadedModel>,
+    /// Records scored.
+    pub rows: usize,
+}

@@ -5,11 +5,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::{Extension, Json};
+use axum::response::{IntoResponse, Response};
 use retail_model::artifact::Artifact;
 use retail_model::features::{
     BasketItem, BasketRecord, Encoded, FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FieldError, N_CATEGORICAL,
@@ -18,7 +19,7 @@ use retail_model::features::{
 use retail_model::metrics::argmax;
 use serde_json::{Map, Value};
 
-use crate::middleware::RequestId;
+use crate::edge::request_id::RequestId;
 use crate::schema::{BatchRequest, BatchResponse, ErrorBody, PredictRequest, PredictionResponse};
 use crate::{ApiError, AppState, LoadedModel};
 
@@ -44,12 +45,9 @@ const CATEGORY_FIELDS: [&str; N_CATEGORICAL] = {
         (status = 422, description = "invalid fields, each listed", body = ErrorBody),
         (status = 429, description = "too many concurrent requests", body = ErrorBody),
     ))]
-pub async fn predict(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-) -> Result<Json<PredictionResponse>, ApiError> {
-    let (mut parts, body) = request.into_parts();
-    let id = parts.extensions.remove::<RequestId>().map(|r| r.0);
+pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let id = Some(crate::edge::request_id::id_of(parts.extensions.get()).to_owned());
     let limit = state.config.max_body_bytes;
     check_json(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
@@ -71,7 +69,7 @@ pub async fn predict(
     let mut prediction = answer(artifact, &p, &unseen);
     model.counters.record(argmax(&p), &unseen);
     prediction.request_id = id;
-    Ok(Json(prediction))
+    Ok(scored(Json(prediction), model, 1))
 }
 
 /// The seed's flat record, borrowed from the request body.
@@ -129,16 +127,25 @@ fn probabilities(artifact: &Artifact, features: &[f64]) -> Vec<f64> {
     ))]
 pub async fn batch(
     State(state): State<Arc<AppState>>,
-    Extension(RequestId(id)): Extension<RequestId>,
+    RequestId(id): RequestId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<BatchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     check_json(&headers)?;
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
     let model = state.serving()?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
     let predictions = off_the_runtime(move || score_batch_bytes(&worker, max_rows, &bytes)).await??;
-    Ok(Json(BatchResponse { predictions, model_version: model.artifact.manifest.version.clone(), request_id: id }))
+    let rows = predictions.len();
+    let answer = BatchResponse { predictions, model_version: model.artifact.manifest.version.clone(), request_id: id };
+    Ok(scored(Json(answer), model, rows))
+}
+
+/// An answer carrying what it scored, for the access log.
+fn scored(answer: impl IntoResponse, model: Arc<LoadedModel>, rows: usize) -> Response {
+    let mut response = answer.into_response();
+    response.extensions_mut().insert(crate::routes::Scored { model, rows });
+    response
 }
 
 /// Scores many baskets (alias of `/predict/batch`).
@@ -147,10 +154,10 @@ pub async fn batch(
     responses((status = 200, body = BatchResponse), (status = 422, body = ErrorBody)))]
 pub async fn batch_alias(
     state: State<Arc<AppState>>,
-    id: Extension<RequestId>,
+    id: RequestId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<BatchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     batch(state, id, headers, body).await
 }
 

@@ -6,15 +6,15 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
-use crate::middleware::RequestId;
+use crate::edge::request_id::RequestId;
 use crate::routes::predict::{body_bytes, check_rows, off_the_runtime, score_batch, score_records};
 use crate::schema::{BatchResponse, ErrorBody, PredictionResponse};
 use crate::{ApiError, AppState, LoadedModel};
@@ -42,7 +42,7 @@ pub async fn ping(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiE
     ))]
 pub async fn invocations(
     State(state): State<Arc<AppState>>,
-    Extension(RequestId(id)): Extension<RequestId>,
+    RequestId(id): RequestId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

@@ -5,15 +5,15 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
-use crate::middleware::RequestId;
+use crate::edge::request_id::RequestId;
 use crate::{AppState, LoadedModel};
 
 /// Inputs the model takes, in the order of the seed's flat record, with their v2 datatypes.
@@ -33,7 +33,9 @@ pub struct V2Error(StatusCode, String);
 
 impl IntoResponse for V2Error {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        let mut response = self.0.into_response();
+        response.extensions_mut().insert(crate::error::PendingError::Protocol(self.1.into()));
+        response
     }
 }
 
@@ -162,7 +164,7 @@ pub async fn model_version_ready(
 pub async fn infer(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Extension(RequestId(id)): Extension<RequestId>,
+    RequestId(id): RequestId,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, V2Error> {
     let model = serving(&state)?;
@@ -177,7 +179,7 @@ pub async fn infer(
 pub async fn infer_version(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
-    Extension(RequestId(id)): Extension<RequestId>,
+    RequestId(id): RequestId,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, V2Error> {
     let model = serving(&state)?;

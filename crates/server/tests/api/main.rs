@@ -1,5 +1,7 @@
 //! HTTP API tests through the router (`oneshot`), against the embedded default model.
 
+mod edge;
+
 use std::sync::Arc;
 
 use axum::body::Body;

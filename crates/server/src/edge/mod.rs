@@ -1,0 +1,74 @@
+//! The HTTP edge: connections ([`conn`]), the middleware stack every request passes
+//! ([`stack`], read top to bottom), and the admission of scoring requests ([`admission`]).
+
+pub mod access_log;
+pub mod admission;
+pub mod conn;
+pub mod request_id;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state, map_request};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::{ApiError, AppState, error, metrics};
+
+/// Wraps the routes in the edge's middleware, outermost first.
+pub fn stack(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    let x_request_id = HeaderName::from_static(request_id::HEADER);
+    routes
+        .layer(
+            ServiceBuilder::new()
+                // Credentials never show in logs or debug output.
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::PROXY_AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                // A caller's x-request-id if short and plain, else a fresh one; echoed back.
+                .layer(map_request(request_id::drop_unsafe_id))
+                .layer(SetRequestIdLayer::new(x_request_id.clone(), request_id::Fresh))
+                .layer(PropagateRequestIdLayer::new(x_request_id))
+                // Metrics by route template, and the access log, see every answer below.
+                .layer(from_fn(metrics::requests::track))
+                .layer(from_fn_with_state(state.clone(), access_log::log))
+                // Error bodies are written once, with the request id.
+                .layer(from_fn(error::render))
+                // While draining, every answer closes its connection.
+                .layer(from_fn_with_state(state.clone(), close_when_draining))
+                // A panic in a handler is a 500 in the API's error shape, not a dropped connection.
+                .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".to_owned()).into_response()))
+                .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes)),
+        )
+        .with_state(state)
+}
+
+/// Security headers for the HTML page and the API reference.
+pub fn page_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+}
+
+/// `Connection: close` on every answer once the server is draining, so keep-alive clients
+/// reconnect (to another replica) instead of reusing a connection that is about to close.
+async fn close_when_draining(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if state.is_draining() {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}

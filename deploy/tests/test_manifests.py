@@ -230,6 +230,24 @@ class Manifests(unittest.TestCase):
                 for name in self.config(docs):
                     self.assertIn(name, self.settings, f"{name} is not a setting of {BIN.name}")
 
+    def test_keep_alive_outlasts_the_load_balancers_idle_timeout(self):
+        # The balancer must close idle connections first, or it reuses one the server just
+        # closed and answers 502 (ALB's default idle timeout is 60 s).
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                config = self.config(docs)
+                keep_alive = float(config.get("KEEP_ALIVE_TIMEOUT_SECONDS",
+                                              flag_default(self.help, "keep-alive-timeout-seconds")))
+                header = float(config.get("HEADER_READ_TIMEOUT_SECONDS",
+                                          flag_default(self.help, "header-read-timeout-seconds")))
+                self.assertLess(header, keep_alive)
+                for ingress in all_of(docs, "Ingress"):
+                    attributes = ingress["metadata"]["annotations"].get(
+                        "alb.ingress.kubernetes.io/load-balancer-attributes", "")
+                    found = re.search(r"idle_timeout\.timeout_seconds=(\d+)", attributes)
+                    alb_idle = float(found.group(1)) if found else 60.0
+                    self.assertGreater(keep_alive, alb_idle, "KEEP_ALIVE_TIMEOUT_SECONDS must exceed the ALB's")
+
     def test_termination_grace_covers_the_drain(self):
         for variant, docs in self.variants.items():
             with self.subTest(variant=variant):

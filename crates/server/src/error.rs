@@ -1,14 +1,13 @@
 //! The API's one error type. Every variant maps to a status and a stable snake_case code in an
 //! exhaustive match; the body is `{"error", "code", "details"?, "total_errors"?, "request_id"}`.
 //! A handler's error leaves its response as a [`PendingError`] extension and the edge's
-//! [`render`] layer writes the body once, with the request id — never by re-reading a body.
+//! [`ErrorBodies`] hook writes the body once, with the request id — never by re-reading a body.
 //! 5xx details are logged, not returned.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use retail_model::features::FieldError;
 use serde::Serialize;
@@ -141,16 +140,24 @@ impl PendingError {
     }
 }
 
-/// The edge layer that writes error bodies with the request's id.
-pub async fn render(request: Request, next: Next) -> Response {
-    let id = request.extensions().get::<tower_http::request_id::RequestId>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(pending) = response.extensions_mut().remove::<PendingError>() {
-        let body = pending.to_json(crate::edge::request_id::id_of(id.as_ref()));
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.remove(header::CONTENT_LENGTH);
-        *response.body_mut() = axum::body::Body::from(body);
+/// The edge hook that writes error bodies with the request's id.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorBodies;
+
+impl crate::edge::hook::Hook for ErrorBodies {
+    type Seen = Option<tower_http::request_id::RequestId>;
+
+    fn before(&self, request: &mut Request) -> Self::Seen {
+        request.extensions().get().cloned()
     }
-    response
+
+    fn after(&self, id: Self::Seen, response: &mut Response) {
+        if let Some(pending) = response.extensions_mut().remove::<PendingError>() {
+            let body = pending.to_json(crate::edge::request_id::id_of(id.as_ref()));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.remove(header::CONTENT_LENGTH);
+            *response.body_mut() = axum::body::Body::from(body);
+        }
+    }
 }

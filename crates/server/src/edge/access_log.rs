@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::HttpBody;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::AppState;
+use crate::edge::hook::Hook;
 use crate::metrics::requests::method_label;
 use crate::routes::Scored;
 
@@ -35,44 +35,67 @@ const FORWARDED_FOR: &str = "x-forwarded-for";
 /// Longest user agent logged; longer ones are cut.
 const MAX_USER_AGENT: usize = 256;
 
-/// The layer.
-pub async fn log(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let mode = state.config.access_log;
-    if mode == AccessLog::Off {
-        return next.run(request).await;
+/// What the access log keeps of a request until its answer.
+pub struct Seen {
+    start: Instant,
+    method: &'static str,
+    route: Option<MatchedPath>,
+    id: Option<tower_http::request_id::RequestId>,
+    peer: Option<IpAddr>,
+    agent: Option<HeaderValue>,
+    forwarded: Option<HeaderValue>,
+    bytes_in: u64,
+}
+
+/// The layer's hook.
+#[derive(Clone)]
+pub struct Log(pub Arc<AppState>);
+
+impl Hook for Log {
+    type Seen = Option<Seen>;
+
+    fn before(&self, request: &mut Request) -> Self::Seen {
+        if self.0.config.access_log == AccessLog::Off {
+            return None;
+        }
+        let headers = request.headers();
+        Some(Seen {
+            start: Instant::now(),
+            method: method_label(request.method()),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            id: request.extensions().get().cloned(),
+            peer: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+            agent: headers.get(header::USER_AGENT).cloned(),
+            forwarded: headers.get(FORWARDED_FOR).cloned(),
+            bytes_in: content_length(headers).unwrap_or(0),
+        })
     }
-    let start = Instant::now();
-    let method = method_label(request.method());
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let id = request.extensions().get::<tower_http::request_id::RequestId>().cloned();
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let agent = request.headers().get(header::USER_AGENT).cloned();
-    let forwarded = request.headers().get(FORWARDED_FOR).cloned();
-    let bytes_in = content_length(request.headers()).unwrap_or(0);
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    if mode == AccessLog::Errors && status < 400 {
-        return response;
+
+    fn after(&self, seen: Self::Seen, response: &mut Response) {
+        let Some(seen) = seen else { return };
+        let status = response.status().as_u16();
+        if self.0.config.access_log == AccessLog::Errors && status < 400 {
+            return;
+        }
+        let scored = response.extensions().get::<Scored>();
+        let manifest = scored.map(|s| &s.model.artifact.manifest);
+        tracing::info!(
+            target: "access",
+            request_id = crate::edge::request_id::id_of(seen.id.as_ref()),
+            method = seen.method,
+            route = seen.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            status,
+            latency_ms = seen.start.elapsed().as_secs_f64() * 1e3,
+            bytes_in = seen.bytes_in,
+            bytes_out = response.body().size_hint().exact().or_else(|| content_length(response.headers())).unwrap_or(0),
+            model = manifest.map(|m| m.name.as_str()),
+            model_version = manifest.map(|m| m.version.as_str()),
+            rows = scored.map(|s| s.rows),
+            client = client(seen.peer, seen.forwarded.as_ref(), &self.0.config.trusted_proxies).map(tracing::field::display),
+            user_agent = user_agent(seen.agent.as_ref()),
+            "request"
+        );
     }
-    let scored = response.extensions().get::<Scored>();
-    let manifest = scored.map(|s| &s.model.artifact.manifest);
-    tracing::info!(
-        target: "access",
-        request_id = crate::edge::request_id::id_of(id.as_ref()),
-        method,
-        route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        status,
-        latency_ms = start.elapsed().as_secs_f64() * 1e3,
-        bytes_in,
-        bytes_out = response.body().size_hint().exact().or_else(|| content_length(response.headers())).unwrap_or(0),
-        model = manifest.map(|m| m.name.as_str()),
-        model_version = manifest.map(|m| m.version.as_str()),
-        rows = scored.map(|s| s.rows),
-        client = client(peer, forwarded.as_ref(), &state.config.trusted_proxies).map(tracing::field::display),
-        user_agent = user_agent(agent.as_ref()),
-        "request"
-    );
-    response
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

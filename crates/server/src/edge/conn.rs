@@ -53,14 +53,13 @@ const PHASE_SHIFT: u32 = 62;
 /// start and end) and its watchdog.
 struct Activity {
     state: AtomicU64,
-    changed: Notify,
     evict: Notify,
     epoch: Instant,
 }
 
 impl Activity {
     fn new(epoch: Instant) -> Self {
-        let activity = Self { state: AtomicU64::new(0), changed: Notify::new(), evict: Notify::new(), epoch };
+        let activity = Self { state: AtomicU64::new(0), evict: Notify::new(), epoch };
         activity.set(READING_HEAD);
         activity
     }
@@ -89,6 +88,14 @@ impl Activity {
             (_, since) => Some((since + limits.header_read_timeout, "header_timeout")),
         }
     }
+
+    /// When the watchdog next looks. Phases change without waking it (that would cost a wake-up
+    /// per request), so while busy or idle it also looks every header-read timeout: a head
+    /// started on a kept-alive connection is then cut within twice that timeout.
+    fn next_look(&self, limits: &ConnLimits) -> Instant {
+        let recheck = Instant::now() + limits.header_read_timeout;
+        self.deadline(limits).map_or(recheck, |(at, _)| at.min(recheck))
+    }
 }
 
 /// Marks the connection busy for as long as a request is being handled (also when the
@@ -105,7 +112,6 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.set(IDLE);
-        self.0.changed.notify_one();
     }
 }
 
@@ -121,7 +127,6 @@ impl AsyncRead for Watched {
         let result = Pin::new(&mut self.stream).poll_read(cx, buf);
         if buf.filled().len() > before && self.activity.phase().0 == IDLE {
             self.activity.set(READING_HEAD);
-            self.activity.changed.notify_one();
         }
         result
     }
@@ -280,13 +285,7 @@ async fn connection(
         conn.as_mut().graceful_shutdown();
     }
     loop {
-        let deadline = activity.deadline(&limits);
-        let timer = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let timer = tokio::time::sleep_until(activity.next_look(&limits).into());
         tokio::select! {
             result = conn.as_mut() => {
                 return match result {
@@ -301,7 +300,6 @@ async fn connection(
                     return reason;
                 }
             }
-            () = activity.changed.notified() => {}
             () = activity.evict.notified() => return "evicted",
             changed = closing.changed(), if !draining => {
                 if changed.is_ok() {

@@ -4,15 +4,16 @@
 pub mod access_log;
 pub mod admission;
 pub mod conn;
+pub mod hook;
 pub mod request_id;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state, map_request};
 use axum::response::{IntoResponse, Response};
+use hook::{Hook, HookLayer};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -34,17 +35,18 @@ pub fn stack(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
                     header::COOKIE,
                 ]))
                 // A caller's x-request-id if short and plain, else a fresh one; echoed back.
-                .layer(map_request(request_id::drop_unsafe_id))
+                .map_request(request_id::drop_unsafe_id)
                 .layer(SetRequestIdLayer::new(x_request_id.clone(), request_id::Fresh))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 // Metrics by route template, and the access log, see every answer below.
-                .layer(from_fn(metrics::requests::track))
-                .layer(from_fn_with_state(state.clone(), access_log::log))
+                .layer(HookLayer(metrics::requests::Track))
+                .layer(HookLayer(access_log::Log(state.clone())))
                 // Error bodies are written once, with the request id.
-                .layer(from_fn(error::render))
+                .layer(HookLayer(error::ErrorBodies))
                 // While draining, every answer closes its connection.
-                .layer(from_fn_with_state(state.clone(), close_when_draining))
+                .layer(HookLayer(Drain(state.clone())))
                 // A panic in a handler is a 500 in the API's error shape, not a dropped connection.
+                .map_response(IntoResponse::into_response)
                 .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".to_owned()).into_response()))
                 .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes)),
         )
@@ -65,10 +67,17 @@ pub fn page_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Rout
 
 /// `Connection: close` on every answer once the server is draining, so keep-alive clients
 /// reconnect (to another replica) instead of reusing a connection that is about to close.
-async fn close_when_draining(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    if state.is_draining() {
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+#[derive(Clone)]
+struct Drain(Arc<AppState>);
+
+impl Hook for Drain {
+    type Seen = ();
+
+    fn before(&self, _: &mut Request) {}
+
+    fn after(&self, (): (), response: &mut Response) {
+        if self.0.is_draining() {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
     }
-    response
 }

@@ -56,7 +56,7 @@ fn new_request_id() -> String {
 }
 
 /// Drops a caller's id that is not short and plain, so a fresh one is made.
-pub async fn drop_unsafe_id(mut request: Request) -> Request {
+pub fn drop_unsafe_id(mut request: Request) -> Request {
     if request.headers().get(HEADER).is_some_and(|v| !is_plain(v)) {
         request.headers_mut().remove(HEADER);
     }

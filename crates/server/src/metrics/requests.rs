@@ -10,9 +10,10 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+
+use crate::edge::hook::Hook;
 
 /// Methods that get their own label; any other is `OTHER`.
 const METHODS: [Method; 9] = [
@@ -30,11 +31,6 @@ const METHODS: [Method; 9] = [
 /// The method's label.
 pub fn method_label(method: &Method) -> &'static str {
     METHODS.iter().find(|m| *m == method).map_or("OTHER", Method::as_str)
-}
-
-/// The matched route template, or `unmatched`.
-pub fn route_of(request: &Request) -> Option<MatchedPath> {
-    request.extensions().get::<MatchedPath>().cloned()
 }
 
 /// Registered handles by (route, method, status).
@@ -86,7 +82,7 @@ fn record(route: &str, method: &'static str, status: u16, seconds: f64) {
 }
 
 /// Counts a request in flight until dropped (also when the request is abandoned).
-struct InFlight(&'static Gauge);
+pub struct InFlight(&'static Gauge);
 
 impl InFlight {
     fn enter(gauge: &'static Gauge) -> Self {
@@ -106,16 +102,22 @@ impl Drop for InFlight {
     }
 }
 
-/// The layer.
-pub async fn track(request: Request, next: Next) -> Response {
-    let _in_flight = InFlight::enter(in_flight_gauge());
-    let route = route_of(&request);
-    let method = method_label(request.method());
-    let start = Instant::now();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    record(route, method, response.status().as_u16(), start.elapsed().as_secs_f64());
-    response
+/// The layer's hook.
+#[derive(Debug, Clone, Copy)]
+pub struct Track;
+
+impl Hook for Track {
+    type Seen = (InFlight, Option<MatchedPath>, &'static str, Instant);
+
+    fn before(&self, request: &mut Request) -> Self::Seen {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        (InFlight::enter(in_flight_gauge()), route, method_label(request.method()), Instant::now())
+    }
+
+    fn after(&self, (_in_flight, route, method, start): Self::Seen, response: &mut Response) {
+        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        record(route, method, response.status().as_u16(), start.elapsed().as_secs_f64());
+    }
 }
 
 #[cfg(test)]

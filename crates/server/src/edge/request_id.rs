@@ -38,11 +38,12 @@ pub struct Fresh;
 
 impl MakeRequestId for Fresh {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
-        HeaderValue::from_str(&new_request_id()).ok().map(tower_http::request_id::RequestId::new)
+        HeaderValue::from_bytes(&new_request_id()).ok().map(tower_http::request_id::RequestId::new)
     }
 }
 
-fn new_request_id() -> String {
+/// 32 lowercase hex digits, written without a `String`.
+fn new_request_id() -> [u8; 32] {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
     let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
@@ -52,7 +53,13 @@ fn new_request_id() -> String {
         h.write_u64(n);
         h.finish()
     };
-    format!("{:016x}{:016x}", hash(a), hash(b))
+    let words = [hash(a), hash(b)];
+    let mut id = [0u8; 32];
+    for (i, digit) in id.iter_mut().enumerate() {
+        let nibble = (words[i / 16] >> (60 - 4 * (i % 16))) & 0xf;
+        *digit = b"0123456789abcdef"[usize::try_from(nibble).unwrap_or(0)];
+    }
+    id
 }
 
 /// Drops a caller's id that is not short and plain, so a fresh one is made.
@@ -75,7 +82,7 @@ mod tests {
     #[test]
     fn request_ids_are_unique_and_callers_ids_are_checked() {
         let a = new_request_id();
-        assert_eq!(a.len(), 32);
+        assert!(a.iter().all(u8::is_ascii_hexdigit));
         assert_ne!(a, new_request_id());
         assert!(is_plain(&HeaderValue::from_static("abc-123_x.y:z")));
         assert!(!is_plain(&HeaderValue::from_static("bad id")));

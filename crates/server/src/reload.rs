@@ -2,18 +2,28 @@
 //! backoff; with `MODEL_POLL_SECONDS` the server then polls its source — a local directory or
 //! `.tar.gz` by file sizes and times, an S3 object by ETag, a registry group by its newest
 //! approved version — and when that changes, loads and verifies the new artifact, then swaps it
-//! in. A version that fails verification (a half-written copy, a tampered file) is refused,
-//! logged and counted; the current model keeps serving and the next change is tried again.
+//! in.
+//!
+//! A failed load is one of two kinds ([`LoadError`]). A version that cannot be read *now* (store
+//! unreachable, network error, S3 5xx, a file missing or changing while read) is
+//! `unavailable`: it is tried again with capped exponential backoff until it loads. A version
+//! that was read and fails verification (checksum, parse, limits) is `refused` for good: logged,
+//! counted, and not tried again until the source's version tag changes. Either way the model
+//! that is serving keeps serving.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, ArtifactError};
 
-use crate::registry::{Package, Registry};
-use crate::store::S3Source;
+use crate::registry::{Package, Registry, RegistryError};
+use crate::store::{S3Source, StoreError};
 use crate::{AppState, ModelSource, metrics};
+
+/// First wait before an unavailable source is tried again; it doubles on each failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Longest wait between attempts to load an unavailable source.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -26,6 +36,57 @@ const MAX_STATISTICS_BYTES: u64 = 1024 * 1024;
 pub(crate) struct Fetched {
     pub artifact: Artifact,
     pub package: Option<Package>,
+}
+
+/// Why a version could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    /// It could not be read now (store unreachable, network error, 5xx, a file missing or
+    /// changing while read): try again, with backoff.
+    #[error("{0}")]
+    Unavailable(String),
+    /// It was read and fails verification (checksum, parse, limits): refused until the source
+    /// changes.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<ArtifactError> for LoadError {
+    fn from(error: ArtifactError) -> Self {
+        if error.is_transient() { Self::Unavailable(error.to_string()) } else { Self::Refused(error.to_string()) }
+    }
+}
+
+impl From<StoreError> for LoadError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::S3 { .. } => Self::Unavailable(error.to_string()),
+            StoreError::TooLarge { .. } | StoreError::Loader { .. } => Self::Refused(error.to_string()),
+            StoreError::Artifact { ref source, .. } if source.is_transient() => Self::Unavailable(error.to_string()),
+            StoreError::Artifact { .. } => Self::Refused(error.to_string()),
+        }
+    }
+}
+
+impl From<RegistryError> for LoadError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::Unusable { .. } => Self::Refused(error.to_string()),
+            RegistryError::Config(_)
+            | RegistryError::Http { .. }
+            | RegistryError::Api { .. }
+            | RegistryError::NotFound { .. } => Self::Unavailable(error.to_string()),
+        }
+    }
+}
+
+/// Something the poller can check for a new version and load.
+trait Source: Send + Sync {
+    /// What changes when a new version is published (`None` when the source cannot say).
+    fn version_tag(&self) -> impl Future<Output = Result<Option<String>, LoadError>> + Send;
+
+    /// Loads and verifies the current version.
+    fn load(&self) -> impl Future<Output = Result<Fetched, LoadError>> + Send;
 }
 
 /// A configured source, ready to be checked for changes and loaded.
@@ -47,32 +108,29 @@ impl Watched {
             }
         })
     }
+}
 
-    /// What changes when a new version is published: file sizes and times, the ETag, the ARN
-    /// of the newest approved package.
-    async fn version_tag(&self) -> Result<Option<String>, String> {
-        match self {
-            Self::Embedded => Ok(None),
-            Self::Local(path) => Ok(fingerprint(path)),
-            Self::S3(s3) => s3.etag().await.map_err(|e| e.to_string()),
-            Self::Registry { registry, group } => {
-                registry.latest_approved(group).await.map(|p| Some(p.model_package_arn)).map_err(|e| e.to_string())
-            }
-        }
+impl Source for Watched {
+    /// File sizes and times, the ETag, the ARN of the newest approved package.
+    async fn version_tag(&self) -> Result<Option<String>, LoadError> {
+        Ok(match self {
+            Self::Embedded => None,
+            Self::Local(path) => fingerprint(path),
+            Self::S3(s3) => s3.etag().await?,
+            Self::Registry { registry, group } => Some(registry.latest_approved(group).await?.model_package_arn),
+        })
     }
 
-    /// Loads and verifies the current version.
-    async fn load(&self) -> Result<Fetched, String> {
+    async fn load(&self) -> Result<Fetched, LoadError> {
         let artifact = match self {
-            Self::Embedded => Artifact::embedded_default().map_err(|e| e.to_string())?,
+            Self::Embedded => Artifact::embedded_default()?,
             Self::Local(path) => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || Artifact::load(&path))
                     .await
-                    .map_err(|e| format!("loader failed: {e}"))?
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| LoadError::Refused(format!("the loader stopped: {e}")))??
             }
-            Self::S3(s3) => s3.fetch().await.map_err(|e| e.to_string())?.0,
+            Self::S3(s3) => s3.fetch().await?.0,
             Self::Registry { registry, group } => return load_package(registry, group).await,
         };
         Ok(Fetched { artifact, package: None })
@@ -80,11 +138,11 @@ impl Watched {
 }
 
 /// The newest approved package of `group`: its artifact, verified, and what the registry says.
-async fn load_package(registry: &Registry, group: &str) -> Result<Fetched, String> {
-    let latest = registry.latest_approved(group).await.map_err(|e| e.to_string())?;
-    let mut package = registry.describe(group, &latest.model_package_arn).await.map_err(|e| e.to_string())?;
-    let url = package.model_data().map_err(|e| e.to_string())?;
-    let artifact = S3Source::at(&url).map_err(|e| e.to_string())?.fetch().await.map_err(|e| e.to_string())?.0;
+async fn load_package(registry: &Registry, group: &str) -> Result<Fetched, LoadError> {
+    let latest = registry.latest_approved(group).await?;
+    let mut package = registry.describe(group, &latest.model_package_arn).await?;
+    let url = package.model_data()?;
+    let artifact = S3Source::at(&url)?.fetch().await?.0;
     if let Some(url) = package.model_quality_url() {
         let document = match S3Source::at(&url) {
             Ok(s3) => s3.bytes(MAX_STATISTICS_BYTES).await.map_err(|e| e.to_string()),
@@ -98,6 +156,127 @@ async fn load_package(registry: &Registry, group: &str) -> Result<Fetched, Strin
     Ok(Fetched { artifact, package: Some(package) })
 }
 
+/// What one check of the source did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The version is the one already settled: nothing to do.
+    Unchanged,
+    /// A version was loaded (and swapped in, unless it is the one serving).
+    Loaded,
+    /// The version fails verification; it is not tried again until the source changes.
+    Refused,
+    /// The source could not be read; try again after a backoff.
+    Unavailable,
+}
+
+/// Checks a source and loads new versions: remembers which version tag it settled (loaded or
+/// refused) and whether the last load failed transiently (then the same tag is tried again).
+struct Poller<S> {
+    source: S,
+    configured: ModelSource,
+    settled: Option<Option<String>>,
+    retry: bool,
+}
+
+impl<S: Source> Poller<S> {
+    fn new(source: S, configured: ModelSource) -> Self {
+        Self { source, configured, settled: None, retry: false }
+    }
+
+    /// Checks the source once: loads its version unless that version is already settled, and
+    /// swaps it in, or records why not.
+    async fn check(&mut self, state: &AppState) -> Outcome {
+        let tag = match self.source.version_tag().await {
+            Ok(tag) => tag,
+            Err(error) => return self.unavailable(&error, "cannot check the model source"),
+        };
+        if self.settled.as_ref() == Some(&tag) && !self.retry {
+            return Outcome::Unchanged;
+        }
+        match self.source.load().await {
+            Ok(fetched) => {
+                install(state, fetched, &self.configured);
+                self.settle(tag);
+                Outcome::Loaded
+            }
+            Err(error @ LoadError::Unavailable(_)) => self.unavailable(&error, "cannot load the model yet"),
+            Err(error @ LoadError::Refused(_)) => {
+                // A source that changed while it was read (a copy in progress) may well verify
+                // once the change is complete: that is worth retrying, not refusing.
+                if self.source.version_tag().await.ok().as_ref() != Some(&tag) {
+                    return self.unavailable(&error, "the model source changed while it was read");
+                }
+                let serving = state.model();
+                let serving = serving.as_ref().map_or("none", |m| m.artifact.manifest.version.as_str());
+                tracing::warn!(%error, serving, "model refused until its source changes; the serving one stays");
+                metrics::record_reload("refused");
+                self.settle(tag);
+                Outcome::Refused
+            }
+        }
+    }
+
+    fn settle(&mut self, tag: Option<String>) {
+        self.settled = Some(tag);
+        self.retry = false;
+    }
+
+    fn unavailable(&mut self, error: &LoadError, message: &str) -> Outcome {
+        tracing::warn!(%error, source = %self.configured.location(), "{message}; will retry");
+        metrics::record_reload("unavailable");
+        self.retry = true;
+        Outcome::Unavailable
+    }
+}
+
+/// Swaps in a newly loaded artifact, unless it is the one serving (same source, files and
+/// package). Replacing a version of the same source counts as a reload; the first load of the
+/// source (at start-up, or over a fallback) does not.
+fn install(state: &AppState, new: Fetched, source: &ModelSource) {
+    let serving = state.model();
+    let reload = serving.as_ref().is_some_and(|m| m.source == *source);
+    let same = reload
+        && serving.as_ref().is_some_and(|m| {
+            m.artifact.manifest.files == new.artifact.manifest.files
+                && m.package.as_ref().map(|p| &p.arn) == new.package.as_ref().map(|p| &p.arn)
+        });
+    if !same {
+        state.install_model(new, source.clone());
+        if reload {
+            metrics::record_reload("loaded");
+        }
+    }
+}
+
+/// Capped exponential backoff: when the next attempt is due.
+#[derive(Debug)]
+struct Backoff {
+    delay: Duration,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self { delay: FIRST_BACKOFF, due: None }
+    }
+
+    fn is_due(&self) -> bool {
+        self.due.is_none_or(|due| tokio::time::Instant::now() >= due)
+    }
+
+    /// After a failure: the next attempt waits the current delay, which then doubles (capped).
+    fn failed(&mut self) -> Duration {
+        let wait = self.delay;
+        self.due = Some(tokio::time::Instant::now() + wait);
+        self.delay = (self.delay * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    fn reset(&mut self) {
+        *self = Self::new();
+    }
+}
+
 /// Loads the configured source (when `pending`) with capped exponential backoff, then, when
 /// `MODEL_POLL_SECONDS` is set, watches it for new versions.
 pub async fn load_then_watch(state: Arc<AppState>, pending: bool) {
@@ -109,36 +288,60 @@ pub async fn load_then_watch(state: Arc<AppState>, pending: bool) {
             return;
         }
     };
-    if pending && !load_with_backoff(&state, &source, &watched).await {
-        return;
+    let embedded = matches!(watched, Watched::Embedded);
+    let mut poller = Poller::new(watched, source.clone());
+    if pending {
+        if !load_with_backoff(&state, &mut poller).await {
+            return;
+        }
+    } else {
+        // Already serving this source's current version (loaded at start-up).
+        poller.settled = poller.source.version_tag().await.ok();
     }
     let Some(every) = state.config.model_poll else { return };
-    if let Watched::Embedded = watched {
+    if embedded {
         tracing::warn!("MODEL_POLL_SECONDS is set but the embedded model cannot change");
         return;
     }
-    watch(state, source, watched, every).await;
+    watch(&state, &mut poller, every).await;
 }
 
-/// Tries to load `source` until it verifies or the server drains (then `false`). Meanwhile the
-/// server is live, and ready only if a fallback model serves.
-async fn load_with_backoff(state: &AppState, source: &ModelSource, watched: &Watched) -> bool {
-    let mut delay = Duration::from_millis(250);
+/// Tries to load the source until a version verifies or the server drains (then `false`).
+/// Meanwhile the server is live, and ready only if a fallback model serves. A refused version
+/// is not loaded again: the source is checked for a new one at the same backoff.
+async fn load_with_backoff<S: Source>(state: &AppState, poller: &mut Poller<S>) -> bool {
+    let mut backoff = Backoff::new();
     loop {
         if state.is_draining() {
             return false;
         }
-        match watched.load().await {
-            Ok(fetched) => {
-                state.install_model(fetched, source.clone());
-                return true;
+        if poller.check(state).await == Outcome::Loaded {
+            return true;
+        }
+        tokio::time::sleep(backoff.failed()).await;
+    }
+}
+
+/// Polls the source every `every` until the server drains; a new version is loaded, verified
+/// and swapped in. After an unavailable source, checks wait for the backoff.
+async fn watch<S: Source>(state: &AppState, poller: &mut Poller<S>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tracing::info!(source = %poller.configured.location(), every_seconds = every.as_secs_f64(), "watching the model source");
+    let mut backoff = Backoff::new();
+    loop {
+        ticker.tick().await;
+        if state.is_draining() {
+            return;
+        }
+        if !backoff.is_due() {
+            continue;
+        }
+        match poller.check(state).await {
+            Outcome::Unavailable => {
+                backoff.failed();
             }
-            Err(error) => {
-                tracing::warn!(%error, retry_in_seconds = delay.as_secs_f64(), source = %source.location(), "cannot load the model yet");
-                metrics::record_reload("unavailable");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_BACKOFF);
-            }
+            Outcome::Unchanged | Outcome::Loaded | Outcome::Refused => backoff.reset(),
         }
     }
 }
@@ -158,50 +361,5 @@ fn fingerprint(path: &std::path::Path) -> Option<String> {
     Some(format!("{files:?}"))
 }
 
-/// Polls the source every `every` until the server drains; a changed version tag means a new
-/// version to load, verify and swap in.
-async fn watch(state: Arc<AppState>, source: ModelSource, watched: Watched, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut seen = watched.version_tag().await.ok().flatten();
-    tracing::info!(source = %source.location(), every_seconds = every.as_secs_f64(), "watching the model source");
-    loop {
-        ticker.tick().await;
-        if state.is_draining() {
-            return;
-        }
-        let current = match watched.version_tag().await {
-            Ok(tag) => tag,
-            Err(error) => {
-                tracing::warn!(%error, "cannot check the model source; will retry");
-                continue;
-            }
-        };
-        if current == seen {
-            continue;
-        }
-        seen = current;
-        consider(&state, watched.load().await, &source);
-    }
-}
-
-/// Swaps in a newly loaded artifact, or logs and counts why it was refused.
-fn consider(state: &AppState, loaded: Result<Fetched, String>, source: &ModelSource) {
-    let serving = state.model();
-    match loaded {
-        Ok(new)
-            if serving.as_ref().is_some_and(|m| {
-                m.artifact.manifest.files == new.artifact.manifest.files
-                    && m.package.as_ref().map(|p| &p.arn) == new.package.as_ref().map(|p| &p.arn)
-            }) => {}
-        Ok(new) => {
-            state.install_model(new, source.clone());
-            metrics::record_reload("loaded");
-        }
-        Err(error) => {
-            let serving = serving.as_ref().map_or("none", |m| m.artifact.manifest.version.as_str());
-            tracing::warn!(%error, serving, "new model refused; the current one keeps serving");
-            metrics::record_reload("refused");
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@
 use object_store::ObjectStoreExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
-use retail_model::artifact::{Artifact, ArtifactError};
+use retail_model::artifact::{Artifact, ArtifactError, MAX_ARCHIVE_BYTES};
 
 /// Why a model could not be fetched from S3.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,28 @@ pub enum StoreError {
         /// Key.
         key: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// The object is larger than allowed (from its size, before it is downloaded).
+    #[error("s3://{bucket}/{key}: {size} bytes, more than the {limit} allowed")]
+    TooLarge {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// The object's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Verifying the downloaded artifact stopped (the loader panicked).
+    #[error("s3://{bucket}/{key}: the loader stopped: {reason}")]
+    Loader {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Why.
         reason: String,
     },
     /// The object is not a valid artifact.
@@ -186,11 +208,23 @@ impl S3Source {
 
     /// The object's content, refused beyond `limit` bytes.
     pub async fn bytes(&self, limit: u64) -> Result<Vec<u8>, StoreError> {
+        self.get(limit).await.map(|(bytes, _)| bytes.as_ref().to_vec())
+    }
+
+    /// The object's content and ETag. Its size is checked before the body is read; the body
+    /// cannot exceed it (the HTTP client holds it to the `Content-Length`), which is checked again.
+    async fn get(&self, limit: u64) -> Result<(impl AsRef<[u8]> + Send + 'static, Option<String>), StoreError> {
         let result = self.store.get(&Path::from(self.key.as_str())).await.map_err(|e| self.error(e))?;
+        let too_large = |size| StoreError::TooLarge { bucket: self.bucket.clone(), key: self.key.clone(), size, limit };
         if result.meta.size > limit {
-            return Err(self.error(format!("{} bytes, more than the {limit} allowed", result.meta.size)));
+            return Err(too_large(result.meta.size));
         }
-        result.bytes().await.map(|b| b.to_vec()).map_err(|e| self.error(e))
+        let etag = result.meta.e_tag.clone();
+        let bytes = result.bytes().await.map_err(|e| self.error(e))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large(bytes.len() as u64));
+        }
+        Ok((bytes, etag))
     }
 
     /// Writes the object.
@@ -198,15 +232,18 @@ impl S3Source {
         self.store.put(&Path::from(self.key.as_str()), content.into()).await.map(drop).map_err(|e| self.error(e))
     }
 
-    /// Downloads and verifies the artifact; returns it with the ETag it had.
+    /// Downloads (at most [`MAX_ARCHIVE_BYTES`]) and verifies the artifact; returns it with the
+    /// ETag it had.
     pub async fn fetch(&self) -> Result<(Artifact, Option<String>), StoreError> {
-        let result = self.store.get(&Path::from(self.key.as_str())).await.map_err(|e| self.error(e))?;
-        let etag = result.meta.e_tag.clone();
-        let bytes = result.bytes().await.map_err(|e| self.error(e))?;
+        let (bytes, etag) = self.get(MAX_ARCHIVE_BYTES).await?;
         let name = self.to_string();
-        let artifact = tokio::task::spawn_blocking(move || Artifact::from_tar_gz(&bytes, &name))
+        let artifact = tokio::task::spawn_blocking(move || Artifact::from_tar_gz(bytes, &name))
             .await
-            .map_err(|e| self.error(format!("loader failed: {e}")))?
+            .map_err(|e| StoreError::Loader {
+                bucket: self.bucket.clone(),
+                key: self.key.clone(),
+                reason: e.to_string(),
+            })?
             .map_err(|source| StoreError::Artifact { bucket: self.bucket.clone(), key: self.key.clone(), source })?;
         Ok((artifact, etag))
     }

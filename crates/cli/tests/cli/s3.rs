@@ -1,14 +1,15 @@
 //! Models in S3, against a real S3-compatible server on loopback (`moto_server`, installed by
 //! scripts/test.sh into target/test-venv): load via the seed's MODEL_BUCKET + MODEL_KEY and via
-//! `MODEL_URI=s3://…`, hot reload by ETag, refusal of a corrupt upload, and a clear error for a
-//! missing object.
+//! `MODEL_URI=s3://…`, hot reload by ETag, refusal of a corrupt upload, a clear error for a
+//! missing object, and a new version whose archive cannot be downloaded yet retried until it loads.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{SEED, Server, bin, model_info, request, root, run_json};
+use crate::hostile_models::reloads;
+use crate::{SEED, Server, bin, model_info, request, root, run_json, wait_for_version};
 
 /// The test environment's Python with moto and boto3.
 pub fn venv_bin(name: &str) -> PathBuf {
@@ -90,6 +91,11 @@ impl Moto {
             "s3.upload_file(sys.argv[4], sys.argv[2], sys.argv[3])",
             &[bucket.as_ref(), key.as_ref(), file.as_ref()],
         );
+    }
+
+    /// Deletes an object.
+    pub fn delete(&self, bucket: &str, key: &str) {
+        self.boto3("s3.delete_object(Bucket=sys.argv[2], Key=sys.argv[3])", &[bucket.as_ref(), key.as_ref()]);
     }
 
     /// Downloads an object.
@@ -251,4 +257,57 @@ fn with_the_store_down_the_server_is_live_not_ready_and_recovers() {
     }
     let metrics = request(&addr, "GET", "/metrics", "").expect("metrics");
     assert!(metrics.contains("retail_api_model_reloads_total{result=\"unavailable\"}"), "failed attempts counted");
+}
+
+#[test]
+fn a_new_version_that_cannot_be_downloaded_yet_is_retried_until_it_loads() {
+    // Issue 10: a failed load of a new version was recorded as seen and never retried. Here the
+    // registry approves a version whose archive is not in S3 (yet): a transient failure.
+    let moto = Moto::start();
+    moto.create_bucket("models");
+    let group = "retry-models";
+    let registry = |args: &[&str]| {
+        let mut cmd = bin();
+        cmd.arg("registry").args(args).envs(moto.env());
+        run_json(&mut cmd)
+    };
+    let default = root().join("models/default").display().to_string();
+    registry(&["push", "--model", &default, "--uri", "s3://models/retail/", "--package-group", group, "--approve"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let v2 = tmp.path().join("v2");
+    std::fs::create_dir(&v2).expect("mkdir");
+    for entry in std::fs::read_dir(root().join("models/default")).expect("dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), v2.join(entry.file_name())).expect("copy");
+    }
+    let manifest = std::fs::read_to_string(v2.join("manifest.json")).expect("manifest");
+    let mut manifest: serde_json::Value = serde_json::from_str(&manifest).expect("json");
+    manifest["version"] = "retry-v2".into();
+    std::fs::write(v2.join("manifest.json"), manifest.to_string()).expect("write");
+    let v2_arg = v2.display().to_string();
+    let pushed = registry(&["push", "--model", &v2_arg, "--uri", "s3://models/retail/", "--package-group", group]);
+    let key = pushed["model_data_url"].as_str().expect("url").trim_start_matches("s3://models/").to_owned();
+    let archive = tmp.path().join("v2.tar.gz");
+    std::fs::write(&archive, moto.get("models", &key)).expect("write");
+    moto.delete("models", &key);
+
+    let env_owned = moto.env();
+    let mut env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("MODEL_PACKAGE_GROUP", group));
+    let server = Server::start_with_env(&["--model-poll-seconds", "0.2"], &env);
+    let addr = server.addr().to_owned();
+    wait_ready(&addr);
+    let v1 = model_info(&addr)["version"].clone();
+    assert_ne!(v1, "retry-v2");
+    registry(&["approve", "--package-group", group, "--version", "2"]);
+    let start = Instant::now();
+    while reloads(&addr, "unavailable") < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20), "the missing archive was not retried");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(model_info(&addr)["version"], v1, "the serving model stays");
+    moto.put("models", &key, &archive);
+    wait_for_version(&addr, "retry-v2");
+    assert_eq!(reloads(&addr, "refused"), 0, "a transient failure is not a refusal");
+    assert_eq!(status(&addr, "POST", "/predict", SEED), "200");
 }

@@ -11,9 +11,13 @@
 //! largest `f64` bound `b` with `x <= b` exactly when `(x as f32) <= t`.
 //!
 //! Graphs with other compute (linear models, neural networks, in-graph preprocessing) and
-//! ZipMap outputs are refused with a message naming the operator.
+//! ZipMap outputs are refused with a message naming the operator. What decoding a file costs
+//! is bounded from its wire format before it is decoded ([`MAX_DECODED_BYTES`]).
 
+mod bound;
 mod proto;
+
+pub use bound::MAX_DECODED_BYTES;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -120,6 +124,12 @@ pub enum OnnxError {
     /// The input mapping is invalid or does not fit the graph.
     #[error("input mapping: {0}")]
     Mapping(String),
+    /// Decoding the file would take more memory than allowed (found before decoding it).
+    #[error("decoding it could take {bytes} bytes, more than the {MAX_DECODED_BYTES} allowed (MAX_DECODED_BYTES)")]
+    TooLarge {
+        /// The upper bound computed from the file.
+        bytes: u64,
+    },
 }
 
 /// The result of an import.
@@ -252,6 +262,10 @@ pub fn import(
     classes: &[&str],
 ) -> Result<Imported, OnnxError> {
     let columns = resolve_columns(mapping)?;
+    let decoded = bound::decoded_bytes(bytes)?;
+    if decoded > MAX_DECODED_BYTES {
+        return Err(OnnxError::TooLarge { bytes: decoded });
+    }
     let model = ModelProto::decode(bytes).map_err(|e| OnnxError::Decode(e.to_string()))?;
     let graph = model.graph.as_ref().ok_or_else(|| OnnxError::Decode("the model has no graph".to_owned()))?;
     let shape = check_graph(graph, mapping)?;

@@ -244,3 +244,23 @@ fn only_a_mul_by_the_constant_one_is_accepted_after_the_trees() {
     let err = import(&with_mul(2.0), &mapping, &schema, &crate::CLASSES).expect_err("a Mul by 2");
     assert!(err.to_string().contains("operator Mul (node \"scale\") is not supported"), "{err}");
 }
+
+#[test]
+fn a_file_that_would_decode_too_large_is_refused_before_decoding() {
+    // 4 MB of empty nodes (2 bytes each on the wire) would decode to 2,000,000 NodeProtos.
+    let nodes = 2_000_000usize;
+    let mut graph = Vec::with_capacity(2 * nodes);
+    for _ in 0..nodes {
+        graph.extend([0x0a, 0x00]);
+    }
+    let model = ModelProto { graph: None, ..Default::default() };
+    let mut bytes = model.encode_to_vec();
+    bytes.push(0x3a);
+    prost::encoding::encode_varint(graph.len() as u64, &mut bytes);
+    bytes.extend(graph);
+    let mapping = stump_mapping();
+    let schema = input_schema(&mapping).expect("schema");
+    let err = import(&bytes, &mapping, &schema, &crate::CLASSES).expect_err("too large");
+    assert!(matches!(err, OnnxError::TooLarge { bytes } if bytes > MAX_DECODED_BYTES), "{err}");
+    assert!(err.to_string().contains(&MAX_DECODED_BYTES.to_string()), "{err}");
+}

@@ -1,5 +1,6 @@
 //! Integration tests of retail-model (one test binary).
 
 mod artifact;
+mod hostile;
 mod onnx;
 mod parity;

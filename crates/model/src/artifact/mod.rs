@@ -3,10 +3,17 @@
 //! input schema and the ensemble before anything can serve. The trees are either the engine's
 //! own `model.json` or an ONNX tree-ensemble classifier (`model.onnx`, format version 2) that is
 //! imported into the same engine at load time.
+//!
+//! An artifact may come from anyone who can write to the model store, so loading one costs
+//! bounded memory and time whatever it holds: the limits below are checked from declared sizes
+//! (manifest, file metadata, tar headers) before anything is read ([`read`]), model files before
+//! they are parsed, and the compiled engine before it is allocated
+//! ([`MAX_COMPILED_BYTES`](crate::engine::MAX_COMPILED_BYTES)).
+
+mod read;
+mod write;
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +23,8 @@ use crate::engine::{Engine, EnsembleSpec};
 use crate::features::{FeaturePipeline, InputSchema};
 use crate::metrics::Metrics;
 use crate::onnx::{self, InputMapping};
+
+pub use write::{pack, write_dir};
 
 /// Artifact format version of native models (`model.json`); older builds read it.
 pub const FORMAT_VERSION: u32 = 1;
@@ -27,8 +36,25 @@ pub const ONNX_FILE: &str = "model.onnx";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Name of the ensemble file.
 pub const MODEL_FILE: &str = "model.json";
-/// Largest artifact (sum of file sizes) accepted, so a hostile archive cannot exhaust memory.
-pub const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest artifact accepted (the sum of its files' sizes): 128 MiB, twice the model-file limit
+/// (the other files are a model card and two small charts). Checked from the sizes the manifest
+/// declares, the files' metadata or the tar headers, before their content is read.
+pub const MAX_ARTIFACT_BYTES: u64 = 128 * 1024 * 1024;
+/// Largest `manifest.json`: 1 MiB (the default model's is 9 KB). Its free-form parts (training
+/// parameters) parse into JSON values up to ~16× their text, so it gets a cap of its own.
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+/// Largest model file (`model.json` or the ONNX file): 64 MiB, checked before it is parsed. A
+/// `model.json` parses into at most ~5× its size (measured: 335 MB for 64 MiB of leaves); the
+/// default one is 0.3 MB, and 1,000 boosting rounds × 3 classes at depth 6 take ~13 MB.
+pub const MAX_MODEL_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most entries of any kind a `.tar.gz` may hold: 1,000 (an artifact has about five files).
+pub const MAX_ARCHIVE_ENTRIES: usize = 1_000;
+/// Largest GNU long-name / long-link or pax extension header in a `.tar.gz`: 64 KiB. Paths are
+/// at most 4 KiB; the rest leaves room for extended attributes that macOS `tar` records.
+pub const MAX_TAR_EXTENSION_BYTES: u64 = 64 * 1024;
+/// Most bytes a `.tar.gz` may decompress to, and the largest archive downloaded: the artifact
+/// limit plus 16 MiB for tar headers, padding and extension headers.
+pub const MAX_ARCHIVE_BYTES: u64 = MAX_ARTIFACT_BYTES + 16 * 1024 * 1024;
 
 /// A class the model predicts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +242,26 @@ pub enum ArtifactError {
         /// Size found.
         actual: u64,
     },
+    /// A file, or the artifact as a whole, is larger than a limit (found before it was read).
+    #[error("{file}: {bytes} bytes, more than the {limit} bytes allowed for {what}")]
+    TooLarge {
+        /// File name (or what was being read).
+        file: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+        /// Which limit, e.g. `a model file (MAX_MODEL_FILE_BYTES)`.
+        what: &'static str,
+    },
+    /// A file changed size while it was read (e.g. a copy in progress): worth trying again.
+    #[error("{file}: changed while it was read (it had {expected} bytes when opened; a copy in progress?)")]
+    Changed {
+        /// File name.
+        file: String,
+        /// Its size when opened.
+        expected: u64,
+    },
     /// A file's sha256 differs from the manifest (e.g. tampered).
     #[error("{file}: sha256 is {actual}, manifest says {expected} (corrupted or tampered)")]
     Checksum {
@@ -239,6 +285,15 @@ pub enum ArtifactError {
     NoEmbeddedModel,
 }
 
+impl ArtifactError {
+    /// Whether trying again may succeed without the artifact changing: reading failed (a path
+    /// missing or unreadable) or a file changed while it was read. Every other error is a
+    /// property of the artifact as read, which only a new version changes.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Io { .. } | Self::Changed { .. })
+    }
+}
+
 /// A verified, compiled model ready to score.
 #[derive(Debug, Clone)]
 pub struct Artifact {
@@ -258,13 +313,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Artifact {
     /// Loads a directory or a `.tar.gz` / `.tgz` archive.
     pub fn load(path: &Path) -> Result<Self, ArtifactError> {
-        let files = if path.is_dir() { read_dir_files(path)? } else { read_archive(path)? };
+        let files = if path.is_dir() { read::read_dir_files(path)? } else { read::read_archive(path)? };
         Self::from_files(&files)
     }
 
     /// Verifies and compiles a `.tar.gz` held in memory (e.g. downloaded); `name` labels errors.
-    pub fn from_tar_gz(bytes: &[u8], name: &str) -> Result<Self, ArtifactError> {
-        Self::from_files(&unpack(bytes, Path::new(name))?)
+    /// Given the bytes themselves, it frees them once unpacked.
+    pub fn from_tar_gz(bytes: impl AsRef<[u8]>, name: &str) -> Result<Self, ArtifactError> {
+        let files = read::unpack(bytes.as_ref(), Path::new(name))?;
+        drop(bytes);
+        Self::from_files(&files)
     }
 
     /// The model embedded in this build (`models/default`).
@@ -278,29 +336,9 @@ impl Artifact {
 
     /// Verifies and compiles an artifact from its files (name → content).
     pub fn from_files(files: &BTreeMap<String, Vec<u8>>) -> Result<Self, ArtifactError> {
-        let manifest_bytes =
-            files.get(MANIFEST_FILE).ok_or_else(|| ArtifactError::MissingFile { file: MANIFEST_FILE.to_owned() })?;
-        // Read the version first so an old or future artifact gets a version error, not a parse error.
-        #[derive(Deserialize)]
-        struct Version {
-            format_version: u32,
-        }
-        let version: Version = parse(MANIFEST_FILE, manifest_bytes)?;
-        if !(FORMAT_VERSION..=ONNX_FORMAT_VERSION).contains(&version.format_version) {
-            return Err(ArtifactError::UnsupportedVersion { found: version.format_version });
-        }
-        let manifest: Manifest = parse(MANIFEST_FILE, manifest_bytes)?;
+        let manifest = parse_manifest(files)?;
         let invalid = |file: &str, reason: String| ArtifactError::Invalid { file: file.to_owned(), reason };
-        if !manifest.model.is_native() && manifest.format_version < ONNX_FORMAT_VERSION {
-            return Err(invalid(
-                MANIFEST_FILE,
-                format!("an ONNX model needs format_version {ONNX_FORMAT_VERSION}, so older builds refuse it"),
-            ));
-        }
-        let model_file = manifest.model.file();
-        if !manifest.files.contains_key(model_file) {
-            return Err(invalid(MANIFEST_FILE, format!("does not list {model_file}")));
-        }
+        check_listing(&manifest.model, &manifest.files)?;
         for (name, entry) in &manifest.files {
             let content = files.get(name).ok_or_else(|| ArtifactError::MissingFile { file: name.clone() })?;
             let actual = content.len() as u64;
@@ -312,6 +350,7 @@ impl Artifact {
                 return Err(ArtifactError::Checksum { file: name.clone(), expected: entry.sha256.clone(), actual });
             }
         }
+        let model_file = manifest.model.file();
         let classes: Vec<&str> = manifest.classes.iter().map(|c| c.code.as_str()).collect();
         let spec: EnsembleSpec = match &manifest.model {
             ModelFormat::Native => parse(MODEL_FILE, &files[MODEL_FILE])?,
@@ -344,161 +383,72 @@ impl Artifact {
     }
 }
 
+/// The manifest among `files`: at most [`MAX_MANIFEST_BYTES`], of a format version this build
+/// reads (checked first, so an old or future artifact gets a version error, not a parse error).
+fn parse_manifest(files: &BTreeMap<String, Vec<u8>>) -> Result<Manifest, ArtifactError> {
+    let bytes =
+        files.get(MANIFEST_FILE).ok_or_else(|| ArtifactError::MissingFile { file: MANIFEST_FILE.to_owned() })?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(ArtifactError::TooLarge {
+            file: MANIFEST_FILE.to_owned(),
+            bytes: bytes.len() as u64,
+            limit: MAX_MANIFEST_BYTES,
+            what: "a manifest (MAX_MANIFEST_BYTES)",
+        });
+    }
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u32,
+    }
+    let version: Version = parse(MANIFEST_FILE, bytes)?;
+    if !(FORMAT_VERSION..=ONNX_FORMAT_VERSION).contains(&version.format_version) {
+        return Err(ArtifactError::UnsupportedVersion { found: version.format_version });
+    }
+    let manifest: Manifest = parse(MANIFEST_FILE, bytes)?;
+    if !manifest.model.is_native() && manifest.format_version < ONNX_FORMAT_VERSION {
+        return Err(ArtifactError::Invalid {
+            file: MANIFEST_FILE.to_owned(),
+            reason: format!("an ONNX model needs format_version {ONNX_FORMAT_VERSION}, so older builds refuse it"),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Checks what a manifest lists before any of it is read or hashed: plain file names (no
+/// directories, so nothing outside the artifact is read), the model file among them within
+/// [`MAX_MODEL_FILE_BYTES`], and all of them within [`MAX_ARTIFACT_BYTES`].
+fn check_listing(model: &ModelFormat, files: &BTreeMap<String, FileEntry>) -> Result<(), ArtifactError> {
+    let invalid = |reason: String| ArtifactError::Invalid { file: MANIFEST_FILE.to_owned(), reason };
+    if let Some(name) = files.keys().find(|n| n.is_empty() || *n == "." || *n == ".." || n.contains(['/', '\\', '\0']))
+    {
+        return Err(invalid(format!("lists {name:?}, which is not a plain file name")));
+    }
+    let model_file = model.file();
+    let entry = files.get(model_file).ok_or_else(|| invalid(format!("does not list {model_file}")))?;
+    if entry.bytes > MAX_MODEL_FILE_BYTES {
+        return Err(ArtifactError::TooLarge {
+            file: model_file.to_owned(),
+            bytes: entry.bytes,
+            limit: MAX_MODEL_FILE_BYTES,
+            what: "a model file (MAX_MODEL_FILE_BYTES)",
+        });
+    }
+    let total = files.values().fold(0u64, |total, e| total.saturating_add(e.bytes));
+    if total > MAX_ARTIFACT_BYTES {
+        return Err(ArtifactError::TooLarge {
+            file: format!("{MANIFEST_FILE} (the files it lists)"),
+            bytes: total,
+            limit: MAX_ARTIFACT_BYTES,
+            what: "an artifact (MAX_ARTIFACT_BYTES)",
+        });
+    }
+    Ok(())
+}
+
 fn parse<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, ArtifactError> {
     serde_json::from_slice(bytes).map_err(|e| ArtifactError::Parse { file: file.to_owned(), reason: e.to_string() })
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
     move |source| ArtifactError::Io { path: path.to_owned(), source }
-}
-
-fn read_dir_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError> {
-    let mut files = BTreeMap::new();
-    let mut total = 0;
-    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
-        let entry = entry.map_err(io_error(dir))?;
-        let path = entry.path();
-        if !path.is_file() {
-            continue;
-        }
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let bytes = fs::read(&path).map_err(io_error(&path))?;
-        total += bytes.len() as u64;
-        if total > MAX_ARTIFACT_BYTES {
-            return Err(ArtifactError::Invalid {
-                file: dir.display().to_string(),
-                reason: format!("larger than {MAX_ARTIFACT_BYTES} bytes"),
-            });
-        }
-        files.insert(name.to_owned(), bytes);
-    }
-    Ok(files)
-}
-
-/// Reads the regular files of a `.tar.gz`. The manifest may sit at the root or inside one
-/// top-level directory (`model/manifest.json`); paths are taken relative to it.
-fn read_archive(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError> {
-    let file = fs::File::open(path).map_err(io_error(path))?;
-    unpack(file, path)
-}
-
-/// The files of a `.tar.gz` read from `reader`; `path` names it in errors.
-fn unpack(reader: impl Read, path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ArtifactError> {
-    let archive_error = |reason: String| ArtifactError::Archive { path: path.to_owned(), reason };
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
-    let mut entries = Vec::new();
-    let mut total = 0u64;
-    for entry in archive.entries().map_err(|e| archive_error(e.to_string()))? {
-        let mut entry = entry.map_err(|e| archive_error(e.to_string()))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let name = entry
-            .path()
-            .map_err(|e| archive_error(e.to_string()))?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_owned();
-        total += entry.size();
-        if total > MAX_ARTIFACT_BYTES {
-            return Err(archive_error(format!("unpacks to more than {MAX_ARTIFACT_BYTES} bytes")));
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-        entry.read_to_end(&mut bytes).map_err(|e| archive_error(format!("{name}: {e}")))?;
-        entries.push((name, bytes));
-    }
-    let root = entries
-        .iter()
-        .filter_map(|(name, _)| name.strip_suffix(MANIFEST_FILE))
-        .filter(|prefix| prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1))
-        .min_by_key(|prefix| prefix.len())
-        .ok_or_else(|| archive_error(format!("no {MANIFEST_FILE} at its root or in one top-level directory")))?
-        .to_owned();
-    Ok(entries
-        .into_iter()
-        .filter_map(|(name, bytes)| {
-            let rel = name.strip_prefix(&root)?;
-            (!rel.contains('/')).then(|| (rel.to_owned(), bytes))
-        })
-        .collect())
-}
-
-/// Writes an artifact directory atomically: files go to a temporary sibling directory, the
-/// manifest gets their checksums, and the directory is renamed into place. An existing `out` is
-/// replaced only when `replace` is set. Nothing is left half-written on error.
-pub fn write_dir(
-    out: &Path,
-    mut manifest: Manifest,
-    files: &[(&str, Vec<u8>)],
-    replace: bool,
-) -> Result<(), ArtifactError> {
-    if out.exists() && !replace {
-        return Err(ArtifactError::Invalid {
-            file: out.display().to_string(),
-            reason: "already exists (pass --force to replace it)".to_owned(),
-        });
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(io_error(&parent))?;
-    let base = out.file_name().and_then(|n| n.to_str()).unwrap_or("artifact");
-    let tmp = parent.join(format!(".{base}.tmp-{}", std::process::id()));
-    let result = (|| {
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io_error(&tmp))?;
-        }
-        fs::create_dir(&tmp).map_err(io_error(&tmp))?;
-        manifest.files.clear();
-        for (name, bytes) in files {
-            let path = tmp.join(name);
-            fs::write(&path, bytes).map_err(io_error(&path))?;
-            manifest
-                .files
-                .insert((*name).to_owned(), FileEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 });
-        }
-        let json = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| ArtifactError::Parse { file: MANIFEST_FILE.to_owned(), reason: e.to_string() })?;
-        let path = tmp.join(MANIFEST_FILE);
-        fs::write(&path, json).map_err(io_error(&path))?;
-        if out.exists() {
-            let old = parent.join(format!(".{base}.old-{}", std::process::id()));
-            fs::rename(out, &old).map_err(io_error(out))?;
-            fs::rename(&tmp, out).map_err(io_error(out))?;
-            fs::remove_dir_all(&old).map_err(io_error(&old))
-        } else {
-            fs::rename(&tmp, out).map_err(io_error(out))
-        }
-    })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    result
-}
-
-/// Verifies the artifact directory `dir` and packs it as a reproducible `model.tar.gz`: the
-/// manifest and the files it lists, at the archive's root, in name order, with fixed owners,
-/// modes and times (so the same artifact always gives the same bytes and checksum).
-pub fn pack(dir: &Path) -> Result<(Artifact, Vec<u8>), ArtifactError> {
-    let files = read_dir_files(dir)?;
-    let artifact = Artifact::from_files(&files)?;
-    let archive_error = |e: std::io::Error| ArtifactError::Archive { path: dir.to_owned(), reason: e.to_string() };
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    for name in std::iter::once(MANIFEST_FILE).chain(artifact.manifest.files.keys().map(String::as_str)) {
-        let bytes = &files[name];
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, name, bytes.as_slice()).map_err(archive_error)?;
-    }
-    let bytes = tar.into_inner().and_then(|gz| gz.finish()).map_err(archive_error)?;
-    Ok((artifact, bytes))
 }

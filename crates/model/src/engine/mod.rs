@@ -1,0 +1,383 @@
+//! Native inference engine: a gradient-boosted tree ensemble as stored in `model.json`
+//! ([`EnsembleSpec`]) and compiled into flat arrays ([`Engine`]) that predict class
+//! probabilities without the training code.
+//!
+//! Compilation makes every test a byte lookup. Each row is first binned once: a numeric value
+//! becomes the number of the model's distinct thresholds on that feature that lie below it
+//! (so `x > t_j` exactly when `bin > j`), a category code stays its code. Every internal node
+//! then holds a 256-bit table of the bins that go right; numeric and categorical splits are the
+//! same three loads and no branch. A feature with more than 255 distinct thresholds is binned
+//! into several byte slots, one per run of 255 thresholds: within its run a split is the same
+//! exact test (`x > t_j` exactly when the run's bin exceeds `j`'s place in the run). Trees are
+//! laid out as complete binary trees of the ensemble's depth (heap order, children of `i` at
+//! `2i+1`, `2i+2`), shallower branches padded with "always left" nodes, so a row takes exactly
+//! `depth` steps per tree.
+//!
+//! Verification ([`verify`]) bounds what a hostile or broken `model.json` can cost: the
+//! compiled size is computed from the spec and capped before allocation
+//! ([`MAX_COMPILED_BYTES`]), and every class's score is bounded ([`MAX_SCORE_MAGNITUDE`]) so
+//! no sum of finite leaves overflows; probabilities are always finite.
+
+mod spec;
+mod verify;
+
+use rayon::prelude::*;
+
+pub use spec::{EnsembleSpec, NodeSpec, Output, SplitTest, TreeSpec, softmax};
+pub use verify::{EngineError, MAX_COMPILED_BYTES, MAX_SCORE_MAGNITUDE, compiled_bytes};
+
+/// The `format` tag of ensembles this engine reads.
+pub const ENSEMBLE_FORMAT: &str = "retail-gbdt/1";
+
+/// Deepest tree the engine accepts (the heap layout is `2^depth` leaves per tree).
+pub const MAX_DEPTH: usize = 12;
+
+/// Rows scored together per tree in batch mode, so their independent walks overlap.
+const BLOCK: usize = 16;
+
+/// Most features a row may have; also the most byte slots its binned form may use (a numeric
+/// feature takes one slot per 255 distinct thresholds).
+pub const MAX_FEATURES: usize = 64;
+
+/// Distinct thresholds one byte slot holds (bins `0..=255`).
+const SLOT_THRESHOLDS: usize = 255;
+
+/// A compiled internal node: the feature whose bin is looked up and the table to look it up in.
+#[derive(Debug, Clone, Copy, Default)]
+struct Node {
+    table: u16,
+    feature: u8,
+}
+
+/// Bins `0..=255` that go right, as a 256-bit set.
+type Table = [u64; 4];
+
+/// How one byte slot of a binned row is computed from the raw row.
+#[derive(Debug, Clone)]
+enum Binning {
+    /// Distinct thresholds (at most 255, increasing) of the numeric feature `source`; bin = how
+    /// many are below the value.
+    Numeric {
+        /// Feature read.
+        source: usize,
+        /// The thresholds of this slot.
+        thresholds: Vec<f64>,
+    },
+    /// Bin = category code of feature `source` (values above 255 saturate to 255, which no
+    /// split sends left).
+    Categorical {
+        /// Feature read.
+        source: usize,
+    },
+}
+
+/// A row's bins, one byte per slot.
+type Bins = [u8; MAX_FEATURES];
+
+/// A compiled ensemble.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    n_features: usize,
+    n_classes: usize,
+    depth: usize,
+    init_scores: Vec<f64>,
+    output: Output,
+    /// One entry per slot; slot `f` is feature `f`'s first, extra slots follow the features.
+    binning: Vec<Binning>,
+    /// The slots of each feature (compile time: where a threshold's table looks).
+    feature_slots: Vec<Vec<usize>>,
+    tree_class: Vec<usize>,
+    nodes: Vec<Node>,
+    leaves: Vec<f64>,
+    tables: Vec<Table>,
+}
+
+impl Engine {
+    /// Validates and compiles an ensemble. Its compiled size is computed and capped
+    /// ([`MAX_COMPILED_BYTES`]) before anything is allocated.
+    pub fn compile(spec: &EnsembleSpec) -> Result<Self, EngineError> {
+        let depth = verify::check(spec)?;
+        let (binning, feature_slots) = binning(spec)?;
+        let internal = (1usize << depth) - 1;
+        let trees = spec.trees.len();
+        let mut engine = Self {
+            n_features: spec.n_features,
+            n_classes: spec.classes.len(),
+            depth,
+            init_scores: spec.init_scores.clone(),
+            output: spec.output,
+            binning,
+            feature_slots,
+            tree_class: spec.trees.iter().map(|t| t.class).collect(),
+            nodes: filled(trees * internal, Node::default())?,
+            leaves: filled(trees << depth, 0.0)?,
+            tables: vec![[0; 4]],
+        };
+        let mut table_ids: std::collections::HashMap<Table, u16> = std::collections::HashMap::from([([0; 4], 0)]);
+        for (t, tree) in spec.trees.iter().enumerate() {
+            let root = if tree.nodes.is_empty() { -1 } else { 0 };
+            engine.place(tree, root, 0, 0, (t * internal, t << depth), &mut table_ids)?;
+        }
+        Ok(engine)
+    }
+
+    /// The slot a node looks up and the 256-bit table of its bins that go right.
+    fn table(&self, spec: &NodeSpec) -> (usize, Table) {
+        let mut right: Table = [0; 4];
+        match &spec.test {
+            SplitTest::Threshold(t) => {
+                // The slot whose run holds t: x > t  <=>  more than j of the run's thresholds lie
+                // below x, where t is the run's j-th threshold.
+                let found = self.feature_slots[spec.feature].iter().find_map(|&slot| match &self.binning[slot] {
+                    Binning::Numeric { thresholds, .. } => {
+                        thresholds.binary_search_by(|u| u.total_cmp(t)).ok().map(|j| (slot, j))
+                    }
+                    Binning::Categorical { .. } => None,
+                });
+                let Some((slot, j)) = found else {
+                    unreachable!("binning() gives every threshold of a numeric feature a slot")
+                };
+                for bin in j + 1..256 {
+                    right[bin >> 6] |= 1 << (bin & 63);
+                }
+                (slot, right)
+            }
+            SplitTest::Categories(left) => {
+                right = [u64::MAX; 4];
+                for &code in left {
+                    right[(code >> 6) as usize] &= !(1u64 << (code & 63));
+                }
+                (spec.feature, right)
+            }
+        }
+    }
+
+    /// Writes the subtree `child` of `tree` at heap position `pos` (on level `level`).
+    fn place(
+        &mut self,
+        tree: &TreeSpec,
+        child: i32,
+        pos: usize,
+        level: usize,
+        (node_base, leaf_base): (usize, usize),
+        table_ids: &mut std::collections::HashMap<Table, u16>,
+    ) -> Result<(), EngineError> {
+        if level == self.depth {
+            let leaf = usize::try_from(!child).unwrap_or_default();
+            self.leaves[leaf_base + pos - ((1 << self.depth) - 1)] = tree.leaves[leaf];
+            return Ok(());
+        }
+        let (left, right) = match usize::try_from(child) {
+            Ok(n) => {
+                let spec = &tree.nodes[n];
+                let (slot, table) = self.table(spec);
+                let next = table_ids.len();
+                let id = *table_ids.entry(table).or_insert_with(|| next as u16);
+                if usize::from(id) == next {
+                    if next > usize::from(u16::MAX) {
+                        return Err(EngineError::Ensemble("more than 65535 distinct split tables".to_owned()));
+                    }
+                    self.tables.push(table);
+                }
+                // Slots are < MAX_FEATURES = 64, so the byte holds them.
+                self.nodes[node_base + pos] = Node { table: id, feature: slot as u8 };
+                (spec.left, spec.right)
+            }
+            // A leaf above the bottom level: padding nodes use table 0 (always left), and every
+            // leaf slot below gets its value.
+            Err(_) => (child, child),
+        };
+        self.place(tree, left, 2 * pos + 1, level + 1, (node_base, leaf_base), table_ids)?;
+        self.place(tree, right, 2 * pos + 2, level + 1, (node_base, leaf_base), table_ids)
+    }
+
+    /// Length of a feature row.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of classes (length of a probability row).
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.tree_class.len()
+    }
+
+    /// Depth every tree is laid out at.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn bin_row(&self, row: &[f64], bins: &mut Bins) {
+        for (bin, binning) in bins.iter_mut().zip(&self.binning) {
+            *bin = match *binning {
+                Binning::Numeric { source, ref thresholds } => {
+                    let x = row[source];
+                    thresholds.partition_point(|t| *t < x) as u8
+                }
+                // `as` saturates: negative and NaN become 0, large values 255.
+                Binning::Categorical { source } => (row[source] as usize).min(255) as u8,
+            };
+        }
+    }
+
+    #[inline(always)]
+    fn step(&self, node_base: usize, pos: usize, bins: &Bins) -> usize {
+        let node = self.nodes[node_base + pos];
+        let bin = bins[usize::from(node.feature) & (MAX_FEATURES - 1)];
+        let word = self.tables[usize::from(node.table)][usize::from(bin >> 6)];
+        2 * pos + 1 + ((word >> (bin & 63)) & 1) as usize
+    }
+
+    /// Raw (pre-softmax) class scores of one row.
+    pub fn raw_scores(&self, row: &[f64], scores: &mut [f64]) {
+        assert_eq!(row.len(), self.n_features, "feature row length");
+        assert_eq!(scores.len(), self.n_classes, "score row length");
+        let mut bins = [0u8; MAX_FEATURES];
+        self.bin_row(row, &mut bins);
+        scores.copy_from_slice(&self.init_scores);
+        let internal = (1 << self.depth) - 1;
+        // Walk TREES_AT_ONCE trees in lock-step: their steps are independent, so the CPU overlaps
+        // them instead of waiting on one tree's chain of dependent loads. Leaves are still added
+        // in tree order.
+        const TREES_AT_ONCE: usize = 8;
+        for (group, classes) in self.tree_class.chunks(TREES_AT_ONCE).enumerate() {
+            let first = group * TREES_AT_ONCE;
+            let mut pos = [0usize; TREES_AT_ONCE];
+            for _ in 0..self.depth {
+                for (j, p) in pos[..classes.len()].iter_mut().enumerate() {
+                    *p = self.step((first + j) * internal, *p, &bins);
+                }
+            }
+            for (j, (&class, &p)) in classes.iter().zip(&pos).enumerate() {
+                scores[class] += self.leaves[((first + j) << self.depth) + p - internal];
+            }
+        }
+    }
+
+    /// Class probabilities of one row.
+    pub fn predict_proba(&self, row: &[f64], probabilities: &mut [f64]) {
+        self.raw_scores(row, probabilities);
+        self.output.apply(probabilities);
+    }
+
+    /// How raw scores become probabilities.
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Byte slots a binned row uses (the features, plus one per extra 255 thresholds).
+    pub fn n_slots(&self) -> usize {
+        self.binning.len()
+    }
+
+    /// Class probabilities of many rows (`rows` row-major, `n_features` wide; `out` row-major,
+    /// `n_classes` wide), on the calling thread.
+    pub fn predict_batch(&self, rows: &[f64], out: &mut [f64]) {
+        let (nf, nc) = (self.n_features, self.n_classes);
+        assert_eq!(rows.len() % nf, 0, "rows length is a multiple of n_features");
+        assert_eq!(out.len() / nc, rows.len() / nf, "one output row per input row");
+        let internal = (1 << self.depth) - 1;
+        let mut bins = [[0u8; MAX_FEATURES]; BLOCK];
+        for (block, scores) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * nc)) {
+            let n = block.len() / nf;
+            for (row, b) in block.chunks(nf).zip(bins.iter_mut()) {
+                self.bin_row(row, b);
+            }
+            for s in scores.chunks_mut(nc) {
+                s.copy_from_slice(&self.init_scores);
+            }
+            let mut pos = [0usize; BLOCK];
+            for (t, &class) in self.tree_class.iter().enumerate() {
+                pos[..n].fill(0);
+                for _ in 0..self.depth {
+                    for (p, b) in pos[..n].iter_mut().zip(&bins) {
+                        *p = self.step(t * internal, *p, b);
+                    }
+                }
+                let leaves = &self.leaves[(t << self.depth)..((t + 1) << self.depth)];
+                for (r, &p) in pos[..n].iter().enumerate() {
+                    scores[r * nc + class] += leaves[p - internal];
+                }
+            }
+            for s in scores.chunks_mut(nc) {
+                self.output.apply(s);
+            }
+        }
+    }
+
+    /// [`Engine::predict_batch`] spread over the rayon thread pool.
+    pub fn predict_batch_parallel(&self, rows: &[f64], out: &mut [f64]) {
+        const CHUNK: usize = 1024;
+        rows.par_chunks(CHUNK * self.n_features)
+            .zip(out.par_chunks_mut(CHUNK * self.n_classes))
+            .for_each(|(rows, out)| self.predict_batch(rows, out));
+    }
+}
+
+/// The byte slots of a binned row and each feature's slots. A feature split by threshold is
+/// numeric: its distinct thresholds, in runs of 255, fill its own slot and, past the first run,
+/// extra slots after the features. Any other feature is categorical.
+fn binning(spec: &EnsembleSpec) -> Result<(Vec<Binning>, Vec<Vec<usize>>), EngineError> {
+    let mut thresholds: Vec<Option<Vec<f64>>> = vec![None; spec.n_features];
+    let mut categorical = vec![false; spec.n_features];
+    for node in spec.trees.iter().flat_map(|t| &t.nodes) {
+        match &node.test {
+            SplitTest::Threshold(t) => thresholds[node.feature].get_or_insert_with(Vec::new).push(*t),
+            SplitTest::Categories(_) => categorical[node.feature] = true,
+        }
+    }
+    let mut slots: Vec<Binning> = Vec::with_capacity(spec.n_features);
+    let mut extra: Vec<Binning> = Vec::new();
+    let mut feature_slots = Vec::with_capacity(spec.n_features);
+    for (source, (numeric, categorical)) in thresholds.into_iter().zip(categorical).enumerate() {
+        match (numeric, categorical) {
+            (Some(_), true) => {
+                return Err(EngineError::Ensemble(format!(
+                    "feature {source} is split both by threshold and by category"
+                )));
+            }
+            (Some(mut t), false) => {
+                t.sort_by(f64::total_cmp);
+                t.dedup();
+                let mut runs =
+                    t.chunks(SLOT_THRESHOLDS).map(|run| Binning::Numeric { source, thresholds: run.to_vec() });
+                slots.extend(runs.next());
+                let mut own = vec![source];
+                for run in runs {
+                    own.push(spec.n_features + extra.len());
+                    extra.push(run);
+                }
+                feature_slots.push(own);
+            }
+            (None, _) => {
+                slots.push(Binning::Categorical { source });
+                feature_slots.push(vec![source]);
+            }
+        }
+    }
+    if slots.len() + extra.len() > MAX_FEATURES {
+        return Err(EngineError::Ensemble(format!(
+            "the features' distinct thresholds need {} byte slots (one per feature, plus one per \
+             further {SLOT_THRESHOLDS} thresholds on a feature), at most {MAX_FEATURES} are supported",
+            slots.len() + extra.len()
+        )));
+    }
+    slots.extend(extra);
+    Ok((slots, feature_slots))
+}
+
+/// A vector of `len` copies of `value`, or [`EngineError::OutOfMemory`] instead of aborting the
+/// process when the memory cannot be had (e.g. under a `ulimit -v`).
+fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, EngineError> {
+    let mut vec = Vec::new();
+    vec.try_reserve_exact(len).map_err(|_| EngineError::OutOfMemory { bytes: (len * size_of::<T>()) as u64 })?;
+    vec.resize(len, value);
+    Ok(vec)
+}
+
+#[cfg(test)]
+mod tests;

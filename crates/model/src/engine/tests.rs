@@ -1,0 +1,276 @@
+//! Unit tests of the engine: exactness of the compiled layout, refusal of malformed, oversized
+//! and overflowing ensembles, and finite probabilities.
+
+use super::*;
+
+fn spec(trees: Vec<TreeSpec>) -> EnsembleSpec {
+    EnsembleSpec {
+        format: ENSEMBLE_FORMAT.to_owned(),
+        n_features: 2,
+        classes: vec!["A".into(), "B".into()],
+        init_scores: vec![0.0, 0.0],
+        trees,
+        output: Output::Softmax,
+    }
+}
+
+/// x0 <= 1 → leaf 0; else (code of x1 in {2,3} → leaf 1, else leaf 2).
+fn mixed_tree() -> TreeSpec {
+    TreeSpec {
+        class: 1,
+        nodes: vec![
+            NodeSpec { feature: 0, test: SplitTest::Threshold(1.0), left: -1, right: 1 },
+            NodeSpec { feature: 1, test: SplitTest::Categories(vec![2, 3]), left: !1, right: !2 },
+        ],
+        leaves: vec![10.0, 20.0, 30.0],
+    }
+}
+
+fn raw(engine: &Engine, row: [f64; 2]) -> f64 {
+    let mut s = [0.0; 2];
+    engine.raw_scores(&row, &mut s);
+    s[1]
+}
+
+#[test]
+fn numeric_and_categorical_splits_and_padding() {
+    let engine = Engine::compile(&spec(vec![mixed_tree()])).expect("compiles");
+    assert_eq!(engine.depth(), 2);
+    assert_eq!(raw(&engine, [1.0, 2.0]), 10.0, "x <= threshold goes left (padded leaf)");
+    assert_eq!(raw(&engine, [-5.0, 9.0]), 10.0);
+    assert_eq!(raw(&engine, [1.5, 2.0]), 20.0);
+    assert_eq!(raw(&engine, [1.5, 3.0]), 20.0);
+    assert_eq!(raw(&engine, [1.5, 0.0]), 30.0, "unseen code 0 not in the set goes right");
+    assert_eq!(raw(&engine, [1.5, 255.0]), 30.0);
+}
+
+#[test]
+fn batch_equals_single_rows() {
+    let engine = Engine::compile(&spec(vec![mixed_tree(), TreeSpec { class: 0, nodes: vec![], leaves: vec![0.5] }]))
+        .expect("compiles");
+    let rows: Vec<f64> = (0..100).flat_map(|i| [f64::from(i % 3), f64::from(i % 5)]).collect();
+    let mut batch = vec![0.0; 200];
+    engine.predict_batch(&rows, &mut batch);
+    let mut parallel = vec![0.0; 200];
+    engine.predict_batch_parallel(&rows, &mut parallel);
+    for (r, row) in rows.chunks(2).enumerate() {
+        let mut p = [0.0; 2];
+        engine.predict_proba(row, &mut p);
+        assert_eq!(&batch[2 * r..2 * r + 2], &p);
+        assert_eq!(&parallel[2 * r..2 * r + 2], &p);
+        assert!((p[0] + p[1] - 1.0).abs() < 1e-12);
+    }
+}
+
+/// Walks a tree spec directly (the reference for the compiled engine).
+fn walk(tree: &TreeSpec, row: &[f64]) -> f64 {
+    let mut child = if tree.nodes.is_empty() { -1 } else { 0 };
+    while child >= 0 {
+        let node = &tree.nodes[child as usize];
+        let left = match &node.test {
+            SplitTest::Threshold(t) => row[node.feature] <= *t,
+            SplitTest::Categories(codes) => codes.contains(&(row[node.feature] as u32)),
+        };
+        child = if left { node.left } else { node.right };
+    }
+    tree.leaves[usize::try_from(!child).expect("leaf")]
+}
+
+#[test]
+fn features_with_more_than_255_thresholds_take_extra_slots_and_stay_exact() {
+    // 300 stumps on feature 0 and 300 on feature 1 (1,000 and 600 distinct thresholds
+    // between them), so both need extra slots; leaves are distinct powers so any wrong
+    // branch changes the sum.
+    let mut trees = Vec::new();
+    for i in 0..300 {
+        for (feature, t) in [(0, f64::from(i) * 0.37 - 7.0), (1, f64::from(i % 150) * 1.5)] {
+            trees.push(TreeSpec {
+                class: i as usize % 2,
+                nodes: vec![NodeSpec { feature, test: SplitTest::Threshold(t), left: -1, right: !1 }],
+                leaves: vec![f64::from(i), -f64::from(i) * 0.5],
+            });
+        }
+    }
+    for i in 0..400 {
+        let t = f64::from(i) * 0.1 + 0.05;
+        trees.push(TreeSpec {
+            class: 0,
+            nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(t), left: -1, right: !1 }],
+            leaves: vec![0.25, -0.125],
+        });
+    }
+    let spec = spec(trees);
+    let engine = Engine::compile(&spec).expect("compiles");
+    assert_eq!(engine.n_slots(), 4, "feature 0: 700 thresholds in 3 slots, feature 1: 150 in 1");
+    let mut thresholds: Vec<f64> = spec
+        .trees
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .filter_map(|n| match n.test {
+            SplitTest::Threshold(t) => Some(t),
+            SplitTest::Categories(_) => None,
+        })
+        .collect();
+    thresholds.extend([-100.0, 1e9]);
+    for (k, &t) in thresholds.iter().enumerate() {
+        for x in [t, t.next_up(), t.next_down()] {
+            let row = [x, thresholds[(k * 7) % thresholds.len()]];
+            let mut expected = [0.0; 2];
+            for tree in &spec.trees {
+                expected[tree.class] += walk(tree, &row);
+            }
+            let mut got = [0.0; 2];
+            engine.raw_scores(&row, &mut got);
+            assert!((got[0] - expected[0]).abs() < 1e-9 && (got[1] - expected[1]).abs() < 1e-9, "{row:?}");
+        }
+    }
+}
+
+#[test]
+fn too_many_slots_are_refused_clearly() {
+    let trees = (0..64 * 255)
+        .map(|i| TreeSpec {
+            class: 0,
+            nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(f64::from(i)), left: -1, right: !1 }],
+            leaves: vec![0.0, 1.0],
+        })
+        .collect();
+    let err = Engine::compile(&spec(trees)).expect_err("too many thresholds");
+    assert!(err.to_string().contains("byte slots"), "{err}");
+}
+
+#[test]
+fn identity_output_returns_the_raw_sums() {
+    let mut spec = spec(vec![
+        TreeSpec { class: 0, nodes: vec![], leaves: vec![0.25] },
+        TreeSpec { class: 1, nodes: vec![], leaves: vec![0.75] },
+    ]);
+    spec.output = Output::Identity;
+    let engine = Engine::compile(&spec).expect("compiles");
+    let mut p = [0.0; 2];
+    engine.predict_proba(&[0.0, 0.0], &mut p);
+    assert_eq!(p, [0.25, 0.75]);
+    let mut batch = [0.0; 2];
+    engine.predict_batch(&[0.0, 0.0], &mut batch);
+    assert_eq!(batch, p);
+    assert!(!serde_json::to_string(&spec).expect("json").contains("softmax"), "default stays implicit");
+}
+
+#[test]
+fn malformed_trees_are_refused_with_the_tree_index() {
+    let mut cycle = mixed_tree();
+    cycle.nodes[1].left = 0;
+    let err = Engine::compile(&spec(vec![mixed_tree(), cycle])).expect_err("cycle");
+    assert!(matches!(err, EngineError::Tree { tree: 1, .. }), "{err}");
+    let mut bad_feature = mixed_tree();
+    bad_feature.nodes[0].feature = 7;
+    assert!(Engine::compile(&spec(vec![bad_feature])).is_err());
+    let mut bad_leaves = mixed_tree();
+    bad_leaves.leaves.pop();
+    assert!(Engine::compile(&spec(vec![bad_leaves])).is_err());
+    let mut bad_format = spec(vec![]);
+    bad_format.format = "lightgbm".into();
+    assert!(matches!(Engine::compile(&bad_format), Err(EngineError::Format { .. })));
+}
+
+#[test]
+fn serialized_form_is_readable() {
+    let json = serde_json::to_string(&mixed_tree().nodes[0]).expect("json");
+    assert_eq!(json, r#"{"feature":0,"threshold":1.0,"left":-1,"right":1}"#);
+    let back: NodeSpec = serde_json::from_str(&json).expect("parse");
+    assert_eq!(back, mixed_tree().nodes[0]);
+}
+
+/// A chain of `depth` threshold nodes on feature 0 (one leaf per level, plus the last).
+fn chain(depth: i32) -> TreeSpec {
+    let nodes = (0..depth)
+        .map(|i| NodeSpec {
+            feature: 0,
+            test: SplitTest::Threshold(f64::from(i)),
+            left: !i,
+            right: if i + 1 < depth { i + 1 } else { !depth },
+        })
+        .collect();
+    TreeSpec { class: 0, nodes, leaves: vec![0.5; depth as usize + 1] }
+}
+
+#[test]
+fn the_compiled_size_is_computed_and_capped_before_allocating() {
+    // Issue 10: 100,000 single leaves plus one depth-12 chain verify, and laid out complete at
+    // depth 12 would take 4.9 GB.
+    let mut trees: Vec<TreeSpec> =
+        (0..100_000).map(|i| TreeSpec { class: i % 2, nodes: vec![], leaves: vec![0.0] }).collect();
+    trees.push(chain(12));
+    let wide = spec(trees);
+    let bytes = compiled_bytes(&wide, 12);
+    assert!(bytes > 4_900_000_000, "{bytes}");
+    let err = Engine::compile(&wide).expect_err("too large");
+    assert_eq!(err, EngineError::TooLarge { bytes, trees: 100_001, depth: 12 });
+    let message = err.to_string();
+    assert!(message.contains(&bytes.to_string()) && message.contains(&MAX_COMPILED_BYTES.to_string()), "{message}");
+
+    // The estimate covers what a compiled engine really holds.
+    let engine = Engine::compile(&spec(vec![mixed_tree(), chain(5)])).expect("compiles");
+    let held = engine.nodes.len() * size_of::<Node>()
+        + engine.leaves.len() * size_of::<f64>()
+        + engine.tree_class.len() * size_of::<usize>()
+        + engine.tables.len() * size_of::<Table>();
+    assert!(held as u64 <= compiled_bytes(&spec(vec![mixed_tree(), chain(5)]), engine.depth()), "{held}");
+}
+
+#[test]
+fn ensembles_whose_scores_can_overflow_are_refused_naming_the_bound() {
+    // Issue 10: two finite leaves of 1e308 sum to infinity, and the softmax to NaN.
+    let overflow = spec(vec![
+        TreeSpec { class: 1, nodes: vec![], leaves: vec![1e308] },
+        TreeSpec { class: 1, nodes: vec![], leaves: vec![1e308] },
+    ]);
+    let err = Engine::compile(&overflow).expect_err("overflows");
+    assert!(matches!(&err, EngineError::ScoreBound { class, bound } if class == "B" && bound.is_infinite()), "{err}");
+    assert!(err.to_string().contains("score bound 1e6"), "{err}");
+    // The bound counts each tree's largest |leaf|, whichever sign, plus the init score.
+    let mut near = spec(vec![
+        TreeSpec { class: 0, nodes: vec![], leaves: vec![-4e5] },
+        TreeSpec {
+            class: 0,
+            nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(0.0), left: -1, right: !1 }],
+            leaves: vec![1.0, -4e5],
+        },
+    ]);
+    near.init_scores = vec![2e5, 0.0];
+    let engine = Engine::compile(&near).expect("exactly at the bound");
+    near.init_scores = vec![2.1e5, 0.0];
+    assert!(matches!(Engine::compile(&near), Err(EngineError::ScoreBound { .. })));
+    // At the bound the probabilities are still finite.
+    let mut p = [0.0; 2];
+    engine.predict_proba(&[1.0, 0.0], &mut p);
+    assert_eq!(p, [0.0, 1.0]);
+}
+
+#[test]
+fn probabilities_are_always_finite() {
+    for mut scores in
+        [[f64::NAN, 1.0, 2.0], [f64::INFINITY, f64::INFINITY, 0.0], [f64::NEG_INFINITY; 3], [1e308, -1e308, 0.0]]
+    {
+        softmax(&mut scores);
+        assert!(scores.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)), "{scores:?}");
+        assert!((scores.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{scores:?}");
+    }
+    // Identity outputs get the same guard.
+    let guarded = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY].map(spec::bounded);
+    assert_eq!(guarded, [-MAX_SCORE_MAGNITUDE, MAX_SCORE_MAGNITUDE, -MAX_SCORE_MAGNITUDE]);
+}
+
+#[test]
+fn a_node_has_exactly_one_test() {
+    let both = r#"{"feature":0,"threshold":1.0,"categories":[1],"left":-1,"right":-2}"#;
+    let none = r#"{"feature":0,"left":-1,"right":-2}"#;
+    for json in [both, none] {
+        let err = serde_json::from_str::<NodeSpec>(json).expect_err("refused");
+        assert!(err.to_string().contains("either a `threshold` or `categories`"), "{err}");
+    }
+    let categories = r#"{"feature":4,"categories":[1,3],"left":-1,"right":-2}"#;
+    let node: NodeSpec = serde_json::from_str(categories).expect("parse");
+    assert_eq!(node.test, SplitTest::Categories(vec![1, 3]));
+    assert_eq!(serde_json::to_string(&node).expect("json"), categories);
+}

@@ -1,6 +1,7 @@
 //! Integration tests of the `retail-api` binary (one test binary, real processes).
 
 mod default_model;
+mod hostile_bodies;
 mod onnx;
 mod pipeline;
 mod registry;

@@ -10,6 +10,7 @@ pub mod registry;
 mod reload;
 mod routes;
 pub mod schema;
+pub mod scoring;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::ApiError;
-pub use routes::predict::{record_from_json, score};
+pub use routes::Scored;
 
 /// Where the served model came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,8 @@ pub struct AppState {
     pub config: ServerConfig,
     draining: AtomicBool,
     permits: Semaphore,
+    /// Scoring slots on the blocking pool (`routes::predict::scoring_slots`).
+    scoring: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -147,8 +150,15 @@ impl AppState {
     pub fn starting(configured: ModelSource, config: ServerConfig, fallback: Option<Artifact>) -> Self {
         metrics::init();
         let permits = Semaphore::new(config.max_concurrent_requests);
-        let state =
-            Self { model: ArcSwapOption::empty(), configured, config, draining: AtomicBool::new(false), permits };
+        let scoring = Arc::new(Semaphore::new(routes::predict::scoring_slots()));
+        let state = Self {
+            model: ArcSwapOption::empty(),
+            configured,
+            config,
+            draining: AtomicBool::new(false),
+            permits,
+            scoring,
+        };
         if let Some(artifact) = fallback {
             state.install_model(reload::Fetched { artifact, package: None }, ModelSource::Embedded);
         }

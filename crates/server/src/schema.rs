@@ -1,6 +1,6 @@
 //! Wire types of the HTTP API, with OpenAPI schemas and examples taken from the seed payloads.
-//! Request bodies are parsed field by field (`routes::predict::record_from_json`) so that every
-//! invalid field can be reported; these types document that shape.
+//! Request bodies are parsed field by field (by [`crate::scoring`]) so that every invalid field
+//! can be reported; these types document that shape.
 
 use std::collections::BTreeMap;
 

@@ -3,9 +3,9 @@
 //! fixed margin. Timed-out batches stop their work: threads and memory stay bounded under a storm
 //! of them, and the server answers at once afterwards.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,7 +103,12 @@ struct Case {
 fn cases() -> Vec<Case> {
     let invalid_csv = "M,MIXED,LONDON,LS,abc,-1,FOOD,FRESH\n";
     vec![
-        Case { name: "16 MB of zeros as records", path: "/predict/batch", content_type: "application/json", body: zeros() },
+        Case {
+            name: "16 MB of zeros as records",
+            path: "/predict/batch",
+            content_type: "application/json",
+            body: zeros(),
+        },
         Case {
             name: "16 MB of long odd category strings",
             path: "/predict/batch",
@@ -120,7 +125,12 @@ fn cases() -> Vec<Case> {
             name: "20,000 invalid basket_items",
             path: "/predict",
             content_type: "application/json",
-            body: repeated("{\"basket_items\":{", |i| format!("\"P{i}\":{{\"quantity\":0,\"price\":\"x\"}}"), 20_000, "}}"),
+            body: repeated(
+                "{\"basket_items\":{",
+                |i| format!("\"P{i}\":{{\"quantity\":0,\"price\":\"x\"}}"),
+                20_000,
+                "}}",
+            ),
         },
         Case {
             name: "10,000 invalid CSV rows",

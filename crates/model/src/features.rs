@@ -11,8 +11,8 @@ use crate::catalogue::{self, Hierarchy};
 
 mod basket_items;
 
-pub use basket_items::ItemsAggregator;
 use basket_items::DominantBySpend;
+pub use basket_items::ItemsAggregator;
 
 /// Number of model features.
 pub const N_FEATURES: usize = 9;

@@ -96,7 +96,7 @@ pub(super) struct DominantBySpend {
 }
 
 impl DominantBySpend {
-    fn add(&mut self, key: &str, spend: f64) {
+    pub(super) fn add(&mut self, key: &str, spend: f64) {
         match self.spend.get_mut(key) {
             Some(total) => *total += spend,
             None => {
@@ -105,11 +105,10 @@ impl DominantBySpend {
         }
     }
 
-    fn dominant(&self) -> Option<&str> {
+    pub(super) fn dominant(&self) -> Option<&str> {
         self.spend
             .iter()
             .reduce(|best, next| if next.1 > best.1 || (next.1 == best.1 && next.0 < best.0) { next } else { best })
             .map(|(key, _)| key.as_str())
     }
 }
-

@@ -9,7 +9,7 @@ use retail_model::metrics::argmax;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::answer::{answer, clip};
-use super::record::{Parsed, RawRecord, RecordSeed};
+use super::record::{Parsed, RecordSeed};
 use super::slot::{SlotVisitor, scalar_kinds};
 use super::{Cancel, FieldErrors, ScoreError, Scorer};
 use crate::schema::PredictionResponse;
@@ -100,9 +100,9 @@ impl<'p> Batch<'p> {
     }
 
     /// Adds a record read from JSON (an object, or anything else: an error).
-    pub(crate) fn push_parsed<E: de::Error>(&mut self, parsed: Parsed<'_, 'p>) -> Result<(), E> {
-        self.push(|pipeline| match parsed {
-            Parsed::Record(record) => RawRecord::encode(record, pipeline),
+    pub(crate) fn push_parsed<E: de::Error>(&mut self, parsed: Parsed) -> Result<(), E> {
+        self.push(|_| match parsed {
+            Parsed::Record(encoded) => encoded,
             Parsed::NotObject | Parsed::Batch => {
                 let mut errors = FieldErrors::default();
                 errors.field("body", || "must be a JSON object".to_owned());

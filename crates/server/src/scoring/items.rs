@@ -23,7 +23,16 @@ pub(crate) struct Items<'p> {
 impl Items<'_> {
     /// The basket's record, or every error: the items' type errors, then `errors` (the record's
     /// other fields), then out-of-range values and an empty basket.
-    pub(crate) fn finish(self, store: &StoreContext, errors: FieldErrors) -> Result<BasketRecord, FieldErrors> {
+    pub(crate) fn finish(
+        self: Box<Self>,
+        store: &StoreContext,
+        errors: FieldErrors,
+    ) -> Result<BasketRecord, FieldErrors> {
+        let items = *self;
+        items.finish_unboxed(store, errors)
+    }
+
+    fn finish_unboxed(self, store: &StoreContext, errors: FieldErrors) -> Result<BasketRecord, FieldErrors> {
         if let Some(kind) = self.not_items {
             let mut only = FieldErrors::default();
             only.field("basket_items", || format!("must be an object of items, got {kind}"));

@@ -77,7 +77,7 @@ pub fn score_one<M: Scorer + ?Sized>(model: &M, body: &[u8]) -> Result<Predictio
     let artifact = model.artifact();
     let pipeline = &artifact.pipeline;
     let encoded = match parse(body, RecordSeed { pipeline, batch: None }).map_err(malformed)? {
-        Parsed::Record(record) => record.encode(pipeline)?,
+        Parsed::Record(encoded) => encoded?,
         Parsed::NotObject | Parsed::Batch => return Err(invalid("body", "must be a JSON object".to_owned())),
     };
     let mut p = vec![0.0; artifact.engine.n_classes()];
@@ -117,4 +117,58 @@ pub fn score_invocations<M: Scorer + ?Sized>(
         Err(e) => Err(e),
     };
     answers(model, batch.finish(parsed)?, cancel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
+
+    fn fields(e: ScoreError) -> Vec<String> {
+        match e {
+            ScoreError::Invalid(errors) => {
+                errors.listed().iter().map(|e| format!("{}: {}", e.field, e.reason)).collect()
+            }
+            other => panic!("not invalid fields: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_stops_reading_after_one_record_past_the_limit() {
+        let artifact = Artifact::embedded_default().expect("model");
+        let cancel = Cancel::default();
+        // What follows the third record is never read: not even its syntax error.
+        let body = format!("{{\"records\":[{SEED},{SEED},{SEED},this is not JSON");
+        let e = score_batch(&artifact, body.as_bytes(), 2, &cancel).expect_err("too many");
+        assert_eq!(fields(e), ["records: must hold 1 to 2 records, got more than 2"]);
+        let body = format!("{{\"records\":[{SEED},{SEED}]}}");
+        assert_eq!(score_batch(&artifact, body.as_bytes(), 2, &cancel).expect("scored").len(), 2);
+        cancel.cancel();
+        assert!(matches!(score_batch(&artifact, body.as_bytes(), 2, &cancel), Err(ScoreError::Cancelled)));
+    }
+
+    #[test]
+    fn every_shape_of_records_reads_the_same() {
+        let artifact = Artifact::embedded_default().expect("model");
+        let cancel = Cancel::default();
+        let one = score_one(&artifact, SEED.as_bytes()).expect("one");
+        let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
+        let batches = [
+            score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), 10, &cancel),
+            score_invocations(&artifact, format!("[{SEED}]").as_bytes(), 10, &cancel),
+            score_invocations(&artifact, SEED.as_bytes(), 10, &cancel),
+            score_csv(&artifact, csv.as_bytes(), 10, &cancel),
+        ];
+        for batch in batches {
+            assert_eq!(batch.expect("scored")[0].probabilities, one.probabilities);
+        }
+        let e = score_invocations(&artifact, b"\"x\"", 10, &cancel).expect_err("not records");
+        assert_eq!(fields(e), ["body: must be records, got a string"]);
+        let e = score_csv(&artifact, b"M,MIXED,LONDON,LS,abc,0,FOOD,FRESH", 10, &cancel).expect_err("invalid");
+        assert_eq!(
+            fields(e),
+            ["records[0].SPEND: must be a number, got a string", "records[0].QUANTITY: must be >= 1, got 0"]
+        );
+    }
 }

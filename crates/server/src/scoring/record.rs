@@ -59,30 +59,40 @@ impl Visitor<'_> for KeySeed {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        // Spelled out (checked against FLAT_FIELDS by a test) so the match compiles to a jump
+        // on length: this is the hot path of every request.
         Ok(match v {
+            "SPEND" => Key::Flat(0),
+            "QUANTITY" => Key::Flat(1),
+            "PROD_CODE_20" => Key::Flat(2),
+            "PROD_CODE_30" => Key::Flat(3),
+            "BASKET_SIZE" => Key::Flat(4),
+            "BASKET_TYPE" => Key::Flat(5),
+            "STORE_REGION" => Key::Flat(6),
+            "STORE_FORMAT" => Key::Flat(7),
             "store_region" => Key::StoreLower(0),
             "store_format" => Key::StoreLower(1),
             "customer_id" => Key::CustomerId,
             "basket_items" => Key::BasketItems,
             "records" => Key::Records,
-            _ => FLAT_FIELDS.iter().position(|f| *f == v).map_or(Key::Other, Key::Flat),
+            _ => Key::Other,
         })
     }
 }
 
 /// A record as read: every field it may use, and its `basket_items` if it has them.
-pub(crate) struct RawRecord<'a, 'p> {
+struct RawRecord<'a, 'p> {
     flat: [Slot<'a>; 8],
     store_lower: [Slot<'a>; 2],
     customer_id: Slot<'a>,
-    items: Option<Items<'p>>,
+    /// Boxed: most records have none, and the record is moved a few times.
+    items: Option<Box<Items<'p>>>,
 }
 
 /// What a body read as a record turned out to be.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Parsed<'a, 'p> {
-    /// A record object (kept on the stack: it lives for one record).
-    Record(RawRecord<'a, 'p>),
+pub(crate) enum Parsed {
+    /// A record object, encoded as soon as it was read: its features or its invalid fields.
+    Record(Result<Encoded, FieldErrors>),
     /// Not an object.
     NotObject,
     /// An object with `records`, streamed into the batch.
@@ -95,16 +105,16 @@ pub(crate) struct RecordSeed<'p, 'b> {
     pub(crate) batch: Option<&'b mut Batch<'p>>,
 }
 
-impl<'de, 'p> DeserializeSeed<'de> for RecordSeed<'p, '_> {
-    type Value = Parsed<'de, 'p>;
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_> {
+    type Value = Parsed;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de, 'p> Visitor<'de> for RecordSeed<'p, '_> {
-    type Value = Parsed<'de, 'p>;
+impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
+    type Value = Parsed;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a record object")
@@ -124,7 +134,9 @@ impl<'de, 'p> Visitor<'de> for RecordSeed<'p, '_> {
                 Key::Flat(i) => record.flat[i] = map.next_value()?,
                 Key::StoreLower(i) => record.store_lower[i] = map.next_value()?,
                 Key::CustomerId => record.customer_id = map.next_value()?,
-                Key::BasketItems => record.items = map.next_value_seed(ItemsSeed { pipeline: self.pipeline })?,
+                Key::BasketItems => {
+                    record.items = map.next_value_seed(ItemsSeed { pipeline: self.pipeline })?.map(Box::new)
+                }
                 Key::Records if !is_batch && batch.is_some() => {
                     is_batch = true;
                     map.next_value_seed(RecordsSeed { batch: batch.as_deref_mut() })?;
@@ -134,7 +146,7 @@ impl<'de, 'p> Visitor<'de> for RecordSeed<'p, '_> {
                 }
             }
         }
-        Ok(if is_batch { Parsed::Batch } else { Parsed::Record(record) })
+        Ok(if is_batch { Parsed::Batch } else { Parsed::Record(record.encode(self.pipeline)) })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -145,15 +157,15 @@ impl<'de, 'p> Visitor<'de> for RecordSeed<'p, '_> {
     scalar_kinds!();
 }
 
-impl<'p> RecordSeed<'p, '_> {
-    fn kind<'a>(self, _: &'static str) -> Parsed<'a, 'p> {
+impl RecordSeed<'_, '_> {
+    fn kind(self, _: &'static str) -> Parsed {
         Parsed::NotObject
     }
 }
 
 impl RawRecord<'_, '_> {
     /// The record's features, or every invalid field (type errors first, then ranges).
-    pub(crate) fn encode(self, pipeline: &FeaturePipeline) -> Result<Encoded, FieldErrors> {
+    fn encode(self, pipeline: &FeaturePipeline) -> Result<Encoded, FieldErrors> {
         let Self { flat, store_lower, customer_id, items } = self;
         match items {
             None => {
@@ -216,4 +228,20 @@ pub(crate) fn encode_flat(pipeline: &FeaturePipeline, fields: [&Slot<'_>; 8]) ->
         errors.extend(invalid.errors);
     }
     Err(errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::value::{Error, StrDeserializer};
+    use serde::de::{DeserializeSeed, IntoDeserializer};
+
+    use super::*;
+
+    #[test]
+    fn every_flat_field_is_a_key_at_its_index() {
+        for (i, name) in FLAT_FIELDS.iter().enumerate() {
+            let deserializer: StrDeserializer<'_, Error> = name.into_deserializer();
+            assert!(matches!(KeySeed.deserialize(deserializer), Ok(Key::Flat(k)) if k == i), "{name}");
+        }
+    }
 }

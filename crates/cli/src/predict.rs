@@ -2,7 +2,7 @@
 //! basket; JSONL files hold one `/predict` body per line (flat record or `basket_items`).
 
 use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -11,7 +11,8 @@ use retail_model::artifact::Artifact;
 use retail_model::data;
 use retail_model::features::N_FEATURES;
 use retail_model::progress::Silent;
-use serde_json::{Value, json};
+use retail_server::scoring::{self, Cancel, ScoreError};
+use serde_json::json;
 
 /// `retail-api predict`.
 #[derive(Debug, Args)]
@@ -66,8 +67,7 @@ fn score_csv(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> an
         rows.extend_from_slice(&encoded.features);
         warnings.push(encoded.unseen.iter().map(|u| format!("{}={}", u.field, u.value)).collect::<Vec<_>>().join(";"));
     }
-    let mut probabilities = vec![0.0; baskets.len() * classes.len()];
-    artifact.engine.predict_batch_parallel(&rows, &mut probabilities);
+    let probabilities = scoring::probabilities(artifact, &rows, &Cancel::default())?;
     writeln!(
         out,
         "BASKET_ID,PREDICTION,{},UNSEEN",
@@ -81,24 +81,34 @@ fn score_csv(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> an
     Ok(0)
 }
 
-/// One JSON line per input line: the prediction, or the error with the line number.
+/// One JSON line per input line: the prediction, or the error with the line number. Lines are
+/// read and scored one at a time by the server's scoring module.
 fn score_jsonl(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
-    let text = fs::read_to_string(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let file = fs::File::open(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let mut failed = 0;
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let answer = match serde_json::from_str::<Value>(line) {
-            Err(e) => Err(json!({"line": n + 1, "error": format!("not valid JSON: {e}"), "code": "malformed_json"})),
-            Ok(value) => retail_server::score(artifact, &value)
-                .map_err(|details| json!({"line": n + 1, "error": "request has invalid fields", "code": "invalid_input", "details": details})),
-        };
-        let answer = match answer {
+    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", args.input.display()))?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let answer = match scoring::score_one(artifact, &line) {
             Ok(prediction) => serde_json::to_value(prediction)?,
             Err(error) => {
                 failed += 1;
-                error
+                error_line(n + 1, error)
             }
         };
         writeln!(out, "{answer}")?;
     }
     Ok(failed)
+}
+
+/// The output line of an input line that was not scored.
+fn error_line(line: usize, error: ScoreError) -> serde_json::Value {
+    match error {
+        ScoreError::Invalid(errors) => {
+            json!({"line": line, "error": "request has invalid fields", "code": "invalid_input", "details": errors.listed(), "total_errors": errors.total()})
+        }
+        other => json!({"line": line, "error": format!("not valid JSON: {other}"), "code": "malformed_json"}),
+    }
 }

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{self, Hierarchy};
 
+mod basket_items;
+
+use basket_items::DominantBySpend;
+pub use basket_items::ItemsAggregator;
+
 /// Number of model features.
 pub const N_FEATURES: usize = 9;
 
@@ -283,64 +288,30 @@ impl FeaturePipeline {
         items: impl IntoIterator<Item = (&'a str, &'a BasketItem)>,
         store: &StoreContext,
     ) -> Result<BasketRecord, InvalidInput> {
-        let hierarchy = &self.schema.hierarchy;
+        let mut basket = self.items();
         let mut errors = Vec::new();
-        let (mut spend, mut quantity, mut n_items) = (0.0, 0.0, 0usize);
-        let mut departments = DominantBySpend::default();
-        let mut commodities = DominantBySpend::default();
-        let mut unknown = DominantBySpend::default();
-        let mut class_spend = [0.0; 3];
         for (key, item) in items {
-            n_items += 1;
-            let before = errors.len();
-            let path = |field: &str| format!("basket_items.{key}.{field}");
-            check_item(&mut errors, path("quantity"), item.quantity, 1.0, MAX_QUANTITY);
-            check_item(&mut errors, path("price"), item.price, 0.0, MAX_SPEND);
-            if errors.len() > before {
-                continue;
+            if let Err(invalid) = basket.add(key, item.quantity, item.price, item.category.as_deref()) {
+                errors.extend(invalid.errors);
             }
-            let line_spend = item.quantity * item.price;
-            spend += line_spend;
-            quantity += item.quantity;
-            let category = item.category.as_deref().map(catalogue::canonical).unwrap_or_default();
-            if let Some(placement) = hierarchy.get(&category) {
-                departments.add(&placement.department, line_spend);
-                commodities.add(&category, line_spend);
-                class_spend[placement.class as usize] += line_spend;
-            } else if hierarchy.values().any(|p| p.department == category) {
-                departments.add(&category, line_spend);
-            } else {
-                unknown.add(&category, line_spend);
-            }
-        }
-        if n_items == 0 {
-            errors.push(FieldError {
-                field: "basket_items".to_owned(),
-                reason: "must contain at least one item".to_owned(),
-            });
         }
         InvalidInput::from_errors(errors)?;
-        let fallback = unknown.dominant().unwrap_or_default().to_owned();
-        let record = BasketRecord {
-            spend,
-            quantity,
-            prod_code_20: departments.dominant().map_or_else(|| fallback.clone(), str::to_owned),
-            prod_code_30: commodities.dominant().map_or(fallback, str::to_owned),
-            basket_size: catalogue::basket_size(spend).to_owned(),
-            basket_type: catalogue::basket_type(class_spend[0], class_spend[1], class_spend[2]).to_owned(),
-            store_region: store.store_region.as_deref().map(catalogue::canonical).unwrap_or_default(),
-            store_format: store.store_format.as_deref().map(catalogue::canonical).unwrap_or_default(),
-        };
-        record.validate()?;
-        Ok(record)
+        basket.finish(store)
     }
-}
 
-fn check_item(errors: &mut Vec<FieldError>, field: String, value: f64, min: f64, max: f64) {
-    let before = errors.len();
-    check_amount(errors, "", value, min, max);
-    if let Some(error) = errors.get_mut(before) {
-        error.field = field;
+    /// An empty basket to add `basket_items` to one at a time (what
+    /// [`FeaturePipeline::record_from_items`] does over a list), so a parser need not keep them.
+    pub fn items(&self) -> ItemsAggregator<'_> {
+        ItemsAggregator {
+            hierarchy: &self.schema.hierarchy,
+            spend: 0.0,
+            quantity: 0.0,
+            n_items: 0,
+            departments: DominantBySpend::default(),
+            commodities: DominantBySpend::default(),
+            unknown: DominantBySpend::default(),
+            class_spend: [0.0; 3],
+        }
     }
 }
 
@@ -396,25 +367,6 @@ pub fn dominant_by_spend<'a, 'n, K>(spend: &'a [(K, f64)], name: impl Fn(&'a K) 
             },
         )
         .map(|(key, _)| key)
-}
-
-/// Spend per key, for [`dominant_by_spend`] over owned names.
-#[derive(Debug, Default, Clone)]
-struct DominantBySpend {
-    spend: Vec<(String, f64)>,
-}
-
-impl DominantBySpend {
-    fn add(&mut self, key: &str, spend: f64) {
-        match self.spend.iter_mut().find(|(k, _)| k == key) {
-            Some((_, total)) => *total += spend,
-            None => self.spend.push((key.to_owned(), spend)),
-        }
-    }
-
-    fn dominant(&self) -> Option<&str> {
-        dominant_by_spend(&self.spend, |k| k.as_str()).map(String::as_str)
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use retail_model::features::FieldError;
 use serde::Serialize;
 
-/// Most field errors listed in one answer; `total_errors` gives the full count.
-pub const MAX_LISTED_ERRORS: usize = 100;
+use crate::scoring::FieldErrors;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -24,9 +23,9 @@ pub enum ApiError {
     /// The body is not declared as JSON.
     #[error("content type must be application/json")]
     UnsupportedMediaType,
-    /// Fields are missing or invalid; each is listed.
+    /// Fields are missing or invalid: the first ones listed, all counted.
     #[error("request has invalid fields")]
-    Invalid(Vec<FieldError>),
+    Invalid(FieldErrors),
     /// No route has this path.
     #[error("no route for {0}")]
     NotFound(String),
@@ -120,17 +119,11 @@ impl PendingError {
         let body = match self {
             Self::Api(error) => {
                 let (_, code) = error.status_and_code();
-                let details = match error.as_ref() {
-                    ApiError::Invalid(details) => details.as_slice(),
-                    _ => &[],
+                let (details, total) = match error.as_ref() {
+                    ApiError::Invalid(errors) => (errors.listed(), Some(errors.total())),
+                    _ => (&[][..], None),
                 };
-                Body {
-                    error: error.to_string(),
-                    code: Some(code),
-                    details: &details[..details.len().min(MAX_LISTED_ERRORS)],
-                    total_errors: (!details.is_empty()).then_some(details.len()),
-                    request_id,
-                }
+                Body { error: error.to_string(), code: Some(code), details, total_errors: total, request_id }
             }
             Self::Protocol(message) => {
                 Body { error: message.to_string(), code: None, details: &[], total_errors: None, request_id }

@@ -10,6 +10,7 @@ pub mod registry;
 mod reload;
 mod routes;
 pub mod schema;
+pub mod scoring;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use edge::access_log::AccessLog;
 pub use edge::conn::ConnLimits;
 pub use error::ApiError;
-pub use routes::predict::{record_from_json, score};
+pub use routes::Scored;
 
 /// Where the served model came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +155,8 @@ pub struct AppState {
     draining: AtomicBool,
     permits: Semaphore,
     body_budget: edge::admission::BodyBudget,
+    /// Scoring slots on the blocking pool (`routes::predict::scoring_slots`).
+    scoring: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -170,6 +173,7 @@ impl AppState {
         metrics::init(config.request_timeout);
         let permits = Semaphore::new(config.max_concurrent_requests);
         let body_budget = edge::admission::BodyBudget::new(config.max_buffered_body_bytes);
+        let scoring = Arc::new(Semaphore::new(routes::predict::scoring_slots()));
         let state = Self {
             model: ArcSwapOption::empty(),
             configured,
@@ -177,6 +181,7 @@ impl AppState {
             draining: AtomicBool::new(false),
             permits,
             body_budget,
+            scoring,
         };
         if let Some(artifact) = fallback {
             state.install_model(reload::Fetched { artifact, package: None }, ModelSource::Embedded);

@@ -1,6 +1,6 @@
 //! Wire types of the HTTP API, with OpenAPI schemas and examples taken from the seed payloads.
-//! Request bodies are parsed field by field (`routes::predict::record_from_json`) so that every
-//! invalid field can be reported; these types document that shape.
+//! Request bodies are parsed field by field (by [`crate::scoring`]) so that every invalid field
+//! can be reported; these types document that shape.
 
 use std::collections::BTreeMap;
 
@@ -126,10 +126,12 @@ pub struct FieldErrorSchema {
 pub struct ErrorBody {
     /// Human-readable message.
     error: String,
-    /// Stable snake_case code: malformed_json, invalid_input, payload_too_large, unsupported_media_type, not_found, method_not_allowed, overloaded, timeout, not_ready, internal.
+    /// Stable snake_case code: malformed_json, invalid_input, payload_too_large, unsupported_media_type, not_found, method_not_allowed, body_timeout, body_read, overloaded, timeout, not_ready, internal.
     code: String,
-    /// Each invalid field (422 only).
+    /// Invalid fields (422 only): the first 100.
     details: Option<Vec<FieldErrorSchema>>,
+    /// How many fields were invalid in all (422 only).
+    total_errors: Option<u64>,
     /// Request id.
     request_id: String,
 }

@@ -2,6 +2,7 @@
 
 mod default_model;
 mod edge;
+mod hostile_bodies;
 mod hostile_models;
 mod onnx;
 mod pipeline;

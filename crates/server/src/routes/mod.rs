@@ -8,9 +8,20 @@ pub mod predict;
 pub mod sagemaker;
 pub mod v2;
 
+use std::sync::Arc;
+
 use axum::http::Uri;
 
-use crate::ApiError;
+use crate::{ApiError, LoadedModel};
+
+/// What a scoring request scored, for the access log.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// The model that scored it.
+    pub model: Arc<LoadedModel>,
+    /// Rows scored (0 when the request was refused after the model was taken).
+    pub rows: usize,
+}
 
 /// 404 with the JSON error body.
 pub async fn not_found(uri: Uri) -> ApiError {
@@ -20,13 +31,4 @@ pub async fn not_found(uri: Uri) -> ApiError {
 /// 405 with the JSON error body.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
-}
-
-/// What a scoring request scored, for the access log (a response extension).
-#[derive(Debug, Clone)]
-pub struct Scored {
-    /// The model that answered.
-    pub model: std::sync::Arc<crate::LoadedModel>,
-    /// Records scored.
-    pub rows: usize,
 }

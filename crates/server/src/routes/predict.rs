@@ -1,8 +1,8 @@
 //! `POST /predict` (one basket, the seed's flat record or `{"basket_items": {...}}`) and
-//! `POST /predict/batch`. Both shapes go through the shared feature pipeline; unknown categories
-//! are scored as unseen and reported in `warnings`.
+//! `POST /predict/batch`: content-type checks, the scoring module (on the blocking pool, under a
+//! scoring slot, for anything but a small single record), and the HTTP answer. Also the helpers
+//! every scoring route shares.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
@@ -11,28 +11,17 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use retail_model::artifact::Artifact;
-use retail_model::features::{
-    BasketItem, BasketRecord, Encoded, FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FieldError, N_CATEGORICAL,
-    StoreContext, Unseen,
-};
-use retail_model::metrics::argmax;
-use serde_json::{Map, Value};
 
 use crate::edge::request_id::RequestId;
+use crate::routes::Scored;
 use crate::schema::{BatchRequest, BatchResponse, ErrorBody, PredictRequest, PredictionResponse};
+use crate::scoring::{self, Cancel, ScoreError};
 use crate::{ApiError, AppState, LoadedModel};
 
-/// The flat record's categorical fields, in [`BasketRecord::categories`] order.
-const CATEGORY_FIELDS: [&str; N_CATEGORICAL] = {
-    let mut names = [""; N_CATEGORICAL];
-    let mut i = 0;
-    while i < N_CATEGORICAL {
-        names[i] = FEATURE_NAMES[FIRST_CATEGORICAL + i];
-        i += 1;
-    }
-    names
-};
+/// A single-record body up to this size is scored on the runtime thread: the scoring slot and
+/// the hop to the blocking pool would cost more than the parse. Larger ones (a 1 MiB
+/// `basket_items` list) go to the blocking pool like batches.
+const INLINE_BODY_BYTES: usize = 16 * 1024;
 
 /// Scores one basket: the seed's flat record or its `basket_items` shape.
 #[utoipa::path(post, path = "/predict", tag = "predict",
@@ -52,66 +41,19 @@ pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Re
     check_json(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
     let model = state.serving()?;
-    let artifact = &model.artifact;
-    // Fast path: a well-formed flat record, read without building a JSON tree. Anything else
-    // (basket_items, or an error to explain field by field) takes the general path.
-    let (p, unseen) = match serde_json::from_slice::<FlatRecord>(&bytes) {
-        Ok(flat) if flat.basket_items.is_none() => {
-            let encoded = artifact.pipeline.encode(&flat.record()).map_err(|e| ApiError::Invalid(e.errors))?;
-            (probabilities(artifact, &encoded.features), encoded.unseen)
-        }
-        _ => {
-            let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-            let encoded = encode_json(&artifact.pipeline, &value).map_err(ApiError::Invalid)?;
-            (probabilities(artifact, &encoded.features), encoded.unseen)
-        }
+    let scored = if bytes.len() <= INLINE_BODY_BYTES {
+        scoring::score_one(&*model, &bytes)
+    } else {
+        let worker = model.clone();
+        off_the_runtime(&state, move |_| scoring::score_one(&*worker, &bytes)).await?
     };
-    let mut prediction = answer(artifact, &p, &unseen);
-    model.counters.record(argmax(&p), &unseen);
-    prediction.request_id = id;
-    Ok(scored(Json(prediction), model, 1))
-}
-
-/// The seed's flat record, borrowed from the request body.
-#[derive(serde::Deserialize)]
-#[allow(non_snake_case)]
-struct FlatRecord<'a> {
-    SPEND: f64,
-    QUANTITY: f64,
-    #[serde(borrow)]
-    PROD_CODE_20: Cow<'a, str>,
-    #[serde(borrow)]
-    PROD_CODE_30: Cow<'a, str>,
-    #[serde(borrow)]
-    BASKET_SIZE: Cow<'a, str>,
-    #[serde(borrow)]
-    BASKET_TYPE: Cow<'a, str>,
-    #[serde(borrow)]
-    STORE_REGION: Cow<'a, str>,
-    #[serde(borrow)]
-    STORE_FORMAT: Cow<'a, str>,
-    basket_items: Option<serde::de::IgnoredAny>,
-}
-
-impl FlatRecord<'_> {
-    fn record(&self) -> BasketRecord<&str> {
-        BasketRecord {
-            spend: self.SPEND,
-            quantity: self.QUANTITY,
-            prod_code_20: &self.PROD_CODE_20,
-            prod_code_30: &self.PROD_CODE_30,
-            basket_size: &self.BASKET_SIZE,
-            basket_type: &self.BASKET_TYPE,
-            store_region: &self.STORE_REGION,
-            store_format: &self.STORE_FORMAT,
+    Ok(match scored {
+        Ok(mut prediction) => {
+            prediction.request_id = id;
+            with_scored(Json(prediction), &model, 1)
         }
-    }
-}
-
-fn probabilities(artifact: &Artifact, features: &[f64]) -> Vec<f64> {
-    let mut p = vec![0.0; artifact.engine.n_classes()];
-    artifact.engine.predict_proba(features, &mut p);
-    p
+        Err(e) => with_scored(ApiError::from(e), &model, 0),
+    })
 }
 
 /// Scores many baskets in one call (up to the configured row limit), answers in request order.
@@ -135,17 +77,9 @@ pub async fn batch(
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
     let model = state.serving()?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
-    let predictions = off_the_runtime(move || score_batch_bytes(&worker, max_rows, &bytes)).await??;
-    let rows = predictions.len();
-    let answer = BatchResponse { predictions, model_version: model.artifact.manifest.version.clone(), request_id: id };
-    Ok(scored(Json(answer), model, rows))
-}
-
-/// An answer carrying what it scored, for the access log.
-fn scored(answer: impl IntoResponse, model: Arc<LoadedModel>, rows: usize) -> Response {
-    let mut response = answer.into_response();
-    response.extensions_mut().insert(crate::routes::Scored { model, rows });
-    response
+    let scored =
+        off_the_runtime(&state, move |cancel| scoring::score_batch(&*worker, &bytes, max_rows, cancel)).await?;
+    Ok(batch_answer(&model, scored, id))
 }
 
 /// Scores many baskets (alias of `/predict/batch`).
@@ -161,158 +95,41 @@ pub async fn batch_alias(
     batch(state, id, headers, body).await
 }
 
-/// Scores the `records` of a batch body; every invalid field of every record is listed.
-/// Scores a batch body. Fast path: every record a well-formed flat record, read without a JSON
-/// tree; anything else takes the general path, which explains every invalid field.
-fn score_batch_bytes(model: &LoadedModel, max_rows: usize, bytes: &[u8]) -> Result<Vec<PredictionResponse>, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Batch<'a> {
-        #[serde(borrow)]
-        records: Vec<FlatRecord<'a>>,
+/// The JSON answer of a batch (`/predict/batch`, `/invocations`), with what it scored.
+pub fn batch_answer(
+    model: &Arc<LoadedModel>,
+    scored: Result<Vec<PredictionResponse>, ScoreError>,
+    request_id: String,
+) -> Response {
+    match scored {
+        Ok(predictions) => {
+            let rows = predictions.len();
+            let version = model.artifact.manifest.version.clone();
+            with_scored(Json(BatchResponse { predictions, model_version: version, request_id }), model, rows)
+        }
+        Err(e) => with_scored(ApiError::from(e), model, 0),
     }
-    if let Ok(batch) = serde_json::from_slice::<Batch<'_>>(bytes) {
-        let n = batch.records.len();
-        if (1..=max_rows).contains(&n) && batch.records.iter().all(|r| r.basket_items.is_none()) {
-            let pipeline = &model.artifact.pipeline;
-            let encoded = batch.records.iter().map(|r| pipeline.encode(&r.record()).map_err(|e| e.errors));
-            return score_encoded(model, encoded).map_err(ApiError::Invalid);
+}
+
+/// `response` with the [`Scored`] extension the access log reads.
+pub fn with_scored(response: impl IntoResponse, model: &Arc<LoadedModel>, rows: usize) -> Response {
+    let mut response = response.into_response();
+    response.extensions_mut().insert(Scored { model: model.clone(), rows });
+    response
+}
+
+impl From<ScoreError> for ApiError {
+    fn from(e: ScoreError) -> Self {
+        match e {
+            ScoreError::Malformed(message) | ScoreError::Request(message) => Self::MalformedJson(message),
+            ScoreError::Invalid(errors) => Self::Invalid(errors),
+            ScoreError::Cancelled => Self::Internal("scoring was cancelled".to_owned()),
         }
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    score_batch(model, max_rows, &value)
-}
-
-/// Scores a batch body already parsed (`{"records": [...]}`).
-pub fn score_batch(model: &LoadedModel, max_rows: usize, value: &Value) -> Result<Vec<PredictionResponse>, ApiError> {
-    let records = match value.get("records") {
-        Some(Value::Array(records)) => records,
-        Some(other) => {
-            return Err(ApiError::Invalid(invalid("records", &format!("must be an array, got {}", kind(other)))));
-        }
-        None => return Err(ApiError::Invalid(invalid("records", "is required"))),
-    };
-    check_rows(records.len(), max_rows)?;
-    score_records(model, records).map_err(ApiError::Invalid)
-}
-
-/// 422 unless a batch holds between 1 and `limit` records.
-pub fn check_rows(n: usize, limit: usize) -> Result<(), ApiError> {
-    if (1..=limit).contains(&n) {
-        Ok(())
-    } else {
-        Err(ApiError::Invalid(invalid("records", &format!("must hold 1 to {limit} records, got {n}"))))
-    }
-}
-
-/// Scores records (each a `/predict` body) together; every invalid field of every record is
-/// listed as `records[i].FIELD`. Shared by batch, inference protocol v2 and SageMaker routes.
-pub fn score_records(model: &LoadedModel, records: &[Value]) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
-    let pipeline = &model.artifact.pipeline;
-    score_encoded(model, records.iter().map(|r| encode_json(pipeline, r)))
-}
-
-/// Scores encoded records, or lists every invalid field of every record as `records[i].FIELD`.
-fn score_encoded(
-    model: &LoadedModel,
-    encoded: impl ExactSizeIterator<Item = Result<Encoded, Vec<FieldError>>>,
-) -> Result<Vec<PredictionResponse>, Vec<FieldError>> {
-    let mut rows = Vec::with_capacity(encoded.len() * retail_model::features::N_FEATURES);
-    let mut unseen = Vec::with_capacity(encoded.len());
-    let mut errors = Vec::new();
-    for (i, result) in encoded.enumerate() {
-        match result {
-            Ok(e) => {
-                rows.extend_from_slice(&e.features);
-                unseen.push(e.unseen);
-            }
-            Err(fields) => errors.extend(
-                fields.into_iter().map(|f| FieldError { field: format!("records[{i}].{}", f.field), reason: f.reason }),
-            ),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(score_rows(model, &rows, unseen))
-}
-
-/// Scores encoded rows (on all cores) and builds their answers, counting them in the metrics.
-fn score_rows(model: &LoadedModel, rows: &[f64], unseen: Vec<Vec<Unseen>>) -> Vec<PredictionResponse> {
-    let engine = &model.artifact.engine;
-    let mut probabilities = vec![0.0; unseen.len() * engine.n_classes()];
-    engine.predict_batch_parallel(rows, &mut probabilities);
-    probabilities
-        .chunks(engine.n_classes())
-        .zip(unseen)
-        .map(|(p, unseen)| {
-            model.counters.record(argmax(p), &unseen);
-            answer(&model.artifact, p, &unseen)
-        })
-        .collect()
-}
-
-/// Scores one `/predict` body (the flat record or the `basket_items` shape); shared by the API
-/// and offline `retail-api predict`.
-pub fn score(artifact: &Artifact, value: &Value) -> Result<PredictionResponse, Vec<FieldError>> {
-    let encoded = encode_json(&artifact.pipeline, value)?;
-    Ok(answer(artifact, &probabilities(artifact, &encoded.features), &encoded.unseen))
-}
-
-/// A `/predict` body as model features, or every invalid field.
-fn encode_json(pipeline: &FeaturePipeline, value: &Value) -> Result<Encoded, Vec<FieldError>> {
-    let record = record_from_json(pipeline, value)?;
-    pipeline.encode(&record).map_err(|e| e.errors)
-}
-
-/// The answer for one basket's probabilities.
-fn answer(artifact: &Artifact, p: &[f64], unseen: &[Unseen]) -> PredictionResponse {
-    let m = &artifact.manifest;
-    let best = &m.classes[argmax(p)];
-    PredictionResponse {
-        prediction: best.code.clone(),
-        label: best.label.clone(),
-        probabilities: m.classes.iter().zip(p).map(|(c, &p)| (c.code.clone(), p)).collect(),
-        model_version: m.version.clone(),
-        request_id: None,
-        warnings: unseen
-            .iter()
-            .map(|u| {
-                if u.value.is_empty() {
-                    format!("{}: not provided; scored as unseen", u.field)
-                } else {
-                    format!("{}: unknown value {:?}; scored as unseen", u.field, u.value)
-                }
-            })
-            .collect(),
-    }
-}
-
-/// Reads a `/predict` body into a record, listing every missing, mistyped or out-of-range field.
-pub fn record_from_json(pipeline: &FeaturePipeline, value: &Value) -> Result<BasketRecord, Vec<FieldError>> {
-    let Value::Object(object) = value else {
-        return Err(invalid("body", "must be a JSON object"));
-    };
-    let Some(items) = object.get("basket_items") else {
-        return parse_flat(object);
-    };
-    let (items, store, mut errors) = parse_items(items, object)?;
-    // Range checks run even when some fields had the wrong type, so one answer lists all.
-    match pipeline.record_from_items(items.iter().map(|(k, i)| (k.as_str(), i)), &store) {
-        Ok(record) if errors.is_empty() => Ok(record),
-        Ok(_) => Err(errors),
-        Err(invalid) => {
-            errors.extend(invalid.errors);
-            Err(errors)
-        }
-    }
-}
-
-fn invalid(field: &str, reason: &str) -> Vec<FieldError> {
-    vec![FieldError { field: field.to_owned(), reason: reason.to_owned() }]
 }
 
 /// 415 unless the request declares a JSON body.
-fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -329,125 +146,101 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<B
     })
 }
 
-/// Runs CPU-heavy scoring on the blocking pool, keeping the async workers free.
-pub async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(format!("scoring worker failed: {e}")))
+/// Scoring slots: how many scoring calls run on the blocking pool at once, 2 per core (one
+/// computing while another is between chunks or building its answer). Requests beyond wait for a
+/// slot within their timeout; the blocking pool never grows past this for scoring.
+pub fn scoring_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from) * 2
 }
 
-/// The JSON value of a body declared as JSON.
-pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Value, ApiError> {
-    check_json(headers)?;
-    let body = body_bytes(body, limit)?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+/// Runs CPU-heavy scoring on the blocking pool, keeping the async workers free. It waits for a
+/// scoring slot first; the slot moves into the blocking task, so it is released only when the
+/// work has really stopped. If this future is dropped (the request timed out or its client
+/// left), the work's [`Cancel`] flag is set and the work stops at its next check.
+pub async fn off_the_runtime<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Cancel) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let slot =
+        state.scoring.clone().acquire_owned().await.map_err(|_| ApiError::Internal("no scoring slots".to_owned()))?;
+    let cancel = Cancel::default();
+    let _cancel_on_drop = cancel.on_drop();
+    let task = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work(&cancel)
+    });
+    task.await.map_err(|e| ApiError::Internal(format!("scoring worker failed: {e}")))
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use axum::body::Body;
+    use retail_model::artifact::Artifact;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{ModelSource, ServerConfig, router};
+
+    fn state() -> Arc<AppState> {
+        let artifact = Artifact::embedded_default().expect("embedded model");
+        Arc::new(AppState::new(artifact, ModelSource::Embedded, ServerConfig::default()))
     }
-}
 
-/// Reads `object[field]` with `extract`; a wrong type, or a missing required field, is recorded
-/// under `path` in `errors`.
-fn field<T>(
-    object: &Map<String, Value>,
-    (field, path): (&str, &str),
-    required: bool,
-    (expected, extract): (&str, fn(&Value) -> Option<T>),
-    errors: &mut Vec<FieldError>,
-) -> Option<T> {
-    let reason = match object.get(field) {
-        None | Some(Value::Null) if !required => return None,
-        None | Some(Value::Null) => "is required".to_owned(),
-        Some(value) => match extract(value) {
-            Some(v) => return Some(v),
-            None => format!("must be {expected}, got {}", kind(value)),
-        },
-    };
-    errors.push(FieldError { field: path.to_owned(), reason });
-    None
-}
+    const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
 
-const NUMBER: (&str, fn(&Value) -> Option<f64>) = ("a number", Value::as_f64);
-const STRING: (&str, fn(&Value) -> Option<String>) = ("a string", |v| v.as_str().map(str::to_owned));
-
-fn parse_flat(object: &Map<String, Value>) -> Result<BasketRecord, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let spend = field(object, ("SPEND", "SPEND"), true, NUMBER, &mut errors);
-    let quantity = field(object, ("QUANTITY", "QUANTITY"), true, NUMBER, &mut errors);
-    let categories = CATEGORY_FIELDS.map(|f| field(object, (f, f), true, STRING, &mut errors).unwrap_or_default());
-    let [prod_code_20, prod_code_30, basket_size, basket_type, store_region, store_format] = categories;
-    // Range checks of the numbers that did parse, so one answer lists every problem.
-    let record = BasketRecord {
-        spend: spend.unwrap_or(0.0),
-        quantity: quantity.unwrap_or(1.0),
-        prod_code_20,
-        prod_code_30,
-        basket_size,
-        basket_type,
-        store_region,
-        store_format,
-    };
-    if let Err(invalid) = record.validate() {
-        errors.extend(invalid.errors);
-    }
-    if errors.is_empty() { Ok(record) } else { Err(errors) }
-}
-
-/// Items (keyed by their id), the store fields, and the type errors found while reading them.
-type ParsedItems = (Vec<(String, BasketItem)>, StoreContext, Vec<FieldError>);
-
-/// `basket_items` as an object keyed by item id (the seed's shape) or as an array.
-fn parse_items(items: &Value, object: &Map<String, Value>) -> Result<ParsedItems, Vec<FieldError>> {
-    let entries: Vec<(String, &Value)> = match items {
-        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        Value::Array(list) => list.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
-        other => {
-            return Err(invalid("basket_items", &format!("must be an object of items, got {}", kind(other))));
-        }
-    };
-    let mut errors = Vec::new();
-    let mut parsed = Vec::with_capacity(entries.len());
-    for (key, value) in entries {
-        let path = |f: &str| format!("basket_items.{key}.{f}");
-        let Value::Object(item) = value else {
-            errors.push(FieldError {
-                field: format!("basket_items.{key}"),
-                reason: format!("must be an object, got {}", kind(value)),
-            });
-            continue;
-        };
-        let quantity = field(item, ("quantity", &path("quantity")), true, NUMBER, &mut errors);
-        let price = field(item, ("price", &path("price")), true, NUMBER, &mut errors);
-        let category = field(item, ("category", &path("category")), false, STRING, &mut errors);
-        let product_id = field(item, ("product_id", &path("product_id")), false, STRING, &mut errors);
-        // A mistyped number is already reported; a neutral stand-in lets the other fields be checked.
-        parsed.push((
-            key,
-            BasketItem { product_id, quantity: quantity.unwrap_or(1.0), price: price.unwrap_or(0.0), category },
-        ));
-    }
-    let mut store = StoreContext::default();
-    for (slot, names) in [
-        (&mut store.store_region, ["STORE_REGION", "store_region"]),
-        (&mut store.store_format, ["STORE_FORMAT", "store_format"]),
-    ] {
-        for name in names {
-            if let Some(v) = field(object, (name, name), false, STRING, &mut errors) {
-                *slot = Some(v);
-            }
-        }
-    }
-    if let Some(customer) = object.get("customer_id").filter(|c| !matches!(c, Value::String(_) | Value::Null)) {
-        errors.push(FieldError {
-            field: "customer_id".to_owned(),
-            reason: format!("must be a string, got {}", kind(customer)),
+    async fn scored(state: &Arc<AppState>, path: &str, body: String) -> (StatusCode, Option<usize>) {
+        let request = axum::http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        let response = router(state.clone()).oneshot(request).await.expect("response");
+        let scored = response.extensions().get::<Scored>().map(|s| {
+            assert!(Arc::ptr_eq(&s.model, &state.serving().expect("model")), "the model that scored");
+            s.rows
         });
+        (response.status(), scored)
     }
-    Ok((parsed, store, errors))
+
+    #[tokio::test]
+    async fn scoring_answers_carry_the_model_and_the_rows_scored() {
+        let s = state();
+        let batch = format!("{{\"records\":[{}]}}", [SEED; 3].join(","));
+        assert_eq!(scored(&s, "/predict/batch", batch.clone()).await, (StatusCode::OK, Some(3)));
+        assert_eq!(scored(&s, "/invocations", batch).await, (StatusCode::OK, Some(3)));
+        assert_eq!(scored(&s, "/predict", SEED.to_owned()).await, (StatusCode::OK, Some(1)));
+        let invalid = r#"{"records":[{"SPEND":-1}]}"#.to_owned();
+        assert_eq!(scored(&s, "/predict/batch", invalid).await, (StatusCode::UNPROCESSABLE_ENTITY, Some(0)));
+        let v2 = r#"{"inputs":[]}"#.to_owned();
+        let infer = "/v2/models/retail-price-sensitivity/infer";
+        assert_eq!(scored(&s, infer, v2).await, (StatusCode::BAD_REQUEST, Some(0)));
+    }
+
+    #[tokio::test]
+    async fn abandoned_work_is_cancelled_and_keeps_its_slot_until_it_stops() {
+        let s = state();
+        let slots = scoring_slots();
+        assert_eq!(s.scoring.available_permits(), slots);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let seen = stopped.clone();
+        let work = off_the_runtime(&s, move |cancel| {
+            let start = Instant::now();
+            while !cancel.is_cancelled() && start.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            seen.store(cancel.is_cancelled(), Ordering::SeqCst);
+        });
+        // The request times out: the awaiting future is dropped.
+        assert!(tokio::time::timeout(Duration::from_millis(50), work).await.is_err());
+        assert_eq!(s.scoring.available_permits(), slots - 1, "the slot is held while the work runs on");
+        let start = Instant::now();
+        while s.scoring.available_permits() < slots {
+            assert!(start.elapsed() < Duration::from_secs(10), "the work stopped");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(stopped.load(Ordering::SeqCst), "the work saw the cancellation");
+    }
 }

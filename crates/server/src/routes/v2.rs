@@ -9,24 +9,16 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::edge::request_id::RequestId;
+use crate::routes::predict::{check_json, off_the_runtime, with_scored};
+use crate::scoring::v2::{INPUTS, Inference};
+use crate::scoring::{self, ScoreError};
 use crate::{AppState, LoadedModel};
-
-/// Inputs the model takes, in the order of the seed's flat record, with their v2 datatypes.
-const INPUTS: [(&str, &str); 8] = [
-    ("BASKET_SIZE", "BYTES"),
-    ("BASKET_TYPE", "BYTES"),
-    ("STORE_REGION", "BYTES"),
-    ("STORE_FORMAT", "BYTES"),
-    ("SPEND", "FP64"),
-    ("QUANTITY", "FP64"),
-    ("PROD_CODE_20", "BYTES"),
-    ("PROD_CODE_30", "BYTES"),
-];
 
 /// A v2 error: the protocol's `{"error": "..."}`.
 pub struct V2Error(StatusCode, String);
@@ -160,144 +152,111 @@ pub async fn model_version_ready(
         {"name": "QUANTITY", "shape": [1], "datatype": "FP64", "data": [3]},
         {"name": "PROD_CODE_20", "shape": [1], "datatype": "BYTES", "data": ["FOOD"]},
         {"name": "PROD_CODE_30", "shape": [1], "datatype": "BYTES", "data": ["FRESH"]}]})),
-    responses((status = 200, description = "outputs label and probabilities", body = Object), (status = 400, description = "bad request", body = Object), (status = 404, description = "unknown model", body = Object)))]
+    responses((status = 200, description = "outputs label and probabilities", body = Object), (status = 400, description = "bad request", body = Object), (status = 404, description = "unknown model", body = Object), (status = 415, description = "not application/json", body = Object)))]
 pub async fn infer(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RequestId(id): RequestId,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, V2Error> {
+) -> Result<Response, V2Error> {
     let model = serving(&state)?;
     check_model(&model, &name, None)?;
-    run_inference(&state, model, body, &id).await
+    run_inference(&state, model, &headers, body, id).await
 }
 
 /// Inference on a version.
 #[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "inference protocol v2", params(("name" = String, Path, description = "model name"), ("version" = String, Path, description = "model version")),
     request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "outputs label and probabilities", body = Object), (status = 400, description = "bad request", body = Object), (status = 404, description = "unknown model or version", body = Object)))]
+    responses((status = 200, description = "outputs label and probabilities", body = Object), (status = 400, description = "bad request", body = Object), (status = 404, description = "unknown model or version", body = Object), (status = 415, description = "not application/json", body = Object)))]
 pub async fn infer_version(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
     RequestId(id): RequestId,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, V2Error> {
+) -> Result<Response, V2Error> {
     let model = serving(&state)?;
     check_model(&model, &name, Some(&version))?;
-    run_inference(&state, model, body, &id).await
+    run_inference(&state, model, &headers, body, id).await
 }
 
 async fn run_inference(
     state: &Arc<AppState>,
     model: Arc<LoadedModel>,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    request_id: &str,
-) -> Result<Json<Value>, V2Error> {
+    request_id: String,
+) -> Result<Response, V2Error> {
+    check_json(headers)
+        .map_err(|_| V2Error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content type must be application/json".to_owned()))?;
     let body = body.map_err(|r| V2Error(r.status(), r.body_text()))?;
-    let request: Value =
-        serde_json::from_slice(&body).map_err(|e| bad_request(format!("request body is not valid JSON: {e}")))?;
-    let (records, n) = columns_to_records(&request, state.config.max_batch_rows)?;
-    let worker = model.clone();
-    let predictions =
-        crate::routes::predict::off_the_runtime(move || crate::routes::predict::score_records(&worker, &records))
-            .await
-            .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|errors| {
-                bad_request(errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))
-            })?;
+    let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
+    let inference = off_the_runtime(state, move |cancel| scoring::v2::infer(&*worker, &body, max_rows, cancel))
+        .await
+        .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(match inference {
+        Ok(inference) => {
+            let rows = inference.classes.len();
+            with_scored(Json(answer(&model, &inference, &request_id)), &model, rows)
+        }
+        Err(e) => with_scored(bad_request(message(e)), &model, 0),
+    })
+}
+
+/// The protocol's message for a request that was not scored.
+fn message(e: ScoreError) -> String {
+    match e {
+        ScoreError::Invalid(errors) => errors.summary(),
+        other => other.to_string(),
+    }
+}
+
+/// An inference answer.
+#[derive(Serialize)]
+struct InferResponse<'a> {
+    model_name: &'a str,
+    model_version: &'a str,
+    id: &'a str,
+    outputs: Vec<Output<'a>>,
+}
+
+/// One output tensor.
+#[derive(Serialize)]
+struct Output<'a> {
+    name: &'static str,
+    shape: Vec<usize>,
+    datatype: &'static str,
+    data: OutputData<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutputData<'a> {
+    Labels(Vec<&'a str>),
+    Numbers(&'a [f64]),
+}
+
+fn answer<'a>(model: &'a LoadedModel, inference: &'a Inference, request_id: &'a str) -> InferResponse<'a> {
     let m = &model.artifact.manifest;
-    let labels: Vec<&str> = predictions.iter().map(|p| p.prediction.as_str()).collect();
-    let probabilities: Vec<f64> =
-        predictions.iter().flat_map(|p| m.classes.iter().map(|c| p.probabilities[&c.code])).collect();
-    let wanted = requested_outputs(&request)?;
-    let mut outputs = Vec::new();
-    if wanted.as_ref().is_none_or(|w| w.iter().any(|o| o == "label")) {
-        outputs.push(json!({"name": "label", "shape": [n], "datatype": "BYTES", "data": labels}));
+    let n = inference.classes.len();
+    let mut outputs = Vec::with_capacity(2);
+    if inference.outputs.label {
+        let labels = inference.classes.iter().map(|&c| m.classes.get(c).map_or("", |c| c.code.as_str())).collect();
+        outputs.push(Output { name: "label", shape: vec![n], datatype: "BYTES", data: OutputData::Labels(labels) });
     }
-    if wanted.as_ref().is_none_or(|w| w.iter().any(|o| o == "probabilities")) {
-        outputs.push(
-            json!({"name": "probabilities", "shape": [n, m.classes.len()], "datatype": "FP64", "data": probabilities}),
-        );
+    if inference.outputs.probabilities {
+        outputs.push(Output {
+            name: "probabilities",
+            shape: vec![n, m.classes.len()],
+            datatype: "FP64",
+            data: OutputData::Numbers(&inference.probabilities),
+        });
     }
-    let id = request.get("id").and_then(Value::as_str).unwrap_or(request_id);
-    Ok(Json(json!({"model_name": m.name, "model_version": m.version, "id": id, "outputs": outputs})))
-}
-
-/// Names in the request's optional `outputs`; unknown names are an error.
-fn requested_outputs(request: &Value) -> Result<Option<Vec<String>>, V2Error> {
-    let Some(outputs) = request.get("outputs") else {
-        return Ok(None);
-    };
-    let names: Vec<String> = outputs
-        .as_array()
-        .ok_or_else(|| bad_request("outputs must be an array"))?
-        .iter()
-        .map(|o| {
-            o.get("name")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| bad_request("each output needs a name"))
-        })
-        .collect::<Result<_, _>>()?;
-    if let Some(unknown) = names.iter().find(|n| *n != "label" && *n != "probabilities") {
-        return Err(bad_request(format!("unknown output {unknown:?} (outputs are label and probabilities)")));
+    InferResponse {
+        model_name: &m.name,
+        model_version: &m.version,
+        id: inference.id.as_deref().unwrap_or(request_id),
+        outputs,
     }
-    Ok(Some(names))
-}
-
-/// Flattens nested JSON arrays (row-major) into one list.
-fn flatten(data: &Value, out: &mut Vec<Value>) {
-    match data {
-        Value::Array(items) => items.iter().for_each(|v| flatten(v, out)),
-        other => out.push(other.clone()),
-    }
-}
-
-/// Turns the columnar `inputs` into one flat-record object per row.
-fn columns_to_records(request: &Value, max_rows: usize) -> Result<(Vec<Value>, usize), V2Error> {
-    let inputs = request
-        .get("inputs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad_request("inputs must be an array of tensors"))?;
-    let mut columns: Vec<(&str, Vec<Value>)> = Vec::with_capacity(INPUTS.len());
-    for (name, datatype) in INPUTS {
-        let tensor = inputs.iter().find(|t| t.get("name").and_then(Value::as_str) == Some(name)).ok_or_else(|| {
-            bad_request(format!("input {name} is missing (inputs: {})", INPUTS.map(|i| i.0).join(", ")))
-        })?;
-        let given = tensor.get("datatype").and_then(Value::as_str).unwrap_or_default();
-        let numeric = matches!(
-            given,
-            "FP64" | "FP32" | "FP16" | "INT8" | "INT16" | "INT32" | "INT64" | "UINT8" | "UINT16" | "UINT32" | "UINT64"
-        );
-        if (datatype == "BYTES" && given != "BYTES") || (datatype == "FP64" && !numeric) {
-            return Err(bad_request(format!("input {name} has datatype {given:?}, expected {datatype}")));
-        }
-        let mut values = Vec::new();
-        flatten(tensor.get("data").ok_or_else(|| bad_request(format!("input {name} has no data")))?, &mut values);
-        if let Some(shape) = tensor.get("shape").and_then(Value::as_array) {
-            let elements: Option<u64> = shape.iter().map(Value::as_u64).product();
-            if elements != Some(values.len() as u64) {
-                return Err(bad_request(format!(
-                    "input {name}: shape {shape:?} does not match {} data elements",
-                    values.len()
-                )));
-            }
-        }
-        columns.push((name, values));
-    }
-    let n = columns[0].1.len();
-    if let Some((name, values)) = columns.iter().find(|(_, v)| v.len() != n) {
-        return Err(bad_request(format!("input {name} has {} rows, BASKET_SIZE has {n}", values.len())));
-    }
-    if n == 0 || n > max_rows {
-        return Err(bad_request(format!("inputs must have 1 to {max_rows} rows, got {n}")));
-    }
-    let records = (0..n)
-        .map(|row| {
-            Value::Object(
-                columns.iter().map(|(name, values)| ((*name).to_owned(), values[row].clone())).collect::<Map<_, _>>(),
-            )
-        })
-        .collect();
-    Ok((records, n))
 }

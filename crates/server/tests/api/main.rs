@@ -12,6 +12,8 @@ use retail_server::{AppState, ModelSource, ServerConfig, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod hostile;
+
 fn state() -> Arc<AppState> {
     state_with(ServerConfig::default())
 }

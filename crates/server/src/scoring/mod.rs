@@ -1,0 +1,174 @@
+//! Request parsing and scoring, without HTTP: the server's routes, the offline `retail-api
+//! predict` command and future model kinds share it. It takes bytes (a JSON `/predict` body, a
+//! batch, SageMaker CSV rows, v2 tensors), limits and a model, and returns typed answers or the
+//! invalid fields ([`FieldErrors`]).
+//!
+//! Memory per request stays within a small multiple of the body: bodies are read in one pass by
+//! serde visitors into typed values borrowed from the body (never a `serde_json::Value` tree of
+//! the whole body); each record is encoded as soon as it is read, so a batch keeps feature rows,
+//! not records; reading stops after `max_rows + 1` records; at most [`MAX_LISTED`] field
+//! errors are kept; a warning quotes at most [`PREFIX_CHARS`] characters of a value. Batch work
+//! checks a [`Cancel`] flag between records and between chunks of rows.
+
+mod answer;
+mod batch;
+mod cancel;
+mod csv;
+mod errors;
+mod items;
+mod record;
+mod slot;
+pub mod v2;
+
+use retail_model::artifact::Artifact;
+use retail_model::features::Unseen;
+use retail_model::metrics::argmax;
+
+pub use answer::{PREFIX_CHARS, answer, warning};
+pub use batch::probabilities;
+use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
+pub use cancel::{Cancel, CancelOnDrop};
+pub use csv::{CSV_COLUMNS, score_csv};
+pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
+use record::{Parsed, RecordSeed};
+
+use crate::LoadedModel;
+use crate::schema::PredictionResponse;
+
+/// A model to score with: its artifact, and where it counts what it scored.
+pub trait Scorer {
+    /// The artifact: feature pipeline, engine, classes.
+    fn artifact(&self) -> &Artifact;
+
+    /// Counts one scored basket: its predicted class and its unseen values.
+    fn scored(&self, _class: usize, _unseen: &[Unseen]) {}
+}
+
+/// An artifact scores without counting (the offline command).
+impl Scorer for Artifact {
+    fn artifact(&self) -> &Artifact {
+        self
+    }
+}
+
+/// A served model counts its predictions in the Prometheus metrics.
+impl Scorer for LoadedModel {
+    fn artifact(&self) -> &Artifact {
+        &self.artifact
+    }
+
+    fn scored(&self, class: usize, unseen: &[Unseen]) {
+        self.counters.record(class, unseen);
+    }
+}
+
+fn malformed(e: serde_json::Error) -> ScoreError {
+    ScoreError::Malformed(e.to_string())
+}
+
+fn invalid(field: &str, reason: String) -> ScoreError {
+    let mut errors = FieldErrors::default();
+    errors.field(field, || reason);
+    ScoreError::Invalid(errors)
+}
+
+/// Scores one `/predict` body: the flat record or the `basket_items` shape.
+pub fn score_one<M: Scorer + ?Sized>(model: &M, body: &[u8]) -> Result<PredictionResponse, ScoreError> {
+    let artifact = model.artifact();
+    let pipeline = &artifact.pipeline;
+    let encoded = match parse(body, RecordSeed { pipeline, batch: None }).map_err(malformed)? {
+        Parsed::Record(encoded) => encoded?,
+        Parsed::NotObject | Parsed::Batch => return Err(invalid("body", "must be a JSON object".to_owned())),
+    };
+    let mut p = vec![0.0; artifact.engine.n_classes()];
+    artifact.engine.predict_proba(&encoded.features, &mut p);
+    model.scored(argmax(&p), &encoded.unseen);
+    Ok(answer(artifact, &p, &encoded.unseen))
+}
+
+/// Scores a batch body, `{"records": [...]}` of at most `max_rows` records, in request order;
+/// every invalid field is listed as `records[i].FIELD`.
+pub fn score_batch<M: Scorer + ?Sized>(
+    model: &M,
+    body: &[u8],
+    max_rows: usize,
+    cancel: &Cancel,
+) -> Result<Vec<PredictionResponse>, ScoreError> {
+    let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
+    let found = parse(body, BatchBodySeed { batch: &mut batch });
+    if matches!(found, Ok(false)) {
+        return Err(invalid("records", "is required".to_owned()));
+    }
+    answers(model, batch.finish(found.map(|_| ()))?, cancel)
+}
+
+/// Scores a SageMaker `/invocations` JSON body: `{"records": [...]}`, a bare array of records,
+/// or one record.
+pub fn score_invocations<M: Scorer + ?Sized>(
+    model: &M,
+    body: &[u8],
+    max_rows: usize,
+    cancel: &Cancel,
+) -> Result<Vec<PredictionResponse>, ScoreError> {
+    let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
+    let parsed = match parse(body, InvocationsSeed { batch: &mut batch }) {
+        Ok(Err(kind)) => return Err(invalid("body", format!("must be records, got {kind}"))),
+        Ok(Ok(())) => Ok(()),
+        Err(e) => Err(e),
+    };
+    answers(model, batch.finish(parsed)?, cancel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
+
+    fn fields(e: ScoreError) -> Vec<String> {
+        match e {
+            ScoreError::Invalid(errors) => {
+                errors.listed().iter().map(|e| format!("{}: {}", e.field, e.reason)).collect()
+            }
+            other => panic!("not invalid fields: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_stops_reading_after_one_record_past_the_limit() {
+        let artifact = Artifact::embedded_default().expect("model");
+        let cancel = Cancel::default();
+        // What follows the third record is never read: not even its syntax error.
+        let body = format!("{{\"records\":[{SEED},{SEED},{SEED},this is not JSON");
+        let e = score_batch(&artifact, body.as_bytes(), 2, &cancel).expect_err("too many");
+        assert_eq!(fields(e), ["records: must hold 1 to 2 records, got more than 2"]);
+        let body = format!("{{\"records\":[{SEED},{SEED}]}}");
+        assert_eq!(score_batch(&artifact, body.as_bytes(), 2, &cancel).expect("scored").len(), 2);
+        cancel.cancel();
+        assert!(matches!(score_batch(&artifact, body.as_bytes(), 2, &cancel), Err(ScoreError::Cancelled)));
+    }
+
+    #[test]
+    fn every_shape_of_records_reads_the_same() {
+        let artifact = Artifact::embedded_default().expect("model");
+        let cancel = Cancel::default();
+        let one = score_one(&artifact, SEED.as_bytes()).expect("one");
+        let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
+        let batches = [
+            score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), 10, &cancel),
+            score_invocations(&artifact, format!("[{SEED}]").as_bytes(), 10, &cancel),
+            score_invocations(&artifact, SEED.as_bytes(), 10, &cancel),
+            score_csv(&artifact, csv.as_bytes(), 10, &cancel),
+        ];
+        for batch in batches {
+            assert_eq!(batch.expect("scored")[0].probabilities, one.probabilities);
+        }
+        let e = score_invocations(&artifact, b"\"x\"", 10, &cancel).expect_err("not records");
+        assert_eq!(fields(e), ["body: must be records, got a string"]);
+        let e = score_csv(&artifact, b"M,MIXED,LONDON,LS,abc,0,FOOD,FRESH", 10, &cancel).expect_err("invalid");
+        assert_eq!(
+            fields(e),
+            ["records[0].SPEND: must be a number, got a string", "records[0].QUANTITY: must be >= 1, got 0"]
+        );
+    }
+}

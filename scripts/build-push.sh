@@ -54,8 +54,11 @@ if $offline; then
   if ! $dry_run; then
     mkdir -p "$context/.cargo"
     cp Cargo.toml Cargo.lock .dockerignore "$context/"
-    rm -rf "$context/crates" "$context/models"
+    rm -rf "$context/crates" "$context/models" "$context/scripts"
     cp -r crates models "$context/"
+    # A workspace member (the benchmark's HTTP floor server): cargo reads every member's manifest.
+    mkdir -p "$context/scripts/bench"
+    cp -r scripts/bench/floor "$context/scripts/bench/"
     # Vendored again only when Cargo.lock changed (the .dockerignore leaves vendor.lock out).
     if ! cmp -s Cargo.lock "$context/vendor.lock"; then
       rm -rf "$context/vendor"

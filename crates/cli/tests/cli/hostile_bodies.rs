@@ -18,17 +18,6 @@ const MARGIN_KIB: u64 = 64 * 1024;
 /// The batch body limit (`ServerConfig::default().max_batch_body_bytes`).
 const BATCH_LIMIT: usize = 16 * 1024 * 1024;
 
-/// A number from `/proc/<pid>/status`, e.g. `VmHWM` (kB) or `Threads`.
-fn proc_status(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
-}
-
 /// One request with any content type; the status and body of the answer.
 fn send(addr: &str, path: &str, content_type: &str, body: &[u8]) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
@@ -171,15 +160,15 @@ impl Outcome {
 
 fn run(case: Case) -> Outcome {
     let server = Server::start();
-    let (addr, pid) = (server.addr().to_owned(), server.child.id());
+    let addr = server.addr().to_owned();
     // Warm up: the first answers allocate the server's lasting state.
     for path in ["/predict", "/predict/batch"] {
         let body = if path == "/predict" { SEED.to_owned() } else { format!("{{\"records\":[{SEED}]}}") };
         request(&addr, "POST", path, &body).expect("warm-up");
     }
-    let before = proc_status(pid, "VmHWM");
+    let before = server.status("VmHWM");
     let answer = send(&addr, case.path, case.content_type, &case.body);
-    let growth_kib = proc_status(pid, "VmHWM").saturating_sub(before);
+    let growth_kib = server.status("VmHWM").saturating_sub(before);
     let longest_warning = answer
         .as_ref()
         .map(|(_, text)| {
@@ -261,7 +250,7 @@ fn prompt(addr: &str, method: &str, path: &str, body: &str) -> Result<String, St
 #[test]
 fn timed_out_batches_stop_their_work_and_free_their_threads() {
     let server = Server::start_with(&["--max-concurrent-requests", "4", "--request-timeout-ms", "20"]);
-    let (addr, pid) = (server.addr().to_owned(), server.child.id());
+    let addr = server.addr().to_owned();
     // Baskets in the basket_items shape: much work for few bytes, so the body is read in time.
     let basket = r#"{"basket_items":[{"quantity":2,"price":10.99}]}"#;
     let body = Arc::new(format!("{{\"records\":[{}]}}", vec![basket; 10_000].join(",")));
@@ -275,15 +264,15 @@ fn timed_out_batches_stop_their_work_and_free_their_threads() {
     let start = Instant::now();
     let mut most_threads = 0;
     while start.elapsed() < Duration::from_secs(4) {
-        most_threads = most_threads.max(proc_status(pid, "Threads"));
+        most_threads = most_threads.max(server.status("Threads"));
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::SeqCst);
     clients.into_iter().for_each(|c| c.join().expect("client"));
-    let peak_mib = proc_status(pid, "VmHWM") / 1024;
+    let peak_mib = server.status("VmHWM") / 1024;
     let health = prompt(&addr, "GET", "/health", "");
     let predict = prompt(&addr, "POST", "/predict", SEED);
-    let threads_after = proc_status(pid, "Threads");
+    let threads_after = server.status("Threads");
     let report = format!(
         "answers {:?}; most threads {most_threads}, {threads_after} after; VmHWM {peak_mib} MiB; /health {health:?}; /predict {predict:?}",
         done.lock().expect("lock")

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{SEED, Server, json_body, request};
+use crate::{SEED, Server, json_body, metric, request};
 
 /// Lets this test process open more sockets than the server it tests may.
 fn raise_own_file_limit() {
@@ -56,11 +56,6 @@ fn read_answer(stream: &mut TcpStream) -> std::io::Result<(String, bool, Vec<u8>
     stream.read_exact(&mut body)?;
     let status = head.lines().next().unwrap_or_default().to_owned();
     Ok((status, head.contains("\r\nconnection: close"), body))
-}
-
-fn metric(addr: &str, line_start: &str) -> f64 {
-    let answer = request(addr, "GET", "/metrics", "").expect("metrics");
-    answer.lines().filter(|l| l.starts_with(line_start)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 #[test]

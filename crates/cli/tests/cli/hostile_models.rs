@@ -15,7 +15,7 @@ use retail_model::artifact::sha256_hex;
 use serde_json::{Value, json};
 
 use crate::s3::tar_gz;
-use crate::{SEED, Server, bin, model_info, request, root};
+use crate::{SEED, Server, bin, metric, model_info, request, root};
 
 /// Address space the server may use (`prlimit --as`): ~7× what it maps when idle (~220 MiB),
 /// well below what any of the hostile artifacts asked for before the fix (2 to 4.8 GB).
@@ -36,10 +36,8 @@ fn serve_limited(model_uri: &Path) -> Server {
 }
 
 /// `retail_api_model_reloads_total{result}` as `/metrics` shows it (0 before the first one).
-pub fn reloads(addr: &str, result: &str) -> u64 {
-    let metrics = request(addr, "GET", "/metrics", "").expect("metrics");
-    let prefix = format!("retail_api_model_reloads_total{{result=\"{result}\"}} ");
-    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().expect("counter"))
+pub fn reloads(addr: &str, result: &str) -> f64 {
+    metric(addr, &format!("retail_api_model_reloads_total{{result=\"{result}\"}} "))
 }
 
 /// The committed default model's files.

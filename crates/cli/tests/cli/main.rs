@@ -179,6 +179,13 @@ pub fn json_body(answer: &str) -> serde_json::Value {
     serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_default()
 }
 
+/// The value of a series on `/metrics` (e.g. `name{label="x"}`), summed over the lines that
+/// start with it; 0 when absent.
+pub fn metric(addr: &str, series: &str) -> f64 {
+    let answer = request(addr, "GET", "/metrics", "").expect("metrics");
+    answer.lines().filter(|l| l.starts_with(series)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
 /// `GET /model/info`.
 pub fn model_info(addr: &str) -> serde_json::Value {
     json_body(&request(addr, "GET", "/model/info", "").expect("model info"))

@@ -301,13 +301,13 @@ fn a_new_version_that_cannot_be_downloaded_yet_is_retried_until_it_loads() {
     assert_ne!(v1, "retry-v2");
     registry(&["approve", "--package-group", group, "--version", "2"]);
     let start = Instant::now();
-    while reloads(&addr, "unavailable") < 2 {
+    while reloads(&addr, "unavailable") < 2.0 {
         assert!(start.elapsed() < Duration::from_secs(20), "the missing archive was not retried");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(model_info(&addr)["version"], v1, "the serving model stays");
     moto.put("models", &key, &archive);
     wait_for_version(&addr, "retry-v2");
-    assert_eq!(reloads(&addr, "refused"), 0, "a transient failure is not a refusal");
+    assert_eq!(reloads(&addr, "refused"), 0.0, "a transient failure is not a refusal");
     assert_eq!(status(&addr, "POST", "/predict", SEED), "200");
 }

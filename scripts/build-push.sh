@@ -2,14 +2,19 @@
 # Builds the retail-api image with its git metadata and tags it; with --push, pushes it to ECR.
 #
 #   scripts/build-push.sh                    # build: retail-api:latest, :$GIT_COMMIT, :$GIT_BRANCH-$GIT_COMMIT
-#   scripts/build-push.sh --push             # and push those tags to ECR (repository created if
-#                                            # missing, with scan-on-push)
+#   scripts/build-push.sh --push             # and push :$GIT_COMMIT, only, to ECR (repository
+#                                            # created if missing: immutable tags, scan-on-push)
 #   scripts/build-push.sh --push --dry-run   # print the commands instead of running them
 #   scripts/build-push.sh --offline          # air-gapped: vendored crates, `docker build --network none`
 #
+# ECR tags are immutable (deploy/terraform makes the repository so): a moving tag such as `latest`
+# could be pushed once only, so only the commit tag goes there, and a commit already in ECR is not
+# pushed again. The image is for the EKS nodes, linux/amd64 (PLATFORM): on any other host, e.g.
+# an Apple-silicon Mac, it is built with `--platform` (emulated, slower) instead of natively.
+#
 # Environment: BUILD_DATE (default: the commit's time, UTC), AWS_REGION (default ap-southeast-1), AWS_ACCOUNT_ID (default: from
 # `aws sts get-caller-identity`), ECR_REPOSITORY (default retail-api), IMAGE (default retail-api),
-# DOCKER (default docker; it must support BuildKit).
+# PLATFORM (default linux/amd64), DOCKER (default docker; it must support BuildKit). Bash 3.2+.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +24,7 @@ for arg in "$@"; do
     --push) push=true ;;
     --dry-run) dry_run=true ;;
     --offline) offline=true ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) printf 'build-push: unknown argument %s (see --help)\n' "$arg" >&2; exit 2 ;;
   esac
 done
@@ -28,6 +33,7 @@ DOCKER=${DOCKER:-docker}
 IMAGE=${IMAGE:-retail-api}
 AWS_REGION=${AWS_REGION:-ap-southeast-1}
 ECR_REPOSITORY=${ECR_REPOSITORY:-retail-api}
+PLATFORM=${PLATFORM:-linux/amd64}
 GIT_COMMIT=$(git rev-parse --short=12 HEAD)
 # A tag allows [A-Za-z0-9_.-]: feature/x becomes feature-x.
 GIT_BRANCH=$(git rev-parse --abbrev-ref HEAD | tr -c 'A-Za-z0-9_.\n-' '-')
@@ -47,6 +53,9 @@ run() {
 
 context=.
 build_flags=()
+# This host's platform in Docker's terms (x86_64 is amd64, aarch64 is arm64).
+host_platform=linux/$(uname -m | sed 's/^x86_64$/amd64/; s/^aarch64$/arm64/')
+[[ $host_platform == "$PLATFORM" ]] || build_flags+=(--platform "$PLATFORM")
 if $offline; then
   # The same Dockerfile, with a build context that carries the crates: cargo reads vendor/
   # through .cargo/config.toml, and the build has no network at all.
@@ -72,10 +81,10 @@ if $offline; then
 fi
 
 tag_flags=()
-for tag in "${tags[@]}"; do tag_flags+=(-t "$IMAGE:$tag"); done
-run env DOCKER_BUILDKIT=1 "$DOCKER" build -f deploy/docker/Dockerfile "${build_flags[@]}" \
+for tag in ${tags[@]+"${tags[@]}"}; do tag_flags+=(-t "$IMAGE:$tag"); done
+run env DOCKER_BUILDKIT=1 "$DOCKER" build -f deploy/docker/Dockerfile ${build_flags[@]+"${build_flags[@]}"} \
   --build-arg "GIT_COMMIT=$GIT_COMMIT" --build-arg "GIT_BRANCH=$GIT_BRANCH" --build-arg "BUILD_DATE=$BUILD_DATE" \
-  "${tag_flags[@]}" "$context"
+  ${tag_flags[@]+"${tag_flags[@]}"} "$context"
 $dry_run || printf 'built %s\n' "${tag_flags[*]//-t /}" >&2
 
 $push || exit 0
@@ -99,9 +108,12 @@ if $dry_run || ! aws ecr describe-repositories --repository-names "$ECR_REPOSITO
   # shellcheck disable=SC2016 # printed, not run
   $dry_run && printf '# if `aws ecr describe-repositories --repository-names %s` fails:\n' "$ECR_REPOSITORY"
   run aws ecr create-repository --repository-name "$ECR_REPOSITORY" --region "$AWS_REGION" \
-    --image-scanning-configuration scanOnPush=true --image-tag-mutability MUTABLE
+    --image-scanning-configuration scanOnPush=true --image-tag-mutability IMMUTABLE
 fi
-for tag in "${tags[@]}"; do
-  run "$DOCKER" tag "$IMAGE:$tag" "$registry/$ECR_REPOSITORY:$tag"
-  run "$DOCKER" push "$registry/$ECR_REPOSITORY:$tag"
-done
+if ! $dry_run && aws ecr describe-images --repository-name "$ECR_REPOSITORY" --region "$AWS_REGION" \
+  --image-ids imageTag="$GIT_COMMIT" >/dev/null 2>&1; then
+  printf '%s:%s is already in ECR (immutable): not pushed again\n' "$ECR_REPOSITORY" "$GIT_COMMIT" >&2
+  exit 0
+fi
+run "$DOCKER" tag "$IMAGE:$GIT_COMMIT" "$registry/$ECR_REPOSITORY:$GIT_COMMIT"
+run "$DOCKER" push "$registry/$ECR_REPOSITORY:$GIT_COMMIT"

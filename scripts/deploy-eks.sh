@@ -11,28 +11,36 @@
 #   7. terraform apply       again with alb_lookup=true: ALB dashboard, alarms, DNS alias
 #   8. verify                scripts/verify.sh against the public URL
 #
-#   scripts/deploy-eks.sh [-var-file=deploy/terraform/prod.tfvars]
+#   scripts/deploy-eks.sh [--dry-run] [-var-file=FILE] [other terraform apply arguments]
 #
-# Arguments are passed to both `terraform apply` runs. Needs: terraform, aws (v2), kubectl,
-# docker, git, curl, cargo. Set AUTO_APPROVE=1 to skip terraform's confirmation prompts.
+# Arguments are passed to both `terraform apply` runs. A -var-file may live anywhere: a relative
+# path is read from the directory you run the script in (it is made absolute before terraform
+# runs in deploy/terraform), e.g. -var-file=deploy/terraform/prod.tfvars from the repository root.
+# --dry-run prints the commands, with resolved paths and <terraform output> placeholders, and runs
+# none of them (no AWS needed). Needs: terraform, aws (v2), kubectl, docker, git, curl, cargo;
+# bash 3.2 or later. Set AUTO_APPROVE=1 to skip terraform's confirmation prompts.
 set -euo pipefail
+usage() { sed -n '2,23p' "$0"; }
+caller=$PWD
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/eks-lib.sh
+. scripts/eks-lib.sh
+parse_args "$caller" ${1+"$@"}
+need terraform aws kubectl docker git curl cargo
 
-step() { printf '\n==> %s\n' "$*" >&2; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-for tool in terraform aws kubectl docker git curl cargo; do
-  command -v "$tool" >/dev/null || fail "$tool not found (see docs/deploy-eks.md, prerequisites)"
-done
-tf_args=("$@")
-approve=()
-[[ ${AUTO_APPROVE:-0} == 1 ]] && approve=(-auto-approve)
-tf() { terraform -chdir=deploy/terraform "$@"; }
-out() { tf output -raw "$1"; }
+# succeeds CMD...: runs CMD quietly and returns its status; with --dry-run prints it as the check
+# that guards what follows and returns 1 (the dry run shows the commands of a first deployment).
+succeeds() {
+  if $dry_run; then
+    printf '# if this fails: %s\n' "$*"
+    return 1
+  fi
+  "$@" >/dev/null 2>&1
+}
 
 step "1/8 terraform apply"
 tf init -input=false
-tf apply -input=false "${approve[@]}" "${tf_args[@]}"
+tf apply -input=false ${approve[@]+"${approve[@]}"} ${tf_args[@]+"${tf_args[@]}"}
 region=$(out region)
 cluster=$(out cluster_name)
 ecr=$(out ecr_repository_url)
@@ -42,49 +50,47 @@ domain=$(out domain_name)
 certificate=$(out certificate_arn)
 
 step "2/8 kubeconfig"
-aws eks update-kubeconfig --region "$region" --name "$cluster"
-kubectl get nodes
+run aws eks update-kubeconfig --region "$region" --name "$cluster"
+run kubectl get nodes
 
 step "3/8 build and push the image"
-# scripts/build-push.sh tags the image with the short commit; the overlay deploys that tag.
-git diff --quiet HEAD || fail "uncommitted changes: commit them so the image tag names what it contains"
+# scripts/build-push.sh pushes only the commit tag (the repository's tags are immutable); the
+# overlay deploys that tag.
+$dry_run || git diff --quiet HEAD || fail "uncommitted changes: commit them so the image tag names what it contains"
 tag=$(git rev-parse --short=12 HEAD)
-if aws ecr describe-images --region "$region" --repository-name "${ecr#*/}" --image-ids imageTag="$tag" >/dev/null 2>&1; then
+repository=${ecr#*/}
+if succeeds aws ecr describe-images --region "$region" --repository-name "$repository" --image-ids imageTag="$tag"; then
   printf '%s:%s is already in ECR\n' "$ecr" "$tag" >&2
 else
-  AWS_REGION=$region AWS_ACCOUNT_ID=${ecr%%.*} ECR_REPOSITORY=${ecr#*/} scripts/build-push.sh --push
+  run env AWS_REGION="$region" AWS_ACCOUNT_ID="${ecr%%.*}" ECR_REPOSITORY="$repository" "$PWD/scripts/build-push.sh" --push
 fi
 
 step "4/8 model artifact in s3://$bucket/${prefix}"
 key="${prefix}retail-price-sensitivity/model.tar.gz"
-if aws s3api head-object --bucket "$bucket" --key "$key" >/dev/null 2>&1; then
+if succeeds aws s3api head-object --bucket "$bucket" --key "$key"; then
   printf 's3://%s/%s exists: kept (publish new versions there; pods reload them)\n' "$bucket" "$key" >&2
 else
-  AWS_REGION=$region cargo run --release --quiet -- registry push --model models/default --uri "s3://$bucket/$key"
+  run env AWS_REGION="$region" cargo run --release --quiet -- registry push --model models/default --uri "s3://$bucket/$key"
 fi
 
 step "5/8 kustomize apply (deploy/k8s/overlays/eks-live)"
 live=deploy/k8s/overlays/eks-live
-mkdir -p "$live"
 if [[ -n $certificate ]]; then
-  listeners=(
-    "      - op: add
+  listeners="      - op: add
         path: /metadata/annotations/alb.ingress.kubernetes.io~1certificate-arn
         value: $certificate"
-  )
 else
   # No domain, no certificate: plain HTTP on port 80 (docs/deploy-eks.md, "without a domain").
-  listeners=(
-    "      - op: add
+  listeners="      - op: add
         path: /metadata/annotations/alb.ingress.kubernetes.io~1listen-ports
         value: '[{\"HTTP\": 80}]'
       - op: remove
         path: /metadata/annotations/alb.ingress.kubernetes.io~1ssl-redirect
       - op: remove
         path: /metadata/annotations/alb.ingress.kubernetes.io~1certificate-arn"
-  )
 fi
-cat >"$live/kustomization.yaml" <<YAML
+overlay() {
+  cat <<YAML
 # Generated by scripts/deploy-eks.sh from the Terraform outputs; not committed.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -119,23 +125,37 @@ patches:
       - op: add
         path: /metadata/annotations/alb.ingress.kubernetes.io~1load-balancer-attributes
         value: access_logs.s3.enabled=true,access_logs.s3.bucket=$(out alb_logs_bucket),access_logs.s3.prefix=alb,idle_timeout.timeout_seconds=60,routing.http.drop_invalid_header_fields.enabled=true
-${listeners[0]}
+$listeners
 YAML
-kubectl apply -k "$live"
+}
+if $dry_run; then
+  printf '+ write %s/kustomization.yaml:\n' "$PWD/$live"
+  overlay | sed 's/^/    /'
+else
+  mkdir -p "$live"
+  overlay >"$live/kustomization.yaml"
+fi
+run kubectl apply -k "$PWD/$live"
 
 step "6/8 wait for the rollout and the ALB"
-kubectl -n mlops rollout status deployment/retail-api --timeout=300s
-host=""
-for _ in $(seq 60); do
-  host=$(kubectl -n mlops get ingress retail-api-ingress -o jsonpath='{.status.loadBalancer.ingress[0].hostname}')
-  [[ -n $host ]] && break
-  sleep 10
-done
-[[ -n $host ]] || fail "the Ingress got no ALB in 10 minutes: kubectl -n kube-system logs deploy/aws-load-balancer-controller"
+run kubectl -n mlops rollout status deployment/retail-api --timeout=300s
+alb_host() { run kubectl -n mlops get ingress retail-api-ingress -o jsonpath='{.status.loadBalancer.ingress[0].hostname}'; }
+if $dry_run; then
+  alb_host
+  host="<alb-hostname>"
+else
+  host=""
+  for _ in $(seq 60); do
+    host=$(alb_host)
+    [[ -n $host ]] && break
+    sleep 10
+  done
+  [[ -n $host ]] || fail "the Ingress got no ALB in 10 minutes: kubectl -n kube-system logs deploy/aws-load-balancer-controller"
+fi
 printf 'ALB: %s\n' "$host" >&2
 
 step "7/8 terraform apply (ALB dashboard, alarms, DNS alias)"
-tf apply -input=false "${approve[@]}" "${tf_args[@]}" -var alb_lookup=true
+tf apply -input=false ${approve[@]+"${approve[@]}"} ${tf_args[@]+"${tf_args[@]}"} -var alb_lookup=true
 
 step "8/8 verify"
 if [[ -n $domain ]]; then
@@ -144,9 +164,11 @@ else
   url="http://$host"
 fi
 # A new ALB's DNS name and targets take a few minutes to answer.
-for _ in $(seq 30); do
-  curl -fsS --max-time 5 -o /dev/null "$url/ready" && break
-  sleep 10
-done
-scripts/verify.sh "$url" --public
-printf '\nretail-api is live at %s (docs: %s/docs/)\n' "$url" "$url" >&2
+if ! $dry_run; then
+  for _ in $(seq 30); do
+    curl -fsS --max-time 5 -o /dev/null "$url/ready" && break
+    sleep 10
+  done
+fi
+run "$PWD/scripts/verify.sh" "$url" --public
+$dry_run || printf '\nretail-api is live at %s (docs: %s/docs/)\n' "$url" "$url" >&2

@@ -2,7 +2,7 @@
 # Offline validation of the deployment kit (deploy/, scripts/*.sh, loadtest/): renders every
 # Kustomize variant, validates it against the Kubernetes 1.30 and 1.33 schemas, scans it, the
 # Terraform and the Dockerfile with checkov, lints YAML and shell, checks `terraform fmt`, and runs
-# the drift and Terraform structure tests. Called by scripts/test.sh after the cargo tests (it
+# the drift and Terraform structure tests, and the scripts' dry runs. Called by scripts/test.sh after the cargo tests (it
 # uses the release binary they build).
 #
 #   scripts/test-deploy.sh
@@ -133,5 +133,8 @@ PY
 step "deploy: drift tests (manifests vs the binary) and Terraform structure tests"
 RETAIL_API_BIN=$bin RENDERED_DIR=$rendered "$tools/python" -m unittest -v deploy/tests/test_manifests.py
 RENDERED_DIR=$rendered target/hcl-venv/bin/python -m unittest -v deploy/tests/test_terraform.py
+
+step "deploy: the user-facing scripts, offline (dry runs with fake CLIs, bash 3.2 constructs)"
+"$tools/python" -m unittest -v deploy/tests/test_scripts.py
 
 step "deploy: all checks passed"

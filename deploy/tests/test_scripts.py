@@ -1,0 +1,141 @@
+"""The user-facing deployment scripts, run offline.
+
+Each script runs with `bash` under its own `set -euo pipefail`, with no optional arguments (empty
+arrays), from a directory outside the repository, and with fake `terraform`, `aws`, `kubectl`,
+`docker`, `cargo`, `curl` and `uname` first on PATH: the fakes only record their argv, so a
+dry run that calls any of them fails, and nothing reaches AWS.
+
+Run by scripts/test-deploy.sh:
+    python -m unittest deploy/tests/test_scripts.py
+"""
+
+import re
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+USER_FACING = ["scripts/deploy-eks.sh", "scripts/cleanup.sh", "scripts/eks-lib.sh", "scripts/build-push.sh",
+               "scripts/verify.sh", "loadtest/run.sh"]
+FAKES = ["terraform", "aws", "kubectl", "docker", "cargo", "curl"]
+
+
+class Scripts(unittest.TestCase):
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="retail-api-scripts-")).resolve()
+        self.log = self.tmp / "fake-calls.log"
+        fakes = self.tmp / "bin"
+        fakes.mkdir()
+        for name in FAKES:
+            fake = fakes / name
+            fake.write_text(f'#!/bin/sh\necho "{name} $*" >>"{self.log}"\n')
+            fake.chmod(0o755)
+        # An Apple-silicon Mac, as far as the scripts can tell.
+        (fakes / "uname").write_text('#!/bin/sh\necho arm64\n')
+        (fakes / "uname").chmod(0o755)
+        self.env = {"PATH": f"{fakes}:/usr/bin:/bin", "HOME": str(self.tmp), "AWS_ACCOUNT_ID": "123456789012"}
+        self.cwd = self.tmp / "elsewhere"
+        (self.cwd / "vars").mkdir(parents=True)
+        (self.cwd / "vars/my.tfvars").write_text('region = "ap-southeast-1"\n')
+        self.tfvars = self.cwd / "vars/my.tfvars"
+
+    def script(self, path: str, *args: str, code: int = 0) -> str:
+        result = subprocess.run(["bash", str(ROOT / path), *args], cwd=self.cwd, env=self.env,
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, code, f"{path} {args}:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def assertNoFakeRan(self):
+        calls = self.log.read_text() if self.log.exists() else ""
+        self.assertEqual(calls, "", "a dry run ran a command instead of printing it")
+
+    def commands(self, output: str, prefix: str) -> list[str]:
+        return [line for line in output.splitlines() if line.startswith(f"+ {prefix}")]
+
+    def test_deploy_dry_run_resolves_var_files_from_the_callers_directory(self):
+        live = ROOT / "deploy/k8s/overlays/eks-live/kustomization.yaml"
+        before = live.read_text() if live.exists() else None
+        for form in (["-var-file=vars/my.tfvars"], ["-var-file", "vars/my.tfvars"]):
+            with self.subTest(form=form):
+                out = self.script("scripts/deploy-eks.sh", "--dry-run", *form)
+                applies = self.commands(out, "terraform")
+                chdir = f"terraform -chdir={ROOT}/deploy/terraform"
+                self.assertEqual(applies, [
+                    f"+ {chdir} init -input=false",
+                    f"+ {chdir} apply -input=false -var-file={self.tfvars}",
+                    f"+ {chdir} apply -input=false -var-file={self.tfvars} -var alb_lookup=true",
+                ])
+                self.assertIn(f"+ kubectl apply -k {ROOT}/deploy/k8s/overlays/eks-live", out)
+                self.assertNoFakeRan()
+        self.assertEqual(live.read_text() if live.exists() else None, before, "the dry run wrote the live overlay")
+
+    def test_dry_runs_with_no_optional_arguments(self):
+        out = self.script("scripts/deploy-eks.sh", "--dry-run")
+        self.assertIn("apply -input=false\n", out + "\n")
+        out = self.script("scripts/cleanup.sh", "--dry-run")
+        self.assertRegex(out, r"(?m)^\+ terraform -chdir=\S+ destroy -input=false$")
+        self.assertNoFakeRan()
+
+    def test_missing_var_file_is_an_error_before_anything_runs(self):
+        self.script("scripts/deploy-eks.sh", "--dry-run", "-var-file=missing.tfvars", code=1)
+        self.assertNoFakeRan()
+
+    def test_cleanup_dry_run_deletes_the_controllers_leftovers_before_destroy(self):
+        self.env["AUTO_APPROVE"] = "1"
+        out = self.script("scripts/cleanup.sh", "--dry-run", "-var-file=vars/my.tfvars")
+        lines = out.splitlines()
+
+        def first(pattern: str) -> int:
+            found = [i for i, line in enumerate(lines) if re.search(pattern, line)]
+            self.assertTrue(found, f"no command matches {pattern!r}:\n{out}")
+            return found[0]
+
+        destroy = first(rf"^\+ terraform -chdir={ROOT}/deploy/terraform destroy -input=false -auto-approve "
+                        rf"-var-file={re.escape(str(self.tfvars))}$")
+        listing = first(r"^\+ aws ec2 describe-security-groups .*Name=tag:elbv2\.k8s\.aws/cluster,Values=<cluster_name>")
+        revoke = first(r"^\+ aws ec2 revoke-security-group-ingress ")
+        delete_sg = first(r"^\+ aws ec2 delete-security-group .*--group-id <sg-id>")
+        self.assertLess(listing, revoke)
+        self.assertLess(revoke, delete_sg)
+        self.assertLess(delete_sg, destroy, "security groups must go before terraform destroy (VPC)")
+        first(r"^\+ aws logs describe-log-groups .*--log-group-name-prefix /aws/containerinsights/<cluster_name>/")
+        first(r"^\+ aws logs delete-log-group .*--log-group-name <log-group>")
+        self.assertNoFakeRan()
+
+    def test_build_push_pushes_only_the_commit_for_the_nodes_platform(self):
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        out = self.script("scripts/build-push.sh", "--push", "--dry-run")
+        (build,) = self.commands(out, "env DOCKER_BUILDKIT=1 docker build")
+        self.assertIn(" --platform linux/amd64 ", build)
+        pushes = self.commands(out, "docker push")
+        self.assertEqual(pushes, [f"+ docker push 123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/retail-api:{commit}"])
+        self.assertIn("--image-tag-mutability IMMUTABLE", out)
+        self.assertNoFakeRan()
+
+    def test_help_and_usage_run_under_bash(self):
+        for path in ("scripts/deploy-eks.sh", "scripts/cleanup.sh", "scripts/build-push.sh"):
+            with self.subTest(path=path):
+                self.assertIn("--dry-run", self.script(path, "--help"))
+        self.script("scripts/verify.sh", code=2)
+        self.script("loadtest/run.sh", code=2)
+        self.assertNoFakeRan()
+
+    def test_scripts_avoid_what_bash_3_2_lacks(self):
+        # macOS ships bash 3.2: no associative arrays, -v tests, mapfile, case conversion or
+        # negative indexes, and an empty "${arr[@]}" is an unbound variable under set -u there.
+        banned = [r"declare\s+-A", r"\[\[\s+-v", r"\bmapfile\b", r"\breadarray\b", r"\$\{\w+(,,|\^\^)",
+                  r"\$\{\w+\[-1\]\}", r"\blocal\s+-n\b"]
+        for path in USER_FACING:
+            text = (ROOT / path).read_text()
+            code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+            with self.subTest(path=path):
+                for pattern in banned:
+                    self.assertNotRegex(code, pattern)
+                unguarded = re.sub(r'\$\{(\w+)\[@\]\+"\$\{\1\[@\]\}"\}', "", code)
+                self.assertNotRegex(unguarded, r'"\$\{\w+\[@\]\}"', 'expand arrays as ${a[@]+"${a[@]}"}')
+
+
+if __name__ == "__main__":
+    unittest.main()

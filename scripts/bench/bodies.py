@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Writes the HTTP benchmark's request bodies: a wrk Lua script cycling through 1000 /predict
 bodies (flat records and basket_items, drawn from the default model's vocabulary with a fixed
-seed) and a 10,000-record batch body.
+seed) and a batch body of ROWS records (default 10,000, about 1.8 MB).
 
-    python3 scripts/bench/bodies.py OUT_DIR
+    python3 scripts/bench/bodies.py OUT_DIR [ROWS]
 """
 import json
 import random
 import sys
 
 out = sys.argv[1]
+rows = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
 rng = random.Random(7)
 vocab = {
     "BASKET_SIZE": ["S", "M", "L"],
@@ -48,4 +49,4 @@ with open(f"{out}/mix.lua", "w") as f:
         f.write("  [==[" + b + "]==],\n")
     f.write("}\nlocal i = 0\nrequest = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n")
 with open(f"{out}/batch.json", "w") as f:
-    json.dump({"records": [flat() for _ in range(10000)]}, f)
+    json.dump({"records": [flat() for _ in range(rows)]}, f)

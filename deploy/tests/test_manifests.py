@@ -10,6 +10,7 @@ Run by scripts/test-deploy.sh:
         python -m unittest deploy/tests/test_manifests.py
 """
 
+import hashlib
 import json
 import os
 import re
@@ -98,6 +99,21 @@ def all_of(docs: list[dict], kind: str) -> list[dict]:
 
 def matches(selector: dict, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def mebibytes(quantity: str) -> float:
+    """A Kubernetes memory quantity (as these manifests write them) in MiB."""
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    found = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", quantity)
+    assert found, f"unexpected memory quantity {quantity}"
+    return int(found.group(1)) * units[found.group(2)]
+
+
+def cores(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+MEASURED = ROOT / "deploy/k8s/measured-memory.json"
 
 
 class Manifests(unittest.TestCase):
@@ -293,7 +309,8 @@ class Manifests(unittest.TestCase):
                 hpa = one(docs, "HorizontalPodAutoscaler", CONTRACT["HorizontalPodAutoscaler"])
                 self.assertEqual(hpa["spec"]["scaleTargetRef"]["name"], deployment["metadata"]["name"])
                 self.assertEqual((hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]), (2, 10))
-                self.assertEqual({m["resource"]["name"] for m in hpa["spec"]["metrics"]}, {"cpu", "memory"})
+                self.assertEqual({m["resource"]["name"] for m in hpa["spec"]["metrics"]}, {"cpu"},
+                                 "memory does not follow load (see hpa.yaml)")
                 self.assertEqual(hpa["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"], 0)
                 self.assertEqual(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300)
                 for pdb in all_of(docs, "PodDisruptionBudget"):
@@ -302,6 +319,106 @@ class Manifests(unittest.TestCase):
                     self.assertTrue(matches(policy["spec"]["podSelector"]["matchLabels"], labels))
                     ports = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
                     self.assertTrue(all(self.named_port(self.api(docs)[1], p) == self.port for p in ports))
+
+    def test_eks_namespace_injects_alb_readiness_gates(self):
+        # Without the label the controller injects no readiness gate, and a new pod is Ready
+        # before its ALB target is healthy while the old one already drains (docs/deploy-eks.md).
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                for ingress in all_of(docs, "Ingress"):
+                    self.assertEqual(ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-type"], "ip")
+                    namespace = one(docs, "Namespace", ingress["metadata"]["namespace"])
+                    self.assertEqual(namespace["metadata"]["labels"].get("elbv2.k8s.aws/pod-readiness-gate-inject"),
+                                     "enabled")
+
+    def test_replicas_spread_across_zones_strictly(self):
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                deployment, _ = self.api(docs)
+                spread = {c["topologyKey"]: c for c in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]}
+                self.assertEqual(spread["topology.kubernetes.io/zone"]["whenUnsatisfiable"], "DoNotSchedule")
+                self.assertEqual(spread["kubernetes.io/hostname"]["whenUnsatisfiable"], "ScheduleAnyway")
+                for constraint in spread.values():
+                    self.assertTrue(matches(constraint["labelSelector"]["matchLabels"],
+                                            deployment["spec"]["template"]["metadata"]["labels"]))
+
+    def test_network_policy_ports_are_numbers(self):
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                for policy in all_of(docs, "NetworkPolicy"):
+                    ports = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+                    self.assertEqual(ports, [self.port], "the EKS policy agent drops rules with named ports")
+
+    def test_service_monitor_selects_one_service(self):
+        # One Service per scrape target: each selected Service makes every pod a target again.
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                for monitor in all_of(docs, "ServiceMonitor"):
+                    selector = monitor["spec"]["selector"]["matchLabels"]
+                    selected = [s["metadata"]["name"] for s in all_of(docs, "Service")
+                                if matches(selector, s["metadata"]["labels"])]
+                    self.assertEqual(selected, [CONTRACT["Service"]])
+
+    def test_hpa_owns_the_replica_count(self):
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                deployment, _ = self.api(docs)
+                if any(h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+                       for h in all_of(docs, "HorizontalPodAutoscaler")):
+                    self.assertNotIn("replicas", deployment["spec"], "every apply would reset the HPA's count")
+
+    def test_memory_fits_the_measured_peak(self):
+        measured = json.loads(MEASURED.read_text())
+        config = ROOT / measured["settings"]
+        self.assertEqual(hashlib.sha256(config.read_bytes()).hexdigest(), measured["settings_sha256"],
+                         f"{config} changed since {MEASURED.name} was measured: run {measured['command']}")
+        self.assertEqual(set(measured["status_codes"]), {"200"}, "the measured load must have been served")
+        peak = measured["peak_vmhwm_kib"] / 1024
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                _, container = self.api(docs)
+                resources = container["resources"]
+                # Measured with as many cores as the pod may use: the scoring slots follow them.
+                self.assertEqual(cores(resources["limits"]["cpu"]), measured["cpus"])
+                self.assertGreaterEqual(mebibytes(resources["requests"]["memory"]), 1.5 * peak)
+                self.assertGreaterEqual(mebibytes(resources["limits"]["memory"]), 2 * peak)
+                self.assertGreaterEqual(mebibytes(resources["limits"]["memory"]),
+                                        self.memory_bound(docs, measured), "the limit must hold the server's bound")
+
+    def memory_bound(self, docs, measured) -> float:
+        """The server's memory bound for the pod's settings, in MiB (docs/benchmarks.md, "What a
+        server can use"): idle RSS + connections (<= 23 KiB each) + buffered bodies + 2 scoring
+        slots per core, each <= 8 x the largest batch body."""
+        config = self.config(docs)
+
+        def setting(name: str) -> int:
+            return int(config.get(name, flag_default(self.help, name.lower().replace("_", "-"))))
+
+        # Its default follows the open-file limit (up to 4096): the pod must set it.
+        self.assertIn("MAX_CONNECTIONS", config, "without MAX_CONNECTIONS the bound depends on the node")
+        connections = int(config["MAX_CONNECTIONS"]) * 23 / 1024
+        bodies = setting("MAX_BUFFERED_BODY_BYTES") / 2**20
+        scoring = 2 * measured["cpus"] * 8 * setting("MAX_BATCH_BODY_BYTES") / 2**20
+        return measured["idle_vmrss_kib"] / 1024 + connections + bodies + scoring
+
+
+class LoadTest(unittest.TestCase):
+    """loadtest/artillery.yml asserts what it claims (artillery ignores `expect:` without its plugin)."""
+
+    def test_artillery_checks_every_answer(self):
+        config = yaml.safe_load((ROOT / "loadtest/artillery.yml").read_text())["config"]
+        expect = config["plugins"]["expect"]
+        self.assertIs(expect.get("expectDefault200"), True)
+        self.assertIs(expect.get("reportFailuresAsErrors"), True)
+        ensure = config["plugins"]["ensure"]
+        conditions = [c["expression"] for c in ensure["conditions"] if c.get("strict", True)]
+        self.assertIn("vusers.failed == 0", conditions, "a 403 (WAF) or any non-200 must fail the run")
+        self.assertTrue(ensure["thresholds"])
+
+    def test_in_cluster_environment_bypasses_the_alb(self):
+        config = yaml.safe_load((ROOT / "loadtest/artillery.yml").read_text())["config"]
+        target = config["environments"]["in-cluster"]["target"]
+        self.assertEqual(target, f"http://{CONTRACT['Service']}.{CONTRACT['namespace']}.svc.cluster.local")
 
 
 class LocalConfigServes(unittest.TestCase):

@@ -5,8 +5,9 @@
 #   loadtest/run.sh artillery BASE_URL the ramp in loadtest/artillery.yml (needs node/npx)
 #   loadtest/run.sh watch              HPA, pods and node count every 5 s (Ctrl-C to stop)
 #
-# Point it only at your own deployment. The WAF blocks an IP above 3,000 requests per 5 minutes:
-# run from several addresses, or raise waf_rate_limit for the test, to load the pods and not WAF.
+# Point it only at your own deployment. The WAF blocks an IP above 3,000 requests per 5 minutes,
+# and the artillery run fails on any 403: through the ALB this checks the public path. To load the
+# pods enough to scale them, run artillery's in-cluster environment as a Job (docs/deploy-eks.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -62,7 +62,7 @@ locals {
 module "vpc" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/vpc/aws"
-  version = "~> 5.16"
+  version = "~> 5.21"
 
   name = local.name
   cidr = var.vpc_cidr
@@ -88,7 +88,7 @@ module "vpc" {
 module "eks" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/eks/aws"
-  version = "~> 20.31"
+  version = "~> 20.37"
 
   cluster_name    = local.name
   cluster_version = var.kubernetes_version

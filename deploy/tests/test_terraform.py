@@ -8,6 +8,7 @@ Run by scripts/test-deploy.sh (python-hcl2 lives in its own venv: it breaks chec
     RENDERED_DIR=target/k8s-rendered python -m unittest deploy/tests/test_terraform.py
 """
 
+import json
 import os
 import re
 import unittest
@@ -16,8 +17,14 @@ from pathlib import Path
 import hcl2
 import yaml
 
-TF = Path(__file__).resolve().parents[1] / "terraform"
+TESTS = Path(__file__).resolve().parent
+TF = TESTS.parent / "terraform"
+ROOT = TESTS.parents[1]
 RENDERED = Path(os.environ["RENDERED_DIR"])
+# Input names of each module at the tag its pin resolves to (deploy/tests/module_inputs.py).
+MODULE_INPUTS = json.loads((TESTS / "module-inputs.json").read_text())
+# Arguments Terraform itself takes in a module block, not the module's inputs.
+META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
 
 
 def parse() -> dict:
@@ -49,6 +56,20 @@ def blocks(tf: dict, kind: str, type_: str | None = None) -> dict:
 
 def statements(tf: dict, name: str) -> list[dict]:
     return blocks(tf, "data", "aws_iam_policy_document")[name]["statement"]
+
+
+def arguments(body: dict) -> dict:
+    return {k: v for k, v in body.items() if not k.startswith("__")}
+
+
+def module_key(source: str) -> str:
+    """terraform-aws-modules/iam/aws//modules/x -> x; terraform-aws-modules/ecr/aws -> ecr."""
+    return source.split("//modules/")[1] if "//modules/" in source else source.split("/")[1]
+
+
+def minor(version: str) -> tuple[int, int]:
+    major, minor_, *_ = version.lstrip("v").split(".")
+    return int(major), int(minor_)
 
 
 class Terraform(unittest.TestCase):
@@ -199,6 +220,32 @@ class Terraform(unittest.TestCase):
         billing = [unquote(p.get("region")) for p in providers if unquote(p.get("alias")) == "billing"]
         self.assertEqual(billing, ["us-east-1"])
         self.assertEqual(unquote(alarms["p99_latency"]["extended_statistic"]), "p99")
+
+    def test_module_arguments_exist_in_the_pinned_module(self):
+        for name, module in self.modules.items():
+            key = module_key(unquote(module["source"]))
+            facts = MODULE_INPUTS[key]
+            pin = re.fullmatch(r"~> (\d+)\.(\d+)", unquote(module["version"]))
+            # The pin's lower bound is the version whose inputs were read (v2.4.0 for "~> 2.4").
+            self.assertEqual(minor(facts["tag"]), (int(pin.group(1)), int(pin.group(2))), f"{name}: pin vs {facts['tag']}")
+            self.assert_inputs(name, arguments(module), facts, META_ARGUMENTS)
+            if key == "eks":
+                for group, body in module.get("eks_managed_node_groups", {}).items():
+                    self.assert_inputs(f"{name}.{group}", arguments(body), MODULE_INPUTS["eks-managed-node-group"], set())
+
+    def assert_inputs(self, where: str, given: dict, facts: dict, meta: set):
+        inputs = facts["variables"]
+        unknown = set(given) - set(inputs) - meta
+        self.assertFalse(unknown, f"{where}: not inputs of {facts['repository']} {facts['tag']}")
+        # create_X = false with attach_X = true attaches var.X, which must then be given.
+        for create in (v for v in inputs if v.startswith("create_") and f"attach_{v[7:]}" in inputs):
+            thing = create[7:]
+            created = given.get(create, inputs[create])
+            attached = given.get(f"attach_{thing}", inputs[f"attach_{thing}"])
+            self.assertIsInstance(created, bool, f"{where}.{create}: a literal, so this test can read it")
+            self.assertIsInstance(attached, bool, f"{where}.attach_{thing}: a literal, so this test can read it")
+            if attached and not created:
+                self.assertIn(thing, given, f"{where}: attach_{thing} without create_{thing} needs {thing}")
 
     def test_variables_typed_and_described_outputs_described(self):
         for name, variable in self.variables.items():

@@ -8,7 +8,7 @@
 #                            `retail-api registry push` (verified archive + sha256)
 #   5. kustomize apply       overlays/eks with this account's values (overlays/eks-live)
 #   6. wait                  rollout, then the ALB's address
-#   7. terraform apply       again with alb_lookup=true: ALB dashboard, alarms, DNS alias
+#   7. terraform apply       again, now that the ALB exists: ALB dashboard, alarms, DNS alias
 #   8. verify                scripts/verify.sh against the public URL
 #
 #   scripts/deploy-eks.sh [--dry-run] [-var-file=FILE] [other terraform apply arguments]
@@ -155,7 +155,7 @@ fi
 printf 'ALB: %s\n' "$host" >&2
 
 step "7/8 terraform apply (ALB dashboard, alarms, DNS alias)"
-tf apply -input=false ${approve[@]+"${approve[@]}"} ${tf_args[@]+"${tf_args[@]}"} -var alb_lookup=true
+tf apply -input=false ${approve[@]+"${approve[@]}"} ${tf_args[@]+"${tf_args[@]}"}
 
 step "8/8 verify"
 if [[ -n $domain ]]; then

@@ -98,7 +98,7 @@ resource "aws_kms_key" "logs" {
 data "aws_iam_policy_document" "logs_kms" {
   # checkov:skip=CKV_AWS_111: A key policy's "*" resource is the key itself; the services are limited by principal and encryption context.
   # checkov:skip=CKV_AWS_356: A key policy's "*" resource is the key itself; the services are limited by principal and encryption context.
-  source_policy_documents = [data.aws_iam_policy_document.account_kms.json]
+  source_policy_documents = [data.aws_iam_policy_document.alarms_kms.json]
 
   statement {
     sid       = "CloudWatchLogsEncrypt"
@@ -114,6 +114,17 @@ data "aws_iam_policy_document" "logs_kms" {
       values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
     }
   }
+}
+
+# Key policy of every key that encrypts an alarm topic: the account's, plus CloudWatch, which
+# encrypts the notification it publishes. The AWS managed key alias/aws/sns cannot be used: its
+# policy cannot be changed, so alarms publishing to a topic encrypted with it are dropped
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services:
+# use a customer managed key and allow the service kms:GenerateDataKey* and kms:Decrypt).
+data "aws_iam_policy_document" "alarms_kms" {
+  # checkov:skip=CKV_AWS_111: A key policy's "*" resource is the key itself; the service is limited by principal.
+  # checkov:skip=CKV_AWS_356: A key policy's "*" resource is the key itself; the service is limited by principal.
+  source_policy_documents = [data.aws_iam_policy_document.account_kms.json]
 
   statement {
     sid       = "CloudWatchAlarmsPublish"
@@ -134,6 +145,12 @@ resource "aws_acm_certificate" "api" {
 
   lifecycle {
     create_before_destroy = true
+
+    # A variable's validation cannot read another variable before Terraform 1.9, hence here.
+    precondition {
+      condition     = can(regex("^Z[A-Z0-9]+$", var.hosted_zone_id))
+      error_message = "domain_name is set, so hosted_zone_id must be the ID of its Route 53 hosted zone (Z...): the certificate is validated and the alias record made in it."
+    }
   }
 }
 
@@ -156,27 +173,39 @@ resource "aws_acm_certificate_validation" "api" {
   validation_record_fqdns = [for r in aws_route53_record.certificate_validation : r.fqdn]
 }
 
-# The ALB the controller made for mlops/retail-api-ingress (second apply: alb_lookup = true).
-data "aws_lb" "api" {
-  count = var.alb_lookup ? 1 : 0
-
+# The ALB the controller made for mlops/retail-api-ingress, if it exists yet. aws_lbs returns an
+# empty set rather than failing, so no flag is needed: the first apply (no Ingress yet) finds
+# none, the apply after `kubectl apply` finds it, and every later apply (a redeploy) finds it again,
+# so the DNS alias, the dashboard and the ALB alarms are never destroyed and recreated. The tags
+# use local.name (the cluster name) rather than a module output so the set is read at plan time.
+data "aws_lbs" "api" {
   tags = {
-    "elbv2.k8s.aws/cluster" = module.eks.cluster_name
+    "elbv2.k8s.aws/cluster" = local.name
     "ingress.k8s.aws/stack" = "${local.api_namespace}/retail-api-ingress"
   }
 }
 
+locals {
+  alb_found = length(data.aws_lbs.api.arns) > 0
+}
+
+data "aws_lb" "api" {
+  count = local.alb_found ? 1 : 0
+
+  arn = one(data.aws_lbs.api.arns)
+}
+
 data "aws_lb_target_group" "api" {
-  count = var.alb_lookup ? 1 : 0
+  count = local.alb_found ? 1 : 0
 
   tags = {
-    "elbv2.k8s.aws/cluster" = module.eks.cluster_name
+    "elbv2.k8s.aws/cluster" = local.name
     "ingress.k8s.aws/stack" = "${local.api_namespace}/retail-api-ingress"
   }
 }
 
 resource "aws_route53_record" "api" {
-  count = var.alb_lookup && var.domain_name != "" ? 1 : 0
+  count = local.alb_found && var.domain_name != "" ? 1 : 0
 
   zone_id = var.hosted_zone_id
   name    = var.domain_name

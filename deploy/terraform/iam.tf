@@ -53,7 +53,7 @@ resource "aws_iam_policy" "api" {
 module "api_irsa" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.48"
+  version = "~> 5.60"
 
   role_name = "${local.name}-api"
   role_policy_arns = {
@@ -72,7 +72,7 @@ module "api_irsa" {
 module "lb_controller_irsa" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.48"
+  version = "~> 5.60"
 
   role_name                              = "${local.name}-lb-controller"
   attach_load_balancer_controller_policy = true
@@ -88,7 +88,7 @@ module "lb_controller_irsa" {
 module "cluster_autoscaler_irsa" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.48"
+  version = "~> 5.60"
 
   role_name                        = "${local.name}-cluster-autoscaler"
   attach_cluster_autoscaler_policy = true
@@ -105,7 +105,7 @@ module "cluster_autoscaler_irsa" {
 module "cloudwatch_observability_irsa" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.48"
+  version = "~> 5.60"
 
   role_name                              = "${local.name}-cloudwatch-observability"
   attach_cloudwatch_observability_policy = true

@@ -62,7 +62,7 @@ locals {
 module "vpc" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/vpc/aws"
-  version = "~> 5.16"
+  version = "~> 5.21"
 
   name = local.name
   cidr = var.vpc_cidr
@@ -88,10 +88,16 @@ module "vpc" {
 module "eks" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/eks/aws"
-  version = "~> 20.31"
+  version = "~> 20.37"
 
   cluster_name    = local.name
   cluster_version = var.kubernetes_version
+  # STANDARD: never billed for extended support ($0.60 instead of $0.10 per cluster-hour). At the
+  # end of standard support EKS upgrades the control plane itself, so upgrade before that date
+  # (docs/deploy-eks.md, "Versions chosen"). Input since eks module v20.21.0.
+  cluster_upgrade_policy = {
+    support_type = "STANDARD"
+  }
 
   cluster_endpoint_public_access           = true
   cluster_endpoint_public_access_cidrs     = var.cluster_endpoint_public_access_cidrs
@@ -122,6 +128,9 @@ module "eks" {
 
   eks_managed_node_groups = {
     default = {
+      # Amazon Linux 2023, named: with the module's default (null) the EKS API picks the AMI
+      # family, and the plan does not show which.
+      ami_type       = "AL2023_x86_64_STANDARD"
       instance_types = var.node_instance_types
       capacity_type  = var.node_capacity_type
       min_size       = var.node_min_size
@@ -135,4 +144,16 @@ module "eks" {
       }
     }
   }
+}
+
+# S3 gateway endpoint: S3 traffic from the private subnets (model downloads, ECR image layers,
+# which ECR serves from S3) skips the NAT gateway and its per-GB processing charge. Gateway
+# endpoints cost nothing. Interface endpoints (ECR api/dkr, STS, ...) are not made: see
+# docs/deploy-eks.md, "Costs", for when they pay off.
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = module.vpc.vpc_id
+  service_name      = "com.amazonaws.${local.region}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = module.vpc.private_route_table_ids
+  tags              = { Name = "${local.name}-s3" }
 }

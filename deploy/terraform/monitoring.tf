@@ -1,8 +1,9 @@
-# CloudWatch: ALB dashboard and alarms (second apply, once the ALB exists), and monthly cost
-# alarms (billing metrics: enable "Receive Billing Alerts" in the Billing console first).
+# CloudWatch: ALB dashboard and alarms (from the first apply that finds the Ingress's ALB, see
+# edge.tf), and monthly cost alarms (billing metrics: enable "Receive Billing Alerts" in the
+# Billing console first).
 
 locals {
-  alb = var.alb_lookup ? {
+  alb = local.alb_found ? {
     lb = data.aws_lb.api[0].arn_suffix
     tg = data.aws_lb_target_group.api[0].arn_suffix
   } : null
@@ -21,12 +22,22 @@ resource "aws_sns_topic_subscription" "alarms_email" {
   endpoint  = var.alarm_email
 }
 
-# The billing alarms live in us-east-1, so they notify a topic there.
+# The billing alarms live in us-east-1, so they notify a topic there, encrypted with a key there
+# whose policy lets CloudWatch publish (edge.tf, alarms_kms).
+resource "aws_kms_key" "billing_alarms" {
+  provider = aws.billing
+
+  description             = "${local.name}: billing alarm notifications (us-east-1)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+  policy                  = data.aws_iam_policy_document.alarms_kms.json
+}
+
 resource "aws_sns_topic" "billing_alarms" {
   provider = aws.billing
 
   name              = "${local.name}-billing-alarms"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.billing_alarms.arn
 }
 
 resource "aws_sns_topic_subscription" "billing_alarms_email" {
@@ -39,7 +50,7 @@ resource "aws_sns_topic_subscription" "billing_alarms_email" {
 }
 
 resource "aws_cloudwatch_dashboard" "alb" {
-  count = var.alb_lookup ? 1 : 0
+  count = local.alb_found ? 1 : 0
 
   dashboard_name = "${local.name}-alb"
   dashboard_body = jsonencode({
@@ -89,49 +100,100 @@ resource "aws_cloudwatch_dashboard" "alb" {
   })
 }
 
-resource "aws_cloudwatch_metric_alarm" "target_5xx_rate" {
-  count = var.alb_lookup ? 1 : 0
+# Share of requests answered 5xx, by the pods or by the ALB itself (502/503/504 when no pod
+# answers). RequestCount leaves out requests refused before a target was chosen (a 503 with no
+# registered target), so the ALB's 5xx are added to it: the ratio then reaches 100% in a total
+# outage instead of dividing by nothing. ALB metrics are published only when non-zero, so each
+# series is FILLed with 0, and a minute without requests is 0%, not an error or missing data.
+# Source: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
+resource "aws_cloudwatch_metric_alarm" "error_rate" {
+  count = local.alb_found ? 1 : 0
 
-  alarm_name          = "${local.name}-target-5xx-rate"
-  alarm_description   = "More than ${var.alarm_5xx_percent}% of requests answered 5xx by the pods, 3 minutes out of 5"
+  alarm_name          = "${local.name}-5xx-rate"
+  alarm_description   = "More than ${var.alarm_5xx_percent}% of requests answered 5xx (pods or ALB), 3 minutes out of 5"
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.alarm_5xx_percent
   evaluation_periods  = 5
   datapoints_to_alarm = 3
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  # No data at all (no traffic in the window): not an error. The outage case is covered by the
+  # healthy_hosts alarm, which treats missing data as breaching.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = [aws_sns_topic.alarms.arn]
+  ok_actions         = [aws_sns_topic.alarms.arn]
 
   metric_query {
     id          = "rate"
-    expression  = "100 * errors / MAX([requests, 1])"
+    expression  = "IF(total > 0, 100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / total, 0)"
     label       = "5xx %"
     return_data = true
   }
   metric_query {
-    id = "errors"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "HTTPCode_Target_5XX_Count"
-      dimensions  = { LoadBalancer = local.alb.lb }
-      period      = 60
-      stat        = "Sum"
-    }
+    id         = "total"
+    expression = "FILL(requests, 0) + FILL(elb5xx, 0)"
+    label      = "requests, including those refused by the ALB"
   }
-  metric_query {
-    id = "requests"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "RequestCount"
-      dimensions  = { LoadBalancer = local.alb.lb }
-      period      = 60
-      stat        = "Sum"
+  dynamic "metric_query" {
+    for_each = {
+      target5xx = "HTTPCode_Target_5XX_Count"
+      elb5xx    = "HTTPCode_ELB_5XX_Count"
+      requests  = "RequestCount"
+    }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/ApplicationELB"
+        metric_name = metric_query.value
+        dimensions  = { LoadBalancer = local.alb.lb }
+        period      = 60
+        stat        = "Sum"
+      }
     }
   }
 }
 
+# 5xx made by the ALB itself (no healthy pod, pod connection refused or timed out): any burst of
+# them, whatever the traffic. Published only when non-zero, so missing data is "no errors".
+resource "aws_cloudwatch_metric_alarm" "elb_5xx" {
+  count = local.alb_found ? 1 : 0
+
+  alarm_name          = "${local.name}-alb-5xx"
+  alarm_description   = "The ALB answered 5xx itself (no pod answered) more than 10 times a minute, 2 minutes out of 3"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HTTPCode_ELB_5XX_Count"
+  dimensions          = { LoadBalancer = local.alb.lb }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 10
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Total outage: no pod passes the health check (/ready). HealthyHostCount is reported only while
+# the target group has registered targets, so missing data means every pod is gone: breaching.
+resource "aws_cloudwatch_metric_alarm" "healthy_hosts" {
+  count = local.alb_found ? 1 : 0
+
+  alarm_name          = "${local.name}-no-healthy-targets"
+  alarm_description   = "No pod is healthy behind the ALB for 2 minutes: the API is down"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HealthyHostCount"
+  dimensions          = { LoadBalancer = local.alb.lb, TargetGroup = local.alb.tg }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 2
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "p99_latency" {
-  count = var.alb_lookup ? 1 : 0
+  count = local.alb_found ? 1 : 0
 
   alarm_name          = "${local.name}-p99-response-time"
   alarm_description   = "p99 target response time above ${var.alarm_p99_seconds} s for 5 minutes"
@@ -149,7 +211,7 @@ resource "aws_cloudwatch_metric_alarm" "p99_latency" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
-  count = var.alb_lookup ? 1 : 0
+  count = local.alb_found ? 1 : 0
 
   alarm_name          = "${local.name}-unhealthy-targets"
   alarm_description   = "A pod failed the ALB health check (/ready) for 3 minutes"

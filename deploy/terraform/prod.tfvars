@@ -5,7 +5,7 @@ region      = "ap-southeast-1"
 name        = "retail-api"
 environment = "prod"
 
-kubernetes_version = "1.33"
+kubernetes_version = "1.35"
 vpc_cidr           = "10.0.0.0/16"
 single_nat_gateway = false
 

@@ -3,15 +3,19 @@
 module "ecr" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/ecr/aws"
-  version = "~> 2.3"
+  version = "~> 2.4"
 
   repository_name                 = local.name
   repository_image_tag_mutability = "IMMUTABLE"
   repository_image_scan_on_push   = true
   repository_encryption_type      = "KMS"
   repository_force_delete         = true
-  # Pull access comes from the node role (AmazonEC2ContainerRegistryReadOnly); push from IAM users.
+  # No repository policy: pull access comes from the node role (AmazonEC2ContainerRegistryReadOnly),
+  # push from IAM users. Both flags are needed: with attach_repository_policy at its default (true)
+  # the module attaches var.repository_policy (null) when create_repository_policy is false, and
+  # the plan stops with "Missing required argument" (v2.4.0 main.tf, aws_ecr_repository_policy.this).
   create_repository_policy = false
+  attach_repository_policy = false
 
   repository_lifecycle_policy = jsonencode({
     rules = [{
@@ -59,7 +63,7 @@ data "aws_iam_policy_document" "account_kms" {
 module "model_bucket" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/s3-bucket/aws"
-  version = "~> 4.6"
+  version = "~> 4.11"
 
   bucket        = "${local.name}-models-${local.account_id}"
   force_destroy = true
@@ -98,7 +102,7 @@ module "model_bucket" {
 module "alb_logs_bucket" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/s3-bucket/aws"
-  version = "~> 4.6"
+  version = "~> 4.11"
 
   bucket        = "${local.name}-alb-logs-${local.account_id}"
   force_destroy = true

@@ -22,9 +22,14 @@ variable "environment" {
 }
 
 variable "kubernetes_version" {
-  description = "EKS Kubernetes version. The manifests need >= 1.30 (preStop sleep action)."
+  description = "EKS Kubernetes minor version. In standard support until 2027-03-27 for 1.35. The manifests need >= 1.30 (preStop sleep action); the cluster-autoscaler chart in addons.tf must match this minor."
   type        = string
-  default     = "1.33"
+  default     = "1.35"
+
+  validation {
+    condition     = can(regex("^1\\.(3[0-9])$", var.kubernetes_version))
+    error_message = "kubernetes_version: a minor version such as \"1.35\", 1.30 or later (the manifests use the preStop sleep action)."
+  }
 }
 
 variable "vpc_cidr" {
@@ -110,12 +115,6 @@ variable "waf_rate_limit" {
   default     = 3000
 }
 
-variable "alb_lookup" {
-  description = "Second apply, once the Ingress has created its ALB: look it up for the dashboard, the alarms and the DNS alias."
-  type        = bool
-  default     = false
-}
-
 variable "alarm_email" {
   description = "E-mail subscribed to the alarm topic (empty: none; confirm the subscription mail)."
   type        = string
@@ -129,7 +128,7 @@ variable "alarm_p99_seconds" {
 }
 
 variable "alarm_5xx_percent" {
-  description = "Alarm when this percentage of requests gets a 5xx from the targets."
+  description = "Alarm when this percentage of requests gets a 5xx, from the targets or from the ALB."
   type        = number
   default     = 1
 }

@@ -64,7 +64,7 @@ class Scripts(unittest.TestCase):
                 self.assertEqual(applies, [
                     f"+ {chdir} init -input=false",
                     f"+ {chdir} apply -input=false -var-file={self.tfvars}",
-                    f"+ {chdir} apply -input=false -var-file={self.tfvars} -var alb_lookup=true",
+                    f"+ {chdir} apply -input=false -var-file={self.tfvars}",
                 ])
                 self.assertIn(f"+ kubectl apply -k {ROOT}/deploy/k8s/overlays/eks-live", out)
                 self.assertNoFakeRan()

@@ -8,6 +8,8 @@ Run by scripts/test-deploy.sh (python-hcl2 lives in its own venv: it breaks chec
     RENDERED_DIR=target/k8s-rendered python -m unittest deploy/tests/test_terraform.py
 """
 
+import datetime
+import json
 import os
 import re
 import unittest
@@ -16,8 +18,16 @@ from pathlib import Path
 import hcl2
 import yaml
 
-TF = Path(__file__).resolve().parents[1] / "terraform"
+TESTS = Path(__file__).resolve().parent
+TF = TESTS.parent / "terraform"
+ROOT = TESTS.parents[1]
 RENDERED = Path(os.environ["RENDERED_DIR"])
+# Input names of each module at the tag its pin resolves to (deploy/tests/module_inputs.py).
+MODULE_INPUTS = json.loads((TESTS / "module-inputs.json").read_text())
+# appVersion and supported Kubernetes versions of each chart version (with their sources).
+CHARTS = json.loads((TESTS / "chart-versions.json").read_text())
+# Arguments Terraform itself takes in a module block, not the module's inputs.
+META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
 
 
 def parse() -> dict:
@@ -49,6 +59,20 @@ def blocks(tf: dict, kind: str, type_: str | None = None) -> dict:
 
 def statements(tf: dict, name: str) -> list[dict]:
     return blocks(tf, "data", "aws_iam_policy_document")[name]["statement"]
+
+
+def arguments(body: dict) -> dict:
+    return {k: v for k, v in body.items() if not k.startswith("__")}
+
+
+def module_key(source: str) -> str:
+    """terraform-aws-modules/iam/aws//modules/x -> x; terraform-aws-modules/ecr/aws -> ecr."""
+    return source.split("//modules/")[1] if "//modules/" in source else source.split("/")[1]
+
+
+def minor(version: str) -> tuple[int, int]:
+    major, minor_, *_ = version.lstrip("v").split(".")
+    return int(major), int(minor_)
 
 
 class Terraform(unittest.TestCase):
@@ -190,7 +214,8 @@ class Terraform(unittest.TestCase):
     def test_alarms_and_cost_alarm(self):
         alarms = blocks(self.tf, "resource", "aws_cloudwatch_metric_alarm")
         self.assertEqual(set(alarms), {
-            "target_5xx_rate", "p99_latency", "unhealthy_hosts", "monthly_cost", "monthly_lb_cost",
+            "error_rate", "elb_5xx", "healthy_hosts", "p99_latency", "unhealthy_hosts", "monthly_cost",
+            "monthly_lb_cost",
         })
         for name in ("monthly_cost", "monthly_lb_cost"):
             self.assertEqual(alarms[name]["provider"], "${aws.billing}")
@@ -199,6 +224,187 @@ class Terraform(unittest.TestCase):
         billing = [unquote(p.get("region")) for p in providers if unquote(p.get("alias")) == "billing"]
         self.assertEqual(billing, ["us-east-1"])
         self.assertEqual(unquote(alarms["p99_latency"]["extended_statistic"]), "p99")
+
+    def test_a_total_outage_raises_alarms(self):
+        alarms = blocks(self.tf, "resource", "aws_cloudwatch_metric_alarm")
+        alb = {n: a for n, a in alarms.items() if unquote(a.get("namespace", "")) != "AWS/Billing"}
+        for name, alarm in alb.items():  # every ALB alarm chooses what missing data means
+            self.assertIn(unquote(alarm.get("treat_missing_data", "")), {"breaching", "notBreaching"}, name)
+
+        # No pod healthy, per target group; no data means no registered target: an outage too.
+        healthy = alarms["healthy_hosts"]
+        self.assertEqual(unquote(healthy["metric_name"]), "HealthyHostCount")
+        self.assertEqual(set(healthy["dimensions"]), {"TargetGroup", "LoadBalancer"})
+        self.assertEqual(unquote(healthy["comparison_operator"]), "LessThanThreshold")
+        self.assertEqual(healthy["threshold"], 1)
+        self.assertEqual(unquote(healthy["treat_missing_data"]), "breaching")
+
+        elb = alarms["elb_5xx"]
+        self.assertEqual(unquote(elb["metric_name"]), "HTTPCode_ELB_5XX_Count")
+        self.assertEqual(unquote(elb["statistic"]), "Sum")
+
+        # The error ratio counts the ALB's own 5xx, and is guarded against 0 requests.
+        rate = alarms["error_rate"]
+        queries = {unquote(q["id"]): q for q in rate.get("metric_query", [])}
+        for dynamic in rate.get("dynamic", []):
+            for body in dynamic.values():
+                for key, metric in body["for_each"].items():
+                    queries[key] = {"metric": [{"metric_name": metric}]}
+        metrics = {unquote(q["metric"][0]["metric_name"]) for q in queries.values() if "metric" in q}
+        self.assertEqual(metrics, {"HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "RequestCount"})
+        (returned,) = [q for q in queries.values() if q.get("return_data") is True]
+        expression = unquote(returned["expression"])
+        guard = re.match(r"^IF\((\w+) > 0, (.+), 0\)$", expression)
+        self.assertIsNotNone(guard, f"{expression}: divide only when there were requests")
+        divisor = guard.group(1)
+        self.assertTrue(guard.group(2).endswith(f"/ {divisor}"), expression)
+        ids_filled = set(re.findall(r"FILL\((\w+), 0\)", " ".join(unquote(q.get("expression", "")) for q in queries.values())))
+        self.assertLessEqual({"requests", "target5xx", "elb5xx"}, ids_filled)
+        self.assertIn("elb5xx", unquote(queries[divisor]["expression"]))  # RequestCount omits refused requests
+
+    def test_alarm_topics_are_encrypted_with_keys_cloudwatch_may_use(self):
+        keys = blocks(self.tf, "resource", "aws_kms_key")
+        documents = blocks(self.tf, "data", "aws_iam_policy_document")
+
+        def document_statements(reference: str) -> list[dict]:
+            name = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", reference).group(1)
+            found = list(documents[name].get("statement", []))
+            for source in documents[name].get("source_policy_documents", []):
+                found += document_statements(source)
+            return found
+
+        topics = blocks(self.tf, "resource", "aws_sns_topic")
+        self.assertEqual(set(topics), {"alarms", "billing_alarms"})
+        for name, topic in topics.items():
+            match = re.fullmatch(r"\$\{aws_kms_key\.(\w+)\.(arn|id)\}", topic["kms_master_key_id"])
+            self.assertIsNotNone(match, f"{name}: an AWS managed key's policy cannot admit CloudWatch")
+            key = keys[match.group(1)]
+            self.assertEqual(key.get("provider"), topic.get("provider"), f"{name}: the key must be in the topic's region")
+            publish = [st for st in document_statements(key["policy"])
+                       if any(unquote(i) == "cloudwatch.amazonaws.com"
+                              for p in st.get("principals", []) for i in p["identifiers"])]
+            self.assertTrue(publish, f"{name}: the key policy has no statement for cloudwatch.amazonaws.com")
+            actions = {unquote(a) for st in publish for a in st["actions"]}
+            self.assertLessEqual({"kms:Decrypt", "kms:GenerateDataKey*"}, actions, name)
+
+    def test_alb_lookup_needs_no_flag(self):
+        # A redeploy must find the ALB again by itself: a flag forgotten once destroys the DNS alias.
+        self.assertNotIn("alb_lookup", self.variables)
+        self.assertNotIn("alb_lookup", (ROOT / "scripts" / "deploy-eks.sh").read_text())
+        (lbs,) = blocks(self.tf, "data", "aws_lbs").values()
+        tags = {unquote(k): v for k, v in lbs["tags"].items()}
+        for value in tags.values():  # known at plan time, so counts can depend on the result
+            self.assertNotIn("module.", value)
+        self.assertEqual(self.resolve(tags["ingress.k8s.aws/stack"]), f"{self.api_namespace()}/retail-api-ingress")
+        self.assertEqual(tags["elbv2.k8s.aws/cluster"], "${local.name}")
+        self.assertEqual(self.modules["eks"]["cluster_name"], "${local.name}")
+        dependent = [r for kind in ("aws_cloudwatch_dashboard", "aws_cloudwatch_metric_alarm", "aws_route53_record")
+                     for r in blocks(self.tf, "resource", kind).values() if "alb" in str(r.get("count", ""))]
+        self.assertGreaterEqual(len(dependent), 6)
+        for resource in dependent:
+            self.assertIn("local.alb_found", resource["count"])
+
+    def api_namespace(self) -> str:
+        (ingress,) = [d for d in self.eks if d["kind"] == "Ingress"]
+        self.assertEqual(ingress["metadata"]["name"], "retail-api-ingress")
+        return ingress["metadata"]["namespace"]
+
+    def test_s3_gateway_endpoint_on_private_route_tables(self):
+        endpoints = [e for e in blocks(self.tf, "resource", "aws_vpc_endpoint").values()
+                     if unquote(e["service_name"]).endswith(".s3")]
+        self.assertEqual(len(endpoints), 1)
+        (endpoint,) = endpoints
+        self.assertEqual(unquote(endpoint["vpc_endpoint_type"]), "Gateway")
+        self.assertEqual(endpoint["route_table_ids"], "${module.vpc.private_route_table_ids}")
+
+    def test_node_group_names_its_ami_type(self):
+        (group,) = self.modules["eks"]["eks_managed_node_groups"].values()
+        self.assertEqual(unquote(group.get("ami_type")), "AL2023_x86_64_STANDARD")
+
+    def test_domain_name_requires_hosted_zone_id(self):
+        certificate = blocks(self.tf, "resource", "aws_acm_certificate")["api"]
+        (lifecycle,) = certificate["lifecycle"]
+        (precondition,) = lifecycle.get("precondition", [{}])
+        condition = precondition.get("condition", "")
+        match = re.fullmatch(r'\$\{can\(regex\("(.+)", var\.hosted_zone_id\)\)\}', condition)
+        self.assertIsNotNone(match, condition)
+        pattern = match.group(1)
+        self.assertRegex(self.default_or_tfvars("hosted_zone_id"), pattern)
+        self.assertNotRegex(self.default("hosted_zone_id"), pattern)  # the default: no zone
+
+    def default_or_tfvars(self, variable: str):
+        with (TF / "prod.tfvars").open() as file:
+            return unquote(hcl2.load(file).get(variable, self.variables[variable].get("default")))
+
+    def test_state_backend_example_is_a_partial_s3_configuration(self):
+        with (TF / "backend.tf.example").open() as file:
+            (terraform,) = hcl2.load(file)["terraform"]
+        (backend,) = terraform["backend"]
+        self.assertEqual(arguments(backend['"s3"']), {})  # values come from -backend-config
+        with (TF / "backend.hcl.example").open() as file:
+            values = arguments(hcl2.load(file))
+        self.assertLessEqual({"bucket", "key", "region", "encrypt"}, set(values))
+        self.assertIs(values["encrypt"], True)
+        self.assertIn("-backend-config", (TF / "backend.tf.example").read_text())
+
+    def test_module_arguments_exist_in_the_pinned_module(self):
+        for name, module in self.modules.items():
+            key = module_key(unquote(module["source"]))
+            facts = MODULE_INPUTS[key]
+            pin = re.fullmatch(r"~> (\d+)\.(\d+)", unquote(module["version"]))
+            # The pin's lower bound is the version whose inputs were read (v2.4.0 for "~> 2.4").
+            self.assertEqual(minor(facts["tag"]), (int(pin.group(1)), int(pin.group(2))), f"{name}: pin vs {facts['tag']}")
+            self.assert_inputs(name, arguments(module), facts, META_ARGUMENTS)
+            if key == "eks":
+                for group, body in module.get("eks_managed_node_groups", {}).items():
+                    self.assert_inputs(f"{name}.{group}", arguments(body), MODULE_INPUTS["eks-managed-node-group"], set())
+
+    def assert_inputs(self, where: str, given: dict, facts: dict, meta: set):
+        inputs = facts["variables"]
+        unknown = set(given) - set(inputs) - meta
+        self.assertFalse(unknown, f"{where}: not inputs of {facts['repository']} {facts['tag']}")
+        # create_X = false with attach_X = true attaches var.X, which must then be given.
+        for create in (v for v in inputs if v.startswith("create_") and f"attach_{v[7:]}" in inputs):
+            thing = create[7:]
+            created = given.get(create, inputs[create])
+            attached = given.get(f"attach_{thing}", inputs[f"attach_{thing}"])
+            self.assertIsInstance(created, bool, f"{where}.{create}: a literal, so this test can read it")
+            self.assertIsInstance(attached, bool, f"{where}.attach_{thing}: a literal, so this test can read it")
+            if attached and not created:
+                self.assertIn(thing, given, f"{where}: attach_{thing} without create_{thing} needs {thing}")
+
+    def test_charts_match_the_kubernetes_version(self):
+        versions = {self.default("kubernetes_version"), self.default_or_tfvars("kubernetes_version")}
+        self.assertEqual(len(versions), 1, "prod.tfvars and the default name the same Kubernetes version")
+        (kubernetes,) = versions
+        releases = blocks(self.tf, "resource", "helm_release")
+        self.assertEqual({unquote(r["chart"]) for r in releases.values()}, {c for c in CHARTS if not c.startswith("_")})
+        for release in releases.values():
+            chart, version = unquote(release["chart"]), unquote(release["version"])
+            facts = CHARTS[chart]["versions"].get(version)
+            self.assertIsNotNone(facts, f"{chart} {version}: record its appVersion in chart-versions.json")
+            if chart == "cluster-autoscaler":
+                self.assertEqual(minor(facts["appVersion"]), minor(kubernetes), f"{chart} {version} ships {facts['appVersion']}")
+            else:
+                self.assertLessEqual(minor(facts["min_kubernetes"]), minor(kubernetes), f"{chart} {version}")
+
+    def test_kubernetes_version_is_in_standard_support(self):
+        eks = self.modules["eks"]
+        self.assertEqual(unquote(eks["cluster_upgrade_policy"]["support_type"]), "STANDARD")
+        calendar = CHARTS["_eks_end_of_standard_support"]
+        end = datetime.date.fromisoformat(calendar["versions"][self.default("kubernetes_version")])
+        # A new cluster on a version past this date is billed extended support (docs, "Costs").
+        self.assertGreater(end, datetime.date.today(), f"kubernetes_version left standard support on {end}")
+
+    def test_addons_wait_for_the_nodes_and_the_load_balancer_controller(self):
+        releases = blocks(self.tf, "resource", "helm_release")
+        controller = releases["aws_load_balancer_controller"]
+        self.assertRegex(controller["values"][0], r"enableServiceMutatorWebhook = false")
+        for name, release in releases.items():
+            self.assertIsNot(release.get("wait", True), False, name)
+            self.assertIn("${module.eks}", release.get("depends_on", []), f"{name}: needs the node group")
+            if name != "aws_load_balancer_controller":
+                self.assertIn("${helm_release.aws_load_balancer_controller}", release.get("depends_on", []), name)
 
     def test_variables_typed_and_described_outputs_described(self):
         for name, variable in self.variables.items():

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Offline validation of the deployment kit (deploy/, scripts/*.sh, loadtest/): renders every
-# Kustomize variant, validates it against the Kubernetes 1.30 and 1.33 schemas, scans it, the
-# Terraform and the Dockerfile with checkov, lints YAML and shell, checks `terraform fmt`, and runs
-# the drift and Terraform structure tests, and the scripts' dry runs. Called by scripts/test.sh after the cargo tests (it
+# Kustomize variant, validates it against the Kubernetes 1.30 schemas (the oldest supported) and
+# 1.35 (the version the EKS kit deploys), scans it, the Terraform and the Dockerfile with checkov,
+# lints YAML and shell, checks `terraform fmt`, and runs the drift and Terraform structure tests,
+# and the scripts' dry runs. Called by scripts/test.sh after the cargo tests (it
 # uses the release binary they build).
 #
 #   scripts/test-deploy.sh
@@ -77,7 +78,7 @@ for dir in deploy/k8s/overlays/*/; do
   [[ $name == eks-live ]] || [[ -v variants[$name] ]] || fail "overlay $name is not rendered by this script"
 done
 
-step "deploy: Kubernetes schemas (1.30, 1.33, strict)"
+step "deploy: Kubernetes schemas (1.30, 1.35, strict)"
 # ServiceMonitor is a Prometheus Operator CRD, which kubernetes-validate has no schema for; the
 # drift tests check it instead. Every other object must find its schema.
 "$tools/python" - "$rendered" <<'PY'
@@ -89,7 +90,7 @@ for path in rendered.glob("*.yaml"):
     out.parent.mkdir(exist_ok=True)
     out.write_text(yaml.safe_dump_all(docs, sort_keys=False))
 PY
-for version in 1.30.0 1.33.0; do
+for version in 1.30.0 1.35.0; do
   for file in target/k8s-schema/*.yaml; do
     if ! out=$("$tools/kubernetes-validate" --strict --quiet -k "$version" "$file" 2>&1); then
       printf '%s\n' "$out" >&2

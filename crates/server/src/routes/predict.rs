@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::edge::request_id::RequestId;
@@ -36,24 +36,29 @@ const INLINE_BODY_BYTES: usize = 16 * 1024;
     ))]
 pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let id = Some(crate::edge::request_id::id_of(parts.extensions.get()).to_owned());
+    let id = crate::edge::request_id::id_of(parts.extensions.get());
     let limit = state.config.max_body_bytes;
     check_json(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
     let model = state.serving()?;
     let scored = if bytes.len() <= INLINE_BODY_BYTES {
-        scoring::score_one(&*model, &bytes)
+        answer_json(&model, &bytes, id)
     } else {
-        let worker = model.clone();
-        off_the_runtime(&state, move |_| scoring::score_one(&*worker, &bytes)).await?
+        let (worker, id) = (model.clone(), id.to_owned());
+        off_the_runtime(&state, move |_| answer_json(&worker, &bytes, &id)).await?
     };
     Ok(match scored {
-        Ok(mut prediction) => {
-            prediction.request_id = id;
-            with_scored(Json(prediction), &model, 1)
-        }
+        Ok(json) => with_scored(([(header::CONTENT_TYPE, JSON)], json), &model, 1),
         Err(e) => with_scored(ApiError::from(e), &model, 0),
     })
+}
+
+/// `application/json`, as a header value.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Scores one body and writes its answer straight to JSON bytes.
+fn answer_json(model: &LoadedModel, body: &[u8], request_id: &str) -> Result<Vec<u8>, ScoreError> {
+    scoring::score_one(model, body).map(|answer| answer.with_request_id(request_id).to_json())
 }
 
 /// Scores many baskets in one call (up to the configured row limit), answers in request order.

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use retail_model::artifact::Artifact;
+use serde::ser::SerializeMap;
+
+use retail_model::artifact::{Artifact, ClassInfo};
 use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 
@@ -44,15 +46,83 @@ pub(crate) fn quote(value: &str) -> String {
     out
 }
 
+/// One basket's answer, borrowing the model's names: serialised exactly as
+/// [`PredictionResponse`] (a test compares them), so `/predict` writes its answer without
+/// copying names into an owned response first.
+#[derive(Debug, serde::Serialize)]
+pub struct Answer<'a> {
+    prediction: &'a str,
+    label: &'a str,
+    probabilities: Probabilities<'a>,
+    model_version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    warnings: Vec<String>,
+}
+
+/// Class code → probability, as a JSON object in code order (the order of
+/// [`PredictionResponse`]'s map).
+#[derive(Debug)]
+struct Probabilities<'a> {
+    classes: &'a [ClassInfo],
+    p: Vec<f64>,
+}
+
+impl serde::Serialize for Probabilities<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut order: Vec<usize> = (0..self.p.len()).collect();
+        order.sort_unstable_by_key(|&i| self.classes[i].code.as_str());
+        let mut map = serializer.serialize_map(Some(order.len()))?;
+        for i in order {
+            map.serialize_entry(&self.classes[i].code, &self.p[i])?;
+        }
+        map.end()
+    }
+}
+
+impl<'a> Answer<'a> {
+    /// Names the request the answer belongs to.
+    pub fn with_request_id(self, request_id: &'a str) -> Self {
+        Self { request_id: Some(request_id), ..self }
+    }
+
+    /// The answer as JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        // Serialising strings, numbers and a map into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, self);
+        out
+    }
+}
+
+impl From<Answer<'_>> for PredictionResponse {
+    fn from(a: Answer<'_>) -> Self {
+        Self {
+            prediction: a.prediction.to_owned(),
+            label: a.label.to_owned(),
+            probabilities: a
+                .probabilities
+                .classes
+                .iter()
+                .zip(&a.probabilities.p)
+                .map(|(c, &p)| (c.code.clone(), p))
+                .collect(),
+            model_version: a.model_version.to_owned(),
+            request_id: a.request_id.map(str::to_owned),
+            warnings: a.warnings,
+        }
+    }
+}
+
 /// The answer for one basket's class probabilities.
-pub fn answer(artifact: &Artifact, p: &[f64], unseen: &[Unseen]) -> PredictionResponse {
+pub fn answer<'a>(artifact: &'a Artifact, p: &[f64], unseen: &[Unseen]) -> Answer<'a> {
     let m = &artifact.manifest;
     let best = &m.classes[argmax(p)];
-    PredictionResponse {
-        prediction: best.code.clone(),
-        label: best.label.clone(),
-        probabilities: m.classes.iter().zip(p).map(|(c, &p)| (c.code.clone(), p)).collect(),
-        model_version: m.version.clone(),
+    Answer {
+        prediction: &best.code,
+        label: &best.label,
+        probabilities: Probabilities { classes: &m.classes, p: p.to_vec() },
+        model_version: &m.version,
         request_id: None,
         warnings: unseen.iter().map(warning).collect(),
     }
@@ -61,6 +131,19 @@ pub fn answer(artifact: &Artifact, p: &[f64], unseen: &[Unseen]) -> PredictionRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_borrowed_answer_is_written_as_the_response_schema() {
+        let artifact = Artifact::embedded_default().expect("model");
+        // Probabilities in an order that is not the classes' order, and an unseen value.
+        let unseen = [Unseen { field: "STORE_REGION", value: "MARS".to_owned() }];
+        let a = || answer(&artifact, &[0.2, 0.5, 0.3], &unseen).with_request_id("abc");
+        let owned = serde_json::to_vec(&PredictionResponse::from(a())).expect("json");
+        assert_eq!(String::from_utf8(a().to_json()), String::from_utf8(owned));
+        let plain = serde_json::to_value(answer(&artifact, &[0.2, 0.5, 0.3], &[])).expect("json");
+        assert_eq!(plain["prediction"], "MM");
+        assert!(plain.get("request_id").is_none(), "no request id unless named");
+    }
 
     #[test]
     fn warnings_quote_a_short_escaped_prefix() {

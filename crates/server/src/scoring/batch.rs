@@ -318,7 +318,7 @@ pub(crate) fn answers<M: Scorer + ?Sized>(
             cancel.check()?;
         }
         model.scored(argmax(p), &unseen);
-        answers.push(answer(model.artifact(), p, &unseen));
+        answers.push(answer(model.artifact(), p, &unseen).into());
     }
     Ok(answers)
 }

@@ -24,7 +24,7 @@ use retail_model::artifact::Artifact;
 use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 
-pub use answer::{PREFIX_CHARS, answer, warning};
+pub use answer::{Answer, PREFIX_CHARS, answer, warning};
 pub use batch::probabilities;
 use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
 pub use cancel::{Cancel, CancelOnDrop};
@@ -73,7 +73,7 @@ fn invalid(field: &str, reason: String) -> ScoreError {
 }
 
 /// Scores one `/predict` body: the flat record or the `basket_items` shape.
-pub fn score_one<M: Scorer + ?Sized>(model: &M, body: &[u8]) -> Result<PredictionResponse, ScoreError> {
+pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<Answer<'m>, ScoreError> {
     let artifact = model.artifact();
     let pipeline = &artifact.pipeline;
     let encoded = match parse(body, RecordSeed { pipeline, batch: None }).map_err(malformed)? {
@@ -152,7 +152,7 @@ mod tests {
     fn every_shape_of_records_reads_the_same() {
         let artifact = Artifact::embedded_default().expect("model");
         let cancel = Cancel::default();
-        let one = score_one(&artifact, SEED.as_bytes()).expect("one");
+        let one = PredictionResponse::from(score_one(&artifact, SEED.as_bytes()).expect("one"));
         let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
         let batches = [
             score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), 10, &cancel),

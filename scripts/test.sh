@@ -71,6 +71,9 @@ step "tests"
 "${runner[@]}" --workspace --release --locked
 cargo test --doc --workspace --release --locked
 
+step "API contract (openapi-spec-validator, schemathesis, a generated client; uses the release binary)"
+scripts/test-contract.sh
+
 step "deployment kit (deploy/, offline; uses the release binary the tests built)"
 scripts/test-deploy.sh
 

@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// access log, e.g. the VPC's range behind an ALB.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Comma-separated browser origins allowed to call the API (CORS), e.g.
+    /// `https://app.example.com`; `*` for any. Empty: no CORS headers.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    cors_allowed_origins: Vec<String>,
     /// Most scoring requests handled at once; more are answered 429 with Retry-After.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = ServerConfig::default().max_concurrent_requests)]
     max_concurrent_requests: usize,
@@ -140,6 +144,12 @@ impl ServeArgs {
                 AccessLogArg::Off => AccessLog::Off,
             },
             trusted_proxies: self.trusted_proxies.clone(),
+            cors_allowed_origins: self
+                .cors_allowed_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             drain_delay,
             shutdown_grace,
             model_poll: (!model_poll.is_zero()).then_some(model_poll),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::scoring::FieldErrors;
 
 /// Every way a request can fail.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// The body is not JSON.
     #[error("request body is not valid JSON: {0}")]
@@ -56,6 +56,34 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    /// The stable snake_case code in the body.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
+    /// What happened, in a few words (the OpenAPI document's response descriptions).
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "the body is not valid JSON",
+            Self::UnsupportedMediaType => "the content type is not one this route reads",
+            Self::Invalid(_) => "fields are missing or invalid: each listed (also as FastAPI's `detail`)",
+            Self::NotFound(_) => "no such route",
+            Self::MethodNotAllowed => "the route does not take this method",
+            Self::PayloadTooLarge(_) => "the body is larger than the route's limit",
+            Self::BodyTimeout(_) => "the body did not arrive within BODY_READ_TIMEOUT_SECONDS",
+            Self::BodyRead(_) => "the body could not be read (the client broke the transfer)",
+            Self::Overloaded(_) => "too many requests in flight; retry after the Retry-After seconds",
+            Self::Timeout(_) => "the request took longer than REQUEST_TIMEOUT_MS",
+            Self::NotReady(_) => "no model loaded yet, or shutting down",
+            Self::Internal(_) => "an unexpected failure (logged)",
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
@@ -111,11 +139,50 @@ struct Body<'a> {
     details: &'a [FieldError],
     #[serde(skip_serializing_if = "Option::is_none")]
     total_errors: Option<usize>,
+    /// The listed errors again, in FastAPI's shape, for callers written against FastAPI.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    detail: Vec<Detail<'a>>,
     request_id: &'a str,
 }
 
+/// One invalid field as FastAPI writes it: `{"loc": ["body", "records", 3, "SPEND"], "msg", "type"}`.
+#[derive(Serialize)]
+struct Detail<'a> {
+    loc: Vec<Loc<'a>>,
+    msg: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Loc<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl<'a> Detail<'a> {
+    /// `records[3].basket_items.P1.price` → `["body", "records", 3, "basket_items", "P1", "price"]`.
+    fn of(error: &'a FieldError) -> Self {
+        let mut loc = vec![Loc::Key("body")];
+        for part in error.field.split('.') {
+            let mut pieces = part.split('[');
+            if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+                loc.push(Loc::Key(key));
+            }
+            for index in pieces {
+                let index = index.trim_end_matches(']');
+                loc.push(index.parse().map_or(Loc::Key(index), Loc::Index));
+            }
+        }
+        let kind = if error.reason == "is required" { "missing" } else { "value_error" };
+        Self { loc, msg: &error.reason, kind }
+    }
+}
+
 impl PendingError {
-    fn to_json(&self, request_id: &str) -> Vec<u8> {
+    /// The JSON body, naming `request_id`.
+    pub(crate) fn to_json(&self, request_id: &str) -> Vec<u8> {
         let body = match self {
             Self::Api(error) => {
                 let (_, code) = error.status_and_code();
@@ -123,11 +190,17 @@ impl PendingError {
                     ApiError::Invalid(errors) => (errors.listed(), Some(errors.total())),
                     _ => (&[][..], None),
                 };
-                Body { error: error.to_string(), code: Some(code), details, total_errors: total, request_id }
+                let detail = details.iter().map(Detail::of).collect();
+                Body { error: error.to_string(), code: Some(code), details, total_errors: total, detail, request_id }
             }
-            Self::Protocol(message) => {
-                Body { error: message.to_string(), code: None, details: &[], total_errors: None, request_id }
-            }
+            Self::Protocol(message) => Body {
+                error: message.to_string(),
+                code: None,
+                details: &[],
+                total_errors: None,
+                detail: Vec::new(),
+                request_id,
+            },
         };
         serde_json::to_vec(&body).unwrap_or_default()
     }

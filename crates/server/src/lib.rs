@@ -3,6 +3,7 @@
 //! feature pipeline), model information and metrics, Prometheus metrics, build information,
 //! OpenAPI with Swagger UI, and a web page. One JSON error shape; graceful shutdown.
 
+mod docs;
 pub mod edge;
 mod error;
 mod metrics;
@@ -95,6 +96,8 @@ pub struct ServerConfig {
     pub access_log: AccessLog,
     /// Peers whose `X-Forwarded-For` names the client (load balancers, proxies).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call the API (CORS); empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
     /// After SIGTERM: how long the server keeps accepting (while `/ready` answers 503) so load
     /// balancers take it out of rotation before the listener closes.
     pub drain_delay: Duration,
@@ -122,6 +125,7 @@ impl Default for ServerConfig {
             },
             access_log: AccessLog::All,
             trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             model_poll: None,
@@ -265,22 +269,27 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
             .route_layer(axum::extract::DefaultBodyLimit::disable()),
         None => routes,
     };
-    let single = OpenApiRouter::new().routes(routes!(predict::predict));
+    let scoring = docs::scoring_errors();
+    let single = docs::with_errors(OpenApiRouter::new().routes(routes!(predict::predict)), &scoring);
     let batches = OpenApiRouter::new()
         .routes(routes!(predict::batch))
         .routes(routes!(predict::batch_alias))
         .routes(routes!(sagemaker::invocations))
         .routes(routes!(v2::infer))
         .routes(routes!(v2::infer_version));
+    let batches = docs::with_errors(batches, &scoring);
+    let model = OpenApiRouter::new()
+        .routes(routes!(model::info))
+        .routes(routes!(model::info_alias))
+        .routes(routes!(model::metrics));
+    let model = docs::with_errors(model, &docs::model_errors());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::healthz))
         .routes(routes!(health::ready))
         .merge(admitted(single, config.max_body_bytes))
         .merge(admitted(batches, config.max_batch_body_bytes))
-        .routes(routes!(model::info))
-        .routes(routes!(model::info_alias))
-        .routes(routes!(model::metrics))
+        .merge(model)
         .routes(routes!(meta::version))
         .routes(routes!(meta::prometheus))
         .routes(routes!(sagemaker::ping))

@@ -12,22 +12,45 @@ use utoipa::ToSchema;
 #[allow(non_snake_case, dead_code)]
 #[schema(example = json!({"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}))]
 pub struct FlatRecord {
-    /// Basket size: S, M or L.
+    /// Basket size: S, M or L. Category fields take any string: a value the model did not see
+    /// in training is scored as unseen and named in `warnings` (the served model's vocabulary of
+    /// each field is in `/model/info`, `input_schema`).
+    #[schema(examples("S", "M", "L"))]
     BASKET_SIZE: String,
-    /// Content mix: FRESH, GROCERY, NONFOOD, MIXED (or XX).
+    /// Content mix: FRESH, GROCERY, NONFOOD, MIXED (or XX); other values are scored as unseen.
+    #[schema(examples("FRESH", "GROCERY", "NONFOOD", "MIXED", "XX"))]
     BASKET_TYPE: String,
-    /// Store region, e.g. LONDON.
+    /// Store region, e.g. LONDON; other values are scored as unseen.
+    #[schema(examples("LONDON", "NORTH_WEST", "SOUTH_EAST", "MIDLANDS", "SCOTLAND"))]
     STORE_REGION: String,
-    /// Store format: LS, MS, SS or XLS.
+    /// Store format: LS, MS, SS or XLS; other values are scored as unseen.
+    #[schema(examples("LS", "MS", "SS", "XLS"))]
     STORE_FORMAT: String,
-    /// Basket total spend in pounds (>= 0).
+    /// Basket total spend in pounds (>= 0). A numeric string (`"125.50"`) is accepted as
+    /// pydantic's lax mode does.
+    #[schema(value_type = NumberOrString)]
     SPEND: f64,
-    /// Total number of items (>= 1).
+    /// Total number of items (>= 1). A numeric string (`"3"`) is accepted.
+    #[schema(value_type = NumberOrString)]
     QUANTITY: f64,
-    /// Dominant department, e.g. FOOD.
+    /// Dominant department, e.g. FOOD; other values are scored as unseen.
+    #[schema(examples("FOOD", "DRINKS", "HOUSEHOLD"))]
     PROD_CODE_20: String,
-    /// Dominant commodity group, e.g. FRESH.
+    /// Dominant commodity group, e.g. FRESH; other values are scored as unseen.
+    #[schema(examples("FRESH", "GROCERY", "DAIRY"))]
     PROD_CODE_30: String,
+}
+
+/// A number, or a string holding a finite decimal number (pydantic's lax mode: `"125.50"`, not
+/// `"NaN"` or `""`).
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NumberOrString {
+    /// A JSON number.
+    Number(f64),
+    /// A decimal number as a string.
+    String(String),
 }
 
 /// One line of `basket_items`.
@@ -36,9 +59,11 @@ pub struct FlatRecord {
 pub struct BasketItemSchema {
     /// Product identifier (informational).
     product_id: Option<String>,
-    /// Units bought (>= 1).
+    /// Units bought (>= 1); a numeric string is accepted.
+    #[schema(value_type = NumberOrString)]
     quantity: f64,
-    /// Unit price in pounds (>= 0).
+    /// Unit price in pounds (>= 0); a numeric string is accepted.
+    #[schema(value_type = NumberOrString)]
     price: f64,
     /// Commodity group or department, e.g. "grocery"; unknown values are scored as unseen.
     category: Option<String>,
@@ -59,8 +84,9 @@ pub struct BasketItemsRequest {
     STORE_FORMAT: Option<String>,
 }
 
-/// A basket to score: the flat record or `basket_items`.
+/// A basket to score: the flat record or `basket_items` (either object, as it is; no wrapper).
 #[derive(Debug, ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 #[schema(example = json!({"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}))]
 pub enum PredictRequest {
@@ -126,14 +152,40 @@ pub struct FieldErrorSchema {
 pub struct ErrorBody {
     /// Human-readable message.
     error: String,
-    /// Stable snake_case code: malformed_json, invalid_input, payload_too_large, unsupported_media_type, not_found, method_not_allowed, body_timeout, body_read, overloaded, timeout, not_ready, internal.
-    code: String,
+    /// Stable snake_case code: malformed_json, invalid_input, payload_too_large, unsupported_media_type, not_found, method_not_allowed, body_timeout, body_read, overloaded, timeout, not_ready, internal. Absent in the errors of inference protocol v2, which has its own shape (`error` only).
+    code: Option<String>,
     /// Invalid fields (422 only): the first 100.
     details: Option<Vec<FieldErrorSchema>>,
     /// How many fields were invalid in all (422 only).
     total_errors: Option<u64>,
+    /// The listed fields again in FastAPI's shape (422 only), so handlers written for FastAPI keep working.
+    detail: Option<Vec<FastApiDetail>>,
     /// Request id.
     request_id: String,
+}
+
+/// One invalid field as FastAPI reports it.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct FastApiDetail {
+    /// Where: `["body", "SPEND"]`, `["body", "records", 3, "QUANTITY"]`.
+    loc: Vec<LocItem>,
+    /// What is wrong.
+    msg: String,
+    /// `missing` for an absent field, else `value_error`.
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// A key or an array index of a FastAPI `loc`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum LocItem {
+    /// A field name.
+    Key(String),
+    /// An array index.
+    Index(u64),
 }
 
 /// Liveness answer.
@@ -172,3 +224,158 @@ pub struct VersionResponse {
     /// Compiler.
     pub rustc: &'static str,
 }
+
+/// One input tensor of inference protocol v2: a flat-record field, one value per row.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2Tensor {
+    /// Field name, e.g. `SPEND`.
+    name: String,
+    /// `[N]` (or `[N, 1]`): N rows.
+    shape: Vec<u64>,
+    /// `BYTES` for category fields, `FP64`/`FP32`/`INT64`/`INT32` for numbers.
+    datatype: String,
+    /// N values, row-major.
+    data: Vec<V2Value>,
+}
+
+/// A tensor value: a string (`BYTES`) or a number.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum V2Value {
+    /// A number.
+    Number(f64),
+    /// A string.
+    String(String),
+}
+
+/// A requested output.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2RequestedOutput {
+    /// `label` or `probabilities`.
+    name: String,
+}
+
+/// An inference request of protocol v2.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2InferRequest {
+    /// Echoed in the answer.
+    id: Option<String>,
+    /// One tensor per flat-record field.
+    inputs: Vec<V2Tensor>,
+    /// The outputs wanted (default: both).
+    outputs: Option<Vec<V2RequestedOutput>>,
+}
+
+/// An output tensor: `label` (`BYTES`, `[N]`) or `probabilities` (`FP64`, `[N, classes]`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2Output {
+    /// `label` or `probabilities`.
+    name: String,
+    /// `[N]` or `[N, classes]`.
+    shape: Vec<u64>,
+    /// `BYTES` or `FP64`.
+    datatype: String,
+    /// Row-major values.
+    data: Vec<V2Value>,
+}
+
+/// An inference answer of protocol v2.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2InferResponse {
+    /// Model name.
+    model_name: String,
+    /// Model version.
+    model_version: String,
+    /// The request's `id`, else the request id.
+    id: String,
+    /// The requested outputs.
+    outputs: Vec<V2Output>,
+}
+
+/// A tensor's description in model metadata.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2TensorMetadata {
+    /// Name.
+    name: String,
+    /// Datatype.
+    datatype: String,
+    /// Shape, -1 for any number of rows.
+    shape: Vec<i64>,
+}
+
+/// Model metadata of protocol v2.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2ModelMetadata {
+    /// Model name.
+    name: String,
+    /// The version served.
+    versions: Vec<String>,
+    /// `retail-gbdt`.
+    platform: String,
+    /// Inputs.
+    inputs: Vec<V2TensorMetadata>,
+    /// Outputs.
+    outputs: Vec<V2TensorMetadata>,
+    /// `classes`: class codes in the order of `probabilities`.
+    parameters: Object,
+}
+
+/// Server metadata of protocol v2.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2ServerMetadata {
+    /// `retail-api`.
+    name: String,
+    /// Package version.
+    version: String,
+    /// None.
+    extensions: Vec<String>,
+}
+
+/// Liveness of protocol v2.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2Live {
+    /// Always true.
+    live: bool,
+}
+
+/// Readiness of protocol v2 (server).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2Ready {
+    /// Whether a model is loaded and the server is not draining.
+    ready: bool,
+}
+
+/// Readiness of protocol v2 (model).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct V2ModelReady {
+    /// Model name.
+    name: String,
+    /// Whether it is served and the server is not draining.
+    ready: bool,
+}
+
+/// A model readiness answer, or the protocol's error while no model is loaded.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum V2ModelReadyOrError {
+    /// `{"name", "ready": false}` while shutting down.
+    Ready(V2ModelReady),
+    /// `{"error", "request_id"}` while no model is loaded.
+    Error(ErrorBody),
+}
+
+/// A JSON object (free-form).
+pub type Object = serde_json::Map<String, serde_json::Value>;

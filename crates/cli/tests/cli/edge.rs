@@ -135,9 +135,10 @@ fn sighup_drains_like_sigterm() {
     assert!(request(&addr, "POST", "/predict", SEED).expect("predict").starts_with("HTTP/1.1 200"));
     let status = Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status().expect("kill");
     assert!(status.success());
-    let exit = server.child.wait().expect("wait");
+    let exit = server.wait();
     assert!(exit.success(), "SIGHUP drains and exits 0: {exit:?}");
-    assert!(server.log_lines().iter().any(|l| l["message"] == "all requests finished; exiting"));
+    let lines = server.log_lines();
+    assert!(lines.iter().any(|l| l["message"] == "all requests finished; exiting"), "{lines:?}");
 }
 
 /// What keep-alive clients saw through a drain.

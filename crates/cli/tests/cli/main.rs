@@ -66,6 +66,8 @@ pub struct Server {
     pub serving: serde_json::Value,
     /// Its log lines after "serving" (up to [`KEPT_LOG_LINES`]).
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The thread that reads the log; it ends when the process closes stderr.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -118,7 +120,7 @@ impl Server {
         // Keep reading the log so the server never blocks on a full stderr pipe.
         let log = Arc::new(Mutex::new(Vec::new()));
         let kept = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 let mut kept = kept.lock().expect("lock");
                 if kept.len() < KEPT_LOG_LINES {
@@ -126,7 +128,16 @@ impl Server {
                 }
             }
         });
-        Self { child, serving, log }
+        Self { child, serving, log, reader: Some(reader) }
+    }
+
+    /// Waits for the process to exit, and for its last log lines to be read.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let exit = self.child.wait().expect("wait");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("log reader");
+        }
+        exit
     }
 
     /// The server's JSON log lines so far (after "serving").

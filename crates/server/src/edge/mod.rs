@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::http::Method;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use hook::{Hook, HookLayer};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -45,12 +47,37 @@ pub fn stack(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
                 .layer(HookLayer(error::ErrorBodies))
                 // While draining, every answer closes its connection.
                 .layer(HookLayer(Drain(state.clone())))
+                // Browsers on the allowed origins may call the API (preflights answered here).
+                .option_layer(cors(&state.config.cors_allowed_origins))
                 // A panic in a handler is a 500 in the API's error shape, not a dropped connection.
                 .map_response(IntoResponse::into_response)
                 .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".to_owned()).into_response()))
                 .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes)),
         )
         .with_state(state)
+}
+
+/// CORS for `origins` (`*`: any origin), limited to the methods and headers the API uses; a
+/// preflight is cached for ten minutes. `None` (no CORS headers) when no origin is allowed.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    (!origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::HEAD, Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static(request_id::HEADER),
+                HeaderName::from_static("x-api-key"),
+            ])
+            .expose_headers([HeaderName::from_static(request_id::HEADER), header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600))
+    })
 }
 
 /// Security headers for the HTML page and the API reference.

@@ -9,7 +9,7 @@ use crate::schema::{ErrorBody, HealthResponse, ReadyResponse};
 use crate::{ApiError, AppState};
 
 /// Liveness: the process answers (with or without a model loaded).
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = HealthResponse)))]
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "live", body = HealthResponse)))]
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<HealthResponse> {
     Json(HealthResponse {
         status: "healthy",
@@ -19,14 +19,14 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<HealthResponse> 
 }
 
 /// Liveness (alias of `/health`).
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthResponse)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "live", body = HealthResponse)))]
 pub async fn healthz(state: State<Arc<AppState>>) -> Json<HealthResponse> {
     health(state).await
 }
 
 /// Readiness: a model is loaded and the server is not draining.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
-    (status = 200, body = ReadyResponse),
+    (status = 200, description = "ready: a model is loaded", body = ReadyResponse),
     (status = 503, description = "no model loaded yet, or shutting down", body = ErrorBody),
 ))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<ReadyResponse>, ApiError> {

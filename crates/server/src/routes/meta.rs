@@ -19,7 +19,7 @@ pub fn build() -> VersionResponse {
 }
 
 /// Build information of the running binary.
-#[utoipa::path(get, path = "/version", tag = "operations", responses((status = 200, body = VersionResponse)))]
+#[utoipa::path(get, path = "/version", tag = "operations", responses((status = 200, description = "build information", body = VersionResponse)))]
 pub async fn version() -> Json<VersionResponse> {
     Json(build())
 }

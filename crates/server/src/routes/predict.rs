@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::edge::request_id::RequestId;
 use crate::routes::Scored;
-use crate::schema::{BatchRequest, BatchResponse, ErrorBody, PredictRequest, PredictionResponse};
+use crate::schema::{BatchRequest, BatchResponse, PredictRequest, PredictionResponse};
 use crate::scoring::{self, Cancel, ScoreError};
 use crate::{ApiError, AppState, LoadedModel};
 
@@ -26,14 +26,7 @@ const INLINE_BODY_BYTES: usize = 16 * 1024;
 /// Scores one basket: the seed's flat record or its `basket_items` shape.
 #[utoipa::path(post, path = "/predict", tag = "predict",
     request_body(content = PredictRequest, content_type = "application/json"),
-    responses(
-        (status = 200, body = PredictionResponse),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 413, description = "body too large", body = ErrorBody),
-        (status = 415, description = "not application/json", body = ErrorBody),
-        (status = 422, description = "invalid fields, each listed", body = ErrorBody),
-        (status = 429, description = "too many concurrent requests", body = ErrorBody),
-    ))]
+    responses((status = 200, description = "the prediction", body = PredictionResponse)))]
 pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let id = crate::edge::request_id::id_of(parts.extensions.get());
@@ -64,14 +57,7 @@ fn answer_json(model: &LoadedModel, body: &[u8], request_id: &str) -> Result<Vec
 /// Scores many baskets in one call (up to the configured row limit), answers in request order.
 #[utoipa::path(post, path = "/predict/batch", tag = "predict",
     request_body(content = BatchRequest, content_type = "application/json"),
-    responses(
-        (status = 200, body = BatchResponse),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 413, description = "body too large", body = ErrorBody),
-        (status = 415, description = "not application/json", body = ErrorBody),
-        (status = 422, description = "invalid records, each field listed as records[i].FIELD", body = ErrorBody),
-        (status = 429, description = "too many concurrent requests", body = ErrorBody),
-    ))]
+    responses((status = 200, description = "one prediction per record, in request order; invalid records are listed as records[i].FIELD in a 422", body = BatchResponse)))]
 pub async fn batch(
     State(state): State<Arc<AppState>>,
     RequestId(id): RequestId,
@@ -90,7 +76,7 @@ pub async fn batch(
 /// Scores many baskets (alias of `/predict/batch`).
 #[utoipa::path(post, path = "/batch-predict", tag = "predict",
     request_body(content = BatchRequest, content_type = "application/json"),
-    responses((status = 200, body = BatchResponse), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "one prediction per record, in request order", body = BatchResponse)))]
 pub async fn batch_alias(
     state: State<Arc<AppState>>,
     id: RequestId,

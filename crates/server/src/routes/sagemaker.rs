@@ -31,11 +31,10 @@ pub async fn ping(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiE
         (crate::schema::BatchRequest = "application/json"),
         (String = "text/csv", example = "M,MIXED,LONDON,LS,125.50,3,FOOD,FRESH"),
     )),
-    responses(
-        (status = 200, description = "predictions: JSON like /predict/batch, or CSV rows `prediction,P_LA,P_MM,P_UM`", body = BatchResponse),
-        (status = 415, description = "neither JSON nor CSV", body = ErrorBody),
-        (status = 422, description = "invalid rows, each field listed", body = ErrorBody),
-    ))]
+    responses((status = 200, description = "predictions: JSON like /predict/batch for a JSON body; CSV rows `prediction,P_LA,P_MM,P_UM` for a CSV body", content(
+        (BatchResponse = "application/json"),
+        (String = "text/csv", example = "prediction,P_LA,P_MM,P_UM\nUM,0.0006,0.0047,0.9947"),
+    ))))]
 pub async fn invocations(
     State(state): State<Arc<AppState>>,
     RequestId(id): RequestId,

@@ -16,6 +16,10 @@ use serde_json::{Value, json};
 
 use crate::edge::request_id::RequestId;
 use crate::routes::predict::{check_json, off_the_runtime, with_scored};
+use crate::schema::{
+    ErrorBody, V2InferRequest, V2InferResponse, V2Live, V2ModelMetadata, V2ModelReady, V2ModelReadyOrError, V2Ready,
+    V2ServerMetadata,
+};
 use crate::scoring::v2::{INPUTS, Inference};
 use crate::scoring::{self, ScoreError};
 use crate::{AppState, LoadedModel};
@@ -36,19 +40,19 @@ fn bad_request(message: impl Into<String>) -> V2Error {
 }
 
 /// Server metadata.
-#[utoipa::path(get, path = "/v2", tag = "inference protocol v2", responses((status = 200, description = "server metadata", body = Object)))]
+#[utoipa::path(get, path = "/v2", tag = "inference protocol v2", operation_id = "v2_server_metadata", responses((status = 200, description = "server metadata", body = V2ServerMetadata)))]
 pub async fn server_metadata() -> Json<Value> {
     Json(json!({"name": "retail-api", "version": env!("CARGO_PKG_VERSION"), "extensions": []}))
 }
 
 /// Server liveness.
-#[utoipa::path(get, path = "/v2/health/live", tag = "inference protocol v2", responses((status = 200, description = "live", body = Object)))]
+#[utoipa::path(get, path = "/v2/health/live", tag = "inference protocol v2", operation_id = "v2_live", responses((status = 200, description = "live", body = V2Live)))]
 pub async fn live() -> Json<Value> {
     Json(json!({"live": true}))
 }
 
 /// Server readiness.
-#[utoipa::path(get, path = "/v2/health/ready", tag = "inference protocol v2", responses((status = 200, description = "ready", body = Object), (status = 503, description = "not ready", body = Object)))]
+#[utoipa::path(get, path = "/v2/health/ready", tag = "inference protocol v2", operation_id = "v2_ready", responses((status = 200, description = "ready", body = V2Ready), (status = 503, description = "not ready", body = V2Ready)))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let ready = state.is_ready();
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"ready": ready})))
@@ -93,7 +97,7 @@ fn metadata(model: &LoadedModel) -> Value {
 }
 
 /// Model metadata.
-#[utoipa::path(get, path = "/v2/models/{name}", tag = "inference protocol v2", params(("name" = String, Path, description = "model name")), responses((status = 200, description = "model metadata", body = Object), (status = 404, description = "unknown model", body = Object)))]
+#[utoipa::path(get, path = "/v2/models/{name}", tag = "inference protocol v2", params(("name" = String, Path, description = "model name")), operation_id = "v2_model_metadata", responses((status = 200, description = "model metadata", body = V2ModelMetadata), (status = 404, description = "unknown model", body = ErrorBody), (status = 503, description = "no model loaded yet", body = ErrorBody)))]
 pub async fn model_metadata(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -104,7 +108,7 @@ pub async fn model_metadata(
 }
 
 /// Model metadata of a version.
-#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "inference protocol v2", params(("name" = String, Path, description = "model name"), ("version" = String, Path, description = "model version")), responses((status = 200, description = "model metadata", body = Object), (status = 404, description = "unknown model or version", body = Object)))]
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "inference protocol v2", params(("name" = String, Path, description = "model name"), ("version" = String, Path, description = "model version")), operation_id = "v2_model_version_metadata", responses((status = 200, description = "model metadata", body = V2ModelMetadata), (status = 404, description = "unknown model or version", body = ErrorBody), (status = 503, description = "no model loaded yet", body = ErrorBody)))]
 pub async fn model_version_metadata(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
@@ -120,7 +124,7 @@ fn model_ready_answer(state: &AppState, name: &str) -> (StatusCode, Json<Value>)
 }
 
 /// Model readiness.
-#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "inference protocol v2", params(("name" = String, Path, description = "model name")), responses((status = 200, description = "ready", body = Object), (status = 404, description = "unknown model", body = Object)))]
+#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "inference protocol v2", params(("name" = String, Path, description = "model name")), operation_id = "v2_model_ready", responses((status = 200, description = "ready", body = V2ModelReady), (status = 404, description = "unknown model", body = ErrorBody), (status = 503, description = "no model loaded yet (`error`), or shutting down (`ready: false`)", body = V2ModelReadyOrError)))]
 pub async fn model_ready(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -131,7 +135,7 @@ pub async fn model_ready(
 }
 
 /// Model readiness of a version.
-#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "inference protocol v2", params(("name" = String, Path, description = "model name"), ("version" = String, Path, description = "model version")), responses((status = 200, description = "ready", body = Object), (status = 404, description = "unknown model or version", body = Object)))]
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "inference protocol v2", params(("name" = String, Path, description = "model name"), ("version" = String, Path, description = "model version")), operation_id = "v2_model_version_ready", responses((status = 200, description = "ready", body = V2ModelReady), (status = 404, description = "unknown model or version", body = ErrorBody), (status = 503, description = "no model loaded yet (`error`), or shutting down (`ready: false`)", body = V2ModelReadyOrError)))]
 pub async fn model_version_ready(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
@@ -143,7 +147,8 @@ pub async fn model_version_ready(
 
 /// Inference: one tensor per input, N rows each.
 #[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "inference protocol v2", params(("name" = String, Path, description = "model name")),
-    request_body(content = Object, content_type = "application/json", example = json!({"id": "1", "inputs": [
+    operation_id = "v2_infer",
+    request_body(content = V2InferRequest, content_type = "application/json", example = json!({"id": "1", "inputs": [
         {"name": "BASKET_SIZE", "shape": [1], "datatype": "BYTES", "data": ["M"]},
         {"name": "BASKET_TYPE", "shape": [1], "datatype": "BYTES", "data": ["MIXED"]},
         {"name": "STORE_REGION", "shape": [1], "datatype": "BYTES", "data": ["LONDON"]},
@@ -152,7 +157,7 @@ pub async fn model_version_ready(
         {"name": "QUANTITY", "shape": [1], "datatype": "FP64", "data": [3]},
         {"name": "PROD_CODE_20", "shape": [1], "datatype": "BYTES", "data": ["FOOD"]},
         {"name": "PROD_CODE_30", "shape": [1], "datatype": "BYTES", "data": ["FRESH"]}]})),
-    responses((status = 200, description = "outputs label and probabilities", body = Object), (status = 400, description = "bad request", body = Object), (status = 404, description = "unknown model", body = Object), (status = 415, description = "not application/json", body = Object)))]
+    responses((status = 200, description = "outputs label and probabilities", body = V2InferResponse), (status = 404, description = "unknown model", body = ErrorBody)))]
 pub async fn infer(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -167,8 +172,9 @@ pub async fn infer(
 
 /// Inference on a version.
 #[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "inference protocol v2", params(("name" = String, Path, description = "model name"), ("version" = String, Path, description = "model version")),
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "outputs label and probabilities", body = Object), (status = 400, description = "bad request", body = Object), (status = 404, description = "unknown model or version", body = Object), (status = 415, description = "not application/json", body = Object)))]
+    operation_id = "v2_infer_version",
+    request_body(content = V2InferRequest, content_type = "application/json"),
+    responses((status = 200, description = "outputs label and probabilities", body = V2InferResponse), (status = 404, description = "unknown model or version", body = ErrorBody)))]
 pub async fn infer_version(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,

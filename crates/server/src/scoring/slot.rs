@@ -47,7 +47,8 @@ impl Slot<'_> {
         matches!(self, Self::Missing | Self::Null)
     }
 
-    /// The number, or an error under `path` (`is required` when absent and `required`).
+    /// The number, or an error under `path` (`is required` when absent and `required`). A string
+    /// holding a finite decimal number counts, as in pydantic's lax mode (FastAPI's default).
     pub(crate) fn number(
         &self,
         path: impl FnOnce() -> String,
@@ -56,6 +57,7 @@ impl Slot<'_> {
     ) -> Option<f64> {
         match self {
             Self::Number(n) => Some(*n),
+            Self::Str(s) if let Some(n) = lax_number(s) => Some(n),
             other => {
                 other.mismatch(path, required, "a number", errors);
                 None
@@ -86,6 +88,14 @@ impl Slot<'_> {
             other => errors.push(path, || format!("must be {expected}, got {}", other.kind())),
         }
     }
+}
+
+/// A finite decimal number written as a string (`"125.50"`, `" 3 "`, `"1e3"`), as pydantic v2
+/// reads a number field in lax mode; not `""`, `"NaN"`, `"inf"` or `"0x10"`.
+fn lax_number(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let decimal = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+    s.parse::<f64>().ok().filter(|n| decimal && n.is_finite())
 }
 
 impl<'de> Deserialize<'de> for Slot<'de> {
@@ -185,3 +195,18 @@ macro_rules! scalar_kinds {
     };
 }
 pub(crate) use scalar_kinds;
+
+#[cfg(test)]
+mod tests {
+    use super::lax_number;
+
+    #[test]
+    fn numeric_strings_read_as_pydantic_lax_mode_does() {
+        for (text, n) in [("125.50", 125.5), ("3", 3.0), (" 7 ", 7.0), ("-2", -2.0), ("1e3", 1000.0), (".5", 0.5)] {
+            assert_eq!(lax_number(text), Some(n), "{text}");
+        }
+        for text in ["", " ", "NaN", "nan", "inf", "-Infinity", "0x10", "1,5", "12abc", "1e999", "e"] {
+            assert_eq!(lax_number(text), None, "{text}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ use retail_server::{AppState, ModelSource, ServerConfig, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod contract;
 mod hostile;
 
 fn state() -> Arc<AppState> {
@@ -127,7 +128,7 @@ async fn invalid_fields_are_all_listed() {
     let (status, body) = predict(&s, json!({"basket_items": {}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["basket_items"]);
-    let (status, body) = predict(&s, json!({"basket_items": {"a": {"quantity": 0, "price": "1"}, "b": 7}})).await;
+    let (status, body) = predict(&s, json!({"basket_items": {"a": {"quantity": 0, "price": "one"}, "b": 7}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["basket_items.a.price", "basket_items.b", "basket_items.a.quantity"]);
     let (status, _) = predict(&s, json!([1, 2])).await;

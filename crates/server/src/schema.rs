@@ -127,12 +127,41 @@ pub struct PredictionResponse {
 /// Predictions of a batch, in request order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchResponse {
-    /// One prediction per record.
-    pub predictions: Vec<PredictionResponse>,
+    /// One answer per record: its prediction, or (with `errors=inline`) its errors.
+    #[schema(value_type = Vec<BatchItemSchema>)]
+    pub predictions: Vec<crate::scoring::BatchItem>,
+    /// Records answered with their errors instead of a prediction (only with `errors=inline`).
+    pub failed: usize,
     /// Version of the model that answered.
     pub model_version: String,
     /// Request id.
     pub request_id: String,
+}
+
+/// A record's answer in a batch.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum BatchItemSchema {
+    /// Scored.
+    Scored(PredictionResponse),
+    /// Not scored (`errors=inline` only).
+    Failed(RecordErrorSchema),
+}
+
+/// An invalid record of a batch with `errors=inline`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"index": 1, "error": "record has invalid fields", "details": [{"field": "SPEND", "reason": "must be >= 0, got -3"}], "total_errors": 1}))]
+pub struct RecordErrorSchema {
+    /// Position of the record in the batch (0-based).
+    index: u64,
+    /// `record has invalid fields`.
+    error: String,
+    /// Its invalid fields (at most 100 per record and 1,000 per batch are listed).
+    details: Vec<FieldErrorSchema>,
+    /// How many of its fields were invalid.
+    total_errors: u64,
 }
 
 /// One invalid field.

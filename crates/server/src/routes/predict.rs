@@ -9,13 +9,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::edge::request_id::RequestId;
 use crate::routes::Scored;
 use crate::schema::{BatchRequest, BatchResponse, PredictRequest, PredictionResponse};
-use crate::scoring::{self, Cancel, ScoreError};
+use crate::scoring::{self, BatchAnswers, Cancel, ErrorsMode, ScoreError};
 use crate::{ApiError, AppState, LoadedModel};
 
 /// A single-record body up to this size is scored on the runtime thread: the scoring slot and
@@ -57,46 +57,82 @@ fn answer_json(model: &LoadedModel, body: &[u8], request_id: &str) -> Result<Vec
 /// Scores many baskets in one call (up to the configured row limit), answers in request order.
 #[utoipa::path(post, path = "/predict/batch", tag = "predict",
     request_body(content = BatchRequest, content_type = "application/json"),
-    responses((status = 200, description = "one prediction per record, in request order; invalid records are listed as records[i].FIELD in a 422", body = BatchResponse)))]
+    params(ErrorsParam),
+    responses((status = 200, description = "one answer per record, in request order. By default any invalid record fails the batch (422, its fields listed as records[i].FIELD); with `errors=inline` (or `options.errors` in the body) each invalid record is answered in its place", body = BatchResponse)))]
 pub async fn batch(
     State(state): State<Arc<AppState>>,
     RequestId(id): RequestId,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     check_json(&headers)?;
+    let mode = errors_mode(&uri)?;
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
     let model = state.serving()?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
     let scored =
-        off_the_runtime(&state, move |cancel| scoring::score_batch(&*worker, &bytes, max_rows, cancel)).await?;
+        off_the_runtime(&state, move |cancel| scoring::score_batch(&*worker, &bytes, (max_rows, mode), cancel)).await?;
     Ok(batch_answer(&model, scored, id))
+}
+
+/// The `errors` query parameter of the batch routes.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ErrorsParam {
+    /// `all_or_nothing` (default): an invalid record fails the batch with 422. `inline`: valid
+    /// records are scored and each invalid one is answered in its place with its errors.
+    #[param(inline, value_type = Option<String>, pattern = "^(inline|all_or_nothing)$")]
+    errors: Option<String>,
+}
+
+/// How a batch call wants invalid records handled (`?errors=inline|all_or_nothing`).
+pub fn errors_mode(uri: &Uri) -> Result<ErrorsMode, ApiError> {
+    let mut mode = ErrorsMode::AllOrNothing;
+    for pair in uri.query().unwrap_or_default().split('&') {
+        let Some(value) = pair.strip_prefix("errors=") else { continue };
+        mode = match value {
+            "inline" => ErrorsMode::Inline,
+            "all_or_nothing" => ErrorsMode::AllOrNothing,
+            other => {
+                let mut errors = scoring::FieldErrors::default();
+                let shown = scoring::quote(other);
+                errors.field("errors", || format!("must be \"inline\" or \"all_or_nothing\", got {shown}"));
+                return Err(ApiError::Invalid(errors));
+            }
+        };
+    }
+    Ok(mode)
 }
 
 /// Scores many baskets (alias of `/predict/batch`).
 #[utoipa::path(post, path = "/batch-predict", tag = "predict",
     request_body(content = BatchRequest, content_type = "application/json"),
-    responses((status = 200, description = "one prediction per record, in request order", body = BatchResponse)))]
+    params(ErrorsParam),
+    responses((status = 200, description = "one answer per record, in request order (see /predict/batch for `errors=inline`)", body = BatchResponse)))]
 pub async fn batch_alias(
     state: State<Arc<AppState>>,
     id: RequestId,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    batch(state, id, headers, body).await
+    batch(state, id, uri, headers, body).await
 }
 
 /// The JSON answer of a batch (`/predict/batch`, `/invocations`), with what it scored.
 pub fn batch_answer(
     model: &Arc<LoadedModel>,
-    scored: Result<Vec<PredictionResponse>, ScoreError>,
+    scored: Result<BatchAnswers, ScoreError>,
     request_id: String,
 ) -> Response {
     match scored {
-        Ok(predictions) => {
-            let rows = predictions.len();
+        Ok(BatchAnswers { items, failed }) => {
+            let rows = items.len() - failed;
             let version = model.artifact.manifest.version.clone();
-            with_scored(Json(BatchResponse { predictions, model_version: version, request_id }), model, rows)
+            let answer = BatchResponse { predictions: items, failed, model_version: version, request_id };
+            with_scored(Json(answer), model, rows)
         }
         Err(e) => with_scored(ApiError::from(e), model, 0),
     }

@@ -10,13 +10,15 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 
 use crate::edge::request_id::RequestId;
-use crate::routes::predict::{batch_answer, body_bytes, check_json, off_the_runtime, with_scored};
-use crate::schema::{BatchResponse, ErrorBody, PredictionResponse};
-use crate::scoring;
+use crate::routes::predict::{
+    ErrorsParam, batch_answer, body_bytes, check_json, errors_mode, off_the_runtime, with_scored,
+};
+use crate::schema::{BatchResponse, ErrorBody};
+use crate::scoring::{self, BatchAnswers, BatchItem, ErrorsMode};
 use crate::{ApiError, AppState, LoadedModel};
 
 /// SageMaker health check: 200 when ready.
@@ -31,13 +33,15 @@ pub async fn ping(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiE
         (crate::schema::BatchRequest = "application/json"),
         (String = "text/csv", example = "M,MIXED,LONDON,LS,125.50,3,FOOD,FRESH"),
     )),
-    responses((status = 200, description = "predictions: JSON like /predict/batch for a JSON body; CSV rows `prediction,P_LA,P_MM,P_UM` for a CSV body", content(
+    params(ErrorsParam),
+    responses((status = 200, description = "predictions: JSON like /predict/batch for a JSON body; CSV rows `prediction,P_LA,P_MM,P_UM` for a CSV body (with `errors=inline`, a last column `error`)", content(
         (BatchResponse = "application/json"),
         (String = "text/csv", example = "prediction,P_LA,P_MM,P_UM\nUM,0.0006,0.0047,0.9947"),
     ))))]
 pub async fn invocations(
     State(state): State<Arc<AppState>>,
     RequestId(id): RequestId,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -49,41 +53,55 @@ pub async fn invocations(
     }
     let wants_json =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+    let mode = errors_mode(&uri)?;
     let body = body_bytes(body, state.config.max_batch_body_bytes)?;
     let model = state.serving()?;
-    let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
+    let limits = (state.config.max_batch_rows, mode);
+    let worker = model.clone();
     let scored = off_the_runtime(&state, move |cancel| {
         if csv {
-            scoring::score_csv(&*worker, &body, max_rows, cancel)
+            scoring::score_csv(&*worker, &body, limits, cancel)
         } else {
-            scoring::score_invocations(&*worker, &body, max_rows, cancel)
+            scoring::score_invocations(&*worker, &body, limits, cancel)
         }
     })
     .await?;
     Ok(match scored {
-        Ok(predictions) if csv && !wants_json => {
-            let rows = predictions.len();
-            with_scored(([(header::CONTENT_TYPE, "text/csv")], csv_answer(&model, &predictions)), &model, rows)
+        Ok(answers) if csv && !wants_json => {
+            let rows = answers.items.len() - answers.failed;
+            let csv = csv_answer(&model, &answers, mode);
+            with_scored(([(header::CONTENT_TYPE, "text/csv")], csv), &model, rows)
         }
         scored => batch_answer(&model, scored, id),
     })
 }
 
-/// CSV rows `prediction,P_LA,P_MM,P_UM` (classes in model order).
-fn csv_answer(model: &LoadedModel, predictions: &[PredictionResponse]) -> String {
+/// CSV rows `prediction,P_LA,P_MM,P_UM` (classes in model order); with inline errors a last
+/// column `error` is empty for scored rows, and names the invalid fields of the others.
+fn csv_answer(model: &LoadedModel, answers: &BatchAnswers, mode: ErrorsMode) -> String {
     let classes = &model.artifact.manifest.classes;
-    let mut out = String::with_capacity(64 * (predictions.len() + 1));
+    let inline = mode == ErrorsMode::Inline;
+    let mut out = String::with_capacity(64 * (answers.items.len() + 1));
     out.push_str("prediction");
     for c in classes {
         let _ = write!(out, ",P_{}", c.code);
     }
-    out.push('\n');
-    for p in predictions {
-        out.push_str(&p.prediction);
-        for c in classes {
-            let _ = write!(out, ",{}", p.probabilities.get(&c.code).copied().unwrap_or(f64::NAN));
+    out.push_str(if inline { ",error\n" } else { "\n" });
+    for item in &answers.items {
+        match item {
+            BatchItem::Scored(p) => {
+                out.push_str(&p.prediction);
+                for c in classes {
+                    let _ = write!(out, ",{}", p.probabilities.get(&c.code).copied().unwrap_or(f64::NAN));
+                }
+                out.push_str(if inline { ",\n" } else { "\n" });
+            }
+            BatchItem::Failed(failed) => {
+                out.push_str(&",".repeat(classes.len()));
+                let fields: Vec<String> = failed.details.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect();
+                let _ = writeln!(out, ",\"{}\"", fields.join("; ").replace('"', "\"\""));
+            }
         }
-        out.push('\n');
     }
     out
 }

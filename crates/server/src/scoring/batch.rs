@@ -17,6 +17,52 @@ use crate::schema::PredictionResponse;
 /// Rows scored between two cancellation checks.
 const CHUNK_ROWS: usize = 2048;
 
+/// Most field errors listed across all the invalid records of one batch (each record also lists
+/// at most [`super::MAX_LISTED`]); past it, a failed record lists none but still counts them.
+pub const MAX_LISTED_IN_BATCH: usize = 1000;
+
+/// What a batch does with invalid records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorsMode {
+    /// Any invalid record fails the whole batch (422), every invalid field listed.
+    #[default]
+    AllOrNothing,
+    /// Valid records are scored; each invalid one is answered in its place with its errors.
+    Inline,
+}
+
+/// A batch's answers, in request order, and how many records failed.
+#[derive(Debug)]
+pub struct BatchAnswers {
+    /// One item per record.
+    pub items: Vec<BatchItem>,
+    /// Records answered with an error (only with [`ErrorsMode::Inline`]).
+    pub failed: usize,
+}
+
+/// A record's answer: its prediction, or (inline errors) why it was not scored.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum BatchItem {
+    /// Scored.
+    Scored(PredictionResponse),
+    /// Not scored.
+    Failed(RecordError),
+}
+
+/// An invalid record of a batch with inline errors.
+#[derive(Debug, serde::Serialize)]
+pub struct RecordError {
+    /// Its position in the batch (0-based).
+    pub index: usize,
+    /// `record has invalid fields`.
+    pub error: &'static str,
+    /// Its invalid fields (the first ones).
+    pub details: Vec<retail_model::features::FieldError>,
+    /// How many fields were invalid.
+    pub total_errors: usize,
+}
+
 /// Why a batch stopped reading early.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stop {
@@ -42,7 +88,14 @@ pub(crate) struct Batch<'p> {
     cancel: Cancel,
     rows: Vec<f64>,
     unseen: Vec<Vec<Unseen>>,
-    errors: FieldErrors,
+    /// Invalid records: index and errors, in order.
+    failed: Vec<(usize, FieldErrors)>,
+    /// Field errors that invalid records may still list.
+    listed_budget: usize,
+    /// The body asked for inline errors (`options.errors`).
+    inline: bool,
+    /// `options` held something other than what it may: the reason.
+    bad_options: Option<String>,
     stop: Option<Stop>,
     /// `records` was there but not an array: its kind.
     not_array: Option<&'static str>,
@@ -57,7 +110,10 @@ impl<'p> Batch<'p> {
             cancel: cancel.clone(),
             rows: Vec::new(),
             unseen: Vec::new(),
-            errors: FieldErrors::default(),
+            failed: Vec::new(),
+            listed_budget: MAX_LISTED_IN_BATCH,
+            inline: false,
+            bad_options: None,
             stop: None,
             not_array: None,
         }
@@ -91,8 +147,10 @@ impl<'p> Batch<'p> {
                 self.rows.extend_from_slice(&features);
                 self.unseen.push(unseen);
             }
-            Err(errors) => {
-                self.errors.extend_prefixed(|| format!("records[{i}]."), errors);
+            Err(mut errors) => {
+                errors.keep_listed(self.listed_budget);
+                self.listed_budget -= errors.listed().len();
+                self.failed.push((i, errors));
                 self.unseen.push(Vec::new());
             }
         }
@@ -113,11 +171,9 @@ impl<'p> Batch<'p> {
     }
 
     /// The rows to score, or why there are none: the row limit, cancellation, a parse error,
-    /// `records` not an array, invalid fields, or no record at all.
-    pub(crate) fn finish(
-        self,
-        parsed: Result<(), serde_json::Error>,
-    ) -> Result<(Vec<f64>, Vec<Vec<Unseen>>), ScoreError> {
+    /// `records` not an array, invalid fields (unless inline errors were asked for, by `mode`
+    /// or by the body), or no record at all.
+    pub(crate) fn finish(self, parsed: Result<(), serde_json::Error>, mode: ErrorsMode) -> Result<Rows, ScoreError> {
         let invalid = |reason: String| {
             let mut errors = FieldErrors::default();
             errors.field("records", || reason);
@@ -134,11 +190,37 @@ impl<'p> Batch<'p> {
         if let Some(kind) = self.not_array {
             return invalid(format!("must be an array, got {kind}"));
         }
-        self.errors.into_result()?;
+        if let Some(reason) = self.bad_options {
+            let mut errors = FieldErrors::default();
+            errors.field("options.errors", || reason);
+            return Err(ScoreError::Invalid(errors));
+        }
         if self.unseen.is_empty() {
             return invalid(format!("must hold 1 to {} records, got 0", self.max_rows));
         }
-        Ok((self.rows, self.unseen))
+        if mode == ErrorsMode::AllOrNothing && !self.inline && !self.failed.is_empty() {
+            let mut errors = FieldErrors::default();
+            for (i, record) in self.failed {
+                errors.extend_prefixed(|| format!("records[{i}]."), record);
+            }
+            return Err(ScoreError::Invalid(errors));
+        }
+        Ok(Rows { rows: self.rows, unseen: self.unseen, failed: self.failed })
+    }
+}
+
+/// A batch ready to score: the valid records' feature rows, every record's unseen values, the
+/// invalid records.
+pub(crate) struct Rows {
+    rows: Vec<f64>,
+    unseen: Vec<Vec<Unseen>>,
+    failed: Vec<(usize, FieldErrors)>,
+}
+
+impl Rows {
+    /// The feature rows and unseen values of a batch read all-or-nothing (no failed record).
+    pub(crate) fn into_scored(self) -> (Vec<f64>, Vec<Vec<Unseen>>) {
+        (self.rows, self.unseen)
     }
 }
 
@@ -231,6 +313,20 @@ impl<'de> Visitor<'de> for BatchBodySeed<'_, '_> {
             if !found && matches!(&key, super::slot::Slot::Str(k) if k == "records") {
                 found = true;
                 map.next_value_seed(RecordsSeed { batch: Some(&mut *self.batch) })?;
+            } else if matches!(&key, super::slot::Slot::Str(k) if k == "options") {
+                let options: Options<'de> = map.next_value()?;
+                match options.errors {
+                    super::slot::Slot::Str(mode) if mode == "inline" => self.batch.inline = true,
+                    super::slot::Slot::Str(mode) if mode == "all_or_nothing" => {}
+                    super::slot::Slot::Missing | super::slot::Slot::Null => {}
+                    other => {
+                        let shown = match &other {
+                            super::slot::Slot::Str(s) => super::answer::quote(s),
+                            other => other.kind().to_owned(),
+                        };
+                        self.batch.bad_options = Some(format!("must be \"inline\" or \"all_or_nothing\", got {shown}"));
+                    }
+                }
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -244,6 +340,41 @@ impl<'de> Visitor<'de> for BatchBodySeed<'_, '_> {
     }
 
     scalar_kinds!();
+}
+
+/// A batch body's `options`: `{"errors": "inline" | "all_or_nothing"}` (other keys and their
+/// contents skipped, not stored).
+#[derive(Default)]
+struct Options<'a> {
+    errors: super::slot::Slot<'a>,
+}
+
+impl<'de> de::Deserialize<'de> for Options<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(OptionsVisitor)
+    }
+}
+
+struct OptionsVisitor;
+
+impl<'de> Visitor<'de> for OptionsVisitor {
+    type Value = Options<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an options object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Options<'de>, A::Error> {
+        let mut options = Options::default();
+        while let Some(key) = map.next_key::<super::slot::Slot<'de>>()? {
+            if matches!(&key, super::slot::Slot::Str(k) if k == "errors") {
+                options.errors = map.next_value()?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(options)
+    }
 }
 
 /// An `/invocations` JSON body: `{"records": [...]}`, a bare array of records, or one record;
@@ -303,22 +434,33 @@ pub fn probabilities<M: Scorer + ?Sized>(model: &M, rows: &[f64], cancel: &Cance
     Ok(p)
 }
 
-/// Scores rows and builds their answers (counting each with the model), in request order.
-pub(crate) fn answers<M: Scorer + ?Sized>(
-    model: &M,
-    (rows, unseen): (Vec<f64>, Vec<Vec<Unseen>>),
-    cancel: &Cancel,
-) -> Result<Vec<PredictionResponse>, ScoreError> {
+/// Scores rows and builds their answers (counting each with the model), in request order, each
+/// invalid record answered in its place.
+pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cancel) -> Result<BatchAnswers, ScoreError> {
+    let Rows { rows, unseen, failed } = batch;
     let p = probabilities(model, &rows, cancel)?;
     drop(rows);
     let nc = model.artifact().engine.n_classes();
-    let mut answers = Vec::with_capacity(unseen.len());
-    for (i, (p, unseen)) in p.chunks(nc).zip(unseen).enumerate() {
+    let mut scored = p.chunks(nc);
+    let mut failures = failed.into_iter().peekable();
+    let mut items = Vec::with_capacity(unseen.len());
+    for (i, unseen) in unseen.into_iter().enumerate() {
         if i % CHUNK_ROWS == 0 {
             cancel.check()?;
         }
+        if let Some((_, errors)) = failures.next_if(|(index, _)| *index == i) {
+            items.push(BatchItem::Failed(RecordError {
+                index: i,
+                error: "record has invalid fields",
+                total_errors: errors.total(),
+                details: errors.listed().to_vec(),
+            }));
+            continue;
+        }
+        let p = scored.next().ok_or_else(|| ScoreError::Request("fewer scores than records".to_owned()))?;
         model.scored(argmax(p), &unseen);
-        answers.push(answer(model.artifact(), p, &unseen).into());
+        items.push(BatchItem::Scored(answer(model.artifact(), p, &unseen).into()));
     }
-    Ok(answers)
+    let failed = items.iter().filter(|item| matches!(item, BatchItem::Failed(_))).count();
+    Ok(BatchAnswers { items, failed })
 }

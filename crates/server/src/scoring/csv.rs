@@ -3,11 +3,10 @@
 
 use std::borrow::Cow;
 
-use super::batch::{Batch, answers};
+use super::batch::{Batch, BatchAnswers, ErrorsMode, answers};
 use super::record::{FLAT_FIELDS, encode_flat};
 use super::slot::Slot;
 use super::{Cancel, FieldErrors, ScoreError, Scorer};
-use crate::schema::PredictionResponse;
 
 /// The CSV columns, the seed's field order.
 pub const CSV_COLUMNS: [&str; 8] =
@@ -48,9 +47,9 @@ const fn const_eq(a: &str, b: &str) -> bool {
 pub fn score_csv<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
-    max_rows: usize,
+    (max_rows, mode): (usize, ErrorsMode),
     cancel: &Cancel,
-) -> Result<Vec<PredictionResponse>, ScoreError> {
+) -> Result<BatchAnswers, ScoreError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
     let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
     let mut row = csv::StringRecord::new();
@@ -67,11 +66,17 @@ pub fn score_csv<M: Scorer + ?Sized>(
         }
         if row.len() != CSV_COLUMNS.len() {
             let mut errors = FieldErrors::default();
-            errors.push(
-                || format!("row {line}"),
-                || format!("has {} columns, expected {} ({})", row.len(), CSV_COLUMNS.len(), CSV_COLUMNS.join(",")),
-            );
-            return Err(ScoreError::Invalid(errors));
+            let reason =
+                || format!("has {} columns, expected {} ({})", row.len(), CSV_COLUMNS.len(), CSV_COLUMNS.join(","));
+            if mode == ErrorsMode::AllOrNothing {
+                errors.push(|| format!("row {line}"), reason);
+                return Err(ScoreError::Invalid(errors));
+            }
+            errors.field("row", reason);
+            if batch.push(|_| Err(errors)).is_err() {
+                break;
+            }
+            continue;
         }
         let slots: [Slot<'_>; 8] = std::array::from_fn(|f| {
             let cell = row.get(COLUMN_OF_FIELD[f]).unwrap_or_default();
@@ -82,5 +87,5 @@ pub fn score_csv<M: Scorer + ?Sized>(
             break;
         }
     }
-    answers(model, batch.finish(Ok(()))?, cancel)
+    answers(model, batch.finish(Ok(()), mode)?, cancel)
 }

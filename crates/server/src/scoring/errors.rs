@@ -66,6 +66,11 @@ impl FieldErrors {
         line
     }
 
+    /// Keeps only the first `n` listed errors (all still counted).
+    pub fn keep_listed(&mut self, n: usize) {
+        self.listed.truncate(n);
+    }
+
     /// `Ok` when there is no error.
     pub fn into_result(self) -> Result<(), FieldErrors> {
         if self.is_empty() { Ok(()) } else { Err(self) }

@@ -24,16 +24,15 @@ use retail_model::artifact::Artifact;
 use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 
-pub use answer::{Answer, PREFIX_CHARS, answer, warning};
-pub use batch::probabilities;
+pub use answer::{Answer, PREFIX_CHARS, answer, quote, warning};
 use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
+pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, RecordError, probabilities};
 pub use cancel::{Cancel, CancelOnDrop};
 pub use csv::{CSV_COLUMNS, score_csv};
 pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
 use record::{Parsed, RecordSeed};
 
 use crate::LoadedModel;
-use crate::schema::PredictionResponse;
 
 /// A model to score with: its artifact, and where it counts what it scored.
 pub trait Scorer {
@@ -87,19 +86,21 @@ pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<An
 }
 
 /// Scores a batch body, `{"records": [...]}` of at most `max_rows` records, in request order;
-/// every invalid field is listed as `records[i].FIELD`.
+/// every invalid field is listed as `records[i].FIELD` (or, with inline errors asked for by
+/// `mode` or by the body's `options.errors`, each invalid record is answered in its place).
 pub fn score_batch<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
-    max_rows: usize,
+    limits: (usize, ErrorsMode),
     cancel: &Cancel,
-) -> Result<Vec<PredictionResponse>, ScoreError> {
+) -> Result<BatchAnswers, ScoreError> {
+    let (max_rows, mode) = limits;
     let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
     let found = parse(body, BatchBodySeed { batch: &mut batch });
     if matches!(found, Ok(false)) {
         return Err(invalid("records", "is required".to_owned()));
     }
-    answers(model, batch.finish(found.map(|_| ()))?, cancel)
+    answers(model, batch.finish(found.map(|_| ()), mode)?, cancel)
 }
 
 /// Scores a SageMaker `/invocations` JSON body: `{"records": [...]}`, a bare array of records,
@@ -107,23 +108,50 @@ pub fn score_batch<M: Scorer + ?Sized>(
 pub fn score_invocations<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
-    max_rows: usize,
+    limits: (usize, ErrorsMode),
     cancel: &Cancel,
-) -> Result<Vec<PredictionResponse>, ScoreError> {
+) -> Result<BatchAnswers, ScoreError> {
+    let (max_rows, mode) = limits;
     let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
     let parsed = match parse(body, InvocationsSeed { batch: &mut batch }) {
         Ok(Err(kind)) => return Err(invalid("body", format!("must be records, got {kind}"))),
         Ok(Ok(())) => Ok(()),
         Err(e) => Err(e),
     };
-    answers(model, batch.finish(parsed)?, cancel)
+    answers(model, batch.finish(parsed, mode)?, cancel)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::PredictionResponse;
 
     const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
+
+    const ALL: ErrorsMode = ErrorsMode::AllOrNothing;
+
+    #[test]
+    fn inline_errors_answer_each_invalid_record_in_its_place() {
+        let artifact = Artifact::embedded_default().expect("model");
+        let cancel = Cancel::default();
+        let body = format!("{{\"records\":[{SEED},{{\"SPEND\":-1}},{SEED}],\"options\":{{\"errors\":\"inline\"}}}}");
+        for mode in [ALL, ErrorsMode::Inline] {
+            let answers = score_batch(&artifact, body.as_bytes(), (10, mode), &cancel).expect("scored");
+            assert_eq!(answers.failed, 1);
+            assert!(
+                matches!(&answers.items[..], [BatchItem::Scored(_), BatchItem::Failed(f), BatchItem::Scored(_)] if f.index == 1 && f.total_errors == 8)
+            );
+        }
+        let all = body.replace(",\"options\":{\"errors\":\"inline\"}", "");
+        assert!(matches!(score_batch(&artifact, all.as_bytes(), (10, ALL), &cancel), Err(ScoreError::Invalid(_))));
+        let bad = body.replace("\"inline\"", "\"some\"");
+        let e = score_batch(&artifact, bad.as_bytes(), (10, ALL), &cancel).expect_err("bad option");
+        assert_eq!(fields(e), ["options.errors: must be \"inline\" or \"all_or_nothing\", got \"some\""]);
+        let csv = "M,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\nM,MIXED\nM,MIXED,LONDON,LS,-1,3,FOOD,FRESH\n";
+        let answers = score_csv(&artifact, csv.as_bytes(), (10, ErrorsMode::Inline), &cancel).expect("scored");
+        assert_eq!((answers.items.len(), answers.failed), (3, 2));
+        assert!(score_csv(&artifact, csv.as_bytes(), (10, ALL), &cancel).is_err());
+    }
 
     fn fields(e: ScoreError) -> Vec<String> {
         match e {
@@ -140,12 +168,12 @@ mod tests {
         let cancel = Cancel::default();
         // What follows the third record is never read: not even its syntax error.
         let body = format!("{{\"records\":[{SEED},{SEED},{SEED},this is not JSON");
-        let e = score_batch(&artifact, body.as_bytes(), 2, &cancel).expect_err("too many");
+        let e = score_batch(&artifact, body.as_bytes(), (2, ALL), &cancel).expect_err("too many");
         assert_eq!(fields(e), ["records: must hold 1 to 2 records, got more than 2"]);
         let body = format!("{{\"records\":[{SEED},{SEED}]}}");
-        assert_eq!(score_batch(&artifact, body.as_bytes(), 2, &cancel).expect("scored").len(), 2);
+        assert_eq!(score_batch(&artifact, body.as_bytes(), (2, ALL), &cancel).expect("scored").items.len(), 2);
         cancel.cancel();
-        assert!(matches!(score_batch(&artifact, body.as_bytes(), 2, &cancel), Err(ScoreError::Cancelled)));
+        assert!(matches!(score_batch(&artifact, body.as_bytes(), (2, ALL), &cancel), Err(ScoreError::Cancelled)));
     }
 
     #[test]
@@ -155,17 +183,20 @@ mod tests {
         let one = PredictionResponse::from(score_one(&artifact, SEED.as_bytes()).expect("one"));
         let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
         let batches = [
-            score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), 10, &cancel),
-            score_invocations(&artifact, format!("[{SEED}]").as_bytes(), 10, &cancel),
-            score_invocations(&artifact, SEED.as_bytes(), 10, &cancel),
-            score_csv(&artifact, csv.as_bytes(), 10, &cancel),
+            score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), (10, ALL), &cancel),
+            score_invocations(&artifact, format!("[{SEED}]").as_bytes(), (10, ALL), &cancel),
+            score_invocations(&artifact, SEED.as_bytes(), (10, ALL), &cancel),
+            score_csv(&artifact, csv.as_bytes(), (10, ALL), &cancel),
         ];
         for batch in batches {
-            assert_eq!(batch.expect("scored")[0].probabilities, one.probabilities);
+            let Some(BatchItem::Scored(first)) = batch.expect("scored").items.into_iter().next() else {
+                panic!("not scored")
+            };
+            assert_eq!(first.probabilities, one.probabilities);
         }
-        let e = score_invocations(&artifact, b"\"x\"", 10, &cancel).expect_err("not records");
+        let e = score_invocations(&artifact, b"\"x\"", (10, ALL), &cancel).expect_err("not records");
         assert_eq!(fields(e), ["body: must be records, got a string"]);
-        let e = score_csv(&artifact, b"M,MIXED,LONDON,LS,abc,0,FOOD,FRESH", 10, &cancel).expect_err("invalid");
+        let e = score_csv(&artifact, b"M,MIXED,LONDON,LS,abc,0,FOOD,FRESH", (10, ALL), &cancel).expect_err("invalid");
         assert_eq!(
             fields(e),
             ["records[0].SPEND: must be a number, got a string", "records[0].QUANTITY: must be >= 1, got 0"]

@@ -128,3 +128,40 @@ async fn the_published_request_schema_is_the_wire_format() {
         }
     }
 }
+
+#[tokio::test]
+async fn inline_errors_score_the_valid_records_and_answer_each_invalid_one_in_place() {
+    let s = state();
+    let records = json!({"records": [seed(), {"SPEND": -1}, seed()]}).to_string();
+    let (status, body) = call(&s, "POST", "/predict/batch", Some("application/json"), records.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "all-or-nothing stays the default: {body}");
+    for path in ["/predict/batch?errors=inline", "/batch-predict?errors=inline", "/invocations?errors=inline"] {
+        let (status, body) = call(&s, "POST", path, Some("application/json"), records.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["failed"], 1, "{path}: {body}");
+        let items = body["predictions"].as_array().expect("predictions");
+        assert!(items[0]["prediction"].is_string() && items[2]["prediction"].is_string(), "{body}");
+        assert_eq!(items[1]["index"], 1);
+        assert_eq!(items[1]["total_errors"], 8, "{body}");
+        assert!(items[1]["details"].as_array().expect("details").iter().any(|d| d["field"] == "SPEND"), "{body}");
+    }
+    let in_body = json!({"records": [seed(), {"SPEND": -1}], "options": {"errors": "inline"}}).to_string();
+    let (status, body) = call(&s, "POST", "/predict/batch", Some("application/json"), in_body).await;
+    assert_eq!((status, body["failed"].clone()), (StatusCode::OK, json!(1)), "options.errors in the body: {body}");
+    let (status, body) = call(&s, "POST", "/predict/batch?errors=maybe", Some("application/json"), records).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["details"][0]["field"], "errors", "{body}");
+    let csv = "M,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\nM,MIXED\nM,MIXED,LONDON,LS,-1,3,FOOD,FRESH\nL,MIXED,LONDON,LS,99,2,FOOD,FRESH\n";
+    let request = Request::post("/invocations?errors=inline").header("content-type", "text/csv").body(Body::from(csv));
+    let (status, _, body) = call_full(&s, request.expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "prediction,P_LA,P_MM,P_UM,error");
+    assert!(lines[1].ends_with(',') && lines[4].ends_with(','), "scored rows have an empty error: {text}");
+    assert!(lines[2].starts_with(",,,,\"row: has 2 columns"), "{text}");
+    assert!(lines[3].starts_with(",,,,\"SPEND: must be >= 0"), "{text}");
+    let request = Request::post("/invocations").header("content-type", "text/csv").body(Body::from(csv));
+    let (status, _, _) = call_full(&s, request.expect("request")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "CSV is all-or-nothing by default");
+}

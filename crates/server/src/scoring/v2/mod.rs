@@ -67,7 +67,7 @@ pub fn infer<M: Scorer + ?Sized>(
     // A stop (cancellation) is recorded in the batch and reported by `finish`.
     let _ = (0..n)
         .try_for_each(|row| batch.push(|pipeline| encode_flat(pipeline, std::array::from_fn(|f| &columns[f][row]))));
-    let (rows, unseen) = batch.finish(Ok(()))?;
+    let (rows, unseen) = batch.finish(Ok(()), super::ErrorsMode::AllOrNothing)?.into_scored();
     let outputs = outputs.map_err(ScoreError::Request)?;
     let probabilities = probabilities(model, &rows, cancel)?;
     let nc = model.artifact().engine.n_classes();

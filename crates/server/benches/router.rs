@@ -6,10 +6,9 @@
 
 #![allow(missing_docs)]
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
@@ -22,34 +21,6 @@ use tower::ServiceExt;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
-
-/// The floor's record (scripts/bench/floor/src/main.rs).
-#[derive(serde::Deserialize)]
-#[allow(non_snake_case, dead_code)]
-struct Record<'a> {
-    SPEND: f64,
-    QUANTITY: f64,
-    #[serde(borrow)]
-    PROD_CODE_20: Cow<'a, str>,
-    #[serde(borrow)]
-    PROD_CODE_30: Cow<'a, str>,
-    #[serde(borrow)]
-    BASKET_SIZE: Cow<'a, str>,
-    #[serde(borrow)]
-    BASKET_TYPE: Cow<'a, str>,
-    #[serde(borrow)]
-    STORE_REGION: Cow<'a, str>,
-    #[serde(borrow)]
-    STORE_FORMAT: Cow<'a, str>,
-}
-
-const ANSWER: &str = r#"{"prediction":"UM","label":"Up Market","probabilities":{"LA":0.0006,"MM":0.0047,"UM":0.9947},"model_version":"5aaf7da9b37f","request_id":"00000000000000000000000000000000","warnings":[]}"#;
-
-async fn floor(body: Bytes) -> Result<([(header::HeaderName, &'static str); 1], &'static str), String> {
-    let record: Record<'_> = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-    std::hint::black_box(&record);
-    Ok(([(header::CONTENT_TYPE, "application/json")], ANSWER))
-}
 
 fn request() -> Request<Body> {
     Request::post("/predict").header(header::CONTENT_TYPE, "application/json").body(Body::from(SEED)).expect("request")
@@ -66,7 +37,7 @@ fn bench(c: &mut Criterion) {
     let artifact = Artifact::embedded_default().expect("embedded model");
     let state = Arc::new(AppState::new(artifact, ModelSource::Embedded, ServerConfig::default()));
     let app = router(state);
-    let bare = axum::Router::new().route("/predict", axum::routing::post(floor));
+    let bare = retail_bench_floor::app();
     let mut group = c.benchmark_group("POST /predict, in process");
     group.bench_function("floor handler", |b| b.to_async(&runtime).iter(|| exchange(bare.clone())));
     group.bench_function("retail-api router", |b| b.to_async(&runtime).iter(|| exchange(app.clone())));

@@ -14,11 +14,6 @@ mod train;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc malloc: the runtime's workers free buffers other workers allocated,
-/// and glibc serialises those frees on its arena locks (docs/decisions.md, "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Basket price-sensitivity prediction (dunnhumby `BASKET_PRICE_SENSITIVITY`: LA, MM, UM).
 #[derive(Debug, Parser)]
 #[command(name = "retail-api", version, about)]

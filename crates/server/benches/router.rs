@@ -16,10 +16,6 @@ use retail_model::artifact::Artifact;
 use retail_server::{AppState, ModelSource, ServerConfig, router};
 use tower::ServiceExt;
 
-/// The server binary's allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
 
 fn request() -> Request<Body> {

@@ -47,6 +47,12 @@ pub enum ApiError {
     /// The request took longer than allowed.
     #[error("request took longer than {0} ms")]
     Timeout(u128),
+    /// No valid credential on a protected route (401).
+    #[error("{}", .0.message())]
+    Unauthorized(crate::auth::Failure),
+    /// The credential lacks the scope the route needs (403).
+    #[error("the credential lacks the scope {0}")]
+    InsufficientScope(crate::auth::Scope),
     /// The server is shutting down or has no model.
     #[error("not ready: {0}")]
     NotReady(&'static str),
@@ -68,6 +74,8 @@ impl ApiError {
             Self::BodyRead(_) => (StatusCode::BAD_REQUEST, "body_read"),
             Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             Self::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -96,6 +104,9 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::BodyTimeout(_) | Self::BodyRead(_)) {
             // The rest of the body may still be on its way: do not read it as the next request.
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(challenge) = crate::auth::challenge(&self) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         response.extensions_mut().insert(PendingError::Api(Arc::new(self)));
         response

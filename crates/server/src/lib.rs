@@ -334,6 +334,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// they have, or when the grace period (counted from the signal) is over.
 pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
+    // The JWKS is fetched before serving starts, so the first tokens find their keys.
+    state.auth.start().await;
     let serving = state.model();
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -348,7 +350,6 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
             "no authentication configured (JWT_SECRET_KEY, JWT_JWKS_URL or API_KEYS_FILE) and listening beyond loopback: anyone who can reach this port can use the API"
         );
     }
-    state.auth.start().await;
     let pending = serving.as_ref().is_none_or(|m| m.source != *state.configured_source());
     tokio::spawn(reload::load_then_watch(state.clone(), pending));
     tokio::spawn(metrics::upkeep());

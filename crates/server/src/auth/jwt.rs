@@ -24,7 +24,9 @@ const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub(super) struct JwtVerifier {
     secret: Option<DecodingKey>,
     jwks: Option<Arc<Jwks>>,
-    validation: Validation,
+    /// One validation per accepted algorithm: the library requires every algorithm of a
+    /// validation to be of the key's family, and one algorithm each pins it exactly.
+    validations: Vec<(Algorithm, Validation)>,
     audience: Vec<String>,
     default_scopes: Scopes,
 }
@@ -58,26 +60,33 @@ impl JwtVerifier {
             Some(url) => Some(Arc::new(Jwks::new(url, config, &algorithms, JWKS_TIMEOUT)?)),
             None => None,
         };
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = algorithms;
-        validation.leeway = config.leeway.as_secs();
-        validation.validate_nbf = true;
-        // The audience (aud or Cognito's client_id) is checked in `principal`.
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        if let Some(issuer) = config.issuer.as_deref().filter(|i| !i.is_empty()) {
-            validation.set_issuer(&[issuer]);
-            validation.required_spec_claims.insert("iss".to_owned());
-        }
+        let validations = algorithms.iter().map(|&alg| (alg, validation(alg, config))).collect();
         let audience = config.audience.iter().filter(|a| !a.is_empty()).cloned().collect();
-        Ok(Some(Self { secret, jwks, validation, audience, default_scopes: config.default_scopes }))
+        Ok(Some(Self { secret, jwks, validations, audience, default_scopes: config.default_scopes }))
     }
 
     /// The JWKS cache, when tokens are checked against one.
     pub(super) fn jwks(&self) -> Option<&Arc<Jwks>> {
         self.jwks.as_ref()
     }
+}
 
+/// The checks for tokens signed with `alg`.
+fn validation(alg: Algorithm, config: &AuthConfig) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = config.leeway.as_secs();
+    validation.validate_nbf = true;
+    // The audience (aud or Cognito's client_id) is checked in `principal`.
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    if let Some(issuer) = config.issuer.as_deref().filter(|i| !i.is_empty()) {
+        validation.set_issuer(&[issuer]);
+        validation.required_spec_claims.insert("iss".to_owned());
+    }
+    validation
+}
+
+impl JwtVerifier {
     /// Checks one token.
     pub(super) fn verify(&self, token: &str) -> Verdict {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
@@ -86,9 +95,9 @@ impl JwtVerifier {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Verdict::Denied(Failure::Malformed);
         };
-        if !self.validation.algorithms.contains(&header.alg) {
+        let Some((_, validation)) = self.validations.iter().find(|(alg, _)| *alg == header.alg) else {
             return Verdict::Denied(Failure::BadAlgorithm);
-        }
+        };
         let keys;
         let key = match (header.alg.family(), &self.secret, &self.jwks) {
             (AlgorithmFamily::Hmac, Some(secret), _) => secret,
@@ -103,7 +112,7 @@ impl JwtVerifier {
                 }
             }
         };
-        match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
+        match jsonwebtoken::decode::<Claims>(token, key, validation) {
             Ok(data) => principal(data.claims, &self.audience, self.default_scopes)
                 .map_or_else(Verdict::Denied, Verdict::Allowed),
             Err(e) => Verdict::Denied(failure(e.kind())),

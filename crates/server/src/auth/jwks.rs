@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use sha2::Digest;
 
 use super::{AuthConfig, SetupError};
 
@@ -61,6 +62,10 @@ pub(super) struct Jwks {
     url: reqwest::Url,
     client: reqwest::Client,
     keys: ArcSwap<KeySet>,
+    /// Counts the key sets fetched (the token cache's entries belong to one).
+    generation: std::sync::atomic::AtomicU64,
+    /// SHA-256 of the last document fetched.
+    last_document: std::sync::Mutex<[u8; 32]>,
     algorithms: Vec<Algorithm>,
     refresh: Duration,
     min_refetch: Duration,
@@ -96,6 +101,8 @@ impl Jwks {
             url: parsed,
             client,
             keys: ArcSwap::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            last_document: std::sync::Mutex::new([0; 32]),
             algorithms: algorithms.to_vec(),
             refresh: config.jwks_refresh,
             min_refetch: config.jwks_min_refetch,
@@ -106,6 +113,11 @@ impl Jwks {
     /// The cached keys.
     pub(super) fn keys(&self) -> arc_swap::Guard<Arc<KeySet>> {
         self.keys.load()
+    }
+
+    /// Which fetch the cached keys come from.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Fetches the JWKS and caches its keys; on failure the cached keys stay.
@@ -123,7 +135,14 @@ impl Jwks {
         }
         let keys = parse(&body, &self.algorithms)?;
         let n = keys.0.len();
-        self.keys.store(Arc::new(keys));
+        // Verified tokens are kept across a refresh that serves the same document.
+        let digest: [u8; 32] = sha2::Sha256::digest(&body).into();
+        let mut last = self.last_document.lock().map_err(|_| "poisoned lock".to_owned())?;
+        if *last != digest {
+            *last = digest;
+            self.keys.store(Arc::new(keys));
+            self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         Ok(n)
     }
 

@@ -11,6 +11,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::cache::{self, VerifiedTokens};
 use super::jwks::{Jwks, Lookup};
 use super::{AuthConfig, Failure, Principal, Scopes, SetupError, Verdict};
 
@@ -29,6 +30,8 @@ pub(super) struct JwtVerifier {
     validations: Vec<(Algorithm, Validation)>,
     audience: Vec<String>,
     default_scopes: Scopes,
+    leeway: u64,
+    verified: VerifiedTokens,
 }
 
 impl JwtVerifier {
@@ -62,7 +65,15 @@ impl JwtVerifier {
         };
         let validations = algorithms.iter().map(|&alg| (alg, validation(alg, config))).collect();
         let audience = config.audience.iter().filter(|a| !a.is_empty()).cloned().collect();
-        Ok(Some(Self { secret, jwks, validations, audience, default_scopes: config.default_scopes }))
+        Ok(Some(Self {
+            secret,
+            jwks,
+            validations,
+            audience,
+            default_scopes: config.default_scopes,
+            leeway: config.leeway.as_secs(),
+            verified: VerifiedTokens::default(),
+        }))
     }
 
     /// The JWKS cache, when tokens are checked against one.
@@ -87,11 +98,29 @@ fn validation(alg: Algorithm, config: &AuthConfig) -> Validation {
 }
 
 impl JwtVerifier {
-    /// Checks one token.
+    /// Checks one token: from the cache of verified tokens, else in full.
     pub(super) fn verify(&self, token: &str) -> Verdict {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Verdict::Denied(Failure::Malformed);
         }
+        let key = cache::key(token);
+        let now = jsonwebtoken::get_current_timestamp();
+        let generation = self.jwks.as_ref().map_or(0, |j| j.generation());
+        if let Some(principal) = self.verified.get(&key, now, self.leeway, generation) {
+            return Verdict::Allowed(principal);
+        }
+        match self.verify_fully(token) {
+            Verdict::Allowed((principal, exp, nbf)) => {
+                self.verified.insert(key, principal.clone(), exp, nbf, generation);
+                Verdict::Allowed(principal)
+            }
+            Verdict::Denied(failure) => Verdict::Denied(failure),
+            Verdict::UnknownKid => Verdict::UnknownKid,
+        }
+    }
+
+    /// Checks one token's signature and claims; the principal with `exp` and `nbf`.
+    fn verify_fully(&self, token: &str) -> Verdict<(Principal, u64, Option<u64>)> {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Verdict::Denied(Failure::Malformed);
         };
@@ -113,8 +142,14 @@ impl JwtVerifier {
             }
         };
         match jsonwebtoken::decode::<Claims>(token, key, validation) {
-            Ok(data) => principal(data.claims, &self.audience, self.default_scopes)
-                .map_or_else(Verdict::Denied, Verdict::Allowed),
+            Ok(data) => {
+                // The library has checked both are finite, non-negative numbers (`exp` present).
+                let (exp, nbf) = (data.claims.exp.map_or(0, |e| e as u64), data.claims.nbf.map(|n| n as u64));
+                match principal(data.claims, &self.audience, self.default_scopes) {
+                    Ok(p) => Verdict::Allowed((p, exp, nbf)),
+                    Err(failure) => Verdict::Denied(failure),
+                }
+            }
             Err(e) => Verdict::Denied(failure(e.kind())),
         }
     }
@@ -198,6 +233,8 @@ impl OneOrMany {
 #[derive(Debug, Deserialize)]
 pub(super) struct Claims {
     sub: Option<String>,
+    exp: Option<f64>,
+    nbf: Option<f64>,
     aud: Option<OneOrMany>,
     client_id: Option<String>,
     token_use: Option<String>,

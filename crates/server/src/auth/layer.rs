@@ -1,7 +1,7 @@
 //! [`RequireScope`]: the route layer of a protected route group. It checks the credential
 //! before anything else on the route (body admission included), answers 401/403 in the API's
-//! error shape, counts failures by reason, and puts the [`Principal`] in the request's
-//! extensions (for handlers) and the response's (for the access log). With a cached key the
+//! error shape, counts failures by reason, and puts the [`Principal`] in the response's
+//! extensions (for the access log). With a cached key the
 //! check is synchronous and nothing is boxed; only a token with an unknown `kid` waits for a
 //! JWKS refetch.
 
@@ -70,12 +70,12 @@ fn deny(failure: Failure) -> Response {
     ApiError::Unauthorized(failure).into_response()
 }
 
-/// Runs the inner service for an authorized request; the principal goes with the response.
-fn admit<S>(inner: &mut S, mut request: Request, principal: Principal) -> GuardFuture<S::Future>
+/// Runs the inner service for an authorized request; the principal goes with the response (no
+/// handler reads it yet, so it is not put in the request: that would cost an allocation each).
+fn admit<S>(inner: &mut S, request: Request, principal: Principal) -> GuardFuture<S::Future>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    request.extensions_mut().insert(principal.clone());
     GuardFuture::Inner { inner: inner.call(request), principal: Some(principal) }
 }
 

@@ -4,6 +4,7 @@
 //! [`Principal`] to the handler and the access log. With nothing configured, auth is off.
 
 mod apikeys;
+mod cache;
 mod jwks;
 mod jwt;
 mod layer;
@@ -206,8 +207,8 @@ impl std::fmt::Debug for Auth {
 }
 
 /// What checking a request's credential found.
-enum Verdict {
-    Allowed(Principal),
+enum Verdict<P = Principal> {
+    Allowed(P),
     Denied(Failure),
     /// A well-formed token whose `kid` is not in the cached JWKS: worth one (rate-limited) refetch.
     UnknownKid,

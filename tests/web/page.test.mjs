@@ -2,6 +2,8 @@
 //
 //   node page.test.mjs <base-url> <screenshot.png>
 //   BASE_URL=http://127.0.0.1:8000/ SCREENSHOT=page.png node page.test.mjs
+//   TOKEN=<jwt> node page.test.mjs <base-url> <screenshot.png>   # a server with auth on (issue 13):
+//       the page's token field and Swagger UI's Authorize button, each ending in a 200 from /predict
 //
 // Exits non-zero with a message on the first failed check; prints every check that passed.
 
@@ -171,6 +173,61 @@ async function run(browser) {
   check(problems.length === 0, "no page errors, console errors, failed loads or external requests", problems);
 }
 
+// With auth on: without a token the page gets 401s; with one entered in the token field (kept in
+// sessionStorage), the model panel loads and /predict answers 200 with the token as Bearer. Then
+// Swagger UI: Authorize with the token, try POST /predict, 200.
+async function runWithToken(browser, token) {
+  const base = new URL(baseUrl);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(10_000);
+  const problems = [];
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("request", (r) => { if (new URL(r.url()).origin !== base.origin && !r.url().startsWith("data:")) problems.push(`external request: ${r.url()}`); });
+
+  await page.goto(base.href);
+  await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
+  const before = await page.evaluate(() => document.getElementById("model-error").textContent);
+  check(/401/.test(before), "without a token the model panel reports 401", before);
+  const [refused] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/predict")), page.click("#submit")]);
+  check(refused.status() === 401, "without a token /predict answers 401", refused.status());
+
+  await page.fill("#token", token);
+  await page.dispatchEvent("#token", "change");
+  await page.waitForFunction(() => document.getElementById("model-version").textContent.trim() !== "");
+  await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
+  check(await page.evaluate(() => document.getElementById("model-error").textContent) === "", "with the token the model panel loads");
+  check(await page.evaluate(() => sessionStorage.getItem("retail-api-token")) === token, "the token is kept in sessionStorage");
+  const [request, response] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith("/predict") && r.method() === "POST"),
+    page.waitForResponse((r) => r.url().endsWith("/predict")),
+    page.click("#submit"),
+  ]);
+  check(request.headers()["authorization"] === `Bearer ${token}`, "the page sends the token as Bearer");
+  check(response.status() === 200, "with the token /predict answers 200", response.status());
+  await readResult(page, "with a token");
+  await page.reload();
+  check(await page.inputValue("#token") === token, "the token survives a reload of the tab");
+
+  await page.goto(new URL("/docs/", base).href);
+  await page.click("button.authorize");
+  const bearer = page.locator(".auth-container", { hasText: "bearer" });
+  await bearer.locator("input").fill(token);
+  await bearer.locator("button[type=submit]").click();
+  await page.click("button.btn-done");
+  await page.click("#operations-predict-predict .opblock-summary");
+  await page.click("#operations-predict-predict button.try-out__btn");
+  const [tried, answer] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith("/predict") && r.method() === "POST"),
+    page.waitForResponse((r) => r.url().endsWith("/predict")),
+    page.click("#operations-predict-predict button.execute"),
+  ]);
+  check(tried.headers()["authorization"] === `Bearer ${token}`, "Swagger UI sends the authorized token");
+  check(answer.status() === 200, "Swagger UI: POST /predict answers 200", answer.status());
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`ok - screenshot saved to ${screenshot}`);
+  check(problems.length === 0, "no page errors or external requests", problems);
+}
+
 const started = Date.now();
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
@@ -178,7 +235,8 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 try {
-  await run(browser);
+  if (process.env.TOKEN) await runWithToken(browser, process.env.TOKEN);
+  else await run(browser);
   console.log(`all checks passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 } catch (err) {
   console.error(`FAIL: ${err.message}`);

@@ -1,6 +1,7 @@
 //! `retail-api`: the one binary. Flags become validated configs here; the work happens in the
 //! library crates.
 
+mod auth;
 mod healthcheck;
 #[cfg(feature = "train")]
 mod import;
@@ -25,11 +26,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (the embedded default model unless MODEL_URI says otherwise).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Exit 0 when the local server is ready (for the image's HEALTHCHECK), else 1.
     Healthcheck(healthcheck::HealthcheckArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Print a new HS256 bearer token signed with JWT_SECRET_KEY.
+    Token(auth::TokenArgs),
+    /// Make API keys for API_KEYS_FILE.
+    Apikey(auth::ApiKeyArgs),
     /// Publish model artifacts to S3 and manage their versions in the SageMaker Model Registry.
     Registry(registry::RegistryArgs),
     /// Write a deterministic synthetic transaction dataset in the dunnhumby schema.
@@ -57,6 +62,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(&args),
         Command::Healthcheck(args) => healthcheck::healthcheck(&args),
         Command::Openapi => serve::print_openapi(),
+        Command::Token(args) => auth::token(&args),
+        Command::Apikey(args) => auth::apikey(&args),
         Command::Registry(args) => registry::registry(&args),
         #[cfg(feature = "train")]
         Command::GenData(args) => train::gen_data(&args),

@@ -95,6 +95,8 @@ pub struct ServeArgs {
     /// After SIGTERM, seconds until the process exits even with requests in flight.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = ServerConfig::default().shutdown_grace.as_secs_f64())]
     shutdown_grace_seconds: f64,
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
 }
 
 impl ServeArgs {
@@ -250,6 +252,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     )?;
     let open_files = raise_open_file_limit();
     let config = args.config()?;
+    let auth = args.auth.auth()?;
     tracing::info!(open_files, max_connections = config.connections.max_connections, "limits");
     let addr = config.addr;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -278,7 +281,10 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             AppState::starting(source, config, fallback)
         }
     };
-    let state = Arc::new(state);
+    if auth.is_enabled() && state.config.cors_allowed_origins.iter().any(|o| o == "*") {
+        bail!("CORS_ALLOWED_ORIGINS=* is refused while authentication is on: name the origins that may call the API");
+    }
+    let state = Arc::new(state.with_auth(auth));
     runtime.block_on(retail_server::serve(state)).with_context(|| format!("cannot serve on {addr}"))
 }
 

@@ -47,6 +47,12 @@ pub enum ApiError {
     /// The request took longer than allowed.
     #[error("request took longer than {0} ms")]
     Timeout(u128),
+    /// No valid credential on a protected route (401).
+    #[error("{}", .0.message())]
+    Unauthorized(crate::auth::Failure),
+    /// The credential lacks the scope the route needs (403).
+    #[error("the credential lacks the scope {0}")]
+    InsufficientScope(crate::auth::Scope),
     /// The server is shutting down or has no model.
     #[error("not ready: {0}")]
     NotReady(&'static str),
@@ -79,6 +85,8 @@ impl ApiError {
             Self::BodyRead(_) => "the body could not be read (the client broke the transfer)",
             Self::Overloaded(_) => "too many requests in flight; retry after the Retry-After seconds",
             Self::Timeout(_) => "the request took longer than REQUEST_TIMEOUT_MS",
+            Self::Unauthorized(_) => "no valid credential (Bearer token or X-API-Key)",
+            Self::InsufficientScope(_) => "the credential lacks the scope this route needs",
             Self::NotReady(_) => "no model loaded yet, or shutting down",
             Self::Internal(_) => "an unexpected failure (logged)",
         }
@@ -96,6 +104,8 @@ impl ApiError {
             Self::BodyRead(_) => (StatusCode::BAD_REQUEST, "body_read"),
             Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             Self::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -124,6 +134,9 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::BodyTimeout(_) | Self::BodyRead(_)) {
             // The rest of the body may still be on its way: do not read it as the next request.
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(challenge) = crate::auth::challenge(&self) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         response.extensions_mut().insert(PendingError::Api(Arc::new(self)));
         response

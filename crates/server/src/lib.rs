@@ -3,6 +3,7 @@
 //! feature pipeline), model information and metrics, Prometheus metrics, build information,
 //! OpenAPI with Swagger UI, and a web page. One JSON error shape; graceful shutdown.
 
+pub mod auth;
 mod docs;
 pub mod edge;
 mod error;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use auth::openapi::SecuritySchemes;
 use axum::Router;
 use retail_model::artifact::Artifact;
 use tokio::sync::Semaphore;
@@ -161,6 +163,8 @@ pub struct AppState {
     body_budget: edge::admission::BodyBudget,
     /// Scoring slots on the blocking pool (`routes::predict::scoring_slots`).
     scoring: Arc<Semaphore>,
+    /// Who may call what (off unless configured, see [`AppState::with_auth`]).
+    pub auth: Arc<auth::Auth>,
 }
 
 impl AppState {
@@ -186,11 +190,19 @@ impl AppState {
             permits,
             body_budget,
             scoring,
+            auth: Arc::default(),
         };
         if let Some(artifact) = fallback {
             state.install_model(reload::Fetched { artifact, package: None }, ModelSource::Embedded);
         }
         state
+    }
+
+    /// This state with credentials checked as `auth` says.
+    #[must_use]
+    pub fn with_auth(mut self, auth: auth::Auth) -> Self {
+        self.auth = Arc::new(auth);
+        self
     }
 
     /// The model serving now, if any (a snapshot: keep it for the whole request).
@@ -240,6 +252,7 @@ impl AppState {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&SecuritySchemes),
     info(
         title = "retail-api",
         description = "Predicts the price sensitivity of a shopping basket (dunnhumby BASKET_PRICE_SENSITIVITY): LA less affluent, MM mid-market, UM up-market."
@@ -256,8 +269,10 @@ struct ApiDoc;
 
 /// The documented routes: a route cannot exist without its OpenAPI entry. The scoring routes
 /// form two groups (single records, batches) that pass [`edge::admission`] with their body limit;
-/// `state` is absent when only the document is wanted.
+/// those and the model and metrics groups are [`edge::guarded`] by the scope they need; the rest
+/// is public. `state` is absent when only the document is wanted.
 fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
+    use auth::Scope;
     use routes::{health, meta, model, predict, sagemaker, v2};
     let config = state.map_or_else(ServerConfig::default, |s| s.config.clone());
     let admitted = |routes: OpenApiRouter<Arc<AppState>>, limit: usize| match state {
@@ -269,6 +284,7 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
             .route_layer(axum::extract::DefaultBodyLimit::disable()),
         None => routes,
     };
+    let guarded = |routes, scope| edge::guarded(routes, state.map(|s| &s.auth), scope);
     let scoring = docs::scoring_errors();
     let single = docs::with_errors(OpenApiRouter::new().routes(routes!(predict::predict)), &scoring);
     let batches = OpenApiRouter::new()
@@ -281,23 +297,23 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     let model = OpenApiRouter::new()
         .routes(routes!(model::info))
         .routes(routes!(model::info_alias))
-        .routes(routes!(model::metrics));
+        .routes(routes!(model::metrics))
+        .routes(routes!(v2::model_metadata))
+        .routes(routes!(v2::model_version_metadata));
     let model = docs::with_errors(model, &docs::model_errors());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::healthz))
         .routes(routes!(health::ready))
-        .merge(admitted(single, config.max_body_bytes))
-        .merge(admitted(batches, config.max_batch_body_bytes))
-        .merge(model)
+        .merge(guarded(admitted(single, config.max_body_bytes), Scope::Predict))
+        .merge(guarded(admitted(batches, config.max_batch_body_bytes), Scope::Predict))
+        .merge(guarded(model, Scope::ModelRead))
         .routes(routes!(meta::version))
-        .routes(routes!(meta::prometheus))
+        .merge(guarded(OpenApiRouter::new().routes(routes!(meta::prometheus)), Scope::MetricsRead))
         .routes(routes!(sagemaker::ping))
         .routes(routes!(v2::server_metadata))
         .routes(routes!(v2::live))
         .routes(routes!(v2::ready))
-        .routes(routes!(v2::model_metadata))
-        .routes(routes!(v2::model_version_metadata))
         .routes(routes!(v2::model_ready))
         .routes(routes!(v2::model_version_ready))
 }
@@ -325,6 +341,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// they have, or when the grace period (counted from the signal) is over.
 pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
+    // The JWKS is fetched before serving starts, so the first tokens find their keys.
+    state.auth.start().await;
     let serving = state.model();
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -334,6 +352,11 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     );
     // A configured source not loaded yet (or covered by the fallback) is loaded in the background,
     // with backoff; the watcher starts once it has loaded.
+    if !state.auth.is_enabled() && !listener.local_addr()?.ip().is_loopback() {
+        tracing::warn!(
+            "no authentication configured (JWT_SECRET_KEY, JWT_JWKS_URL or API_KEYS_FILE) and listening beyond loopback: anyone who can reach this port can use the API"
+        );
+    }
     let pending = serving.as_ref().is_none_or(|m| m.source != *state.configured_source());
     tokio::spawn(reload::load_then_watch(state.clone(), pending));
     tokio::spawn(metrics::upkeep());

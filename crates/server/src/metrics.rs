@@ -59,6 +59,10 @@ fn describe() {
         "retail_api_limits_hit_total",
         "Requests stopped by a limit (concurrent_requests, request_timeout, body_read_timeout, body_budget)"
     );
+    metrics::describe_counter!(
+        "retail_api_auth_failures_total",
+        "Requests refused by auth, by reason (missing, malformed, expired, not_yet_valid, bad_signature, bad_algorithm, bad_claims, unknown_key, revoked_key, expired_key, insufficient_scope)"
+    );
     process_collector().describe();
 }
 
@@ -132,6 +136,11 @@ pub fn connection_closed(reason: &'static str) {
 /// Counts a request stopped by `limit` (one of the documented closed set).
 pub fn limit_hit(limit: &'static str) {
     counter!("retail_api_limits_hit_total", "limit" => limit).increment(1);
+}
+
+/// Counts a request refused by auth; `reason` is one of the documented closed set.
+pub fn auth_failure(reason: &'static str) {
+    counter!("retail_api_auth_failures_total", "reason" => reason).increment(1);
 }
 
 /// Counters of scored baskets, registered once per model so the hot path only increments.

@@ -1,5 +1,6 @@
 //! Integration tests of the `retail-api` binary (one test binary, real processes).
 
+mod auth;
 mod default_model;
 mod edge;
 mod hostile_bodies;

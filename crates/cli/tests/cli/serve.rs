@@ -110,3 +110,16 @@ fn a_missing_model_uri_fails_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/does/not/exist"), "{stderr}");
 }
+
+#[test]
+fn cors_for_any_origin_is_refused_while_authentication_is_on() {
+    let out = bin()
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .env("CORS_ALLOWED_ORIGINS", "*")
+        .env("JWT_SECRET_KEY", "a-secret-of-at-least-thirty-two-bytes!!")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CORS_ALLOWED_ORIGINS=* is refused while authentication is on"), "{stderr}");
+}

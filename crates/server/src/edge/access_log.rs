@@ -1,7 +1,8 @@
 //! The access log: one INFO line per request (target `access`), fields at the top level of the
 //! JSON line so CloudWatch Logs Insights can `filter status >= 500`: time, request id, method,
 //! route template, status, latency, bytes in and out, model name and version, rows scored,
-//! client address and user agent. Never bodies, tokens or other headers. `ACCESS_LOG` chooses
+//! client address, user agent and the authenticated principal (a token's `sub` or an API key's
+//! name). Never bodies, tokens, keys or other headers. `ACCESS_LOG` chooses
 //! every request, errors (status >= 400) only, or none.
 
 use std::net::{IpAddr, SocketAddr};
@@ -93,6 +94,7 @@ impl Hook for Log {
             rows = scored.map(|s| s.rows),
             client = client(seen.peer, seen.forwarded.as_ref(), &self.0.config.trusted_proxies).map(tracing::field::display),
             user_agent = user_agent(seen.agent.as_ref()),
+            principal = response.extensions().get::<crate::auth::Principal>().map(crate::auth::Principal::name),
             "request"
         );
     }

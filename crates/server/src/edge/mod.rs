@@ -1,5 +1,6 @@
 //! The HTTP edge: connections ([`conn`]), the middleware stack every request passes
-//! ([`stack`], read top to bottom), and the admission of scoring requests ([`admission`]).
+//! ([`stack`], read top to bottom), then per route group: authentication ([`guarded`]) and the
+//! admission of scoring requests ([`admission`]).
 
 pub mod access_log;
 pub mod admission;
@@ -21,10 +22,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::{self, Auth, Scope};
 use crate::{ApiError, AppState, error, metrics};
 
-/// Wraps the routes in the edge's middleware, outermost first.
+/// Wraps the routes in the edge's middleware, outermost first. Below it, per route group
+/// (`crate::api`): [`guarded`] (credential and scope, 401/403), then, on scoring routes,
+/// [`admission`] (body, permit, timeout), then the handler.
 pub fn stack(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
     let x_request_id = HeaderName::from_static(request_id::HEADER);
     routes
@@ -78,6 +83,22 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .expose_headers([HeaderName::from_static(request_id::HEADER), header::RETRY_AFTER])
             .max_age(std::time::Duration::from_secs(600))
     })
+}
+
+/// A protected route group: [`auth::RequireScope`] as its route layer, outside admission (added
+/// after it), so a request without a valid credential never has its body read or takes a
+/// permit; and the scope in its OpenAPI operations. `auth` is absent when only the document is
+/// wanted; an `auth` that does not guard `scope` (auth off, or `METRICS_PUBLIC`) adds no layer.
+pub fn guarded(
+    mut routes: OpenApiRouter<Arc<AppState>>,
+    auth: Option<&Arc<Auth>>,
+    scope: Scope,
+) -> OpenApiRouter<Arc<AppState>> {
+    auth::openapi::require(routes.get_openapi_mut(), scope);
+    match auth {
+        Some(auth) if auth.guards(scope) => routes.route_layer(auth::RequireScope::new(auth.clone(), scope)),
+        _ => routes,
+    }
 }
 
 /// Security headers for the HTML page and the API reference.

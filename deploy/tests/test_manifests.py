@@ -402,6 +402,36 @@ class Manifests(unittest.TestCase):
         return measured["idle_vmrss_kib"] / 1024 + connections + bodies + scoring
 
 
+    def test_service_account_may_only_get_its_own_objects(self):
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                deployment, container = self.api(docs)
+                pod = deployment["spec"]["template"]["spec"]
+                account = one(docs, "ServiceAccount", pod["serviceAccountName"])
+                # No API token in the pod (IRSA's web-identity token is a projected volume of its own).
+                self.assertIs(pod.get("automountServiceAccountToken"), False)
+                self.assertIs(account.get("automountServiceAccountToken"), False)
+                own = {("configmaps", r["configMapRef"]["name"]) for r in container.get("envFrom", []) if "configMapRef" in r}
+                own |= {("secrets", e["valueFrom"]["secretKeyRef"]["name"]) for e in container.get("env", [])
+                        if "secretKeyRef" in e.get("valueFrom", {})}
+                subject = {"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                           "namespace": account["metadata"]["namespace"]}
+                self.assertFalse([b for b in all_of(docs, "ClusterRoleBinding") if subject in b.get("subjects", [])])
+                bindings = [b for b in all_of(docs, "RoleBinding") if subject in b["subjects"]]
+                self.assertEqual(len(bindings), 1, "one RoleBinding for the API's service account")
+                (binding,) = bindings
+                self.assertEqual(binding["subjects"], [subject], "the API's RoleBinding binds nobody else")
+                self.assertEqual(binding["roleRef"]["kind"], "Role")
+                role = one(docs, "Role", binding["roleRef"]["name"])
+                granted = set()
+                for rule in role["rules"]:
+                    self.assertEqual(rule["verbs"], ["get"])
+                    self.assertEqual(rule["apiGroups"], [""])
+                    self.assertTrue(rule.get("resourceNames"), "a rule without resourceNames covers every object")
+                    granted |= {(r, n) for r in rule["resources"] for n in rule["resourceNames"]}
+                self.assertEqual(granted, own, "get on the pod's own ConfigMap and Secret, nothing else")
+
+
 class LoadTest(unittest.TestCase):
     """loadtest/artillery.yml asserts what it claims (artillery ignores `expect:` without its plugin)."""
 

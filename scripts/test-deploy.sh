@@ -53,10 +53,11 @@ bin=${RETAIL_API_BIN:-target/release/retail-api}
 "$bin" --version >&2
 
 step "deploy: render every Kustomize variant"
-# local and eks are the overlays; eks-all adds every component (ServiceMonitor, NLB, registry).
+# local and eks are the overlays; eks-all adds every component (ServiceMonitor, NLB, registry);
+# eks-secret is auth_mode = "secret" (the HS256 key from Secrets Manager instead of Cognito).
 rendered=target/k8s-rendered
 rm -rf "$rendered" target/k8s-variants
-mkdir -p "$rendered" target/k8s-variants/eks-all
+mkdir -p "$rendered" target/k8s-variants/eks-all target/k8s-variants/eks-secret
 cat >target/k8s-variants/eks-all/kustomization.yaml <<'YAML'
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -67,7 +68,16 @@ components:
   - ../../../deploy/k8s/components/nlb
   - ../../../deploy/k8s/components/model-registry
 YAML
-declare -A variants=([local]=deploy/k8s/overlays/local [eks]=deploy/k8s/overlays/eks [eks-all]=target/k8s-variants/eks-all)
+cat >target/k8s-variants/eks-secret/kustomization.yaml <<'YAML'
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../../deploy/k8s/overlays/eks
+components:
+  - ../../../deploy/k8s/components/auth-secret
+YAML
+declare -A variants=([local]=deploy/k8s/overlays/local [eks]=deploy/k8s/overlays/eks [eks-all]=target/k8s-variants/eks-all
+  [eks-secret]=target/k8s-variants/eks-secret)
 for variant in "${!variants[@]}"; do
   "$tools/kubectl" kustomize "${variants[$variant]}" >"$rendered/$variant.yaml"
   printf '%-8s %s objects\n' "$variant" "$(grep -c '^kind:' "$rendered/$variant.yaml")" >&2
@@ -79,13 +89,15 @@ for dir in deploy/k8s/overlays/*/; do
 done
 
 step "deploy: Kubernetes schemas (1.30, 1.35, strict)"
-# ServiceMonitor is a Prometheus Operator CRD, which kubernetes-validate has no schema for; the
-# drift tests check it instead. Every other object must find its schema.
+# ServiceMonitor (Prometheus Operator), SecretStore and ExternalSecret (External Secrets Operator)
+# are CRDs, which kubernetes-validate has no schema for; the drift tests check them instead
+# (their API version against the pinned chart's CRDs). Every other object must find its schema.
 "$tools/python" - "$rendered" <<'PY'
 import sys, pathlib, yaml
 rendered = pathlib.Path(sys.argv[1])
+crds = {"ServiceMonitor", "SecretStore", "ExternalSecret"}
 for path in rendered.glob("*.yaml"):
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] != "ServiceMonitor"]
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] not in crds]
     out = rendered.parent / "k8s-schema" / path.name
     out.parent.mkdir(exist_ok=True)
     out.write_text(yaml.safe_dump_all(docs, sort_keys=False))

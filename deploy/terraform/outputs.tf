@@ -67,3 +67,54 @@ output "alarm_topic_arn" {
   description = "SNS topic of the ALB alarms."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "auth_mode" {
+  description = "How the API checks tokens: cognito or secret (variable auth_mode)."
+  value       = var.auth_mode
+}
+
+output "auth_jwks_url" {
+  description = "JWT_JWKS_URL of the pods: the Cognito user pool's signing keys (cognito mode; empty otherwise)."
+  value       = local.auth_cognito ? "https://${aws_cognito_user_pool.api[0].endpoint}/.well-known/jwks.json" : ""
+}
+
+output "auth_issuer" {
+  description = "JWT_ISSUER of the pods: the user pool's iss claim, https://cognito-idp.<region>.amazonaws.com/<pool id> (cognito mode; empty otherwise)."
+  value       = local.auth_cognito ? "https://${aws_cognito_user_pool.api[0].endpoint}" : ""
+}
+
+output "auth_audience" {
+  description = "JWT_AUDIENCE of the pods: the app client ID, which Cognito access tokens carry as client_id (they have no aud claim) (cognito mode; empty otherwise)."
+  value       = local.auth_cognito ? aws_cognito_user_pool_client.api[0].id : ""
+}
+
+output "auth_client_id" {
+  description = "Client ID of the machine-to-machine app client (cognito mode; empty otherwise)."
+  value       = local.auth_cognito ? aws_cognito_user_pool_client.api[0].id : ""
+}
+
+output "auth_client_secret" {
+  description = "Client secret of the machine-to-machine app client (cognito mode): terraform output -raw auth_client_secret."
+  value       = local.auth_cognito ? aws_cognito_user_pool_client.api[0].client_secret : ""
+  sensitive   = true
+}
+
+output "auth_token_url" {
+  description = "Token endpoint for the client-credentials grant (cognito mode; empty otherwise)."
+  value       = local.auth_cognito ? "https://${aws_cognito_user_pool_domain.api[0].domain}.auth.${local.region}.amazoncognito.com/oauth2/token" : ""
+}
+
+output "auth_scope_prefix" {
+  description = "Prefix Cognito puts before the API's scope names in access tokens (\"retail-api/predict\"); empty in secret mode."
+  value       = local.auth_cognito ? "${local.auth_resource_server}/" : ""
+}
+
+output "auth_secret_name" {
+  description = "Secrets Manager secret holding JWT_SECRET_KEY (secret mode; empty otherwise)."
+  value       = local.auth_secret ? aws_secretsmanager_secret.jwt[0].name : ""
+}
+
+output "external_secrets_role_arn" {
+  description = "IRSA role of ServiceAccount mlops/retail-api-secrets, which the SecretStore uses (secret mode; empty otherwise)."
+  value       = local.auth_secret ? module.external_secrets_irsa[0].iam_role_arn : ""
+}

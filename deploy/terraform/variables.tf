@@ -162,3 +162,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "auth_mode" {
+  description = "How the API checks callers' tokens (docs/deploy-eks.md, \"Authentication\"): \"cognito\" (default) makes a Cognito user pool that issues RS256 access tokens to a client-credentials app client, and the pods verify them with its JWKS; \"secret\" keeps an HS256 key (JWT_SECRET_KEY) in Secrets Manager, synced into the pods' namespace by External Secrets Operator. name must not contain \"aws\", \"amazon\" or \"cognito\" with cognito: it prefixes the Cognito domain."
+  type        = string
+  default     = "cognito"
+
+  validation {
+    condition     = contains(["cognito", "secret"], var.auth_mode)
+    error_message = "auth_mode must be \"cognito\" or \"secret\"."
+  }
+}

@@ -40,6 +40,24 @@ CONTRACT = {
 }
 
 
+# The server's authentication settings (issue 13; CONTRACT.md, "Auth"): the only auth names a
+# manifest may set. Until the binary reads them (the server half of issue 13 lands separately),
+# they are accepted as settings; once it reads any of them, every name must be one it reads.
+AUTH_SETTINGS = {
+    "JWT_SECRET_KEY", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS", "JWT_LEEWAY_SECONDS",
+    "JWT_DEFAULT_SCOPES", "JWT_JWKS_REFRESH_SECONDS", "JWT_JWKS_MIN_REFETCH_SECONDS", "API_KEYS_FILE",
+    "METRICS_PUBLIC",
+}
+# The External Secrets Operator chart Terraform pins, and the CRD versions it serves.
+CHARTS = json.loads((ROOT / "deploy/tests/chart-versions.json").read_text())
+
+
+def pinned_chart(chart: str) -> str:
+    found = re.search(rf'chart\s*=\s*"{chart}"\s*\n\s*version\s*=\s*"([^"]+)"', (ROOT / "deploy/terraform/auth.tf").read_text())
+    assert found, f"no pinned {chart} release in deploy/terraform/auth.tf"
+    return found.group(1)
+
+
 def run(*args: str) -> str:
     # A clean environment: `--help` shows set variables' values in its `[env: NAME=value]` lines.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -67,6 +85,8 @@ def accepted_settings() -> set[str]:
         names |= set(re.findall(r'env::var(?:_os)?\("([A-Z0-9_]+)"\)', src.read_text()))
     telemetry = (ROOT / "crates/cli/src/telemetry.rs").read_text()
     assert "EnvFilter::try_from_default_env" in telemetry, "telemetry no longer reads RUST_LOG"
+    if not names & AUTH_SETTINGS:
+        names |= AUTH_SETTINGS  # a binary from before issue 13: see AUTH_SETTINGS
     return names | {"RUST_LOG"}
 
 
@@ -400,6 +420,106 @@ class Manifests(unittest.TestCase):
         bodies = setting("MAX_BUFFERED_BODY_BYTES") / 2**20
         scoring = 2 * measured["cpus"] * 8 * setting("MAX_BATCH_BODY_BYTES") / 2**20
         return measured["idle_vmrss_kib"] / 1024 + connections + bodies + scoring
+
+    def container_env(self, docs) -> dict:
+        """Every variable the API container gets: its ConfigMap, then its own env (name -> value or valueFrom)."""
+        _, container = self.api(docs)
+        env = dict(self.config(docs))
+        env.update({e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])})
+        return env
+
+    def test_auth_settings_are_the_servers_names(self):
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                env = self.container_env(docs)
+                auth = {n for n in env if n.startswith("JWT_") or n.startswith("API_KEY") or "METRICS" in n}
+                self.assertLessEqual(auth, AUTH_SETTINGS, "not a setting name of the server (issue 13)")
+                if not variant.startswith("eks"):
+                    continue
+                if "JWT_SECRET_KEY" in env:
+                    # auth_mode = "secret": the key from the ExternalSecret's Secret, no Cognito settings.
+                    ref = env["JWT_SECRET_KEY"]["secretKeyRef"]
+                    (external,) = all_of(docs, "ExternalSecret")
+                    self.assertEqual(ref["name"], external["spec"]["target"]["name"])
+                    self.assertIn(ref["key"], [d["secretKey"] for d in external["spec"]["data"]])
+                    self.assertFalse({"JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE"} & set(env))
+                    self.assertEqual(env.get("JWT_ALGORITHMS"), "HS256")
+                else:
+                    # Cognito: the pool's issuer, its JWKS under it, RS256 (what Cognito signs with).
+                    issuer = env.get("JWT_ISSUER", "")
+                    self.assertRegex(issuer, r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9-]+_[0-9A-Za-z]+$")
+                    self.assertEqual(env.get("JWT_JWKS_URL"), f"{issuer}/.well-known/jwks.json")
+                    self.assertTrue(env.get("JWT_AUDIENCE"), "Cognito access tokens: the app client ID (client_id)")
+                    self.assertEqual(env.get("JWT_ALGORITHMS"), "RS256")
+                    self.assertEqual(issuer.split("/")[2].split(".")[1], env["AWS_REGION"])
+                # Prometheus sends no token: /metrics is public to the pods' network only with it.
+                monitored = bool(all_of(docs, "ServiceMonitor"))
+                self.assertEqual(env.get("METRICS_PUBLIC") == "true", monitored)
+
+    def test_service_account_may_only_get_its_own_objects(self):
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                deployment, container = self.api(docs)
+                pod = deployment["spec"]["template"]["spec"]
+                account = one(docs, "ServiceAccount", pod["serviceAccountName"])
+                # No API token in the pod (IRSA's web-identity token is a projected volume of its own).
+                self.assertIs(pod.get("automountServiceAccountToken"), False)
+                self.assertIs(account.get("automountServiceAccountToken"), False)
+                own = {("configmaps", r["configMapRef"]["name"]) for r in container.get("envFrom", []) if "configMapRef" in r}
+                own |= {("secrets", e["valueFrom"]["secretKeyRef"]["name"]) for e in container.get("env", [])
+                        if "secretKeyRef" in e.get("valueFrom", {})}
+                subject = {"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                           "namespace": account["metadata"]["namespace"]}
+                self.assertFalse([b for b in all_of(docs, "ClusterRoleBinding") if subject in b.get("subjects", [])])
+                bindings = [b for b in all_of(docs, "RoleBinding") if subject in b["subjects"]]
+                self.assertEqual(len(bindings), 1, "one RoleBinding for the API's service account")
+                (binding,) = bindings
+                self.assertEqual(binding["subjects"], [subject], "the API's RoleBinding binds nobody else")
+                self.assertEqual(binding["roleRef"]["kind"], "Role")
+                role = one(docs, "Role", binding["roleRef"]["name"])
+                granted = set()
+                for rule in role["rules"]:
+                    self.assertEqual(rule["verbs"], ["get"])
+                    self.assertEqual(rule["apiGroups"], [""])
+                    self.assertTrue(rule.get("resourceNames"), "a rule without resourceNames covers every object")
+                    granted |= {(r, n) for r in rule["resources"] for n in rule["resourceNames"]}
+                self.assertEqual(granted, own, "get on the pod's own ConfigMap and Secret, nothing else")
+
+    def test_external_secrets_objects_match_the_pinned_operator(self):
+        facts = CHARTS["external-secrets"]["versions"][pinned_chart("external-secrets")]
+        found = 0
+        for variant, docs in self.variants.items():
+            with self.subTest(variant=variant):
+                stores = all_of(docs, "SecretStore")
+                externals = all_of(docs, "ExternalSecret")
+                if not (stores or externals):
+                    continue
+                found += 1
+                for doc in stores + externals:
+                    self.assertEqual(doc["apiVersion"], facts["crds"][doc["kind"]], doc["metadata"]["name"])
+                (store,) = stores
+                aws = store["spec"]["provider"]["aws"]
+                self.assertEqual(aws["service"], "SecretsManager")
+                self.assertRegex(aws["region"], r"^[a-z]{2}-[a-z]+-\d$")
+                # The store reads AWS as a service account of its own, with an IRSA role, no token mounted.
+                account = one(docs, "ServiceAccount", aws["auth"]["jwt"]["serviceAccountRef"]["name"])
+                self.assertIn("eks.amazonaws.com/role-arn", account["metadata"]["annotations"])
+                self.assertIs(account.get("automountServiceAccountToken"), False)
+                deployment, _ = self.api(docs)
+                self.assertNotEqual(account["metadata"]["name"], deployment["spec"]["template"]["spec"]["serviceAccountName"])
+                (external,) = externals
+                self.assertEqual(external["spec"]["secretStoreRef"], {"kind": "SecretStore", "name": store["metadata"]["name"]})
+                self.assertTrue(external["spec"].get("refreshInterval"))
+                self.assertEqual([d["remoteRef"]["key"] for d in external["spec"]["data"]], ["retail-api/jwt-secret-key"])
+                # The operator may create tokens for that one account (rbac.serviceAccountTokenCreate = false).
+                tokens = [r for r in all_of(docs, "Role") if any("serviceaccounts/token" in rule["resources"] for rule in r["rules"])]
+                (token_role,) = tokens
+                self.assertEqual(token_role["rules"], [{"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                                                        "resourceNames": [account["metadata"]["name"]], "verbs": ["create"]}])
+                (token_binding,) = [b for b in all_of(docs, "RoleBinding") if b["roleRef"]["name"] == token_role["metadata"]["name"]]
+                self.assertEqual(token_binding["subjects"], [{"kind": "ServiceAccount", "name": "external-secrets",
+                                                              "namespace": "external-secrets"}])
+        self.assertGreaterEqual(found, 1, "no variant renders the auth-secret component")
 
 
 class LoadTest(unittest.TestCase):

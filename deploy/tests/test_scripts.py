@@ -70,6 +70,14 @@ class Scripts(unittest.TestCase):
                 self.assertNoFakeRan()
         self.assertEqual(live.read_text() if live.exists() else None, before, "the dry run wrote the live overlay")
 
+    def test_deploy_dry_run_configures_cognito_authentication(self):
+        # auth_mode's default: the pods verify the user pool's tokens (deploy/terraform/auth.tf).
+        out = self.script("scripts/deploy-eks.sh", "--dry-run")
+        for line in ("- JWT_JWKS_URL=<auth_jwks_url>", "- JWT_ISSUER=<auth_issuer>", "- JWT_AUDIENCE=<auth_audience>"):
+            self.assertIn(line, out)
+        self.assertNotIn("auth-secret", out)
+        self.assertNoFakeRan()
+
     def test_dry_runs_with_no_optional_arguments(self):
         out = self.script("scripts/deploy-eks.sh", "--dry-run")
         self.assertIn("apply -input=false\n", out + "\n")

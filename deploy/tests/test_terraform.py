@@ -83,6 +83,7 @@ class Terraform(unittest.TestCase):
         cls.modules = blocks(cls.tf, "module")
         cls.variables = blocks(cls.tf, "variable")
         cls.eks = [d for d in yaml.safe_load_all((RENDERED / "eks.yaml").read_text()) if d]
+        cls.eks_secret = [d for d in yaml.safe_load_all((RENDERED / "eks-secret.yaml").read_text()) if d]
 
     def resolve(self, text: str) -> str:
         return re.sub(r"\$\{local\.([a-z_]+)\}", lambda m: self.locals[m.group(1)], unquote(text))
@@ -122,6 +123,7 @@ class Terraform(unittest.TestCase):
         roles = {n: m for n, m in self.modules.items() if "iam-role-for-service-accounts-eks" in m["source"]}
         self.assertEqual(set(roles), {
             "api_irsa", "lb_controller_irsa", "cluster_autoscaler_irsa", "cloudwatch_observability_irsa",
+            "external_secrets_irsa",
         })
         for name, module in roles.items():
             (provider,) = module["oidc_providers"].values()
@@ -387,6 +389,8 @@ class Terraform(unittest.TestCase):
                 self.assertEqual(minor(facts["appVersion"]), minor(kubernetes), f"{chart} {version} ships {facts['appVersion']}")
             else:
                 self.assertLessEqual(minor(facts["min_kubernetes"]), minor(kubernetes), f"{chart} {version}")
+                if "max_kubernetes" in facts:
+                    self.assertLessEqual(minor(kubernetes), minor(facts["max_kubernetes"]), f"{chart} {version}")
 
     def test_kubernetes_version_is_in_standard_support(self):
         eks = self.modules["eks"]
@@ -405,6 +409,97 @@ class Terraform(unittest.TestCase):
             self.assertIn("${module.eks}", release.get("depends_on", []), f"{name}: needs the node group")
             if name != "aws_load_balancer_controller":
                 self.assertIn("${helm_release.aws_load_balancer_controller}", release.get("depends_on", []), name)
+
+    # --- authentication (issue 13, deploy/terraform/auth.tf) ---------------------------------
+
+    def test_auth_mode_defaults_to_cognito_and_each_mode_makes_only_its_own(self):
+        self.assertEqual(self.default("auth_mode"), "cognito")
+        (validation,) = self.variables["auth_mode"]["validation"]
+        self.assertIn('["cognito", "secret"]', validation["condition"])
+        self.assertEqual(self.locals["auth_cognito"], '${var.auth_mode == "cognito"}')
+        self.assertEqual(self.locals["auth_secret"], '${var.auth_mode == "secret"}')
+        cognito = ["aws_cognito_user_pool", "aws_cognito_resource_server", "aws_cognito_user_pool_client",
+                   "aws_cognito_user_pool_domain"]
+        secret = ["aws_kms_key", "aws_kms_alias", "aws_secretsmanager_secret", "aws_iam_policy", "helm_release"]
+        for kind in cognito:
+            for name, body in blocks(self.tf, "resource", kind).items():
+                self.assertEqual(body.get("count"), "${local.auth_cognito ? 1 : 0}", f"{kind}.{name}")
+        for kind in secret:
+            (body,) = [b for n, b in blocks(self.tf, "resource", kind).items() if n in ("auth", "jwt", "external_secrets")]
+            self.assertEqual(body.get("count"), "${local.auth_secret ? 1 : 0}", kind)
+        self.assertEqual(self.modules["external_secrets_irsa"]["count"], "${local.auth_secret ? 1 : 0}")
+
+    def test_resource_server_defines_the_three_scopes(self):
+        server = blocks(self.tf, "resource", "aws_cognito_resource_server")["api"]
+        self.assertEqual(unquote(server["identifier"]), "${local.auth_resource_server}")
+        self.assertEqual(self.locals["auth_resource_server"], "retail-api")
+        scopes = [unquote(s["scope_name"]) for s in server["scope"]]
+        self.assertEqual(sorted(scopes), ["metrics:read", "model:read", "predict"])
+        for scope in server["scope"]:
+            self.assertTrue(1 <= len(unquote(scope["scope_description"])) <= 256)
+            # ScopeName pattern [\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+ (Cognito API reference): no "/", '"' or "\".
+            self.assertRegex(unquote(scope["scope_name"]), r'^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+$')
+
+    def test_app_client_allows_only_client_credentials(self):
+        client = blocks(self.tf, "resource", "aws_cognito_user_pool_client")["api"]
+        self.assertIs(client["generate_secret"], True)
+        self.assertIs(client["allowed_oauth_flows_user_pool_client"], True)
+        self.assertEqual([unquote(f) for f in client["allowed_oauth_flows"]], ["client_credentials"])
+        for absent in ("callback_urls", "logout_urls", "explicit_auth_flows", "supported_identity_providers"):
+            self.assertNotIn(absent, client)
+        prefix = "${aws_cognito_resource_server.api[0].identifier}/"
+        scopes = [unquote(s) for s in client["allowed_oauth_scopes"]]
+        self.assertTrue(all(s.startswith(prefix) for s in scopes), scopes)
+        self.assertEqual(sorted(s[len(prefix):] for s in scopes), ["model:read", "predict"])  # no metrics:read
+        pool = blocks(self.tf, "resource", "aws_cognito_user_pool")["api"]
+        self.assertIs(pool["admin_create_user_config"][0]["allow_admin_create_user_only"], True)  # no sign-up
+        self.assertEqual(unquote(pool["deletion_protection"]), "INACTIVE")  # cleanup.sh can destroy it
+        self.assertIn("api", blocks(self.tf, "resource", "aws_cognito_user_pool_domain"))
+
+    def test_external_secrets_policy_reads_only_the_one_secret(self):
+        found = statements(self.tf, "external_secrets")
+        actions = {unquote(a): s for s in found for a in s["actions"]}
+        self.assertEqual(set(actions), {"secretsmanager:GetSecretValue", "kms:Decrypt"})
+        self.assertEqual(actions["secretsmanager:GetSecretValue"]["resources"], ["${aws_secretsmanager_secret.jwt[0].arn}"])
+        self.assertEqual(actions["kms:Decrypt"]["resources"], ["${aws_kms_key.auth[0].arn}"])
+        (via,) = actions["kms:Decrypt"]["condition"]
+        self.assertEqual(unquote(via["variable"]), "kms:ViaService")
+        for statement in found:
+            self.assertEqual(len(statement["resources"]), 1)
+            self.assertNotIn("Deny", unquote(statement.get("effect", '"Allow"')))
+        secret = blocks(self.tf, "resource", "aws_secretsmanager_secret")["jwt"]
+        self.assertEqual(secret["kms_key_id"], "${aws_kms_key.auth[0].arn}")
+        self.assertIs(blocks(self.tf, "resource", "aws_kms_key")["auth"]["enable_key_rotation"], True)
+        # The rendered ExternalSecret reads the secret Terraform names (with the default name).
+        (external,) = [d for d in self.eks_secret if d["kind"] == "ExternalSecret"]
+        name = unquote(secret["name"]).replace("${local.name}", self.default("name"))
+        self.assertEqual([d["remoteRef"]["key"] for d in external["spec"]["data"]], [name])
+        role = self.modules["external_secrets_irsa"]
+        self.assertEqual(role["role_policy_arns"], {"secret": "${aws_iam_policy.external_secrets[0].arn}"})
+        self.assertEqual(blocks(self.tf, "resource", "aws_iam_policy")["external_secrets"]["policy"],
+                         "${data.aws_iam_policy_document.external_secrets[0].json}")
+
+    def test_external_secrets_role_trusts_the_secret_stores_account_only(self):
+        (store,) = [d for d in self.eks_secret if d["kind"] == "SecretStore"]
+        account = store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]["name"]
+        (provider,) = self.modules["external_secrets_irsa"]["oidc_providers"].values()
+        self.assertEqual([self.resolve(s) for s in provider["namespace_service_accounts"]],
+                         [f"{store['metadata']['namespace']}:{account}"])
+        release = blocks(self.tf, "resource", "helm_release")["external_secrets"]
+        values = release["values"][0]
+        self.assertRegex(values, r"serviceAccountTokenCreate = false")  # tokens only via the component's Role
+        self.assertNotIn("role-arn", values)  # the controller itself has no AWS role
+        (binding,) = [d for d in self.eks_secret if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "external-secrets-token"]
+        (subject,) = binding["subjects"]
+        self.assertEqual((subject["namespace"], subject["name"]),
+                         (self.resolve(release["namespace"]), self.locals["eso_service_account"]))
+
+    def test_deploy_script_reads_only_declared_outputs(self):
+        script = (ROOT / "scripts" / "deploy-eks.sh").read_text()
+        used = set(re.findall(r"\$\(out ([a-z_]+)\)", script))
+        self.assertLessEqual({"auth_mode", "auth_jwks_url", "auth_issuer", "auth_audience", "auth_secret_name",
+                              "external_secrets_role_arn"}, used)
+        self.assertLessEqual(used, set(blocks(self.tf, "output")))
 
     def test_variables_typed_and_described_outputs_described(self):
         for name, variable in self.variables.items():

@@ -46,9 +46,12 @@ step "contract: openapi-spec-validator"
 "$venv/bin/openapi-spec-validator" "$work/openapi.json"
 
 step "contract: schemathesis (positive and negative, $examples examples per operation)"
+# One worker: with two threads schemathesis 4.32.5 on CPython 3.11 crashed once in its coverage
+# phase ("SystemError: AST constructor recursion depth mismatch", an interpreter error raised by
+# concurrent compile() calls), which is not a finding about the API.
 "$venv/bin/schemathesis" run "$work/openapi.json" --url "$base" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --mode all --max-examples "$examples" --seed 20261201 --workers 2 --request-timeout 10 \
+  --mode all --max-examples "$examples" --seed 20261201 --workers 1 --request-timeout 10 \
   --warnings off --output-truncate true | tee "$work/schemathesis.txt"
 cases=$(sed -n 's/^ *\([0-9][0-9]*\) generated.*/\1/p' "$work/schemathesis.txt" | tail -1)
 [[ -n $cases ]] || fail "schemathesis printed no test case count"

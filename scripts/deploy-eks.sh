@@ -225,5 +225,17 @@ if ! $dry_run; then
     sleep 10
   done
 fi
-run "$PWD/scripts/verify.sh" "$url" --public
+# verify.sh calls the protected routes with a token: from the Cognito token endpoint (client
+# credentials), or minted with the HS256 secret from Secrets Manager (`retail-api token`).
+if $dry_run; then
+  token="<access token>"
+elif [[ $auth_mode == secret ]]; then
+  token=$(JWT_SECRET_KEY=$(aws secretsmanager get-secret-value --region "$region" --secret-id "$auth_secret" \
+    --query SecretString --output text) cargo run --release --quiet -- token --sub deploy-eks-verify --scopes "predict model:read" --ttl 15m)
+else
+  token=$(curl -fsS -X POST "$(out auth_token_url)" -u "$(out auth_client_id):$(out auth_client_secret)" \
+    -d grant_type=client_credentials | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+fi
+$dry_run && printf '+ RETAIL_API_TOKEN=%s %s\n' "$token" "$PWD/scripts/verify.sh $url --public"
+$dry_run || RETAIL_API_TOKEN=$token "$PWD/scripts/verify.sh" "$url" --public
 $dry_run || printf '\nretail-api is live at %s (docs: %s/docs/)\n' "$url" "$url" >&2

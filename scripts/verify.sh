@@ -4,6 +4,10 @@
 #
 #   scripts/verify.sh BASE_URL [--public]
 #
+# RETAIL_API_TOKEN: with authentication on, a JWT (sent as a Bearer token) or an API key (`rk_…`,
+# sent as X-API-Key) for the protected routes (scopes predict and model:read, and metrics:read
+# without --public); then /predict without it must answer 401.
+#
 #   scripts/verify.sh http://localhost:8000                  # local binary or compose stack
 #   scripts/verify.sh http://localhost:8080                  # kubectl port-forward
 #   scripts/verify.sh https://api.example.com --public       # through the ALB
@@ -45,6 +49,16 @@ check() {
   fi
 }
 
+# The credential, if any, for the protected routes.
+auth=()
+if [[ -n ${RETAIL_API_TOKEN:-} ]]; then
+  if [[ $RETAIL_API_TOKEN == rk_* ]]; then
+    auth=(-H "X-API-Key: $RETAIL_API_TOKEN")
+  else
+    auth=(-H "Authorization: Bearer $RETAIL_API_TOKEN")
+  fi
+fi
+
 seed='{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}'
 json=(-H 'Content-Type: application/json')
 
@@ -52,19 +66,22 @@ check "GET /health (liveness)" 200 '"status": ?"healthy"' "$base/health"
 check "GET /ready (readiness)" 200 '' "$base/ready"
 check "GET /docs/ (Swagger UI)" 200 '(swagger|Swagger)' -L "$base/docs/"
 check "GET /openapi.json" 200 '"openapi"' "$base/openapi.json"
-check "POST /predict (seed basket)" 200 '"prediction": ?"(LA|MM|UM)"' ${json[@]+"${json[@]}"} -d "$seed" "$base/predict"
-check "POST /predict (invalid SPEND) is 422" 422 '"code"' ${json[@]+"${json[@]}"} -d '{"SPEND":-1}' "$base/predict"
-check "POST /predict/batch" 200 '"predictions"' ${json[@]+"${json[@]}"} -d "{\"records\":[$seed,$seed]}" "$base/predict/batch"
-check "GET /model/info" 200 '"version"' "$base/model/info"
-check "GET /model/metrics" 200 '"accuracy"' "$base/model/metrics"
+check "POST /predict (seed basket)" 200 '"prediction": ?"(LA|MM|UM)"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "$seed" "$base/predict"
+check "POST /predict (invalid SPEND) is 422" 422 '"code"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d '{"SPEND":-1}' "$base/predict"
+check "POST /predict/batch" 200 '"predictions"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "{\"records\":[$seed,$seed]}" "$base/predict/batch"
+check "GET /model/info" 200 '"version"' ${auth[@]+"${auth[@]}"} "$base/model/info"
+check "GET /model/metrics" 200 '"accuracy"' ${auth[@]+"${auth[@]}"} "$base/model/metrics"
 check "GET /version" 200 '"version"' "$base/version"
+if [[ -n ${RETAIL_API_TOKEN:-} ]]; then
+  check "POST /predict without a credential is 401" 401 '"code"' ${json[@]+"${json[@]}"} -d "$seed" "$base/predict"
+fi
 if $public; then
   check "GET /metrics is not public" 404 '' "$base/metrics"
   if [[ $base == https://* ]]; then
     check "http:// redirects to https://" 301 '' -o /dev/null "http://${base#https://}/health"
   fi
 else
-  check "GET /metrics (Prometheus)" 200 '^retail_api_' "$base/metrics"
+  check "GET /metrics (Prometheus)" 200 '^retail_api_' ${auth[@]+"${auth[@]}"} "$base/metrics"
 fi
 
 printf '%s passed, %s failed\n' "$passed" "$failed"

@@ -425,3 +425,28 @@ fn issue13_the_seed_flow_retail_api_token_then_bearer() {
     assert!(!unset.status.success(), "token without JWT_SECRET_KEY must fail");
     assert!(String::from_utf8_lossy(&unset.stderr).contains("JWT_SECRET_KEY"));
 }
+
+#[test]
+fn issue13_verify_sh_passes_with_a_token_and_fails_without() {
+    let server = Server::start_with_env(&[], &[("JWT_SECRET_KEY", SECRET)]);
+    let out = bin()
+        .args(["token", "--sub", "verify", "--scopes", "predict model:read metrics:read", "--ttl", "5m"])
+        .env("JWT_SECRET_KEY", SECRET)
+        .output()
+        .expect("token");
+    let token = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+    let url = format!("http://{}", server.addr());
+    let verify = |token: Option<&str>| {
+        let mut command = std::process::Command::new(root().join("scripts/verify.sh"));
+        command.arg(&url).env_remove("RETAIL_API_TOKEN");
+        if let Some(token) = token {
+            command.env("RETAIL_API_TOKEN", token);
+        }
+        command.output().expect("verify.sh")
+    };
+    let with = verify(Some(&token));
+    let report = String::from_utf8_lossy(&with.stdout);
+    assert!(with.status.success(), "{report}");
+    assert!(report.contains("ok    POST /predict without a credential is 401"), "{report}");
+    assert!(!verify(None).status.success(), "without a token the protected checks fail");
+}

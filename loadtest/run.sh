@@ -8,6 +8,7 @@
 # Point it only at your own deployment. The WAF blocks an IP above 3,000 requests per 5 minutes,
 # and the artillery run fails on any 403: through the ALB this checks the public path. To load the
 # pods enough to scale them, run artillery's in-cluster environment as a Job (docs/deploy-eks.md).
+# With authentication on, export RETAIL_API_TOKEN (a JWT with scope predict): both tools send it.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,7 +19,9 @@ case $1 in
     (($# == 2)) || usage
     command -v ab >/dev/null || { echo "ab not found: apt-get install apache2-utils" >&2; exit 1; }
     ab -n 2000 -c 20 "${2%/}/health"
-    ab -n 20000 -c 50 -p seed.json -T application/json "${2%/}/predict"
+    auth=()
+    [[ -n ${RETAIL_API_TOKEN:-} ]] && auth=(-H "Authorization: Bearer $RETAIL_API_TOKEN")
+    ab -n 20000 -c 50 ${auth[@]+"${auth[@]}"} -p seed.json -T application/json "${2%/}/predict"
     ;;
   artillery)
     (($# == 2)) || usage

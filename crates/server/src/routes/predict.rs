@@ -92,16 +92,11 @@ pub fn errors_mode(uri: &Uri) -> Result<ErrorsMode, ApiError> {
     let mut mode = ErrorsMode::AllOrNothing;
     for pair in uri.query().unwrap_or_default().split('&') {
         let Some(value) = pair.strip_prefix("errors=") else { continue };
-        mode = match value {
-            "inline" => ErrorsMode::Inline,
-            "all_or_nothing" => ErrorsMode::AllOrNothing,
-            other => {
-                let mut errors = scoring::FieldErrors::default();
-                let shown = scoring::quote(other);
-                errors.field("errors", || format!("must be \"inline\" or \"all_or_nothing\", got {shown}"));
-                return Err(ApiError::Invalid(errors));
-            }
-        };
+        mode = ErrorsMode::parse(value).map_err(|reason| {
+            let mut errors = scoring::FieldErrors::default();
+            errors.field("errors", || reason);
+            ApiError::Invalid(errors)
+        })?;
     }
     Ok(mode)
 }

@@ -37,7 +37,7 @@ pub fn warning(unseen: &Unseen) -> String {
 
 /// `value` quoted and escaped (as Rust's `{:?}` does), cut after [`PREFIX_CHARS`] characters
 /// (then `…`).
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(PREFIX_CHARS + 8);
     let _ = match value.char_indices().nth(PREFIX_CHARS) {
         Some((end, _)) => write!(out, "{:?}…", &value[..end]),

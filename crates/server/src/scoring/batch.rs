@@ -31,6 +31,17 @@ pub enum ErrorsMode {
     Inline,
 }
 
+impl ErrorsMode {
+    /// The mode a word names (`inline`, `all_or_nothing`), or why the word is not one.
+    pub fn parse(word: &str) -> Result<Self, String> {
+        match word {
+            "inline" => Ok(Self::Inline),
+            "all_or_nothing" => Ok(Self::AllOrNothing),
+            other => Err(format!("must be \"inline\" or \"all_or_nothing\", got {}", super::answer::quote(other))),
+        }
+    }
+}
+
 /// A batch's answers, in request order, and how many records failed.
 #[derive(Debug)]
 pub struct BatchAnswers {
@@ -315,17 +326,14 @@ impl<'de> Visitor<'de> for BatchBodySeed<'_, '_> {
                 map.next_value_seed(RecordsSeed { batch: Some(&mut *self.batch) })?;
             } else if matches!(&key, super::slot::Slot::Str(k) if k == "options") {
                 let options: Options<'de> = map.next_value()?;
-                match options.errors {
-                    super::slot::Slot::Str(mode) if mode == "inline" => self.batch.inline = true,
-                    super::slot::Slot::Str(mode) if mode == "all_or_nothing" => {}
-                    super::slot::Slot::Missing | super::slot::Slot::Null => {}
-                    other => {
-                        let shown = match &other {
-                            super::slot::Slot::Str(s) => super::answer::quote(s),
-                            other => other.kind().to_owned(),
-                        };
-                        self.batch.bad_options = Some(format!("must be \"inline\" or \"all_or_nothing\", got {shown}"));
-                    }
+                let mode = match &options.errors {
+                    super::slot::Slot::Str(word) => ErrorsMode::parse(word),
+                    absent if absent.is_absent() => Ok(ErrorsMode::AllOrNothing),
+                    other => Err(format!("must be \"inline\" or \"all_or_nothing\", got {}", other.kind())),
+                };
+                match mode {
+                    Ok(mode) => self.batch.inline = mode == ErrorsMode::Inline,
+                    Err(reason) => self.batch.bad_options = Some(reason),
                 }
             } else {
                 map.next_value::<IgnoredAny>()?;

@@ -24,7 +24,7 @@ use retail_model::artifact::Artifact;
 use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 
-pub use answer::{Answer, PREFIX_CHARS, answer, quote, warning};
+pub use answer::{Answer, PREFIX_CHARS, answer, warning};
 use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
 pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, RecordError, probabilities};
 pub use cancel::{Cancel, CancelOnDrop};

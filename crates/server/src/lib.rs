@@ -344,6 +344,8 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     // The JWKS is fetched before serving starts, so the first tokens find their keys.
     state.auth.start().await;
     let serving = state.model();
+    // Installed before "serving" is logged: from then on a signal drains the server.
+    let signalled = shutdown_signal();
     tracing::info!(
         addr = %listener.local_addr()?,
         model = serving.as_ref().map_or("none yet", |m| m.artifact.manifest.version.as_str()),
@@ -364,7 +366,7 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_state = state.clone();
     let server = edge::conn::serve(listener, app, state.config.connections, async move {
-        shutdown_signal().await;
+        signalled.await;
         drain_state.start_draining();
         let _ = signalled_tx.send(());
         tracing::info!(
@@ -396,25 +398,35 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
 
 /// SIGTERM, SIGINT (Ctrl-C) or SIGHUP: all three drain. SIGHUP drains rather than being
 /// ignored because nothing here reloads on it (the model reloads by polling), and a terminal or
-/// supervisor that hangs up means the process should go, cleanly.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let (term, hangup) = {
-        use tokio::signal::unix::{SignalKind, signal};
-        let on = |kind: SignalKind| async move {
-            match signal(kind) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
+/// supervisor that hangs up means the process should go, cleanly. The handlers are installed when
+/// this is called, not when the future is first polled: a signal that arrives right after the
+/// server says it is serving must drain it, not kill it with the signal's default action.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn received(stream: Option<Signal>) {
+        match stream {
+            Some(mut stream) => {
+                stream.recv().await;
             }
-        };
-        (on(SignalKind::terminate()), on(SignalKind::hangup()))
-    };
-    #[cfg(not(unix))]
-    let (term, hangup) = (std::future::pending::<()>(), std::future::pending::<()>());
-    tokio::select! { () = ctrl_c => {}, () = term => {}, () = hangup => {} }
+            None => std::future::pending().await,
+        }
+    }
+    let [interrupt, terminate, hangup] =
+        [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].map(|kind| signal(kind).ok());
+    async move {
+        tokio::select! {
+            () = received(interrupt) => {}
+            () = received(terminate) => {}
+            () = received(hangup) => {}
+        }
+    }
+}
+
+/// Ctrl-C only, where there are no Unix signals.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -8,6 +8,7 @@ and any connection error or timeout, is a failure. Prints one JSON line of count
 a failure, or when the bound ended the run before the stop file appeared.
 
     load-client.py --url http://127.0.0.1:8080/predict --min-requests 20000 --stop-file /tmp/done
+    load-client.py ... --token-file token   # auth on: Authorization: Bearer <the file's token>
 """
 
 import argparse
@@ -51,9 +52,11 @@ class Counts:
                 self.status[status] = self.status.get(status, 0) + 1
 
 
-def worker(url, counts, stop, limit, timeout):
+def worker(url, counts, stop, limit, timeout, token):
     conn = None
     headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     while not stop.is_set() and counts.take(limit):
         try:
             if conn is None:
@@ -86,11 +89,13 @@ def main():
     parser.add_argument("--stop-file", help="stop (once --min-requests were sent) when this file exists")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=10, help="seconds per request")
+    parser.add_argument("--token-file", help="send the bearer token this file holds (auth on)")
     args = parser.parse_args()
     url = urllib.parse.urlsplit(args.url)
+    token = open(args.token_file).read().strip() if args.token_file else None
     counts = Counts()
     stop = threading.Event()
-    threads = [threading.Thread(target=worker, args=(url, counts, stop, args.max_requests, args.timeout))
+    threads = [threading.Thread(target=worker, args=(url, counts, stop, args.max_requests, args.timeout, token))
                for _ in range(args.threads)]
     start = time.monotonic()
     for t in threads:

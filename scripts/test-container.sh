@@ -4,9 +4,11 @@
 #   lint      hadolint, promtool check config, haproxy -c, the build-push --push dry run
 #   smoke     the image, read-only as uid 65532 with no capabilities, becomes healthy, answers the
 #             seed /predict, /metrics passes promtool, /version and labels carry the git commit
-#   stack     deploy/compose: 3 replicas behind HAProxy (active checks on /ready), Prometheus
-#             scraping all three
-#   rolling   under load through HAProxy (>= 20,000 requests), each replica in turn gets SIGTERM
+#   stack     deploy/compose with auth on (docker-compose.auth.yml over docker-compose.yml): 3
+#             replicas behind HAProxy (active checks on /ready), Prometheus scraping all three
+#             with a metrics:read token; /predict and /metrics refuse a call without a token (401)
+#   rolling   under load with a token through HAProxy (>= 20,000 requests), each replica in turn
+#             gets SIGTERM
 #             and is recreated: 0 failed requests; each one leaves the rotation within HAProxy's
 #             check window once its /ready fails (it still serves meanwhile), and comes back
 #             once ready
@@ -23,8 +25,12 @@ DOCKER=${DOCKER:-/usr/bin/docker}
 export DOCKER
 PROJECT=retail-api-test
 SMOKE=retail-api-test-smoke
-COMPOSE=(docker-compose -p "$PROJECT" -f deploy/compose/docker-compose.yml)
+COMPOSE=(docker-compose -p "$PROJECT" -f deploy/compose/docker-compose.yml -f deploy/compose/docker-compose.auth.yml)
 OUT=target/test-container
+# The auth stack's shared HS256 secret, and the file Prometheus reads its token from.
+JWT_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+PROMETHEUS_TOKEN_FILE=$PWD/$OUT/prometheus-token
+export JWT_SECRET_KEY PROMETHEUS_TOKEN_FILE
 SEED='{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}'
 # HAProxy's check settings (haproxy.cfg: inter 1s fall 2 rise 2): a replica whose /ready fails
 # must be out within fall x inter, plus one interval for where in its cycle the failure falls; a
@@ -67,6 +73,12 @@ mkdir -p "$OUT"
 log "lint"
 target/test-venv/bin/hadolint deploy/docker/Dockerfile
 promtool check config deploy/compose/prometheus.yml >&2
+# promtool checks that the token file exists: the container's path, mapped to a local one.
+echo placeholder >"$PROMETHEUS_TOKEN_FILE"
+sed "s|/etc/prometheus/token|$PROMETHEUS_TOKEN_FILE|" deploy/compose/prometheus-auth.yml >"$OUT/prometheus-auth.yml"
+promtool check config "$OUT/prometheus-auth.yml" >&2
+docker-compose -f deploy/compose/docker-compose.yml config -q
+"${COMPOSE[@]}" config -q
 haproxy -c -q -f deploy/compose/haproxy.cfg
 dry_run=$(AWS_ACCOUNT_ID=123456789012 scripts/build-push.sh --push --dry-run)
 commit=$(git rev-parse --short=12 HEAD)
@@ -116,9 +128,14 @@ if "$DOCKER" exec "$SMOKE" sh -c true >/dev/null 2>&1; then fail "the image has 
 log "smoke passed: healthy, /predict $answer, uid/gid 65532, no capabilities, no shell"
 "$DOCKER" rm -f "$SMOKE" >/dev/null
 
-log "stack: 3 replicas behind HAProxy, Prometheus"
+log "stack: 3 replicas with auth on behind HAProxy, Prometheus with a metrics:read token"
 LB_PORT=$(free_port) STATS_PORT=$(free_port) PROMETHEUS_PORT=$(free_port)
 export LB_PORT STATS_PORT PROMETHEUS_PORT RETAIL_API_IMAGE=$image
+# Tokens minted by the image itself (retail-api token), with the stack's secret.
+mint() { "$DOCKER" run --rm -e JWT_SECRET_KEY "$image" token --sub "$1" --scopes "$2" --ttl 2h; }
+mint prometheus metrics:read >"$PROMETHEUS_TOKEN_FILE"
+chmod 644 "$PROMETHEUS_TOKEN_FILE" # Prometheus runs as nobody
+mint load-test predict >"$OUT/client-token"
 "${COMPOSE[@]}" up -d >&2
 
 # "status check_status check_code" of a replica, from HAProxy's stats CSV.
@@ -149,12 +166,21 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 ((up == 3)) || fail "Prometheus scrapes $up of 3 replicas"
-log "stack up: api1-3 UP in HAProxy, Prometheus scrapes all 3"
+log "stack up: api1-3 UP in HAProxy, Prometheus scrapes all 3 with its token"
+lb=http://127.0.0.1:$LB_PORT
+refused=$(curl -s -o /dev/null -D - -w '%{http_code}' "$lb/predict" -H 'Content-Type: application/json' -d "$SEED")
+[[ ${refused,,} == *'www-authenticate: bearer'*401 ]] || fail "/predict without a token through HAProxy answered: $refused"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$lb/metrics")
+[[ $code == 401 ]] || fail "/metrics without a token through HAProxy answered $code, not 401"
+answer=$(curl -sf "$lb/predict" -H "Authorization: Bearer $(cat "$OUT/client-token")" \
+  -H 'Content-Type: application/json' -d "$SEED")
+grep -q '"prediction":"\(LA\|MM\|UM\)"' <<<"$answer" || fail "/predict with a token answered: $answer"
+log "auth: /predict and /metrics 401 without a token, /predict 200 with one"
 
 log "rolling restart under load"
 stop="$OUT/load-done"
 python3 scripts/load-client.py --url "http://127.0.0.1:$LB_PORT/predict" --min-requests 20000 \
-  --stop-file "$stop" --max-requests 2000000 --max-seconds 300 >"$OUT/load.json" &
+  --stop-file "$stop" --max-requests 2000000 --max-seconds 300 --token-file "$OUT/client-token" >"$OUT/load.json" &
 client=$!
 sleep 2
 for n in 1 2 3; do
@@ -191,4 +217,8 @@ for n in 1 2 3; do
     awk -F, -v s="api$n" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $2 == s { print $c["stot"] }')
   log "api$n served $served requests through HAProxy"
 done
+logged=$("${COMPOSE[@]}" logs --no-color api1 api2 api3 | grep -c '"principal":"load-test"' || true)
+((logged > 0)) || fail "no access log line names the token's principal (load-test)"
+grep -qF "$(cut -d. -f3 "$OUT/client-token")" <("${COMPOSE[@]}" logs --no-color) && fail "a log line holds the token"
+log "$logged access log lines name the principal load-test, none holds the token"
 log "all container tests passed (build ${build_seconds}s, image $((size / 1000)) kB)"

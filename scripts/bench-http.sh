@@ -5,6 +5,8 @@
 #   - process start → /ready 200, and idle RSS
 #   - POST /predict, seed body and the 1000-body mix, with ACCESS_LOG=errors and ACCESS_LOG=all
 #     (JSON lines through the non-blocking writer), as a ratio of the floor
+#   - the cost of authentication: POST /predict with auth on (JWT_SECRET_KEY) and a bearer token,
+#     against the same server setup without auth, two interleaved pairs
 #   - POST /predict at half the measured maximum rate: latency percentiles (oha, fixed rate)
 #   - POST /predict/batch with 10,000 rows: whole exchange on loopback (curl)
 # Needs wrk (apt-get install wrk), oha (cargo install --locked oha), curl, python3, bc.
@@ -26,12 +28,15 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 # Start → ready, polled without spawning a process per probe; the server keeps running.
-start_api() { # access-log mode → "ms pid port"
+start_api() { # access-log mode [JWT secret] → "ms pid port"
   local port; port=$(free_port)
-  python3 - "$bin" "$port" "$1" <<'PY'
+  python3 - "$bin" "$port" "$1" "${2:-}" <<'PY'
 import http.client, os, subprocess, sys, time
-binary, port, access = sys.argv[1], sys.argv[2], sys.argv[3]
+binary, port, access, secret = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 env = dict(os.environ, PORT=port, HOST="127.0.0.1", RUST_LOG="info", LOG_FORMAT="json", ACCESS_LOG=access)
+env.pop("JWT_SECRET_KEY", None)
+if secret:
+    env["JWT_SECRET_KEY"] = secret
 t0 = time.perf_counter()
 p = subprocess.Popen([binary, "serve"], env=env, stderr=subprocess.DEVNULL, start_new_session=True)
 while True:
@@ -48,6 +53,9 @@ PY
 }
 read -r start_ms api_pid api_port < <(start_api errors); pids+=("$api_pid")
 read -r _ all_pid all_port < <(start_api all); pids+=("$all_pid")
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+read -r _ auth_pid auth_port < <(start_api errors "$secret"); pids+=("$auth_pid")
+token=$(JWT_SECRET_KEY=$secret "$bin" token --sub bench --scopes predict --ttl 1h)
 floor_port=$(free_port)
 target/release/retail-bench-floor "$floor_port" & pids+=("$!")
 sleep 1
@@ -73,6 +81,14 @@ run_wrk seed-errors "$api" -s "$work/seed.lua"
 run_wrk mix-errors "$api" -s "$work/mix.lua"
 run_wrk seed-all "$all" -s "$work/seed.lua"
 run_wrk floor-2 "$floor" -s "$work/seed.lua"
+# Authentication: the seed body with a bearer token (auth on) against the same server without
+# auth, in two interleaved pairs.
+for pair in 1 2; do
+  run_wrk "noauth-$pair" "$api" -s "$work/seed.lua"
+  run_wrk "auth-$pair" "http://127.0.0.1:$auth_port/predict" -s "$work/seed.lua" -H "Authorization: Bearer $token"
+done
+auth_cost=$(echo "scale=2; 100 * (($(cat "$work/noauth-1.rps") + $(cat "$work/noauth-2.rps")) / ($(cat "$work/auth-1.rps") + $(cat "$work/auth-2.rps"))) - 100" | bc)
+echo "authentication (HS256 bearer token, ACCESS_LOG=errors): ${auth_cost}% more time per /predict than without auth (target <= 5%)"
 floor_rps=$(echo "($(cat "$work/floor-1.rps") + $(cat "$work/floor-2.rps")) / 2" | bc -l)
 ratio() { echo "scale=3; $(cat "$work/$1.rps") / $floor_rps" | bc; }
 echo "ratio to the floor ($(printf '%.0f' "$floor_rps") req/s): seed, ACCESS_LOG=errors $(ratio seed-errors) (target >= 0.90); mix $(ratio mix-errors) (>= 0.80); seed, ACCESS_LOG=all $(ratio seed-all) (>= 0.75)"

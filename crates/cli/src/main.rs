@@ -5,6 +5,7 @@ mod auth;
 mod healthcheck;
 #[cfg(feature = "train")]
 mod import;
+mod models_config;
 #[cfg(feature = "train")]
 mod predict;
 mod registry;

@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 use retail_model::artifact::Artifact;
 use retail_server::store::S3Url;
-use retail_server::{AccessLog, AppState, ConnLimits, ModelSource, ServerConfig};
+use retail_server::{AccessLog, AppState, ConnLimits, ModelConfig, ModelSlot, ModelSource, Models, ServerConfig};
+
+use crate::models_config::{self, Planned};
 
 /// `retail-api serve`.
 #[derive(Debug, Args)]
@@ -39,6 +41,18 @@ pub struct ServeArgs {
     /// embedded model (reported in /model/info as a fallback). Keep `none` in production.
     #[arg(long, env = "MODEL_FALLBACK", value_enum, default_value_t = Fallback::None)]
     model_fallback: Fallback,
+    /// Several models: a TOML file of `[[model]]` entries (name, source, poll_seconds,
+    /// fallback) and an optional `default` (instead of the single-model settings above).
+    #[arg(long, env = "MODELS_CONFIG")]
+    models_config: Option<PathBuf>,
+    /// Several models as `name=source,name=source` (sources as in MODELS_CONFIG: a path,
+    /// file://, s3://, registry:<group>, embedded).
+    #[arg(long, env = "MODELS")]
+    models: Option<String>,
+    /// The model the unqualified routes (/predict, /model/info, /invocations, …) serve
+    /// (default: the config file's `default`, else the first model).
+    #[arg(long, env = "DEFAULT_MODEL")]
+    default_model: Option<String>,
     /// Most records in one batch call.
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = ServerConfig::default().max_batch_rows)]
     max_batch_rows: usize,
@@ -228,30 +242,70 @@ fn model_source(
             _ => bail!("MODEL_BUCKET and MODEL_KEY go together: set both, or neither"),
         };
     };
-    if uri == "embedded" {
-        return Ok(ModelSource::Embedded);
+    models_config::source(uri).context("MODEL_URI")
+}
+
+impl ServeArgs {
+    /// The models to serve and the default's name: from MODELS_CONFIG, MODELS, or the
+    /// single-model settings (one model named as the crate's model).
+    fn plan(&self, poll: Option<Duration>) -> anyhow::Result<(Vec<Planned>, Option<String>)> {
+        let single = [&self.model_uri, &self.model_package_group, &self.model_bucket, &self.model_key]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+        let list = self.models.as_deref().filter(|m| !m.trim().is_empty());
+        let (planned, default) = match (&self.models_config, list) {
+            (Some(_), Some(_)) => bail!("set MODELS_CONFIG or MODELS, not both"),
+            (Some(_), None) | (None, Some(_)) if single => {
+                bail!(
+                    "MODELS_CONFIG / MODELS configure every model: unset MODEL_URI, MODEL_PACKAGE_GROUP, MODEL_BUCKET and MODEL_KEY"
+                )
+            }
+            (Some(path), None) => models_config::from_file(path, poll)?,
+            (None, Some(list)) => (models_config::from_list(list, poll)?, None),
+            (None, None) => {
+                let source = model_source(
+                    self.model_uri.as_deref(),
+                    self.model_package_group.as_deref(),
+                    self.model_bucket.as_deref(),
+                    self.model_key.as_deref(),
+                )?;
+                let config = ModelConfig { name: retail_model::MODEL_NAME.to_owned(), source, poll };
+                (vec![Planned { config, fallback: self.model_fallback == Fallback::Embedded }], None)
+            }
+        };
+        Ok((planned, self.default_model.clone().filter(|d| !d.is_empty()).or(default)))
     }
-    if let Some(path) = uri.strip_prefix("file://") {
-        return Ok(ModelSource::Local(path.to_owned()));
+}
+
+/// Loads what serves in `slot` at start-up. Local and embedded sources fail fast (a wrong path is
+/// a configuration error); a remote store may be down at start-up, so its model starts not
+/// ready (or on the embedded fallback) and the server keeps trying.
+fn load_at_start(slot: &ModelSlot, fallback: bool) -> anyhow::Result<()> {
+    let name = slot.name();
+    match slot.configured_source() {
+        ModelSource::Embedded => {
+            let artifact = Artifact::embedded_default().context("cannot load the embedded default model")?;
+            slot.serve_now(artifact, ModelSource::Embedded);
+        }
+        source @ ModelSource::Local(path) => {
+            let artifact =
+                Artifact::load(&PathBuf::from(path)).with_context(|| format!("model {name}: cannot load {path}"))?;
+            slot.serve_now(artifact, source.clone());
+        }
+        ModelSource::S3(_) | ModelSource::Registry { .. } => {
+            if fallback {
+                let artifact = Artifact::embedded_default().context("cannot load the embedded fallback model")?;
+                slot.serve_now(artifact, ModelSource::Embedded);
+            }
+        }
     }
-    if uri.starts_with("s3://") {
-        return S3Url::parse(uri).map(ModelSource::S3).map_err(|e| anyhow::anyhow!("MODEL_URI {e}"));
-    }
-    if let Some((scheme, _)) = uri.split_once("://") {
-        bail!("MODEL_URI {uri}: scheme {scheme}:// is not supported (use a path, file://, or s3://)");
-    }
-    Ok(ModelSource::Local(uri.to_owned()))
+    Ok(())
 }
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let source = model_source(
-        args.model_uri.as_deref(),
-        args.model_package_group.as_deref(),
-        args.model_bucket.as_deref(),
-        args.model_key.as_deref(),
-    )?;
     let open_files = raise_open_file_limit();
     let config = args.config()?;
+    let (planned, default) = args.plan(config.model_poll)?;
     let auth = args.auth.auth()?;
     tracing::info!(open_files, max_connections = config.connections.max_connections, "limits");
     let addr = config.addr;
@@ -260,27 +314,11 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")?;
-    // Local sources fail fast (a wrong path is a configuration error); a remote store may be
-    // down at start-up, so the server starts live but not ready and keeps trying.
-    let state = match &source {
-        ModelSource::Embedded => {
-            let artifact = Artifact::embedded_default().context("cannot load the embedded default model")?;
-            AppState::new(artifact, source, config)
-        }
-        ModelSource::Local(path) => {
-            let artifact = Artifact::load(&PathBuf::from(path)).with_context(|| format!("cannot load model {path}"))?;
-            AppState::new(artifact, source, config)
-        }
-        ModelSource::S3(_) | ModelSource::Registry { .. } => {
-            let fallback = match args.model_fallback {
-                Fallback::None => None,
-                Fallback::Embedded => {
-                    Some(Artifact::embedded_default().context("cannot load the embedded fallback model")?)
-                }
-            };
-            AppState::starting(source, config, fallback)
-        }
-    };
+    let models = Models::new(planned.iter().map(|p| p.config.clone()).collect(), default.as_deref())?;
+    let state = AppState::with_models(models, config);
+    for (slot, plan) in state.models().iter().zip(&planned) {
+        load_at_start(slot, plan.fallback)?;
+    }
     if auth.is_enabled() && state.config.cors_allowed_origins.iter().any(|o| o == "*") {
         bail!("CORS_ALLOWED_ORIGINS=* is refused while authentication is on: name the origins that may call the API");
     }

@@ -40,6 +40,13 @@ pub fn model_errors() -> Vec<ApiError> {
     vec![ApiError::NotReady("no model loaded yet")]
 }
 
+/// `errors`, and the 404 of a route that names a model (`/models/{name}/…`, or SageMaker's
+/// target-model header).
+pub fn naming_a_model(errors: &[ApiError]) -> Vec<ApiError> {
+    let unknown = ApiError::UnknownModel("sales".to_owned(), "retail-price-sensitivity".to_owned());
+    errors.iter().cloned().chain([unknown]).collect()
+}
+
 /// Documents `errors` on every operation of `router`, next to what the handlers declare.
 pub fn with_errors<S: Send + Sync + Clone + 'static>(
     mut router: OpenApiRouter<S>,
@@ -57,6 +64,7 @@ pub fn with_errors<S: Send + Sync + Clone + 'static>(
 /// One response per status; errors sharing a status are examples of it, named by their code.
 fn document(operation: &mut Operation, errors: &[ApiError]) {
     let mut statuses: Vec<u16> = errors.iter().map(|e| e.status().as_u16()).collect();
+    statuses.sort_unstable();
     statuses.dedup();
     for status in statuses {
         let same: Vec<&ApiError> = errors.iter().filter(|e| e.status().as_u16() == status).collect();

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// No route has this path.
     #[error("no route for {0}")]
     NotFound(String),
+    /// No model is configured under this name (the name, the configured names).
+    #[error("model {0:?} not found; this server serves: {1}")]
+    UnknownModel(String, String),
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -79,6 +82,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "the content type is not one this route reads",
             Self::Invalid(_) => "fields are missing or invalid: each listed (also as FastAPI's `detail`)",
             Self::NotFound(_) => "no such route",
+            Self::UnknownModel(..) => "no model is configured under this name",
             Self::MethodNotAllowed => "the route does not take this method",
             Self::PayloadTooLarge(_) => "the body is larger than the route's limit",
             Self::BodyTimeout(_) => "the body did not arrive within BODY_READ_TIMEOUT_SECONDS",
@@ -98,6 +102,7 @@ impl ApiError {
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::UnknownModel(..) => (StatusCode::NOT_FOUND, "model_not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),

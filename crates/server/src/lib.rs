@@ -8,6 +8,7 @@ mod docs;
 pub mod edge;
 mod error;
 mod metrics;
+pub mod models;
 pub mod registry;
 mod reload;
 mod routes;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use auth::openapi::SecuritySchemes;
 use axum::Router;
 use retail_model::artifact::Artifact;
@@ -33,6 +33,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use edge::access_log::AccessLog;
 pub use edge::conn::ConnLimits;
 pub use error::ApiError;
+pub use models::{LoadedModel, ModelConfig, ModelSlot, Models};
 pub use routes::Scored;
 
 /// Where the served model came from.
@@ -105,7 +106,8 @@ pub struct ServerConfig {
     pub drain_delay: Duration,
     /// After SIGTERM: how long until the process exits even with requests still in flight.
     pub shutdown_grace: Duration,
-    /// How often to check a local model source for a new version (`None`: never).
+    /// How often to check a model's source for a new version (`None`: never), for models that
+    /// do not set their own interval.
     pub model_poll: Option<Duration>,
 }
 
@@ -135,27 +137,15 @@ impl Default for ServerConfig {
     }
 }
 
-/// A verified model ready to serve, with where it came from.
-#[derive(Debug)]
-pub struct LoadedModel {
-    /// The artifact.
-    pub artifact: Artifact,
-    /// Where it came from.
-    pub source: ModelSource,
-    /// The registry package it came from, if any.
-    pub package: Option<registry::Package>,
-    counters: metrics::PredictionCounters,
-}
-
 /// Shared state of the handlers.
 ///
-/// The served model sits behind an atomic swap: each request takes one snapshot and finishes on
-/// it, so a reload never blocks a request and a request never sees two models. There may be no
-/// model yet (a remote source still loading): the server is then live but not ready.
+/// Each served model sits behind its own atomic swap ([`ModelSlot`]): each request takes one
+/// snapshot and finishes on it, so a reload never blocks a request and a request never sees two
+/// versions. A model may not be loaded yet (a remote source still loading): the server is then
+/// live but not ready.
 #[derive(Debug)]
 pub struct AppState {
-    model: ArcSwapOption<LoadedModel>,
-    configured: ModelSource,
+    models: Models,
     /// Limits.
     pub config: ServerConfig,
     draining: AtomicBool,
@@ -168,34 +158,45 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State serving `artifact`, loaded from its configured `source`.
+    /// State serving one model, `artifact`, loaded from its configured `source`, under the name
+    /// in its manifest.
     pub fn new(artifact: Artifact, source: ModelSource, config: ServerConfig) -> Self {
-        let state = Self::starting(source.clone(), config, None);
-        state.install_model(reload::Fetched { artifact, package: None }, source);
+        let name = artifact.manifest.name.clone();
+        let state = Self::single(&name, source.clone(), config);
+        state.models.default_slot().serve_now(artifact, source);
         state
     }
 
-    /// State whose configured source is still to be loaded; `fallback` (the embedded model, if
-    /// allowed) serves meanwhile, reported as such.
+    /// State serving one model, named [`retail_model::MODEL_NAME`], whose configured source is
+    /// still to be loaded; `fallback` (the embedded model, if allowed) serves meanwhile, reported
+    /// as such.
     pub fn starting(configured: ModelSource, config: ServerConfig, fallback: Option<Artifact>) -> Self {
+        let state = Self::single(retail_model::MODEL_NAME, configured, config);
+        if let Some(artifact) = fallback {
+            state.models.default_slot().serve_now(artifact, ModelSource::Embedded);
+        }
+        state
+    }
+
+    fn single(name: &str, source: ModelSource, config: ServerConfig) -> Self {
+        let slot = ModelConfig { name: name.to_owned(), source, poll: config.model_poll };
+        // One model with a valid name cannot fail; a manifest name that routes cannot carry
+        // keeps serving under the crate's model name.
+        let models = Models::new(vec![slot.clone()], None).unwrap_or_else(|_| {
+            let renamed = ModelConfig { name: retail_model::MODEL_NAME.to_owned(), ..slot };
+            Models::new(vec![renamed], None).expect("the crate's model name is valid")
+        });
+        Self::with_models(models, config)
+    }
+
+    /// State serving `models` (load them into their slots with [`ModelSlot::serve_now`], or let
+    /// [`serve`] load them in the background).
+    pub fn with_models(models: Models, config: ServerConfig) -> Self {
         metrics::init(config.request_timeout);
         let permits = Semaphore::new(config.max_concurrent_requests);
         let body_budget = edge::admission::BodyBudget::new(config.max_buffered_body_bytes);
         let scoring = Arc::new(Semaphore::new(routes::predict::scoring_slots()));
-        let state = Self {
-            model: ArcSwapOption::empty(),
-            configured,
-            config,
-            draining: AtomicBool::new(false),
-            permits,
-            body_budget,
-            scoring,
-            auth: Arc::default(),
-        };
-        if let Some(artifact) = fallback {
-            state.install_model(reload::Fetched { artifact, package: None }, ModelSource::Embedded);
-        }
-        state
+        Self { models, config, draining: AtomicBool::new(false), permits, body_budget, scoring, auth: Arc::default() }
     }
 
     /// This state with credentials checked as `auth` says.
@@ -205,34 +206,24 @@ impl AppState {
         self
     }
 
-    /// The model serving now, if any (a snapshot: keep it for the whole request).
+    /// Every configured model.
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
+    /// The default model serving now, if any (a snapshot: keep it for the whole request).
     pub fn model(&self) -> Option<Arc<LoadedModel>> {
-        self.model.load_full()
+        self.models.default_slot().model()
     }
 
-    /// The model serving now, or 503 while none is loaded.
+    /// The default model serving now, or 503 while none is loaded.
     pub fn serving(&self) -> Result<Arc<LoadedModel>, ApiError> {
-        self.model().ok_or(ApiError::NotReady("no model loaded yet"))
+        self.models.default_slot().serving()
     }
 
-    /// The source this server is configured to serve from.
+    /// The source the default model is configured to load from.
     pub fn configured_source(&self) -> &ModelSource {
-        &self.configured
-    }
-
-    /// Starts serving `artifact` (already verified); requests in flight finish on the old model.
-    fn install_model(&self, fetched: reload::Fetched, source: ModelSource) {
-        let reload::Fetched { artifact, package } = fetched;
-        let old = self.model();
-        metrics::record_model(&artifact, &source, old.as_deref().map(|m| (&m.artifact, &m.source)));
-        match &old {
-            Some(old) => {
-                tracing::info!(from = %old.artifact.manifest.version, to = %artifact.manifest.version, source = %source.location(), "model replaced")
-            }
-            None => tracing::info!(version = %artifact.manifest.version, source = %source.location(), "model loaded"),
-        }
-        let counters = metrics::PredictionCounters::new(&artifact);
-        self.model.store(Some(Arc::new(LoadedModel { artifact, source, package, counters })));
+        self.models.default_slot().configured_source()
     }
 
     /// Marks the server as shutting down: readiness turns 503 at once.
@@ -244,9 +235,9 @@ impl AppState {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Ready to serve: a model is loaded and the server is not draining.
+    /// Ready to serve: every configured model has a version serving and the server is not draining.
     fn is_ready(&self) -> bool {
-        !self.is_draining() && self.model().is_some()
+        !self.is_draining() && self.models.all_serving()
     }
 }
 
@@ -273,7 +264,7 @@ struct ApiDoc;
 /// is public. `state` is absent when only the document is wanted.
 fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     use auth::Scope;
-    use routes::{health, meta, model, predict, sagemaker, v2};
+    use routes::{health, meta, model, models, predict, sagemaker, v2};
     let config = state.map_or_else(ServerConfig::default, |s| s.config.clone());
     let admitted = |routes: OpenApiRouter<Arc<AppState>>, limit: usize| match state {
         Some(state) => routes
@@ -286,28 +277,36 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     };
     let guarded = |routes, scope| edge::guarded(routes, state.map(|s| &s.auth), scope);
     let scoring = docs::scoring_errors();
-    let single = docs::with_errors(OpenApiRouter::new().routes(routes!(predict::predict)), &scoring);
+    let (named_scoring, named_model) = (docs::naming_a_model(&scoring), docs::naming_a_model(&docs::model_errors()));
+    let single = docs::with_errors(OpenApiRouter::new().routes(routes!(predict::predict)), &scoring)
+        .merge(docs::with_errors(OpenApiRouter::new().routes(routes!(predict::model_predict)), &named_scoring));
     let batches = OpenApiRouter::new()
         .routes(routes!(predict::batch))
         .routes(routes!(predict::batch_alias))
-        .routes(routes!(sagemaker::invocations))
         .routes(routes!(v2::infer))
         .routes(routes!(v2::infer_version));
-    let batches = docs::with_errors(batches, &scoring);
+    let named_batches =
+        OpenApiRouter::new().routes(routes!(predict::model_batch)).routes(routes!(sagemaker::invocations));
+    let batches = docs::with_errors(batches, &scoring).merge(docs::with_errors(named_batches, &named_scoring));
     let model = OpenApiRouter::new()
         .routes(routes!(model::info))
         .routes(routes!(model::info_alias))
         .routes(routes!(model::metrics))
         .routes(routes!(v2::model_metadata))
         .routes(routes!(v2::model_version_metadata));
-    let model = docs::with_errors(model, &docs::model_errors());
+    let named_model_routes =
+        OpenApiRouter::new().routes(routes!(model::model_info)).routes(routes!(model::model_metrics));
+    let model =
+        docs::with_errors(model, &docs::model_errors()).merge(docs::with_errors(named_model_routes, &named_model));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::healthz))
         .routes(routes!(health::ready))
+        .routes(routes!(models::ready))
         .merge(guarded(admitted(single, config.max_body_bytes), Scope::Predict))
         .merge(guarded(admitted(batches, config.max_batch_body_bytes), Scope::Predict))
         .merge(guarded(model, Scope::ModelRead))
+        .merge(guarded(OpenApiRouter::new().routes(routes!(models::list)), Scope::ModelRead))
         .routes(routes!(meta::version))
         .merge(guarded(OpenApiRouter::new().routes(routes!(meta::prometheus)), Scope::MetricsRead))
         .routes(routes!(sagemaker::ping))
@@ -343,24 +342,35 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
     // The JWKS is fetched before serving starts, so the first tokens find their keys.
     state.auth.start().await;
-    let serving = state.model();
     // Installed before "serving" is logged: from then on a signal drains the server.
     let signalled = shutdown_signal();
+    let versions: Vec<String> = state
+        .models()
+        .iter()
+        .map(|slot| {
+            let version = slot.model().map_or_else(|| "none yet".to_owned(), |m| m.artifact.manifest.version.clone());
+            format!("{} {} from {}", slot.name(), version, slot.configured_source().location())
+        })
+        .collect();
+    let default = state.models().default_slot();
     tracing::info!(
         addr = %listener.local_addr()?,
-        model = serving.as_ref().map_or("none yet", |m| m.artifact.manifest.version.as_str()),
-        source = %state.configured_source().location(),
+        model = default.model().as_ref().map_or("none yet", |m| m.artifact.manifest.version.as_str()),
+        source = %default.configured_source().location(),
+        default = default.name(),
+        models = %versions.join("; "),
         "serving"
     );
-    // A configured source not loaded yet (or covered by the fallback) is loaded in the background,
-    // with backoff; the watcher starts once it has loaded.
     if !state.auth.is_enabled() && !listener.local_addr()?.ip().is_loopback() {
         tracing::warn!(
             "no authentication configured (JWT_SECRET_KEY, JWT_JWKS_URL or API_KEYS_FILE) and listening beyond loopback: anyone who can reach this port can use the API"
         );
     }
-    let pending = serving.as_ref().is_none_or(|m| m.source != *state.configured_source());
-    tokio::spawn(reload::load_then_watch(state.clone(), pending));
+    for slot in state.models().iter() {
+        tokio::spawn(reload::load_then_watch(state.clone(), slot.clone()));
+    }
+    // A configured source not loaded yet (or covered by the fallback) is loaded in the background,
+    // with backoff; its watcher starts once it has loaded.
     tokio::spawn(metrics::upkeep());
     let app = router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();

@@ -39,12 +39,21 @@ fn describe() {
         "HTTP request latency by route template and method"
     );
     metrics::describe_gauge!("retail_api_requests_in_flight", "HTTP requests being handled");
-    metrics::describe_counter!("retail_api_predictions_total", "Baskets scored, by predicted class and model version");
-    metrics::describe_counter!("retail_api_unseen_categories_total", "Category values scored as unseen, by field");
-    metrics::describe_gauge!("retail_api_model_info", "The served model (value 1), by name, version and source");
+    metrics::describe_counter!(
+        "retail_api_predictions_total",
+        "Records scored, by configured model, predicted class and model version"
+    );
+    metrics::describe_counter!(
+        "retail_api_unseen_categories_total",
+        "Category values scored as unseen, by configured model and field"
+    );
+    metrics::describe_gauge!(
+        "retail_api_model_info",
+        "The served versions (value 1), by configured model, artifact name, version and source"
+    );
     metrics::describe_counter!(
         "retail_api_model_reloads_total",
-        "Attempts to load a model version, by result (loaded, refused, unavailable)"
+        "Attempts to load a model version, by configured model and result (loaded, refused, unavailable)"
     );
     metrics::describe_gauge!(
         "retail_api_build_info",
@@ -104,22 +113,30 @@ pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// Records the served model (and that `replaced` no longer is) and the build.
-pub fn record_model(artifact: &Artifact, source: &ModelSource, replaced: Option<(&Artifact, &ModelSource)>) {
+/// Records the version serving as the configured model `model` (and that `replaced` no longer
+/// is) and the build.
+pub fn record_model(
+    model: &str,
+    artifact: &Artifact,
+    source: &ModelSource,
+    replaced: Option<(&Artifact, &ModelSource)>,
+) {
+    let info = |artifact: &Artifact, source: &ModelSource| {
+        let m = &artifact.manifest;
+        gauge!("retail_api_model_info", "model" => model.to_owned(), "name" => m.name.clone(), "version" => m.version.clone(), "source" => source.kind())
+    };
     if let Some((old, old_source)) = replaced {
-        let m = &old.manifest;
-        gauge!("retail_api_model_info", "name" => m.name.clone(), "version" => m.version.clone(), "source" => old_source.kind())
-            .set(0.0);
+        info(old, old_source).set(0.0);
     }
-    let m = &artifact.manifest;
-    gauge!("retail_api_model_info", "name" => m.name.clone(), "version" => m.version.clone(), "source" => source.kind()).set(1.0);
+    info(artifact, source).set(1.0);
     let b = crate::routes::meta::build();
     gauge!("retail_api_build_info", "version" => b.version, "git_commit" => b.git_commit, "git_branch" => b.git_branch, "build_date" => b.build_date).set(1.0);
 }
 
-/// Records a load attempt: `loaded`, `refused` (did not verify) or `unavailable` (source unreachable).
-pub fn record_reload(result: &'static str) {
-    counter!("retail_api_model_reloads_total", "result" => result).increment(1);
+/// Records a load attempt of the configured model `model`: `loaded`, `refused` (did not verify)
+/// or `unavailable` (source unreachable).
+pub fn record_reload(model: &str, result: &'static str) {
+    counter!("retail_api_model_reloads_total", "model" => model.to_owned(), "result" => result).increment(1);
 }
 
 /// Sets the open-connections gauge.
@@ -151,18 +168,21 @@ pub struct PredictionCounters {
 }
 
 impl PredictionCounters {
-    /// Registers the counters of a model's classes and categorical features.
-    pub fn new(artifact: &Artifact) -> Self {
+    /// Registers the counters of a model's classes and categorical features, as served under
+    /// the configured name `model`.
+    pub fn new(model: &str, artifact: &Artifact) -> Self {
         let version = artifact.manifest.version.clone();
         let by_class = artifact
             .manifest
             .classes
             .iter()
-            .map(|c| counter!("retail_api_predictions_total", "class" => c.code.clone(), "model_version" => version.clone()))
+            .map(|c| counter!("retail_api_predictions_total", "model" => model.to_owned(), "class" => c.code.clone(), "model_version" => version.clone()))
             .collect();
         let unseen = FEATURE_NAMES[FIRST_CATEGORICAL..]
             .iter()
-            .map(|&field| (field, counter!("retail_api_unseen_categories_total", "field" => field)))
+            .map(|&field| {
+                (field, counter!("retail_api_unseen_categories_total", "model" => model.to_owned(), "field" => field))
+            })
             .collect();
         Self { by_class, unseen }
     }

@@ -20,7 +20,7 @@ use retail_model::artifact::{Artifact, ArtifactError};
 
 use crate::registry::{Package, Registry, RegistryError};
 use crate::store::{S3Source, StoreError};
-use crate::{AppState, ModelSource, metrics};
+use crate::{AppState, ModelSlot, ModelSource, metrics};
 
 /// First wait before an unavailable source is tried again; it doubles on each failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -169,23 +169,24 @@ enum Outcome {
     Unavailable,
 }
 
-/// Checks a source and loads new versions: remembers which version tag it settled (loaded or
-/// refused) and whether the last load failed transiently (then the same tag is tried again).
+/// Checks a model's source and loads new versions into its slot: remembers which version tag it
+/// settled (loaded or refused) and whether the last load failed transiently (then the same tag
+/// is tried again).
 struct Poller<S> {
     source: S,
-    configured: ModelSource,
+    slot: Arc<ModelSlot>,
     settled: Option<Option<String>>,
     retry: bool,
 }
 
 impl<S: Source> Poller<S> {
-    fn new(source: S, configured: ModelSource) -> Self {
-        Self { source, configured, settled: None, retry: false }
+    fn new(source: S, slot: Arc<ModelSlot>) -> Self {
+        Self { source, slot, settled: None, retry: false }
     }
 
     /// Checks the source once: loads its version unless that version is already settled, and
     /// swaps it in, or records why not.
-    async fn check(&mut self, state: &AppState) -> Outcome {
+    async fn check(&mut self) -> Outcome {
         let tag = match self.source.version_tag().await {
             Ok(tag) => tag,
             Err(error) => return self.unavailable(&error, "cannot check the model source"),
@@ -195,7 +196,7 @@ impl<S: Source> Poller<S> {
         }
         match self.source.load().await {
             Ok(fetched) => {
-                install(state, fetched, &self.configured);
+                install(&self.slot, fetched);
                 self.settle(tag);
                 Outcome::Loaded
             }
@@ -206,10 +207,10 @@ impl<S: Source> Poller<S> {
                 if self.source.version_tag().await.ok().as_ref() != Some(&tag) {
                     return self.unavailable(&error, "the model source changed while it was read");
                 }
-                let serving = state.model();
+                let serving = self.slot.model();
                 let serving = serving.as_ref().map_or("none", |m| m.artifact.manifest.version.as_str());
-                tracing::warn!(%error, serving, "model refused until its source changes; the serving one stays");
-                metrics::record_reload("refused");
+                tracing::warn!(model = self.slot.name(), %error, serving, "model refused until its source changes; the serving one stays");
+                metrics::record_reload(self.slot.name(), "refused");
                 self.settle(tag);
                 Outcome::Refused
             }
@@ -222,8 +223,8 @@ impl<S: Source> Poller<S> {
     }
 
     fn unavailable(&mut self, error: &LoadError, message: &str) -> Outcome {
-        tracing::warn!(%error, source = %self.configured.location(), "{message}; will retry");
-        metrics::record_reload("unavailable");
+        tracing::warn!(model = self.slot.name(), %error, source = %self.slot.configured_source().location(), "{message}; will retry");
+        metrics::record_reload(self.slot.name(), "unavailable");
         self.retry = true;
         Outcome::Unavailable
     }
@@ -232,8 +233,9 @@ impl<S: Source> Poller<S> {
 /// Swaps in a newly loaded artifact, unless it is the one serving (same source, files and
 /// package). Replacing a version of the same source counts as a reload; the first load of the
 /// source (at start-up, or over a fallback) does not.
-fn install(state: &AppState, new: Fetched, source: &ModelSource) {
-    let serving = state.model();
+fn install(slot: &ModelSlot, new: Fetched) {
+    let source = slot.configured_source();
+    let serving = slot.model();
     let reload = serving.as_ref().is_some_and(|m| m.source == *source);
     let same = reload
         && serving.as_ref().is_some_and(|m| {
@@ -241,9 +243,9 @@ fn install(state: &AppState, new: Fetched, source: &ModelSource) {
                 && m.package.as_ref().map(|p| &p.arn) == new.package.as_ref().map(|p| &p.arn)
         });
     if !same {
-        state.install_model(new, source.clone());
+        slot.install(new, source.clone());
         if reload {
-            metrics::record_reload("loaded");
+            metrics::record_reload(slot.name(), "loaded");
         }
     }
 }
@@ -277,19 +279,21 @@ impl Backoff {
     }
 }
 
-/// Loads the configured source (when `pending`) with capped exponential backoff, then, when
-/// `MODEL_POLL_SECONDS` is set, watches it for new versions.
-pub async fn load_then_watch(state: Arc<AppState>, pending: bool) {
-    let source = state.configured_source().clone();
+/// Loads a model's configured source (unless it serves already) with capped exponential
+/// backoff, then, when it has a poll interval, watches it for new versions.
+pub async fn load_then_watch(state: Arc<AppState>, slot: Arc<ModelSlot>) {
+    let source = slot.configured_source().clone();
+    let pending = slot.model().is_none_or(|m| m.source != source);
     let watched = match Watched::new(&source) {
         Ok(watched) => watched,
         Err(error) => {
-            tracing::error!(%error, source = %source.location(), "cannot use the model source");
+            tracing::error!(model = slot.name(), %error, source = %source.location(), "cannot use the model source");
             return;
         }
     };
     let embedded = matches!(watched, Watched::Embedded);
-    let mut poller = Poller::new(watched, source.clone());
+    let every = slot.poll();
+    let mut poller = Poller::new(watched, slot);
     if pending {
         if !load_with_backoff(&state, &mut poller).await {
             return;
@@ -298,9 +302,9 @@ pub async fn load_then_watch(state: Arc<AppState>, pending: bool) {
         // Already serving this source's current version (loaded at start-up).
         poller.settled = poller.source.version_tag().await.ok();
     }
-    let Some(every) = state.config.model_poll else { return };
+    let Some(every) = every else { return };
     if embedded {
-        tracing::warn!("MODEL_POLL_SECONDS is set but the embedded model cannot change");
+        tracing::warn!(model = poller.slot.name(), "a poll interval is set but the embedded model cannot change");
         return;
     }
     watch(&state, &mut poller, every).await;
@@ -315,7 +319,7 @@ async fn load_with_backoff<S: Source>(state: &AppState, poller: &mut Poller<S>) 
         if state.is_draining() {
             return false;
         }
-        if poller.check(state).await == Outcome::Loaded {
+        if poller.check().await == Outcome::Loaded {
             return true;
         }
         tokio::time::sleep(backoff.failed()).await;
@@ -327,7 +331,7 @@ async fn load_with_backoff<S: Source>(state: &AppState, poller: &mut Poller<S>) 
 async fn watch<S: Source>(state: &AppState, poller: &mut Poller<S>, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tracing::info!(source = %poller.configured.location(), every_seconds = every.as_secs_f64(), "watching the model source");
+    tracing::info!(model = poller.slot.name(), source = %poller.slot.configured_source().location(), every_seconds = every.as_secs_f64(), "watching the model source");
     let mut backoff = Backoff::new();
     loop {
         ticker.tick().await;
@@ -337,7 +341,7 @@ async fn watch<S: Source>(state: &AppState, poller: &mut Poller<S>, every: Durat
         if !backoff.is_due() {
             continue;
         }
-        match poller.check(state).await {
+        match poller.check().await {
             Outcome::Unavailable => {
                 backoff.failed();
             }

@@ -35,9 +35,9 @@ fn serve_limited(model_uri: &Path) -> Server {
     )
 }
 
-/// `retail_api_model_reloads_total{result}` as `/metrics` shows it (0 before the first one).
+/// `retail_api_model_reloads_total{model, result}` as `/metrics` shows it (0 before the first one).
 pub fn reloads(addr: &str, result: &str) -> f64 {
-    metric(addr, &format!("retail_api_model_reloads_total{{result=\"{result}\"}} "))
+    metric(addr, &format!("retail_api_model_reloads_total{{model=\"retail-price-sensitivity\",result=\"{result}\"}} "))
 }
 
 /// The committed default model's files.

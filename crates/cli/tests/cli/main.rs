@@ -234,6 +234,11 @@ pub struct Load {
 impl Load {
     /// Starts the clients.
     pub fn start(addr: &str, clients: usize) -> Self {
+        Self::start_on(addr, "/predict", clients)
+    }
+
+    /// Starts the clients, sending the seed request to `path`.
+    pub fn start_on(addr: &str, path: &'static str, clients: usize) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let answers = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -245,7 +250,7 @@ impl Load {
                     let mut sent = 0usize;
                     while !stop.load(Ordering::SeqCst) {
                         sent += 1;
-                        match request(&addr, "POST", "/predict", SEED) {
+                        match request(&addr, "POST", path, SEED) {
                             Ok(r) if r.starts_with("HTTP/1.1 200") => {
                                 let version = json_body(&r)["model_version"].as_str().unwrap_or_default().to_owned();
                                 answers.lock().expect("lock").push((Instant::now(), version));

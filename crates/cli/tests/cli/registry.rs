@@ -171,7 +171,7 @@ fn a_server_follows_the_newest_approved_version_under_load() {
     moto.put("models", &format!("corrupt/{v1}/model.tar.gz"), &corrupt);
     set_status(&moto, "approve", 3);
     let start = Instant::now();
-    let refused = "retail_api_model_reloads_total{result=\"refused\"} 1";
+    let refused = "retail_api_model_reloads_total{model=\"retail-price-sensitivity\",result=\"refused\"} 1";
     while !request(&addr, "GET", "/metrics", "").expect("metrics").contains(refused) {
         assert!(start.elapsed() < Duration::from_secs(15), "the corrupt version was never refused");
         std::thread::sleep(Duration::from_millis(50));

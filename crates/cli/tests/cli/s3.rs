@@ -209,7 +209,10 @@ fn models_load_from_s3_and_reload_by_etag() {
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(model_info(&addr)["version"], new_version.as_str(), "a corrupt upload never serves");
     let metrics = request(&addr, "GET", "/metrics", "").expect("metrics");
-    assert!(metrics.contains("retail_api_model_reloads_total{result=\"refused\"}"), "refusal counted");
+    assert!(
+        metrics.contains("retail_api_model_reloads_total{model=\"retail-price-sensitivity\",result=\"refused\"}"),
+        "refusal counted"
+    );
     drop(server);
 
     drop(moto);
@@ -256,7 +259,10 @@ fn with_the_store_down_the_server_is_live_not_ready_and_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let metrics = request(&addr, "GET", "/metrics", "").expect("metrics");
-    assert!(metrics.contains("retail_api_model_reloads_total{result=\"unavailable\"}"), "failed attempts counted");
+    assert!(
+        metrics.contains("retail_api_model_reloads_total{model=\"retail-price-sensitivity\",result=\"unavailable\"}"),
+        "failed attempts counted"
+    );
 }
 
 #[test]

@@ -89,7 +89,7 @@ impl Hook for Log {
             latency_ms = seen.start.elapsed().as_secs_f64() * 1e3,
             bytes_in = seen.bytes_in,
             bytes_out = response.body().size_hint().exact().or_else(|| content_length(response.headers())).unwrap_or(0),
-            model = manifest.map(|m| m.name.as_str()),
+            model = scored.map(|s| s.model.name.as_ref()),
             model_version = manifest.map(|m| m.version.as_str()),
             rows = scored.map(|s| s.rows),
             client = client(seen.peer, seen.forwarded.as_ref(), &self.0.config.trusted_proxies).map(tracing::field::display),

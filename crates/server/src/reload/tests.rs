@@ -62,8 +62,8 @@ fn serving(state: &AppState) -> String {
 /// A state serving `v1` from a local source, and a poller that has settled tag `t1`.
 fn serving_v1() -> (AppState, Poller<Scripted>) {
     let source = ModelSource::Local("m".to_owned());
-    let state = AppState::new(version("v1").artifact, source.clone(), ServerConfig::default());
-    let mut poller = Poller::new(Scripted::default(), source);
+    let state = AppState::new(version("v1").artifact, source, ServerConfig::default());
+    let mut poller = Poller::new(Scripted::default(), state.models().default_slot().clone());
     poller.source.set_tag("t1");
     poller.settled = Some(Some("t1".to_owned()));
     (state, poller)
@@ -72,17 +72,17 @@ fn serving_v1() -> (AppState, Poller<Scripted>) {
 #[tokio::test]
 async fn a_transient_failure_on_a_new_version_is_retried_until_it_loads() {
     let (state, mut poller) = serving_v1();
-    assert_eq!(poller.check(&state).await, Outcome::Unchanged);
+    assert_eq!(poller.check().await, Outcome::Unchanged);
     poller.source.set_tag("t2");
     poller.source.script(Err(LoadError::Unavailable("store unreachable".to_owned())), None);
     poller.source.script(Err(LoadError::Unavailable("S3 503".to_owned())), None);
     poller.source.script(Ok(version("v2")), None);
-    assert_eq!(poller.check(&state).await, Outcome::Unavailable);
+    assert_eq!(poller.check().await, Outcome::Unavailable);
     assert_eq!(serving(&state), "v1", "the serving model stays");
-    assert_eq!(poller.check(&state).await, Outcome::Unavailable, "same tag, tried again");
-    assert_eq!(poller.check(&state).await, Outcome::Loaded);
+    assert_eq!(poller.check().await, Outcome::Unavailable, "same tag, tried again");
+    assert_eq!(poller.check().await, Outcome::Loaded);
     assert_eq!(serving(&state), "v2");
-    assert_eq!(poller.check(&state).await, Outcome::Unchanged);
+    assert_eq!(poller.check().await, Outcome::Unchanged);
     assert_eq!(poller.source.attempts.load(Ordering::SeqCst), 3);
 }
 
@@ -91,15 +91,15 @@ async fn a_refused_version_is_not_loaded_again_until_its_tag_changes() {
     let (state, mut poller) = serving_v1();
     poller.source.set_tag("t2");
     poller.source.script(Err(LoadError::Refused("model.json: sha256 differs".to_owned())), None);
-    assert_eq!(poller.check(&state).await, Outcome::Refused);
+    assert_eq!(poller.check().await, Outcome::Refused);
     for _ in 0..3 {
-        assert_eq!(poller.check(&state).await, Outcome::Unchanged);
+        assert_eq!(poller.check().await, Outcome::Unchanged);
     }
     assert_eq!(poller.source.attempts.load(Ordering::SeqCst), 1, "refused once, not reloaded");
     assert_eq!(serving(&state), "v1");
     poller.source.set_tag("t3");
     poller.source.script(Ok(version("v3")), None);
-    assert_eq!(poller.check(&state).await, Outcome::Loaded);
+    assert_eq!(poller.check().await, Outcome::Loaded);
     assert_eq!(serving(&state), "v3");
 }
 
@@ -110,8 +110,8 @@ async fn a_version_that_changes_while_it_is_read_is_retried_not_refused() {
     // Half copied when read, complete (t3) by the time the load is over.
     poller.source.script(Err(LoadError::Refused("model.json: size differs".to_owned())), Some("t3"));
     poller.source.script(Ok(version("v3")), None);
-    assert_eq!(poller.check(&state).await, Outcome::Unavailable);
-    assert_eq!(poller.check(&state).await, Outcome::Loaded);
+    assert_eq!(poller.check().await, Outcome::Unavailable);
+    assert_eq!(poller.check().await, Outcome::Loaded);
     assert_eq!(serving(&state), "v3");
 }
 
@@ -148,9 +148,9 @@ async fn backoff_doubles_up_to_its_cap_and_resets() {
 async fn the_configured_source_replaces_a_fallback_even_with_the_same_files() {
     let configured = ModelSource::S3(crate::store::S3Url { bucket: "b".into(), key: "k".into() });
     let state = AppState::starting(configured.clone(), ServerConfig::default(), Some(version("v1").artifact));
-    let mut poller = Poller::new(Scripted::default(), configured.clone());
+    let mut poller = Poller::new(Scripted::default(), state.models().default_slot().clone());
     poller.source.set_tag("etag");
     poller.source.script(Ok(version("v1")), None);
-    assert_eq!(poller.check(&state).await, Outcome::Loaded);
+    assert_eq!(poller.check().await, Outcome::Loaded);
     assert_eq!(state.model().expect("serving").source, configured, "no longer the fallback");
 }

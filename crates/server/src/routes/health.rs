@@ -24,14 +24,17 @@ pub async fn healthz(state: State<Arc<AppState>>) -> Json<HealthResponse> {
     health(state).await
 }
 
-/// Readiness: a model is loaded and the server is not draining.
+/// Readiness: every configured model is loaded and the server is not draining.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
-    (status = 200, description = "ready: a model is loaded", body = ReadyResponse),
+    (status = 200, description = "ready: every configured model is loaded (`model_version`: the default one's)", body = ReadyResponse),
     (status = 503, description = "no model loaded yet, or shutting down", body = ErrorBody),
 ))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<ReadyResponse>, ApiError> {
     if state.is_draining() {
         return Err(ApiError::NotReady("shutting down"));
+    }
+    if !state.models().all_serving() {
+        return Err(ApiError::NotReady("a configured model is not loaded yet"));
     }
     let model = state.serving()?;
     Ok(Json(ReadyResponse { status: "ready", model_version: model.artifact.manifest.version.clone() }))

@@ -3,6 +3,7 @@
 pub mod health;
 pub mod meta;
 pub mod model;
+pub mod models;
 pub mod page;
 pub mod predict;
 pub mod sagemaker;

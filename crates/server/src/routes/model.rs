@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use crate::schema::ErrorBody;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ModelSlot};
 
 /// Name, version, source, model format (native trees or an imported ONNX model with its input
 /// mapping), classes, input schema, training summary and provenance of the served model.
@@ -19,10 +19,28 @@ use crate::{ApiError, AppState};
     (status = 503, description = "no model loaded yet", body = ErrorBody),
 ))]
 pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let model = state.serving()?;
+    info_of(state.models().default_slot()).map(Json)
+}
+
+/// Information on the model `name` (as `/model/info` gives for the default one).
+#[utoipa::path(get, path = "/models/{name}/info", tag = "model", operation_id = "named_model_info",
+    params(("name" = String, Path, description = "a configured model (GET /models)")),
+    responses(
+        (status = 200, description = "model information", body = Object),
+        (status = 503, description = "no model loaded yet", body = ErrorBody),
+    ))]
+pub async fn model_info(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    info_of(state.models().named(&name)?).map(Json)
+}
+
+/// What `/model/info` says of the model serving in `slot`.
+fn info_of(slot: &ModelSlot) -> Result<Value, ApiError> {
+    let model = slot.serving()?;
     let m = &model.artifact.manifest;
-    let configured = state.configured_source();
-    Ok(Json(json!({
+    let configured = slot.configured_source();
+    Ok(json!({
+        "model": slot.name(),
+        "kind": super::models::kind(&model),
         "name": m.name,
         "version": m.version,
         "source": model.source.kind(),
@@ -46,7 +64,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Api
             "model_data_url": p.model_data_url,
             "customer_metadata": p.customer_metadata,
         })),
-    })))
+    }))
 }
 
 /// Model information (alias of `/model/info`).
@@ -67,9 +85,29 @@ pub async fn info_alias(state: State<Arc<AppState>>) -> Result<Json<Value>, ApiE
     (status = 503, description = "no model loaded yet", body = ErrorBody),
 ))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let model = state.serving()?;
+    metrics_of(state.models().default_slot()).map(Json)
+}
+
+/// Held-out evaluation metrics of the model `name` (as `/model/metrics` gives for the default one).
+#[utoipa::path(get, path = "/models/{name}/metrics", tag = "model", operation_id = "named_model_metrics",
+    params(("name" = String, Path, description = "a configured model (GET /models)")),
+    responses(
+        (status = 200, description = "model metrics", body = Object),
+        (status = 503, description = "no model loaded yet", body = ErrorBody),
+    ))]
+pub async fn model_metrics(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    metrics_of(state.models().named(&name)?).map(Json)
+}
+
+/// What `/model/metrics` says of the model serving in `slot`.
+fn metrics_of(slot: &ModelSlot) -> Result<Value, ApiError> {
+    let model = slot.serving()?;
     let m = &model.artifact.manifest;
-    Ok(Json(json!({
+    Ok(json!({
+        "model": slot.name(),
         "name": m.name,
         "version": m.version,
         "source": model.source.kind(),
@@ -83,5 +121,5 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
             "model_quality": p.model_quality,
             "customer_metadata": p.customer_metadata,
         })),
-    })))
+    }))
 }

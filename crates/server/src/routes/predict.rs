@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -16,7 +16,7 @@ use crate::edge::request_id::RequestId;
 use crate::routes::Scored;
 use crate::schema::{BatchRequest, BatchResponse, PredictRequest, PredictionResponse};
 use crate::scoring::{self, BatchAnswers, Cancel, ErrorsMode, ScoreError};
-use crate::{ApiError, AppState, LoadedModel};
+use crate::{ApiError, AppState, LoadedModel, ModelSlot};
 
 /// A single-record body up to this size is scored on the runtime thread: the scoring slot and
 /// the hop to the blocking pool would cost more than the parse. Larger ones (a 1 MiB
@@ -28,17 +28,35 @@ const INLINE_BODY_BYTES: usize = 16 * 1024;
     request_body(content = PredictRequest, content_type = "application/json"),
     responses((status = 200, description = "the prediction", body = PredictionResponse)))]
 pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
+    predict_with(&state, state.models().default_slot(), request).await
+}
+
+/// Scores one record with the model `name`.
+#[utoipa::path(post, path = "/models/{name}/predict", tag = "predict", operation_id = "model_predict",
+    params(("name" = String, Path, description = "a configured model (GET /models)")),
+    request_body(content = PredictRequest, content_type = "application/json"),
+    responses((status = 200, description = "the prediction", body = PredictionResponse)))]
+pub async fn model_predict(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    predict_with(&state, state.models().named(&name)?, request).await
+}
+
+/// Scores one record with the model serving in `slot`.
+async fn predict_with(state: &Arc<AppState>, slot: &ModelSlot, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let id = crate::edge::request_id::id_of(parts.extensions.get());
     let limit = state.config.max_body_bytes;
     check_json(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
-    let model = state.serving()?;
+    let model = slot.serving()?;
     let scored = if bytes.len() <= INLINE_BODY_BYTES {
         answer_json(&model, &bytes, id)
     } else {
         let (worker, id) = (model.clone(), id.to_owned());
-        off_the_runtime(&state, move |_| answer_json(&worker, &bytes, &id)).await?
+        off_the_runtime(state, move |_| answer_json(&worker, &bytes, &id)).await?
     };
     Ok(match scored {
         Ok(json) => with_scored(([(header::CONTENT_TYPE, JSON)], json), &model, 1),
@@ -66,13 +84,40 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    batch_with(&state, state.models().default_slot(), (id, uri, headers), body).await
+}
+
+/// Scores many records with the model `name` (as `/predict/batch` does with the default one).
+#[utoipa::path(post, path = "/models/{name}/predict/batch", tag = "predict", operation_id = "model_predict_batch",
+    params(("name" = String, Path, description = "a configured model (GET /models)"), ErrorsParam),
+    request_body(content = BatchRequest, content_type = "application/json"),
+    responses((status = 200, description = "one answer per record, in request order (see /predict/batch for `errors=inline`)", body = BatchResponse)))]
+pub async fn model_batch(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RequestId(id): RequestId,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    batch_with(&state, state.models().named(&name)?, (id, uri, headers), body).await
+}
+
+/// Scores a batch with the model serving in `slot`; `request` is the request id, URI and headers.
+async fn batch_with(
+    state: &Arc<AppState>,
+    slot: &ModelSlot,
+    request: (String, Uri, HeaderMap),
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (id, uri, headers) = request;
     check_json(&headers)?;
     let mode = errors_mode(&uri)?;
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
-    let model = state.serving()?;
+    let model = slot.serving()?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
     let scored =
-        off_the_runtime(&state, move |cancel| scoring::score_batch(&*worker, &bytes, (max_rows, mode), cancel)).await?;
+        off_the_runtime(state, move |cancel| scoring::score_batch(&*worker, &bytes, (max_rows, mode), cancel)).await?;
     Ok(batch_answer(&model, scored, id))
 }
 

@@ -19,7 +19,7 @@ use crate::routes::predict::{
 };
 use crate::schema::{BatchResponse, ErrorBody};
 use crate::scoring::{self, BatchAnswers, BatchItem, ErrorsMode};
-use crate::{ApiError, AppState, LoadedModel};
+use crate::{ApiError, AppState, LoadedModel, ModelSlot};
 
 /// SageMaker health check: 200 when ready.
 #[utoipa::path(get, path = "/ping", tag = "sagemaker", responses((status = 200, description = "ready"), (status = 503, description = "not ready", body = ErrorBody)))]
@@ -55,7 +55,7 @@ pub async fn invocations(
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
     let mode = errors_mode(&uri)?;
     let body = body_bytes(body, state.config.max_batch_body_bytes)?;
-    let model = state.serving()?;
+    let model = target_model(&state, &headers)?.serving()?;
     let limits = (state.config.max_batch_rows, mode);
     let worker = model.clone();
     let scored = off_the_runtime(&state, move |cancel| {
@@ -74,6 +74,18 @@ pub async fn invocations(
         }
         scored => batch_answer(&model, scored, id),
     })
+}
+
+/// SageMaker's multi-model header: `X-Amzn-SageMaker-Target-Model` names the model to use (the
+/// default one without it).
+const TARGET_MODEL: &str = "x-amzn-sagemaker-target-model";
+
+/// The model `/invocations` scores with: the one the target-model header names, else the default.
+fn target_model<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Arc<ModelSlot>, ApiError> {
+    match headers.get(TARGET_MODEL) {
+        None => Ok(state.models().default_slot()),
+        Some(value) => state.models().named(&String::from_utf8_lossy(value.as_bytes())),
+    }
 }
 
 /// CSV rows `prediction,P_LA,P_MM,P_UM` (classes in model order); with inline errors a last

@@ -58,33 +58,37 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Valu
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"ready": ready})))
 }
 
-/// The model serving now, or the protocol's 503 while none is loaded.
-fn serving(state: &AppState) -> Result<Arc<LoadedModel>, V2Error> {
-    state.model().ok_or_else(|| V2Error(StatusCode::SERVICE_UNAVAILABLE, "no model loaded yet".to_owned()))
-}
-
-/// Checks the model name and optional version against the served model.
-fn check_model(model: &LoadedModel, name: &str, version: Option<&str>) -> Result<(), V2Error> {
-    let m = &model.artifact.manifest;
-    if name != m.name {
-        return Err(V2Error(
-            StatusCode::NOT_FOUND,
-            format!("model {name:?} not found (this server serves {:?})", m.name),
-        ));
-    }
+/// The model configured (or, for single-model clients, loaded) under `name`, serving now, in
+/// `version` if one is asked for: 404 for an unknown model or version, the protocol's 503 while
+/// none is loaded.
+fn resolve(state: &AppState, name: &str, version: Option<&str>) -> Result<Arc<LoadedModel>, V2Error> {
+    let models = state.models();
+    let slot = models.find(name).ok_or_else(|| {
+        let name: String = name.chars().take(64).collect();
+        V2Error(StatusCode::NOT_FOUND, format!("model {name:?} not found (this server serves {:?})", models.names()))
+    })?;
+    let model =
+        slot.model().ok_or_else(|| V2Error(StatusCode::SERVICE_UNAVAILABLE, "no model loaded yet".to_owned()))?;
     match version {
-        Some(v) if v != m.version => Err(V2Error(
-            StatusCode::NOT_FOUND,
-            format!("model {name:?} version {v:?} not found (serving {:?})", m.version),
-        )),
-        _ => Ok(()),
+        Some(v) if v != model.artifact.manifest.version => {
+            let v: String = v.chars().take(64).collect();
+            Err(V2Error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "model {:?} version {v:?} not found (serving {:?})",
+                    slot.name(),
+                    model.artifact.manifest.version
+                ),
+            ))
+        }
+        _ => Ok(model),
     }
 }
 
 fn metadata(model: &LoadedModel) -> Value {
     let m = &model.artifact.manifest;
     json!({
-        "name": m.name,
+        "name": model.name.as_ref(),
         "versions": [m.version],
         "platform": "retail-gbdt",
         "inputs": INPUTS.iter().map(|(name, datatype)| json!({"name": name, "datatype": datatype, "shape": [-1]})).collect::<Vec<_>>(),
@@ -102,8 +106,7 @@ pub async fn model_metadata(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, V2Error> {
-    let model = serving(&state)?;
-    check_model(&model, &name, None)?;
+    let model = resolve(&state, &name, None)?;
     Ok(Json(metadata(&model)))
 }
 
@@ -113,14 +116,15 @@ pub async fn model_version_metadata(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, V2Error> {
-    let model = serving(&state)?;
-    check_model(&model, &name, Some(&version))?;
+    let model = resolve(&state, &name, Some(&version))?;
     Ok(Json(metadata(&model)))
 }
 
-fn model_ready_answer(state: &AppState, name: &str) -> (StatusCode, Json<Value>) {
-    let ready = state.is_ready();
-    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({"name": name, "ready": ready})))
+/// A loaded model is ready unless the server is draining.
+fn model_ready_answer(state: &AppState, model: &LoadedModel) -> (StatusCode, Json<Value>) {
+    let ready = !state.is_draining();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"name": model.name.as_ref(), "ready": ready})))
 }
 
 /// Model readiness.
@@ -129,9 +133,8 @@ pub async fn model_ready(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), V2Error> {
-    let model = serving(&state)?;
-    check_model(&model, &name, None)?;
-    Ok(model_ready_answer(&state, &name))
+    let model = resolve(&state, &name, None)?;
+    Ok(model_ready_answer(&state, &model))
 }
 
 /// Model readiness of a version.
@@ -140,9 +143,8 @@ pub async fn model_version_ready(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), V2Error> {
-    let model = serving(&state)?;
-    check_model(&model, &name, Some(&version))?;
-    Ok(model_ready_answer(&state, &name))
+    let model = resolve(&state, &name, Some(&version))?;
+    Ok(model_ready_answer(&state, &model))
 }
 
 /// Inference: one tensor per input, N rows each.
@@ -165,8 +167,7 @@ pub async fn infer(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, V2Error> {
-    let model = serving(&state)?;
-    check_model(&model, &name, None)?;
+    let model = resolve(&state, &name, None)?;
     run_inference(&state, model, &headers, body, id).await
 }
 
@@ -182,8 +183,7 @@ pub async fn infer_version(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, V2Error> {
-    let model = serving(&state)?;
-    check_model(&model, &name, Some(&version))?;
+    let model = resolve(&state, &name, Some(&version))?;
     run_inference(&state, model, &headers, body, id).await
 }
 
@@ -260,7 +260,7 @@ fn answer<'a>(model: &'a LoadedModel, inference: &'a Inference, request_id: &'a 
         });
     }
     InferResponse {
-        model_name: &m.name,
+        model_name: &model.name,
         model_version: &m.version,
         id: inference.id.as_deref().unwrap_or(request_id),
         outputs,

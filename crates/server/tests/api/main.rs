@@ -14,6 +14,7 @@ use tower::ServiceExt;
 
 mod contract;
 mod hostile;
+mod models;
 
 fn state() -> Arc<AppState> {
     state_with(ServerConfig::default())
@@ -293,7 +294,7 @@ async fn version_metrics_openapi_and_docs() {
         "retail_api_request_duration_seconds_bucket{",
         "retail_api_requests_in_flight",
         "retail_api_predictions_total{",
-        "retail_api_unseen_categories_total{field=\"STORE_REGION\"}",
+        "retail_api_unseen_categories_total{model=\"retail-price-sensitivity\",field=\"STORE_REGION\"}",
         "retail_api_model_info{",
         "retail_api_build_info{",
     ] {
@@ -314,6 +315,12 @@ async fn version_metrics_openapi_and_docs() {
         "/model/metrics",
         "/metrics",
         "/version",
+        "/models",
+        "/models/{name}/predict",
+        "/models/{name}/predict/batch",
+        "/models/{name}/info",
+        "/models/{name}/metrics",
+        "/models/{name}/ready",
     ] {
         assert!(paths.contains_key(path), "{path} documented");
     }

@@ -1,4 +1,7 @@
-//! Unit tests of the trainer.
+//! Unit tests of the trainer: the softmax classifier here, the regression objectives in
+//! [`regression`].
+
+mod regression;
 
 use super::*;
 use crate::engine::Engine;
@@ -32,7 +35,9 @@ const KINDS: [FeatureKind; 3] = [FeatureKind::Numeric, FeatureKind::Numeric, Fea
 fn fit(params: &Params) -> Booster {
     let (tr, ty) = toy(6000, 1);
     let (vr, vy) = toy(2000, 2);
-    train(params, &KINDS, 3, Dataset { rows: &tr, labels: &ty }, Dataset { rows: &vr, labels: &vy }, &Silent)
+    let (train_set, valid_set) =
+        (Dataset { rows: &tr, labels: Labels::Classes(&ty) }, Dataset { rows: &vr, labels: Labels::Classes(&vy) });
+    train(params, &KINDS, Objective::Softmax { n_classes: 3 }, train_set, valid_set, &Silent).expect("train")
 }
 
 #[test]
@@ -57,8 +62,8 @@ fn learns_and_stops_early() {
         .count();
     let accuracy = correct as f64 / 3000.0;
     assert!(accuracy > 0.7, "{accuracy}");
-    let first = booster.validation_log_loss[0];
-    assert!(booster.validation_log_loss[booster.best_iteration - 1] < first * 0.8);
+    let first = booster.validation_loss[0];
+    assert!(booster.validation_loss[booster.best_iteration - 1] < first * 0.8);
 }
 
 #[test]

@@ -129,9 +129,10 @@ pub(super) fn bounded(score: f64) -> f64 {
     if score.is_nan() { -MAX_SCORE_MAGNITUDE } else { score.clamp(-MAX_SCORE_MAGNITUDE, MAX_SCORE_MAGNITUDE) }
 }
 
-/// The exponential of a raw score [`bounded`] and capped at [`MAX_EXP_SCORE`] first, so it is
-/// always finite, in `[0, e^690 ≈ 4.6e299]` (NaN gives 0). Verification keeps the raw scores of
-/// an [`Output::Exp`] ensemble below the cap already; this guard holds even if that ever failed.
+/// The exponential of a raw score clamped to ±[`MAX_SCORE_MAGNITUDE`] and capped at
+/// [`MAX_EXP_SCORE`] first, so it is always finite, in `[0, e^690 ≈ 4.6e299]` (NaN gives 0).
+/// Verification keeps the raw scores of an [`Output::Exp`] ensemble below the cap already; this
+/// guard holds even if that ever failed.
 pub fn bounded_exp(score: f64) -> f64 {
     bounded(score).min(MAX_EXP_SCORE).exp()
 }

@@ -34,8 +34,9 @@ pub enum Objective {
         n_classes: usize,
     },
     /// Poisson regression of counts on a log link, as LightGBM's `poisson`: the raw score `f` is
-    /// the log of the mean, the gradient `e^f − y`, the hessian `e^(f + max_delta_step)`; labels
-    /// are counts ≥ 0 ([`Labels::Values`]). Predicts `e^f` with [`Output::Exp`].
+    /// the log of the mean, the gradient `e^f − y`, the hessian `e^(f + max_delta_step)` (floored
+    /// at 1e-16 like the softmax's, with `f` capped at [`MAX_EXP_SCORE`] like the engine's);
+    /// labels are counts in `[0, 1e6]` ([`Labels::Values`]). Predicts `e^f` with [`Output::Exp`].
     Poisson {
         /// Safeguard of the Newton step (LightGBM's `poisson_max_delta_step`, default
         /// [`POISSON_MAX_DELTA_STEP`]): the hessian is taken at `f + max_delta_step`, which

@@ -1,5 +1,7 @@
 //! Classification metrics of probabilistic predictions: accuracy, macro-F1, per-class
-//! precision/recall/F1, confusion matrix, log loss and expected calibration error (ECE).
+//! precision/recall/F1, confusion matrix, log loss and expected calibration error (ECE); and
+//! regression metrics of predicted values (e.g. units sold): mean Poisson deviance, RMSE, MAE,
+//! WAPE and bias.
 
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +136,58 @@ fn ratio(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 { numerator / denominator } else { 0.0 }
 }
 
+/// Metrics of regression predictions (e.g. a sales forecast) against their targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionMetrics {
+    /// Number of rows scored.
+    pub rows: usize,
+    /// Mean Poisson deviance, [`poisson_unit_deviance`] averaged over the rows: the loss a
+    /// Poisson (count) model minimises; `None` when a target is negative, where it is undefined.
+    pub poisson_deviance: Option<f64>,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Weighted absolute percentage error `Σ|y − ŷ| / Σy`; `None` unless the targets sum above 0.
+    pub wape: Option<f64>,
+    /// Relative error of the total, `Σŷ / Σy − 1` (above 0: over-forecast); `None` unless the
+    /// targets sum above 0.
+    pub bias: Option<f64>,
+}
+
+/// Poisson deviance of one prediction `μ` of a target `y ≥ 0`: `2·(y·ln(y/μ) − (y − μ))`, which
+/// is `2μ` for `y = 0`. The prediction is floored at the smallest positive double, so a
+/// prediction of 0 (or below) for a positive count costs a large finite amount (≈ 1417·y).
+pub fn poisson_unit_deviance(target: f64, prediction: f64) -> f64 {
+    let mu = prediction.max(f64::MIN_POSITIVE);
+    if target > 0.0 { 2.0 * (target * (target.ln() - mu.ln()) - (target - mu)) } else { 2.0 * mu }
+}
+
+/// Computes regression metrics of `predictions` against `targets` (one each per row), summing in
+/// row order.
+pub fn evaluate_regression(predictions: &[f64], targets: &[f64]) -> RegressionMetrics {
+    assert_eq!(predictions.len(), targets.len(), "one prediction per target");
+    let (mut deviance, mut squared, mut absolute, mut sum_y, mut sum_p) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (&p, &y) in predictions.iter().zip(targets) {
+        deviance += poisson_unit_deviance(y, p);
+        squared += (p - y) * (p - y);
+        absolute += (p - y).abs();
+        sum_y += y;
+        sum_p += p;
+    }
+    let n = targets.len();
+    let total = n.max(1) as f64;
+    let per_target = |x: f64| (sum_y > 0.0).then(|| x / sum_y);
+    RegressionMetrics {
+        rows: n,
+        poisson_deviance: targets.iter().all(|&y| y >= 0.0).then(|| deviance / total),
+        rmse: (squared / total).sqrt(),
+        mae: absolute / total,
+        wape: per_target(absolute),
+        bias: per_target(sum_p).map(|r| r - 1.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +225,38 @@ mod tests {
         let ece = (0.4 + 0.5 + 0.3 + 0.4) / 4.0;
         assert!((m.ece - ece).abs() < 1e-12, "{}", m.ece);
         assert_eq!(m.calibration.len(), 4);
+    }
+
+    #[test]
+    fn regression_hand_computed_example() {
+        // Errors ŷ − y: 0.5, 0, 1, −1.
+        let m = evaluate_regression(&[0.5, 1.0, 3.0, 4.0], &[0.0, 1.0, 2.0, 5.0]);
+        assert_eq!(m.rows, 4);
+        assert!((m.mae - 0.625).abs() < 1e-15, "{}", m.mae);
+        assert!((m.rmse - 0.75).abs() < 1e-15, "{}", m.rmse);
+        assert_eq!(m.wape, Some(0.3125));
+        assert_eq!(m.bias, Some(0.0625));
+        // 2·0.5 (y = 0) + 0 + 2·(2·ln(2/3) + 1) + 2·(5·ln(5/4) − 1), over 4 rows.
+        let deviance = m.poisson_deviance.expect("targets are counts");
+        assert!((deviance - 0.402_393_770_177_36).abs() < 1e-12, "{deviance}");
+        let json = serde_json::to_value(&m).expect("json");
+        assert_eq!(json["wape"], 0.3125);
+    }
+
+    #[test]
+    fn regression_perfect_and_degenerate_predictions() {
+        let m = evaluate_regression(&[0.0, 2.0, 7.0], &[0.0, 2.0, 7.0]);
+        assert_eq!((m.rmse, m.mae, m.wape, m.bias), (0.0, 0.0, Some(0.0), Some(0.0)));
+        assert!(m.poisson_deviance.expect("counts") < 1e-300);
+        // A zero prediction of a positive count costs a large finite amount, not infinity.
+        let zero = poisson_unit_deviance(3.0, 0.0);
+        assert!(zero.is_finite() && zero > 4000.0, "{zero}");
+        assert_eq!(poisson_unit_deviance(0.0, 1.5), 3.0);
+        // Targets summing to zero have no WAPE or bias; a negative target no Poisson deviance.
+        let m = evaluate_regression(&[1.0, 1.0], &[0.0, 0.0]);
+        assert_eq!((m.wape, m.bias, m.mae), (None, None, 1.0));
+        assert_eq!(evaluate_regression(&[1.0, 1.0], &[-1.0, 3.0]).poisson_deviance, None);
+        let empty = evaluate_regression(&[], &[]);
+        assert_eq!((empty.rows, empty.rmse, empty.poisson_deviance), (0, 0.0, Some(0.0)));
     }
 }

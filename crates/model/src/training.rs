@@ -16,7 +16,7 @@ use crate::features::{
     FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FeatureSpec, InputSchema, MAX_QUANTITY, MAX_SPEND,
     MAX_VOCABULARY, N_FEATURES, UNSEEN_CODE,
 };
-use crate::gbdt::{self, Booster, Dataset, FeatureKind, Params};
+use crate::gbdt::{self, Booster, Dataset, FeatureKind, InputError, Labels, Objective, Params};
 use crate::metrics::{self, Metrics};
 use crate::progress::Progress;
 use crate::rng::{Rng, fnv1a, splitmix64};
@@ -97,6 +97,9 @@ pub enum TrainError {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The encoded data cannot be trained on.
+    #[error("cannot train: {0}")]
+    Input(#[from] InputError),
     /// The artifact could not be written or does not load back.
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
@@ -241,11 +244,11 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let booster = gbdt::train(
         &config.params,
         &kinds,
-        CLASSES.len(),
-        Dataset { rows: &train.rows, labels: &train.labels },
-        Dataset { rows: &valid.rows, labels: &valid.labels },
+        Objective::Softmax { n_classes: CLASSES.len() },
+        Dataset { rows: &train.rows, labels: Labels::Classes(&train.labels) },
+        Dataset { rows: &valid.rows, labels: Labels::Classes(&valid.labels) },
         progress,
-    );
+    )?;
     let classes: Vec<String> = CLASSES.iter().map(|c| (*c).to_owned()).collect();
     let spec = booster.to_spec(&classes);
     let engine =
@@ -275,7 +278,7 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         rounds_run: fitted.booster.rounds_run,
         validation_log_loss: fitted
             .booster
-            .validation_log_loss
+            .validation_loss
             .get(fitted.booster.best_iteration.saturating_sub(1))
             .copied()
             .unwrap_or(f64::NAN),

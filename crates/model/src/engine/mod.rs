@@ -1,6 +1,6 @@
 //! Native inference engine: a gradient-boosted tree ensemble as stored in `model.json`
 //! ([`EnsembleSpec`]) and compiled into flat arrays ([`Engine`]) that predict class
-//! probabilities without the training code.
+//! probabilities, or a regression's value ([`Engine::predict_value`]), without the training code.
 //!
 //! Compilation makes every test a byte lookup. Each row is first binned once: a numeric value
 //! becomes the number of the model's distinct thresholds on that feature that lie below it
@@ -16,15 +16,16 @@
 //! Verification ([`verify`]) bounds what a hostile or broken `model.json` can cost: the
 //! compiled size is computed from the spec and capped before allocation
 //! ([`MAX_COMPILED_BYTES`]), and every class's score is bounded ([`MAX_SCORE_MAGNITUDE`]) so
-//! no sum of finite leaves overflows; probabilities are always finite.
+//! no sum of finite leaves overflows, and below [`MAX_EXP_SCORE`] where it is exponentiated;
+//! probabilities and predictions are always finite.
 
 mod spec;
 mod verify;
 
 use rayon::prelude::*;
 
-pub use spec::{EnsembleSpec, NodeSpec, Output, SplitTest, TreeSpec, softmax};
-pub use verify::{EngineError, MAX_COMPILED_BYTES, MAX_SCORE_MAGNITUDE, compiled_bytes};
+pub use spec::{EnsembleSpec, NodeSpec, Output, SplitTest, TreeSpec, bounded_exp, softmax};
+pub use verify::{EngineError, MAX_COMPILED_BYTES, MAX_EXP_SCORE, MAX_SCORE_MAGNITUDE, compiled_bytes};
 
 /// The `format` tag of ensembles this engine reads.
 pub const ENSEMBLE_FORMAT: &str = "retail-gbdt/1";
@@ -196,7 +197,7 @@ impl Engine {
         self.n_features
     }
 
-    /// Number of classes (length of a probability row).
+    /// Number of classes (length of a probability row); 1 for a regression.
     pub fn n_classes(&self) -> usize {
         self.n_classes
     }
@@ -258,13 +259,39 @@ impl Engine {
         }
     }
 
-    /// Class probabilities of one row.
+    /// Class probabilities of one row (of a regression: its one prediction, as
+    /// [`Engine::predict_value`]).
     pub fn predict_proba(&self, row: &[f64], probabilities: &mut [f64]) {
         self.raw_scores(row, probabilities);
         self.output.apply(probabilities);
     }
 
-    /// How raw scores become probabilities.
+    /// The prediction of a regression ensemble (one output: [`Output::Exp`] for counts,
+    /// [`Output::Identity`] for squared error) for one row; always finite.
+    ///
+    /// # Panics
+    ///
+    /// If the ensemble has more than one output or `row` is not `n_features` long.
+    pub fn predict_value(&self, row: &[f64]) -> f64 {
+        assert_eq!(self.n_classes, 1, "predict_value needs a one-output (regression) ensemble");
+        let mut value = [0.0];
+        self.predict_proba(row, &mut value);
+        value[0]
+    }
+
+    /// [`Engine::predict_value`] of many rows (`rows` row-major, `n_features` wide; one value per
+    /// row in `out`), on the calling thread; [`Engine::predict_batch_parallel`] writes the same
+    /// values over the rayon thread pool.
+    ///
+    /// # Panics
+    ///
+    /// If the ensemble has more than one output or the lengths disagree.
+    pub fn predict_values(&self, rows: &[f64], out: &mut [f64]) {
+        assert_eq!(self.n_classes, 1, "predict_values needs a one-output (regression) ensemble");
+        self.predict_batch(rows, out);
+    }
+
+    /// How raw scores become probabilities (or a regression's prediction).
     pub fn output(&self) -> Output {
         self.output
     }

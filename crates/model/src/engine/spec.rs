@@ -1,12 +1,14 @@
 //! The serialized ensemble (`model.json`): trees of threshold and category splits whose
-//! per-class sums become probabilities.
+//! per-class sums become probabilities (a classifier) or whose one sum becomes a prediction (a
+//! regression).
 
 use serde::{Deserialize, Serialize};
 
-use super::MAX_SCORE_MAGNITUDE;
+use super::{MAX_EXP_SCORE, MAX_SCORE_MAGNITUDE};
 
 /// A serialized ensemble: per-class sums of tree outputs, turned into probabilities by
-/// [`Output`] (softmax unless stated otherwise).
+/// [`Output`] (softmax unless stated otherwise). A regression has one "class", the name of
+/// what it predicts, and [`Output::Identity`] or [`Output::Exp`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleSpec {
     /// Always [`ENSEMBLE_FORMAT`](super::ENSEMBLE_FORMAT).
@@ -20,20 +22,24 @@ pub struct EnsembleSpec {
     /// Trees in boosting order; a class's raw score is its init score plus its trees' outputs,
     /// summed in this order.
     pub trees: Vec<TreeSpec>,
-    /// How the class sums become probabilities.
+    /// How the class sums become probabilities (or a regression's sum its prediction).
     #[serde(default, skip_serializing_if = "Output::is_softmax")]
     pub output: Output,
 }
 
-/// How raw class scores become probabilities.
+/// How raw class scores become probabilities, or a regression's raw score its prediction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Output {
     /// Softmax of the raw scores (boosting with a multiclass log loss).
     #[default]
     Softmax,
-    /// The raw scores are the probabilities (e.g. a random forest's averaged leaf distributions).
+    /// The raw scores are the probabilities (e.g. a random forest's averaged leaf distributions),
+    /// or the raw score is the prediction (a regression on squared error).
     Identity,
+    /// The prediction is the exponential of the raw score (a regression on a log link: Poisson
+    /// counts); see [`bounded_exp`].
+    Exp,
 }
 
 impl Output {
@@ -42,12 +48,13 @@ impl Output {
         *self == Self::Softmax
     }
 
-    /// Turns raw scores into probabilities in place; they are always finite.
+    /// Turns raw scores into probabilities (or predictions) in place; they are always finite.
     pub(super) fn apply(self, scores: &mut [f64]) {
         debug_assert!(scores.iter().all(|s| s.abs() <= MAX_SCORE_MAGNITUDE), "scores {scores:?} escaped verification");
         match self {
             Self::Softmax => softmax(scores),
             Self::Identity => scores.iter_mut().for_each(|s| *s = bounded(*s)),
+            Self::Exp => scores.iter_mut().for_each(|s| *s = bounded_exp(*s)),
         }
     }
 }
@@ -120,6 +127,14 @@ pub enum SplitTest {
 /// never NaN or infinite even if that ever failed (debug builds assert it in [`Output::apply`]).
 pub(super) fn bounded(score: f64) -> f64 {
     if score.is_nan() { -MAX_SCORE_MAGNITUDE } else { score.clamp(-MAX_SCORE_MAGNITUDE, MAX_SCORE_MAGNITUDE) }
+}
+
+/// The exponential of a raw score clamped to ±[`MAX_SCORE_MAGNITUDE`] and capped at
+/// [`MAX_EXP_SCORE`] first, so it is always finite, in `[0, e^690 ≈ 4.6e299]` (NaN gives 0).
+/// Verification keeps the raw scores of an [`Output::Exp`] ensemble below the cap already; this
+/// guard holds even if that ever failed.
+pub fn bounded_exp(score: f64) -> f64 {
+    bounded(score).min(MAX_EXP_SCORE).exp()
 }
 
 /// In-place softmax of raw scores, computed stably (shifted by the largest score, so every

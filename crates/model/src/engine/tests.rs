@@ -274,3 +274,96 @@ fn a_node_has_exactly_one_test() {
     assert_eq!(node.test, SplitTest::Categories(vec![1, 3]));
     assert_eq!(serde_json::to_string(&node).expect("json"), categories);
 }
+
+/// A one-output regression ensemble predicting `units` with `output`: init `init`, then a
+/// single-leaf tree per value of `leaves`.
+fn regression(output: Output, init: f64, leaves: &[f64]) -> EnsembleSpec {
+    EnsembleSpec {
+        format: ENSEMBLE_FORMAT.to_owned(),
+        n_features: 2,
+        classes: vec!["units".into()],
+        init_scores: vec![init],
+        trees: leaves.iter().map(|&v| TreeSpec { class: 0, nodes: vec![], leaves: vec![v] }).collect(),
+        output,
+    }
+}
+
+#[test]
+fn exp_output_predicts_the_exponential_of_the_raw_score() {
+    let mut spec = regression(Output::Exp, 2f64.ln(), &[]);
+    let mut tree = mixed_tree();
+    tree.class = 0;
+    tree.leaves = vec![0.5, -0.25, 0.0];
+    spec.trees.push(tree);
+    let json = serde_json::to_string(&spec).expect("json");
+    assert!(json.contains(r#""output":"exp""#), "{json}");
+    let back: EnsembleSpec = serde_json::from_str(&json).expect("parse");
+    assert_eq!(back, spec);
+    let engine = Engine::compile(&back).expect("compiles");
+    assert_eq!(engine.n_classes(), 1);
+    assert_eq!(engine.output(), Output::Exp);
+    let rows = [0.0, 0.0, 1.5, 2.0, 1.5, 0.0];
+    let expected = [(2f64.ln() + 0.5).exp(), (2f64.ln() - 0.25).exp(), 2.0];
+    for (row, want) in rows.chunks(2).zip(expected) {
+        let got = engine.predict_value(row);
+        assert!((got - want).abs() <= 1e-15 * want, "{row:?}: {got} != {want}");
+    }
+    let mut batch = [0.0; 3];
+    engine.predict_values(&rows, &mut batch);
+    let mut parallel = [0.0; 3];
+    engine.predict_batch_parallel(&rows, &mut parallel);
+    for (r, row) in rows.chunks(2).enumerate() {
+        assert_eq!(batch[r], engine.predict_value(row));
+        assert_eq!(parallel[r], batch[r]);
+    }
+}
+
+#[test]
+fn identity_regression_predicts_the_raw_score() {
+    let engine = Engine::compile(&regression(Output::Identity, 3.5, &[0.25, -1.0])).expect("compiles");
+    assert_eq!(engine.predict_value(&[0.0, 0.0]), 2.75);
+}
+
+#[test]
+fn a_one_class_softmax_is_refused() {
+    let mut spec = regression(Output::Softmax, 0.0, &[0.5]);
+    let err = Engine::compile(&spec).expect_err("softmax of one class");
+    assert!(matches!(err, EngineError::Ensemble(_)), "{err}");
+    spec.classes.clear();
+    spec.init_scores.clear();
+    spec.output = Output::Exp;
+    assert!(matches!(Engine::compile(&spec), Err(EngineError::Ensemble(_))), "no output at all");
+}
+
+#[test]
+fn exp_ensembles_whose_scores_could_overflow_are_refused() {
+    // Hand-written hostile model.json: two leaves of 400 reach 800, e^800 overflows to infinity.
+    let hostile = r#"{"format":"retail-gbdt/1","n_features":2,"classes":["units"],"init_scores":[0.5],
+        "trees":[{"class":0,"nodes":[{"feature":0,"threshold":1.0,"left":-1,"right":-2}],"leaves":[-3.0,400.0]},
+                 {"class":0,"nodes":[],"leaves":[400.0]}],
+        "output":"exp"}"#;
+    let spec: EnsembleSpec = serde_json::from_str(hostile).expect("parse");
+    let err = Engine::compile(&spec).expect_err("exp could overflow");
+    assert!(matches!(err, EngineError::ExpBound { ref class, bound } if class == "units" && bound == 800.5), "{err}");
+    assert!(err.to_string().contains("690"), "{err}");
+    // The same sums are fine without the exponential, and right at the bound with it.
+    assert!(Engine::compile(&EnsembleSpec { output: Output::Identity, ..spec.clone() }).is_ok());
+    assert!(Engine::compile(&regression(Output::Exp, 0.0, &[MAX_EXP_SCORE / 2.0, MAX_EXP_SCORE / 2.0])).is_ok());
+    assert!(Engine::compile(&regression(Output::Exp, 0.0, &[MAX_EXP_SCORE, 1e-9])).is_err());
+    // Only the upper end matters: very negative scores predict 0, a finite value.
+    let low = Engine::compile(&regression(Output::Exp, -1.0, &[-900.0, -900.0])).expect("compiles");
+    assert_eq!(low.predict_value(&[0.0, 0.0]), 0.0);
+    // Overflowing sums are refused, not wrapped around.
+    let huge = regression(Output::Exp, 0.0, &[f64::MAX, f64::MAX]);
+    assert!(matches!(Engine::compile(&huge), Err(EngineError::ScoreBound { .. })));
+}
+
+#[test]
+fn bounded_exp_is_finite_everywhere() {
+    for s in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1e300, 709.9, 690.0, 0.0] {
+        let v = bounded_exp(s);
+        assert!(v.is_finite() && (0.0..1e300).contains(&v), "{s} -> {v}");
+    }
+    assert_eq!(bounded_exp(1.0), 1f64.exp());
+    assert_eq!(bounded_exp(1e9), MAX_EXP_SCORE.exp());
+}

@@ -1,7 +1,7 @@
 //! Verification of an ensemble before it is compiled: tree structure, and the limits that keep
 //! the compiled engine and its scores bounded.
 
-use super::{ENSEMBLE_FORMAT, EnsembleSpec, MAX_DEPTH, MAX_FEATURES, Node, SplitTest, Table, TreeSpec};
+use super::{ENSEMBLE_FORMAT, EnsembleSpec, MAX_DEPTH, MAX_FEATURES, Node, Output, SplitTest, Table, TreeSpec};
 
 /// Most memory a compiled ensemble may take: 256 MiB. Trees are laid out complete to the
 /// ensemble's depth, so one deep tree makes every tree cost `12 × 2^depth` bytes: 100,000
@@ -15,6 +15,12 @@ pub const MAX_COMPILED_BYTES: u64 = 256 << 20;
 /// two leaves of 1e308 already do), and is far beyond any trained model: a softmax saturates
 /// once scores differ by ~745, trained leaves are a few units, forests' leaves are fractions.
 pub const MAX_SCORE_MAGNITUDE: f64 = 1e6;
+
+/// Largest raw score an [`Output::Exp`] ensemble may reach: its init score plus, for each of its
+/// trees, that tree's largest leaf (signed: only the upper end matters, a very negative score
+/// predicts 0). `e^690 ≈ 4.6e299`, so a prediction stays below 1e300 and a sum of up to 3.9e8
+/// predictions stays finite; a trained count model's raw scores are a few units (`e^20 ≈ 4.9e8`).
+pub const MAX_EXP_SCORE: f64 = 690.0;
 
 /// Why an ensemble cannot be compiled.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -60,6 +66,18 @@ pub enum EngineError {
         /// The bound reached (`inf` when the sum overflows).
         bound: f64,
     },
+    /// The raw score of an [`Output::Exp`] ensemble could exceed [`MAX_EXP_SCORE`], so its
+    /// exponential could overflow.
+    #[error(
+        "output {class}: its init score plus the largest leaf of each of its trees reaches {bound:e}, \
+         more than {MAX_EXP_SCORE} whose exponential (about 4.6e299) bounds the predictions of an `exp` output"
+    )]
+    ExpBound {
+        /// Output name.
+        class: String,
+        /// The bound reached (`inf` when the sum overflows).
+        bound: f64,
+    },
     /// The compiled arrays could not be allocated.
     #[error("cannot allocate {bytes} bytes for the compiled ensemble")]
     OutOfMemory {
@@ -75,8 +93,15 @@ pub(super) fn check(spec: &EnsembleSpec) -> Result<usize, EngineError> {
         return Err(EngineError::Format { found: spec.format.clone() });
     }
     let n_classes = spec.classes.len();
-    if n_classes < 2 || spec.init_scores.len() != n_classes {
-        return Err(EngineError::Ensemble(format!("{} classes and {} init scores", n_classes, spec.init_scores.len())));
+    // A softmax needs two classes; a regression (or a one-class identity) has one output.
+    let fewest = if spec.output == Output::Softmax { 2 } else { 1 };
+    if n_classes < fewest || spec.init_scores.len() != n_classes {
+        return Err(EngineError::Ensemble(format!(
+            "{} classes and {} init scores (a {:?} output needs at least {fewest} classes, one init score each)",
+            n_classes,
+            spec.init_scores.len(),
+            spec.output
+        )));
     }
     if spec.init_scores.iter().any(|s| !s.is_finite()) {
         return Err(EngineError::Ensemble("init scores must be finite".to_owned()));
@@ -109,14 +134,20 @@ pub fn compiled_bytes(spec: &EnsembleSpec, depth: usize) -> u64 {
 }
 
 /// Refuses an ensemble in which some class's raw score could leave ±[`MAX_SCORE_MAGNITUDE`]:
-/// past it a sum of finite leaves may overflow to infinity and a softmax to NaN.
+/// past it a sum of finite leaves may overflow to infinity and a softmax to NaN. An
+/// [`Output::Exp`] ensemble's raw scores must also stay below [`MAX_EXP_SCORE`].
 fn check_scores(spec: &EnsembleSpec) -> Result<(), EngineError> {
     let mut bound: Vec<f64> = spec.init_scores.iter().map(|s| s.abs()).collect();
+    let mut upper: Vec<f64> = spec.init_scores.clone();
     for tree in &spec.trees {
         bound[tree.class] += tree.leaves.iter().fold(0.0, |m: f64, v| m.max(v.abs()));
+        upper[tree.class] += tree.leaves.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     }
-    match bound.iter().position(|b| b.is_nan() || *b > MAX_SCORE_MAGNITUDE) {
-        Some(class) => Err(EngineError::ScoreBound { class: spec.classes[class].clone(), bound: bound[class] }),
+    if let Some(class) = bound.iter().position(|b| b.is_nan() || *b > MAX_SCORE_MAGNITUDE) {
+        return Err(EngineError::ScoreBound { class: spec.classes[class].clone(), bound: bound[class] });
+    }
+    match upper.iter().position(|u| spec.output == Output::Exp && (u.is_nan() || *u > MAX_EXP_SCORE)) {
+        Some(class) => Err(EngineError::ExpBound { class: spec.classes[class].clone(), bound: upper[class] }),
         None => Ok(()),
     }
 }

@@ -1,0 +1,151 @@
+//! Histogram bins: the mapping of raw feature values to at most 255 bins, binned rows, split
+//! tests on bins, and the gradient statistics a histogram bin accumulates.
+
+use rayon::prelude::*;
+
+use super::FeatureKind;
+
+/// Maps raw feature values to histogram bins.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BinMapper {
+    /// Bin `b` holds values `<= upper[b]` (and above the previous bound); the last bin is open.
+    Numeric {
+        /// Upper bounds of all but the last bin, increasing.
+        upper: Vec<f64>,
+    },
+    /// The bin is the category code.
+    Categorical {
+        /// Number of codes.
+        n_codes: usize,
+    },
+}
+
+impl BinMapper {
+    pub(super) fn fit(kind: FeatureKind, column: impl Iterator<Item = f64>, max_bins: usize) -> Self {
+        match kind {
+            FeatureKind::Categorical { n_codes } => Self::Categorical { n_codes },
+            FeatureKind::Numeric => {
+                let mut values: Vec<f64> = column.collect();
+                values.sort_by(f64::total_cmp);
+                let mut distinct: Vec<(f64, usize)> = Vec::new();
+                for v in values.iter().copied() {
+                    match distinct.last_mut() {
+                        Some((last, count)) if *last == v => *count += 1,
+                        _ => distinct.push((v, 1)),
+                    }
+                }
+                let max_bins = max_bins.clamp(2, 255);
+                let target = (values.len() / max_bins).max(1);
+                let mut upper = Vec::new();
+                let mut acc = 0;
+                for pair in distinct.windows(2) {
+                    acc += pair[0].1;
+                    if distinct.len() <= max_bins || acc >= target {
+                        upper.push(pair[0].0 + (pair[1].0 - pair[0].0) / 2.0);
+                        acc = 0;
+                        if upper.len() == max_bins - 1 {
+                            break;
+                        }
+                    }
+                }
+                Self::Numeric { upper }
+            }
+        }
+    }
+
+    pub(super) fn n_bins(&self) -> usize {
+        match self {
+            Self::Numeric { upper } => upper.len() + 1,
+            Self::Categorical { n_codes } => *n_codes,
+        }
+    }
+
+    pub(super) fn bin(&self, x: f64) -> u8 {
+        match self {
+            Self::Numeric { upper } => upper.partition_point(|&u| u < x) as u8,
+            // `as` saturates; codes beyond the vocabulary land on 255, which no set contains.
+            Self::Categorical { .. } => (x as usize).min(255) as u8,
+        }
+    }
+}
+
+/// A split on bins: left when `bin <= b`, or when the bin is in the set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum BinSplit {
+    Le(u8),
+    In([u64; 4]),
+}
+
+impl BinSplit {
+    pub(super) fn goes_left(&self, bin: u8) -> bool {
+        match self {
+            Self::Le(b) => bin <= *b,
+            Self::In(set) => (set[usize::from(bin >> 6)] >> (bin & 63)) & 1 == 1,
+        }
+    }
+}
+
+/// Gradient and hessian sums and row count of a histogram bin (or of a leaf).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Bin {
+    pub(super) g: f64,
+    pub(super) h: f64,
+    pub(super) n: u32,
+}
+
+impl std::ops::AddAssign for Bin {
+    fn add_assign(&mut self, o: Self) {
+        self.g += o.g;
+        self.h += o.h;
+        self.n += o.n;
+    }
+}
+
+impl std::ops::SubAssign for Bin {
+    fn sub_assign(&mut self, o: Self) {
+        self.g -= o.g;
+        self.h -= o.h;
+        self.n -= o.n;
+    }
+}
+
+/// Binned rows (row-major `u8`).
+pub(super) struct Binned {
+    n_features: usize,
+    bins: Vec<u8>,
+}
+
+impl Binned {
+    pub(super) fn new(mappers: &[BinMapper], rows: &[f64]) -> Self {
+        let nf = mappers.len();
+        let mut bins = vec![0u8; rows.len()];
+        bins.par_chunks_mut(nf * 4096).zip(rows.par_chunks(nf * 4096)).for_each(|(out, rows)| {
+            for (o, (x, m)) in out.iter_mut().zip(rows.iter().zip(mappers.iter().cycle())) {
+                *o = m.bin(*x);
+            }
+        });
+        Self { n_features: nf, bins }
+    }
+
+    pub(super) fn row(&self, r: usize) -> &[u8] {
+        &self.bins[r * self.n_features..(r + 1) * self.n_features]
+    }
+}
+
+/// Where each feature's bins start in a histogram, and the histogram's length.
+pub(super) struct Layout {
+    pub(super) offsets: Vec<usize>,
+    pub(super) total: usize,
+}
+
+impl Layout {
+    pub(super) fn new(mappers: &[BinMapper]) -> Self {
+        let mut offsets = Vec::with_capacity(mappers.len());
+        let mut total = 0;
+        for m in mappers {
+            offsets.push(total);
+            total += m.n_bins();
+        }
+        Self { offsets, total }
+    }
+}

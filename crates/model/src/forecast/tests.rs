@@ -1,0 +1,1 @@
+//! Forecast tests over generated data.

@@ -8,6 +8,7 @@
 //! so chunks are generated in parallel and written in order.
 
 pub mod label;
+pub mod sales;
 pub mod world;
 
 use std::io::{self, Write};

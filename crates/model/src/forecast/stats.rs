@@ -126,7 +126,8 @@ impl SalesStats {
         }
         for p in &self.products {
             let finite = [p.log_rate, p.elasticity, p.promo_lift].iter().all(|v| v.is_finite());
-            if !finite || !(p.reference_price >= super::MIN_PRICE && p.reference_price <= super::MAX_PRICE) {
+            let priced = (super::MIN_PRICE..=super::MAX_PRICE).contains(&p.reference_price);
+            if !finite || !priced {
                 return fail(format!("product {}: values out of range", p.id));
             }
         }

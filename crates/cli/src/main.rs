@@ -38,7 +38,8 @@ enum Command {
     Apikey(auth::ApiKeyArgs),
     /// Publish model artifacts to S3 and manage their versions in the SageMaker Model Registry.
     Registry(registry::RegistryArgs),
-    /// Write a deterministic synthetic transaction dataset in the dunnhumby schema.
+    /// Write a deterministic synthetic dataset: dunnhumby basket transactions (default) or
+    /// daily store × product sales (`--kind sales`).
     #[cfg(feature = "train")]
     GenData(train::GenDataArgs),
     /// Train a model from a transaction CSV and write an artifact directory.

@@ -9,24 +9,52 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use retail_model::artifact::{Artifact, Manifest};
 use retail_model::card::{self, CardInput};
+use retail_model::forecast::calendar::parse_date;
 use retail_model::gbdt::Params;
 use retail_model::progress::Progress;
+use retail_model::synth::sales::{self, SalesConfig};
 use retail_model::synth::{self, GenConfig};
 use retail_model::training::{self, TrainConfig};
+
+/// What `gen-data` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataKind {
+    /// Basket transaction lines in the dunnhumby schema (the price-sensitivity classifier's data).
+    Baskets,
+    /// Daily units sold per store × product (the forecast schema:
+    /// `store_id,product_id,date,price,promotion,units`).
+    Sales,
+}
 
 /// `retail-api gen-data`.
 #[derive(Debug, Args)]
 pub struct GenDataArgs {
-    /// Number of baskets to generate.
+    /// Dataset kind.
+    #[arg(long, env = "RETAIL_DATA_KIND", value_enum, default_value_t = DataKind::Baskets)]
+    kind: DataKind,
+    /// Number of baskets to generate (`--kind baskets`).
     #[arg(long, env = "RETAIL_BASKETS", default_value_t = 200_000)]
     baskets: u64,
-    /// Seed of customers and baskets (the world itself is fixed).
+    /// Seed of customers and baskets, or of prices, promotions and units (the world itself is fixed).
     #[arg(long, env = "RETAIL_SEED", default_value_t = 7)]
     seed: u64,
-    /// Transaction CSV to write.
+    /// Number of stores, ids 1..=N (`--kind sales`; default 20).
+    #[arg(long, env = "RETAIL_SALES_STORES")]
+    stores: Option<u32>,
+    /// Number of products, ids spread over 1..=max(999, 3N) (`--kind sales`; default 300).
+    #[arg(long, env = "RETAIL_SALES_PRODUCTS")]
+    products: Option<u32>,
+    /// Number of days (`--kind sales`; default 731).
+    #[arg(long, env = "RETAIL_SALES_DAYS")]
+    days: Option<u32>,
+    /// First day, YYYY-MM-DD (`--kind sales`; default 2023-01-01).
+    #[arg(long, env = "RETAIL_SALES_START")]
+    start: Option<String>,
+    /// Transaction or sales CSV to write.
     #[arg(long, env = "RETAIL_DATA_OUT")]
     out: PathBuf,
-    /// Also write each basket's true class probabilities to this CSV (the truth sidecar).
+    /// Also write the truth sidecar to this CSV: each basket's true class probabilities, or each
+    /// sales row's expected units.
     #[arg(long, env = "RETAIL_TRUTH_OUT")]
     truth: Option<PathBuf>,
 }
@@ -175,6 +203,22 @@ impl Drop for AtomicFile {
 }
 
 pub fn gen_data(args: &GenDataArgs) -> anyhow::Result<()> {
+    match args.kind {
+        DataKind::Baskets => gen_baskets(args),
+        DataKind::Sales => gen_sales(args),
+    }
+}
+
+fn gen_baskets(args: &GenDataArgs) -> anyhow::Result<()> {
+    let sales_only = [
+        ("--stores", args.stores.is_some()),
+        ("--products", args.products.is_some()),
+        ("--days", args.days.is_some()),
+        ("--start", args.start.is_some()),
+    ];
+    if let Some((flag, _)) = sales_only.iter().find(|(_, given)| *given) {
+        bail!("{flag} applies to --kind sales");
+    }
     if args.baskets == 0 {
         bail!("--baskets must be at least 1");
     }
@@ -188,6 +232,36 @@ pub fn gen_data(args: &GenDataArgs) -> anyhow::Result<()> {
         &progress,
     )
     .with_context(|| format!("cannot write {}", args.out.display()))?;
+    data.commit()?;
+    if let Some(t) = truth {
+        t.commit()?;
+    }
+    drop(progress);
+    emit(&summary)
+}
+
+fn gen_sales(args: &GenDataArgs) -> anyhow::Result<()> {
+    let defaults = SalesConfig::default();
+    let start = match &args.start {
+        Some(text) => parse_date(text).map_err(|e| anyhow::anyhow!("--start {e}"))?,
+        None => defaults.start,
+    };
+    let config = SalesConfig {
+        seed: args.seed,
+        stores: args.stores.unwrap_or(defaults.stores),
+        products: args.products.unwrap_or(defaults.products),
+        start,
+        days: args.days.unwrap_or(defaults.days),
+    };
+    if let Err(reason) = config.check() {
+        bail!("--stores/--products/--days/--start: {reason}");
+    }
+    let mut data = AtomicFile::create(&args.out)?;
+    let mut truth = args.truth.as_deref().map(AtomicFile::create).transpose()?;
+    let progress = Bars::new();
+    let summary =
+        sales::generate(config, &mut data.writer, truth.as_mut().map(|t| &mut t.writer as &mut dyn Write), &progress)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
     data.commit()?;
     if let Some(t) = truth {
         t.commit()?;

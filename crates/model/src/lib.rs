@@ -1,12 +1,15 @@
 //! retail-model: everything about the basket price-sensitivity model that is not HTTP or CLI —
 //! reference data, the shared feature pipeline, the native inference engine, the artifact format
 //! and metrics; with the `train` feature also the synthetic data generator, CSV reading, the
-//! gradient-boosted-trees trainer, evaluation and the model card.
+//! gradient-boosted-trees trainer, evaluation and the model card. [`forecast`] is the Retail
+//! Forecast model's shared half (daily units per store × product): validation, the holiday
+//! calendar, training statistics and features; reading sales CSVs needs `train`.
 
 pub mod artifact;
 pub mod catalogue;
 pub mod engine;
 pub mod features;
+pub mod forecast;
 pub mod metrics;
 pub mod onnx;
 pub mod time;

@@ -30,6 +30,50 @@ fn gen_data_is_deterministic_per_seed() {
 }
 
 #[test]
+fn gen_data_sales_is_deterministic_and_covers_the_seed_example() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let generate = |name: &str, seed: &str| {
+        let (path, truth) = (tmp.path().join(name), tmp.path().join(format!("{name}.truth")));
+        let summary = run_json(
+            bin()
+                .args(["gen-data", "--kind", "sales", "--stores", "2", "--products", "5", "--days", "10"])
+                .args(["--start", "2023-12-28", "--seed", seed, "--out"])
+                .arg(&path)
+                .arg("--truth")
+                .arg(&truth),
+        );
+        (fs::read_to_string(path).expect("read"), fs::read_to_string(truth).expect("read"), summary)
+    };
+    let (data, truth, summary) = generate("a.csv", "1");
+    assert_eq!(summary["rows"], 100);
+    assert_eq!(
+        (summary["first_date"].as_str(), summary["last_date"].as_str()),
+        (Some("2023-12-28"), Some("2024-01-06"))
+    );
+    assert_eq!(data, generate("b.csv", "1").0);
+    assert_ne!(data, generate("c.csv", "2").0);
+    assert!(data.starts_with("store_id,product_id,date,price,promotion,units\n"), "{data}");
+    assert!(truth.starts_with("store_id,product_id,date,expected_units\n"), "{truth}");
+    assert_eq!(data.lines().count(), truth.lines().count());
+    assert!(data.lines().any(|l| l.starts_with("1,123,2024-01-01,")), "the seed's store, product and date");
+    assert!(
+        fs::read_dir(tmp.path()).expect("dir").all(|e| !e.expect("e").file_name().to_string_lossy().starts_with('.'))
+    );
+
+    let fails = |args: &[&str]| {
+        let out = run_fail(bin().arg("gen-data").args(args).arg("--out").arg(tmp.path().join("x.csv")));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = fails(&["--stores", "3"]);
+    assert!(e.contains("--stores applies to --kind sales"), "{e}");
+    let e = fails(&["--kind", "sales", "--start", "2023-02-30"]);
+    assert!(e.contains("--start") && e.contains("not a calendar date"), "{e}");
+    let e = fails(&["--kind", "sales", "--stores", "0"]);
+    assert!(e.contains("stores must be within"), "{e}");
+    assert!(!tmp.path().join("x.csv").exists());
+}
+
+#[test]
 fn train_then_evaluate_against_the_bayes_ceiling() {
     let tmp = tempfile::tempdir().expect("tmp");
     let p = |name: &str| tmp.path().join(name);

@@ -6,8 +6,11 @@
 //!
 //! Output is a pure function of `(seed, baskets)`: basket `i` draws from its own random stream,
 //! so chunks are generated in parallel and written in order.
+//!
+//! [`sales`] generates the Retail Forecast data (daily units per store × product) the same way.
 
 pub mod label;
+pub mod sales;
 pub mod world;
 
 use std::io::{self, Write};

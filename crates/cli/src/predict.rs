@@ -58,12 +58,12 @@ fn score_csv(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> an
     let (baskets, _) =
         data::read_baskets(&args.input, &Silent).with_context(|| format!("cannot read {}", args.input.display()))?;
     let classes: Vec<&str> = artifact.manifest.classes.iter().map(|c| c.code.as_str()).collect();
+    let pipeline = artifact.pipeline().context("this command scores basket classifiers")?;
     let mut rows = Vec::with_capacity(baskets.len() * N_FEATURES);
     let mut warnings = Vec::with_capacity(baskets.len());
     for i in 0..baskets.len() {
         // Reading validated every basket, so encoding cannot fail here.
-        let encoded =
-            artifact.pipeline.encode(&baskets.record(i)).with_context(|| format!("basket {}", baskets.ids[i]))?;
+        let encoded = pipeline.encode(&baskets.record(i)).with_context(|| format!("basket {}", baskets.ids[i]))?;
         rows.extend_from_slice(&encoded.features);
         warnings.push(encoded.unseen.iter().map(|u| format!("{}={}", u.field, u.value)).collect::<Vec<_>>().join(";"));
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use retail_model::artifact::{self, Manifest, sha256_hex};
+use retail_model::artifact::{self, Manifest, ModelMetrics, sha256_hex};
 use retail_server::registry::{APPROVED, NewPackage, Package, Registry};
 use retail_server::store::{S3Source, S3Url};
 use serde_json::{Value, json};
@@ -118,9 +118,26 @@ async fn upload(url: &S3Url, content: Vec<u8>) -> anyhow::Result<()> {
 }
 
 /// The model-quality statistics document registered with a package, in the layout of SageMaker
-/// Model Monitor's multiclass model-quality statistics (plus `macro_f1`).
+/// Model Monitor's model-quality statistics: multiclass (plus `macro_f1`) or regression (plus
+/// Poisson deviance, WAPE and bias).
 fn statistics(manifest: &Manifest) -> Value {
-    let m = &manifest.metrics;
+    let m = match &manifest.metrics {
+        ModelMetrics::Classification(m) => m,
+        ModelMetrics::Regression(r) => {
+            return json!({
+                "version": 0.0,
+                "dataset": {"item_count": r.rows, "evaluated_on": "held-out test split"},
+                "regression_metrics": {
+                    "mae": {"value": r.mae},
+                    "mse": {"value": r.rmse * r.rmse},
+                    "rmse": {"value": r.rmse},
+                    "poisson_deviance": {"value": r.poisson_deviance},
+                    "wape": {"value": r.wape},
+                    "bias": {"value": r.bias},
+                }
+            });
+        }
+    };
     let support: u64 = m.per_class.iter().map(|c| c.support).sum();
     let weighted = |f: fn(&retail_model::metrics::ClassScores) -> f64| {
         m.per_class.iter().map(|c| f(c) * c.support as f64).sum::<f64>() / support.max(1) as f64
@@ -146,6 +163,21 @@ fn statistics(manifest: &Manifest) -> Value {
     })
 }
 
+/// The metrics a package's customer metadata carries: accuracy and macro-F1 of a classifier, the
+/// Poisson deviance, WAPE and bias of a regression.
+fn headline_metrics(metrics: &ModelMetrics) -> Vec<(String, String)> {
+    let four = |v: f64| format!("{v:.4}");
+    match metrics {
+        ModelMetrics::Classification(m) => {
+            vec![("accuracy".into(), four(m.accuracy)), ("macro_f1".into(), four(m.macro_f1))]
+        }
+        ModelMetrics::Regression(r) => [("poisson_deviance", r.poisson_deviance), ("wape", r.wape), ("bias", r.bias)]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), four(v?))))
+            .collect(),
+    }
+}
+
 async fn push(args: &PushArgs) -> anyhow::Result<()> {
     let dir = args.model.clone();
     let (artifact, archive) = tokio::task::spawn_blocking(move || artifact::pack(&dir))
@@ -168,9 +200,10 @@ async fn push(args: &PushArgs) -> anyhow::Result<()> {
             ("model_version".to_owned(), manifest.version.clone()),
             ("created_at".to_owned(), manifest.created_at.clone()),
             ("sha256".to_owned(), sha256),
-            ("accuracy".to_owned(), format!("{:.4}", manifest.metrics.accuracy)),
-            ("macro_f1".to_owned(), format!("{:.4}", manifest.metrics.macro_f1)),
-        ]);
+        ])
+        .into_iter()
+        .chain(headline_metrics(&manifest.metrics))
+        .collect::<BTreeMap<_, _>>();
         let approval_status = if args.approve { APPROVED } else { "PendingManualApproval" };
         let registry = Registry::from_env()?;
         let arn = registry

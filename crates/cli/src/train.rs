@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use retail_model::artifact::{Artifact, Manifest};
+use retail_model::artifact::{Artifact, Manifest, ModelMetrics};
 use retail_model::card::{self, CardInput};
 use retail_model::forecast::calendar::parse_date;
 use retail_model::gbdt::Params;
@@ -312,7 +312,6 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 /// and its headline metrics under `metrics_key`.
 pub(crate) fn written(out: &Path, manifest: &Manifest, metrics_key: &str) -> anyhow::Result<()> {
     tracing::info!(out = %out.display(), version = %manifest.version, "artifact written");
-    let m = &manifest.metrics;
     let mut report = serde_json::json!({
         "artifact": out,
         "name": manifest.name,
@@ -320,9 +319,12 @@ pub(crate) fn written(out: &Path, manifest: &Manifest, metrics_key: &str) -> any
         "model": manifest.model,
         "training": manifest.training,
     });
-    report[metrics_key] = serde_json::json!({
-        "rows": m.rows, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "log_loss": m.log_loss, "ece": m.ece,
-    });
+    report[metrics_key] = match &manifest.metrics {
+        ModelMetrics::Classification(m) => serde_json::json!({
+            "rows": m.rows, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "log_loss": m.log_loss, "ece": m.ece,
+        }),
+        ModelMetrics::Regression(r) => serde_json::to_value(r)?,
+    };
     emit(&report)
 }
 

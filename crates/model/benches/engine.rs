@@ -25,7 +25,9 @@ fn rows(artifact: &Artifact, n: u64) -> Vec<f64> {
     let mut data = Vec::new();
     generate(GenConfig { baskets: n, seed: 99 }, &mut data, None, &Silent).expect("generate");
     let baskets = parse_baskets(&data, &Silent).expect("parse");
-    (0..baskets.len()).flat_map(|i| artifact.pipeline.encode(&baskets.record(i)).expect("valid").features).collect()
+    (0..baskets.len())
+        .flat_map(|i| artifact.pipeline().expect("a basket model").encode(&baskets.record(i)).expect("valid").features)
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -42,7 +44,7 @@ fn bench(c: &mut Criterion) {
         store_region: "LONDON",
         store_format: "LS",
     };
-    let encoded = artifact.pipeline.encode(&seed).expect("seed record is valid");
+    let encoded = artifact.pipeline().expect("a basket model").encode(&seed).expect("seed record is valid");
     let mut p = [0.0; 3];
     c.bench_function("single_row/engine", |b| {
         b.iter(|| {
@@ -52,7 +54,7 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("single_row/pipeline+engine", |b| {
         b.iter(|| {
-            let e = artifact.pipeline.encode(black_box(&seed)).expect("valid");
+            let e = artifact.pipeline().expect("a basket model").encode(black_box(&seed)).expect("valid");
             engine.predict_proba(&e.features, &mut p);
             black_box(p)
         })

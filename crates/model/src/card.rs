@@ -28,15 +28,15 @@ pub struct CardInput<'a> {
 }
 
 impl<'a> CardInput<'a> {
-    /// The card written into a freshly trained artifact (test-split metrics).
-    pub fn for_training(manifest: &'a Manifest) -> Self {
+    /// The card written into a freshly trained basket classifier (its test-split `metrics`).
+    pub fn for_training(manifest: &'a Manifest, metrics: &'a Metrics) -> Self {
         Self {
             manifest,
             evaluated_on: format!(
                 "the held-out test split: customers not seen in training ({} baskets)",
                 manifest.training.rows.test
             ),
-            metrics: &manifest.metrics,
+            metrics,
             bayes: None,
         }
     }
@@ -118,7 +118,7 @@ fn markdown(input: &CardInput<'_>) -> String {
     let _ = writeln!(s, "\n![Confusion matrix]({CONFUSION_FILE})\n\n![Calibration]({CALIBRATION_FILE})\n");
 
     let _ = writeln!(s, "## Inputs\n");
-    for f in &m.input_schema.features {
+    for f in m.input_schema.iter().flat_map(|schema| &schema.features) {
         match f {
             crate::features::FeatureSpec::Numeric { name, min, max, .. } => {
                 let _ = writeln!(s, "- `{name}`: number, training range {min} to {max}");

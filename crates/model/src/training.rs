@@ -305,14 +305,15 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         created_at: config.created_at.clone(),
         target: TARGET.to_owned(),
         classes: ClassInfo::all(),
-        input_schema: fitted.schema,
-        metrics: fitted.test_metrics,
+        kind: artifact::ModelKind::BasketClassifier,
+        input_schema: Some(fitted.schema),
+        metrics: artifact::ModelMetrics::Classification(fitted.test_metrics.clone()),
         training,
         provenance,
         files: BTreeMap::new(),
     };
     let mut files = vec![(artifact::MODEL_FILE, model_json)];
-    files.extend(card::render(&card::CardInput::for_training(&manifest)));
+    files.extend(card::render(&card::CardInput::for_training(&manifest, &fitted.test_metrics)));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;
     Ok(Artifact::load(&config.out)?.manifest)
 }
@@ -389,6 +390,9 @@ pub enum EvaluateError {
     /// Nothing to evaluate.
     #[error("{0}: no labelled baskets to evaluate")]
     NoLabelled(PathBuf),
+    /// The model is not a basket classifier.
+    #[error("the model is a {}, not a basket classifier", .0.as_str())]
+    WrongKind(artifact::ModelKind),
 }
 
 /// Scores an artifact on a labelled transaction file, optionally against its truth sidecar.
@@ -403,6 +407,7 @@ pub fn evaluate(
     let truth = truth_path
         .map(|p| data::read_truth(p).map_err(|source| EvaluateError::Data { path: p.to_owned(), source }))
         .transpose()?;
+    let pipeline = artifact.pipeline().ok_or(EvaluateError::WrongKind(artifact.kind()))?;
     let k = artifact.engine.n_classes();
     let mut rows = Vec::new();
     let mut labels = Vec::new();
@@ -412,7 +417,7 @@ pub fn evaluate(
         let Some(label) = baskets.labels[i] else {
             continue;
         };
-        let Ok(encoded) = artifact.pipeline.encode(&baskets.record(i)) else {
+        let Ok(encoded) = pipeline.encode(&baskets.record(i)) else {
             continue;
         };
         for u in &encoded.unseen {

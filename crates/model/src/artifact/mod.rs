@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Engine, EnsembleSpec};
+use crate::engine::{Engine, EnsembleSpec, Output};
 use crate::features::{FeaturePipeline, InputSchema};
-use crate::metrics::Metrics;
+use crate::forecast::SalesStats;
+use crate::metrics::{Metrics, RegressionMetrics};
 use crate::onnx::{self, InputMapping};
 
 pub use write::{pack, write_dir};
@@ -36,6 +37,9 @@ pub const ONNX_FILE: &str = "model.onnx";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Name of the ensemble file.
 pub const MODEL_FILE: &str = "model.json";
+/// Name of a sales forecast's training statistics ([`SalesStats`]), the lookups its features
+/// are computed with.
+pub const FORECAST_FILE: &str = "forecast.json";
 /// Largest artifact accepted (the sum of its files' sizes): 128 MiB, twice the model-file limit
 /// (the other files are a model card and two small charts). Checked from the sizes the manifest
 /// declares, the files' metadata or the tar headers, before their content is read.
@@ -144,20 +148,79 @@ pub struct Manifest {
     pub model: ModelFormat,
     /// RFC 3339 creation time.
     pub created_at: String,
+    /// What the model predicts (absent for basket classifiers, as in every artifact before it).
+    #[serde(default, skip_serializing_if = "ModelKind::is_basket_classifier")]
+    pub kind: ModelKind,
     /// Label column predicted.
     pub target: String,
-    /// Classes in output order.
+    /// Classes in output order (a regression: its one output, e.g. `units`).
     pub classes: Vec<ClassInfo>,
-    /// Features, vocabularies, ranges and hierarchy the model expects.
-    pub input_schema: InputSchema,
+    /// Features, vocabularies, ranges and hierarchy a basket classifier expects (a sales
+    /// forecast's lookups are in [`FORECAST_FILE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<InputSchema>,
     /// Metrics on the held-out test split.
-    pub metrics: Metrics,
+    pub metrics: ModelMetrics,
     /// Training details.
     pub training: TrainingSummary,
     /// Data and code provenance.
     pub provenance: Provenance,
     /// Every other file of the artifact with its checksum.
     pub files: BTreeMap<String, FileEntry>,
+}
+
+/// What a model predicts, and so which features it computes and how its answer reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// The price sensitivity (LA/MM/UM) of a shopping basket, from the basket pipeline.
+    #[default]
+    BasketClassifier,
+    /// Units sold per store, product and day, from the forecast pipeline ([`FORECAST_FILE`]).
+    SalesForecast,
+}
+
+impl ModelKind {
+    /// Whether this is the default, [`ModelKind::BasketClassifier`].
+    pub fn is_basket_classifier(&self) -> bool {
+        *self == Self::BasketClassifier
+    }
+
+    /// The name answers and `/models` use (`basket-classifier`, `sales-forecast`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BasketClassifier => "basket-classifier",
+            Self::SalesForecast => "sales-forecast",
+        }
+    }
+}
+
+/// Held-out metrics: a classifier's or a regression's (serialised as the inner object).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModelMetrics {
+    /// Accuracy, F1, confusion matrix, log loss, calibration.
+    Classification(Metrics),
+    /// Poisson deviance, RMSE, MAE, WAPE, bias.
+    Regression(RegressionMetrics),
+}
+
+impl ModelMetrics {
+    /// A classifier's metrics.
+    pub fn classification(&self) -> Option<&Metrics> {
+        match self {
+            Self::Classification(m) => Some(m),
+            Self::Regression(_) => None,
+        }
+    }
+
+    /// A regression's metrics.
+    pub fn regression(&self) -> Option<&RegressionMetrics> {
+        match self {
+            Self::Regression(m) => Some(m),
+            Self::Classification(_) => None,
+        }
+    }
 }
 
 /// How an artifact stores its trees.
@@ -299,10 +362,43 @@ impl ArtifactError {
 pub struct Artifact {
     /// The manifest.
     pub manifest: Manifest,
-    /// Feature pipeline built from the manifest's input schema.
-    pub pipeline: FeaturePipeline,
+    /// How records become feature rows, by kind of model.
+    pub features: Features,
     /// Compiled ensemble.
     pub engine: Engine,
+}
+
+/// How a model's records become feature rows: the one pipeline of its kind, shared by training
+/// and serving.
+#[derive(Debug, Clone)]
+pub enum Features {
+    /// A basket classifier's pipeline, built from the manifest's input schema.
+    Basket(FeaturePipeline),
+    /// A sales forecast's training statistics ([`FORECAST_FILE`]).
+    Sales(SalesStats),
+}
+
+impl Artifact {
+    /// What the model predicts.
+    pub fn kind(&self) -> ModelKind {
+        self.manifest.kind
+    }
+
+    /// A basket classifier's feature pipeline.
+    pub fn pipeline(&self) -> Option<&FeaturePipeline> {
+        match &self.features {
+            Features::Basket(pipeline) => Some(pipeline),
+            Features::Sales(_) => None,
+        }
+    }
+
+    /// A sales forecast's statistics.
+    pub fn sales(&self) -> Option<&SalesStats> {
+        match &self.features {
+            Features::Sales(stats) => Some(stats),
+            Features::Basket(_) => None,
+        }
+    }
 }
 
 /// Hex sha256 of bytes.
@@ -355,9 +451,8 @@ impl Artifact {
         let spec: EnsembleSpec = match &manifest.model {
             ModelFormat::Native => parse(MODEL_FILE, &files[MODEL_FILE])?,
             ModelFormat::Onnx { file, inputs } => {
-                onnx::import(&files[file], inputs, &manifest.input_schema, &classes)
-                    .map_err(|e| invalid(file, e.to_string()))?
-                    .spec
+                let schema = basket_schema(&manifest)?;
+                onnx::import(&files[file], inputs, schema, &classes).map_err(|e| invalid(file, e.to_string()))?.spec
             }
         };
         if spec.classes != classes {
@@ -367,20 +462,41 @@ impl Artifact {
             ));
         }
         let engine = Engine::compile(&spec).map_err(|e| invalid(model_file, e.to_string()))?;
-        let pipeline =
-            FeaturePipeline::new(manifest.input_schema.clone()).map_err(|e| invalid(MANIFEST_FILE, e.to_string()))?;
-        if engine.n_features() != crate::features::N_FEATURES {
+        let (features, n_features) = match manifest.kind {
+            ModelKind::BasketClassifier => {
+                let pipeline = FeaturePipeline::new(basket_schema(&manifest)?.clone())
+                    .map_err(|e| invalid(MANIFEST_FILE, e.to_string()))?;
+                (Features::Basket(pipeline), crate::features::N_FEATURES)
+            }
+            ModelKind::SalesForecast => {
+                if !manifest.model.is_native() || spec.output != Output::Exp || classes.len() != 1 {
+                    let reason = "a sales forecast is a native ensemble with one output and the exp link";
+                    return Err(invalid(model_file, reason.to_owned()));
+                }
+                let bytes = files
+                    .get(FORECAST_FILE)
+                    .filter(|_| manifest.files.contains_key(FORECAST_FILE))
+                    .ok_or_else(|| ArtifactError::MissingFile { file: FORECAST_FILE.to_owned() })?;
+                let stats = SalesStats::from_json(bytes).map_err(|e| invalid(FORECAST_FILE, e.to_string()))?;
+                (Features::Sales(stats), crate::forecast::N_FEATURES)
+            }
+        };
+        if engine.n_features() != n_features {
             return Err(invalid(
                 model_file,
-                format!(
-                    "expects {} features, the pipeline computes {}",
-                    engine.n_features(),
-                    crate::features::N_FEATURES
-                ),
+                format!("expects {} features, the pipeline computes {n_features}", engine.n_features()),
             ));
         }
-        Ok(Self { manifest, pipeline, engine })
+        Ok(Self { manifest, features, engine })
     }
+}
+
+/// A basket classifier's input schema (which its manifest must have).
+fn basket_schema(manifest: &Manifest) -> Result<&InputSchema, ArtifactError> {
+    manifest.input_schema.as_ref().ok_or_else(|| ArtifactError::Invalid {
+        file: MANIFEST_FILE.to_owned(),
+        reason: "a basket classifier needs an input_schema".to_owned(),
+    })
 }
 
 /// The manifest among `files`: at most [`MAX_MANIFEST_BYTES`], of a format version this build

@@ -221,9 +221,10 @@ fn imported_artifacts_load_verified_and_refuse_a_tampered_onnx_file() {
     let config = import_config(tmp.path(), "gbdt.onnx");
     let manifest = import_onnx(&config, &Silent).expect("import");
     assert_eq!(manifest.format_version, 2);
-    assert!(manifest.metrics.accuracy > 0.5, "accuracy {}", manifest.metrics.accuracy);
+    let accuracy = manifest.metrics.classification().expect("a classifier").accuracy;
+    assert!(accuracy > 0.5, "accuracy {accuracy}");
     let artifact = Artifact::load(&config.out).expect("loads");
-    let worst = worst_difference("gbdt", &artifact.pipeline, &artifact.engine);
+    let worst = worst_difference("gbdt", artifact.pipeline().expect("a basket model"), &artifact.engine);
     assert!(worst <= TOLERANCE, "through the artifact: {worst:e}");
 
     let onnx_path = config.out.join("model.onnx");

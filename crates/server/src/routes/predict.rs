@@ -191,6 +191,11 @@ impl From<ScoreError> for ApiError {
             ScoreError::Malformed(message) | ScoreError::Request(message) => Self::MalformedJson(message),
             ScoreError::Invalid(errors) => Self::Invalid(errors),
             ScoreError::Cancelled => Self::Internal("scoring was cancelled".to_owned()),
+            wrong @ ScoreError::WrongModel { .. } => {
+                let mut errors = crate::scoring::FieldErrors::default();
+                errors.field("body", || wrong.to_string());
+                Self::Invalid(errors)
+            }
         }
     }
 }

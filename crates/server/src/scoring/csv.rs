@@ -51,7 +51,7 @@ pub fn score_csv<M: Scorer + ?Sized>(
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
-    let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
+    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
     let mut row = csv::StringRecord::new();
     let mut line = 0;
     loop {

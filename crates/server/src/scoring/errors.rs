@@ -108,6 +108,17 @@ pub enum ScoreError {
     /// Whoever waited for the answer gave up; the work stopped early.
     #[error("scoring was cancelled")]
     Cancelled,
+    /// The model is of another kind than this request shape scores (e.g. basket records sent
+    /// to a sales forecast).
+    #[error("model {model} is a {kind} and does not score {shape}")]
+    WrongModel {
+        /// The configured model.
+        model: String,
+        /// Its kind.
+        kind: &'static str,
+        /// What the request holds.
+        shape: &'static str,
+    },
 }
 
 impl From<FieldErrors> for ScoreError {

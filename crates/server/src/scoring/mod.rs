@@ -21,7 +21,7 @@ mod slot;
 pub mod v2;
 
 use retail_model::artifact::Artifact;
-use retail_model::features::Unseen;
+use retail_model::features::{FeaturePipeline, Unseen};
 use retail_model::metrics::argmax;
 
 pub use answer::{Answer, PREFIX_CHARS, answer, warning};
@@ -39,6 +39,20 @@ pub trait Scorer {
     /// The artifact: feature pipeline, engine, classes.
     fn artifact(&self) -> &Artifact;
 
+    /// The name it is served under (errors name it).
+    fn name(&self) -> &str {
+        &self.artifact().manifest.name
+    }
+
+    /// A basket classifier's feature pipeline, or why this model cannot score baskets.
+    fn basket_pipeline(&self) -> Result<&FeaturePipeline, ScoreError> {
+        self.artifact().pipeline().ok_or_else(|| ScoreError::WrongModel {
+            model: self.name().to_owned(),
+            kind: self.artifact().kind().as_str(),
+            shape: "basket records",
+        })
+    }
+
     /// Counts one scored basket: its predicted class and its unseen values.
     fn scored(&self, _class: usize, _unseen: &[Unseen]) {}
 }
@@ -54,6 +68,10 @@ impl Scorer for Artifact {
 impl Scorer for LoadedModel {
     fn artifact(&self) -> &Artifact {
         &self.artifact
+    }
+
+    fn name(&self) -> &str {
+        &self.name
     }
 
     fn scored(&self, class: usize, unseen: &[Unseen]) {
@@ -74,7 +92,7 @@ fn invalid(field: &str, reason: String) -> ScoreError {
 /// Scores one `/predict` body: the flat record or the `basket_items` shape.
 pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<Answer<'m>, ScoreError> {
     let artifact = model.artifact();
-    let pipeline = &artifact.pipeline;
+    let pipeline = model.basket_pipeline()?;
     let encoded = match parse(body, RecordSeed { pipeline, batch: None }).map_err(malformed)? {
         Parsed::Record(encoded) => encoded?,
         Parsed::NotObject | Parsed::Batch => return Err(invalid("body", "must be a JSON object".to_owned())),
@@ -95,7 +113,7 @@ pub fn score_batch<M: Scorer + ?Sized>(
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let (max_rows, mode) = limits;
-    let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
+    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
     let found = parse(body, BatchBodySeed { batch: &mut batch });
     if matches!(found, Ok(false)) {
         return Err(invalid("records", "is required".to_owned()));
@@ -112,7 +130,7 @@ pub fn score_invocations<M: Scorer + ?Sized>(
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let (max_rows, mode) = limits;
-    let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
+    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
     let parsed = match parse(body, InvocationsSeed { batch: &mut batch }) {
         Ok(Err(kind)) => return Err(invalid("body", format!("must be records, got {kind}"))),
         Ok(Ok(())) => Ok(()),

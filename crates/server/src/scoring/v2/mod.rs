@@ -63,7 +63,7 @@ pub fn infer<M: Scorer + ?Sized>(
     let inputs = request.inputs.ok_or_else(|| ScoreError::Request("inputs must be an array of tensors".to_owned()))?;
     let columns = columns(inputs)?;
     let n = rows(&columns, max_rows)?;
-    let mut batch = Batch::new(&model.artifact().pipeline, max_rows, cancel);
+    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
     // A stop (cancellation) is recorded in the batch and reported by `finish`.
     let _ = (0..n)
         .try_for_each(|row| batch.push(|pipeline| encode_flat(pipeline, std::array::from_fn(|f| &columns[f][row]))));

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use metrics::{Counter, counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, ModelKind};
 use retail_model::features::{FEATURE_NAMES, FIRST_CATEGORICAL, Unseen};
 
 use crate::ModelSource;
@@ -178,7 +178,11 @@ impl PredictionCounters {
             .iter()
             .map(|c| counter!("retail_api_predictions_total", "model" => model.to_owned(), "class" => c.code.clone(), "model_version" => version.clone()))
             .collect();
-        let unseen = FEATURE_NAMES[FIRST_CATEGORICAL..]
+        let fields: &[&'static str] = match artifact.kind() {
+            ModelKind::BasketClassifier => &FEATURE_NAMES[FIRST_CATEGORICAL..],
+            ModelKind::SalesForecast => &["store_id", "product_id"],
+        };
+        let unseen = fields
             .iter()
             .map(|&field| {
                 (field, counter!("retail_api_unseen_categories_total", "model" => model.to_owned(), "field" => field))

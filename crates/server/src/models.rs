@@ -188,6 +188,30 @@ impl Models {
         self.find(name).ok_or_else(|| ApiError::UnknownModel(name.chars().take(64).collect(), self.names().join(", ")))
     }
 
+    /// The model an unqualified route (`/predict`, `/predict/batch`) scores `body` with: the
+    /// default, unless the body's keys are of another kind ([`crate::scoring::shape`]) and
+    /// exactly one loaded model is of that kind.
+    pub fn for_body(&self, body: &[u8]) -> &Arc<ModelSlot> {
+        let default = self.default_slot();
+        if self.slots.len() == 1 {
+            return default;
+        }
+        let default_kind = default.model().map(|m| m.artifact.kind());
+        if !crate::scoring::may_be_other_shape(body, default_kind) {
+            return default;
+        }
+        match crate::scoring::shape(body) {
+            Some(kind) if Some(kind) != default_kind => {
+                let mut of_kind = self.slots.iter().filter(|s| s.model().is_some_and(|m| m.artifact.kind() == kind));
+                match (of_kind.next(), of_kind.next()) {
+                    (Some(one), None) => one,
+                    _ => default,
+                }
+            }
+            _ => default,
+        }
+    }
+
     /// All slots, in configuration order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<ModelSlot>> {
         self.slots.iter()

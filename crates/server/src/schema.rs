@@ -84,7 +84,40 @@ pub struct BasketItemsRequest {
     STORE_FORMAT: Option<String>,
 }
 
-/// A basket to score: the flat record or `basket_items` (either object, as it is; no wrapper).
+/// One store, product and day to forecast (the seed's Retail Forecast API).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"store_id": 1, "product_id": 123, "date": "2024-01-01", "price": 29.99, "promotion": 0}))]
+pub struct SalesFeatures {
+    /// Store id (a whole number >= 0). A store without training history is scored with the
+    /// defaults for an unseen store and named in `warnings`.
+    store_id: i64,
+    /// Product id (a whole number >= 0); an unseen product is scored likewise.
+    product_id: i64,
+    /// The day, `YYYY-MM-DD` (a real calendar date).
+    #[schema(format = Date)]
+    date: String,
+    /// Shelf price that day, in pounds (> 0).
+    price: f64,
+    /// 1 when the product is on promotion that day, else 0.
+    #[schema(minimum = 0, maximum = 1)]
+    promotion: i64,
+}
+
+/// A day of sales to forecast: the seed's `{"features": {...}}` (the fields may also be sent
+/// without the wrapper).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"features": {"store_id": 1, "product_id": 123, "date": "2024-01-01", "price": 29.99, "promotion": 0}}))]
+pub struct ForecastRequest {
+    /// The store, product, day, price and promotion.
+    features: SalesFeatures,
+}
+
+/// A record to score, as the served model's kind reads it: a basket (the flat record or
+/// `basket_items`, as it is, no wrapper) for a basket classifier, or a day of sales for a sales
+/// forecast. On the unqualified routes a body for another kind than the default model's goes to
+/// the one loaded model of that kind.
 #[derive(Debug, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
@@ -94,14 +127,27 @@ pub enum PredictRequest {
     Flat(FlatRecord),
     /// Item-level basket.
     Items(BasketItemsRequest),
+    /// A day of sales.
+    Forecast(ForecastRequest),
 }
 
-/// Many baskets in one call.
+/// A prediction: a basket's class, or a forecast of units.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum PredictAnswer {
+    /// A basket classifier's.
+    Basket(PredictionResponse),
+    /// A sales forecast's.
+    Forecast(ForecastResponse),
+}
+
+/// Many records in one call.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[schema(example = json!({"records": [{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}, {"basket_items": {"P1001": {"quantity": 2, "price": 10.99, "category": "grocery"}}}]}))]
 pub struct BatchRequest {
-    /// Baskets, each a flat record or a `basket_items` object.
+    /// Records of the model's kind: baskets (flat or `basket_items`), or days of sales.
     records: Vec<PredictRequest>,
 }
 
@@ -124,6 +170,22 @@ pub struct PredictionResponse {
     pub warnings: Vec<String>,
 }
 
+/// A sales forecast: units expected to sell at that store, of that product, that day.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({"prediction": 1.84, "model_version": "3c1f0e9a7b2d", "request_id": "3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8", "warnings": []}))]
+pub struct ForecastResponse {
+    /// Expected units sold (the mean of the forecast distribution).
+    pub prediction: f64,
+    /// Version of the model that answered.
+    pub model_version: String,
+    /// Request id (also in the `x-request-id` header); absent inside batch answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Ids without training history, scored with the defaults for an unseen store or product,
+    /// e.g. `product_id: unknown value "4242"; scored as unseen`.
+    pub warnings: Vec<String>,
+}
+
 /// Predictions of a batch, in request order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchResponse {
@@ -143,8 +205,10 @@ pub struct BatchResponse {
 #[serde(untagged)]
 #[allow(dead_code)]
 pub enum BatchItemSchema {
-    /// Scored.
+    /// A basket, scored.
     Scored(PredictionResponse),
+    /// A day of sales, forecast.
+    Forecast(ForecastResponse),
     /// Not scored (`errors=inline` only).
     Failed(RecordErrorSchema),
 }

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use crate::schema::{ErrorBody, ReadyResponse};
 use crate::{ApiError, AppState, LoadedModel, ModelSlot};
 
-/// What kind of model an artifact holds.
-pub fn kind(_model: &LoadedModel) -> &'static str {
-    "basket-classifier"
+/// What kind of model an artifact holds (`basket-classifier`, `sales-forecast`).
+pub fn kind(model: &LoadedModel) -> &'static str {
+    model.artifact.kind().as_str()
 }
 
 /// One configured model.
@@ -21,7 +21,8 @@ pub fn kind(_model: &LoadedModel) -> &'static str {
 pub struct ModelEntry {
     /// The configured name (`/models/{name}/…`, `/v2/models/{name}/…`).
     pub name: String,
-    /// What it predicts: `basket-classifier` (price sensitivity LA/MM/UM of a basket).
+    /// What it predicts: `basket-classifier` (price sensitivity LA/MM/UM of a basket) or
+    /// `sales-forecast` (units sold per store, product and day).
     pub kind: Option<&'static str>,
     /// Version serving now; null while none is loaded.
     pub version: Option<String>,

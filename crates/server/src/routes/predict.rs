@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::edge::request_id::RequestId;
 use crate::routes::Scored;
-use crate::schema::{BatchRequest, BatchResponse, PredictRequest, PredictionResponse};
+use crate::schema::{BatchRequest, BatchResponse, PredictAnswer, PredictRequest};
 use crate::scoring::{self, BatchAnswers, Cancel, ErrorsMode, ScoreError};
 use crate::{ApiError, AppState, LoadedModel, ModelSlot};
 
@@ -23,35 +23,38 @@ use crate::{ApiError, AppState, LoadedModel, ModelSlot};
 /// `basket_items` list) go to the blocking pool like batches.
 const INLINE_BODY_BYTES: usize = 16 * 1024;
 
-/// Scores one basket: the seed's flat record or its `basket_items` shape.
+/// Scores one record with the default model: a basket (the seed's flat record or its
+/// `basket_items` shape), or a day of sales (`{"features": {...}}`). A body of another kind than
+/// the default model's is scored by the one loaded model of that kind.
 #[utoipa::path(post, path = "/predict", tag = "predict",
     request_body(content = PredictRequest, content_type = "application/json"),
-    responses((status = 200, description = "the prediction", body = PredictionResponse)))]
+    responses((status = 200, description = "the prediction: a basket's class and probabilities, or a forecast of units", body = PredictAnswer)))]
 pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
-    predict_with(&state, state.models().default_slot(), request).await
+    predict_with(&state, None, request).await
 }
 
 /// Scores one record with the model `name`.
 #[utoipa::path(post, path = "/models/{name}/predict", tag = "predict", operation_id = "model_predict",
     params(("name" = String, Path, description = "a configured model (GET /models)")),
     request_body(content = PredictRequest, content_type = "application/json"),
-    responses((status = 200, description = "the prediction", body = PredictionResponse)))]
+    responses((status = 200, description = "the prediction: a basket's class and probabilities, or a forecast of units", body = PredictAnswer)))]
 pub async fn model_predict(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    predict_with(&state, state.models().named(&name)?, request).await
+    predict_with(&state, Some(state.models().named(&name)?), request).await
 }
 
-/// Scores one record with the model serving in `slot`.
-async fn predict_with(state: &Arc<AppState>, slot: &ModelSlot, request: Request) -> Result<Response, ApiError> {
+/// Scores one record with the model serving in `slot` (`None`: the default, or the model the
+/// body's shape is for, [`crate::Models::for_body`]).
+async fn predict_with(state: &Arc<AppState>, slot: Option<&ModelSlot>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let id = crate::edge::request_id::id_of(parts.extensions.get());
     let limit = state.config.max_body_bytes;
     check_json(&parts.headers)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
-    let model = slot.serving()?;
+    let model = slot.unwrap_or_else(|| state.models().for_body(&bytes)).serving()?;
     let scored = if bytes.len() <= INLINE_BODY_BYTES {
         answer_json(&model, &bytes, id)
     } else {
@@ -84,7 +87,7 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    batch_with(&state, state.models().default_slot(), (id, uri, headers), body).await
+    batch_with(&state, None, (id, uri, headers), body).await
 }
 
 /// Scores many records with the model `name` (as `/predict/batch` does with the default one).
@@ -100,13 +103,14 @@ pub async fn model_batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    batch_with(&state, state.models().named(&name)?, (id, uri, headers), body).await
+    batch_with(&state, Some(state.models().named(&name)?), (id, uri, headers), body).await
 }
 
-/// Scores a batch with the model serving in `slot`; `request` is the request id, URI and headers.
+/// Scores a batch with the model serving in `slot` (`None`: as for [`predict_with`]); `request`
+/// is the request id, URI and headers.
 async fn batch_with(
     state: &Arc<AppState>,
-    slot: &ModelSlot,
+    slot: Option<&ModelSlot>,
     request: (String, Uri, HeaderMap),
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -114,7 +118,7 @@ async fn batch_with(
     check_json(&headers)?;
     let mode = errors_mode(&uri)?;
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
-    let model = slot.serving()?;
+    let model = slot.unwrap_or_else(|| state.models().for_body(&bytes)).serving()?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
     let scored =
         off_the_runtime(state, move |cancel| scoring::score_batch(&*worker, &bytes, (max_rows, mode), cancel)).await?;

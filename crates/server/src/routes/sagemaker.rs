@@ -108,6 +108,10 @@ fn csv_answer(model: &LoadedModel, answers: &BatchAnswers, mode: ErrorsMode) -> 
                 }
                 out.push_str(if inline { ",\n" } else { "\n" });
             }
+            // CSV bodies are basket rows (`score_csv` refuses other models): never reached.
+            BatchItem::Forecast(f) => {
+                let _ = writeln!(out, "{}", f.prediction);
+            }
             BatchItem::Failed(failed) => {
                 out.push_str(&",".repeat(classes.len()));
                 let fields: Vec<String> = failed.details.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect();

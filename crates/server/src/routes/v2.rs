@@ -20,9 +20,10 @@ use crate::schema::{
     ErrorBody, V2InferRequest, V2InferResponse, V2Live, V2ModelMetadata, V2ModelReady, V2ModelReadyOrError, V2Ready,
     V2ServerMetadata,
 };
-use crate::scoring::v2::{INPUTS, Inference};
+use crate::scoring::v2::{INPUTS, Inference, SALES_INPUTS};
 use crate::scoring::{self, ScoreError};
 use crate::{AppState, LoadedModel};
+use retail_model::artifact::ModelKind;
 
 /// A v2 error: the protocol's `{"error": "..."}`.
 pub struct V2Error(StatusCode, String);
@@ -87,16 +88,31 @@ fn resolve(state: &AppState, name: &str, version: Option<&str>) -> Result<Arc<Lo
 
 fn metadata(model: &LoadedModel) -> Value {
     let m = &model.artifact.manifest;
+    let tensors = |inputs: &[(&str, &str)]| {
+        inputs
+            .iter()
+            .map(|(name, datatype)| json!({"name": name, "datatype": datatype, "shape": [-1]}))
+            .collect::<Vec<_>>()
+    };
+    let (inputs, outputs) = match m.kind {
+        ModelKind::BasketClassifier => (
+            tensors(&INPUTS),
+            json!([
+                {"name": "label", "datatype": "BYTES", "shape": [-1]},
+                {"name": "probabilities", "datatype": "FP64", "shape": [-1, m.classes.len()]},
+            ]),
+        ),
+        ModelKind::SalesForecast => {
+            (tensors(&SALES_INPUTS), json!([{"name": "prediction", "datatype": "FP64", "shape": [-1]}]))
+        }
+    };
     json!({
         "name": model.name.as_ref(),
         "versions": [m.version],
         "platform": "retail-gbdt",
-        "inputs": INPUTS.iter().map(|(name, datatype)| json!({"name": name, "datatype": datatype, "shape": [-1]})).collect::<Vec<_>>(),
-        "outputs": [
-            {"name": "label", "datatype": "BYTES", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP64", "shape": [-1, m.classes.len()]},
-        ],
-        "parameters": {"classes": m.classes.iter().map(|c| c.code.as_str()).collect::<Vec<_>>()},
+        "inputs": inputs,
+        "outputs": outputs,
+        "parameters": {"kind": m.kind.as_str(), "classes": m.classes.iter().map(|c| c.code.as_str()).collect::<Vec<_>>()},
     })
 }
 
@@ -203,7 +219,7 @@ async fn run_inference(
         .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(match inference {
         Ok(inference) => {
-            let rows = inference.classes.len();
+            let rows = inference.rows;
             with_scored(Json(answer(&model, &inference, &request_id)), &model, rows)
         }
         Err(e) => with_scored(bad_request(message(e)), &model, 0),
@@ -245,8 +261,12 @@ enum OutputData<'a> {
 
 fn answer<'a>(model: &'a LoadedModel, inference: &'a Inference, request_id: &'a str) -> InferResponse<'a> {
     let m = &model.artifact.manifest;
-    let n = inference.classes.len();
+    let n = inference.rows;
     let mut outputs = Vec::with_capacity(2);
+    if inference.outputs.prediction {
+        let data = OutputData::Numbers(&inference.probabilities);
+        outputs.push(Output { name: "prediction", shape: vec![n], datatype: "FP64", data });
+    }
     if inference.outputs.label {
         let labels = inference.classes.iter().map(|&c| m.classes.get(c).map_or("", |c| c.code.as_str())).collect();
         outputs.push(Output { name: "label", shape: vec![n], datatype: "BYTES", data: OutputData::Labels(labels) });

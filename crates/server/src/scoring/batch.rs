@@ -4,15 +4,16 @@
 
 use std::fmt;
 
-use retail_model::features::{Encoded, FeaturePipeline, N_FEATURES, Unseen};
+use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::answer::{answer, clip};
 use super::record::{Parsed, RecordSeed};
+use super::sales::forecast_response;
 use super::slot::{SlotVisitor, scalar_kinds};
-use super::{Cancel, FieldErrors, ScoreError, Scorer};
-use crate::schema::PredictionResponse;
+use super::{Cancel, Encoder, FieldErrors, Row, ScoreError, Scorer};
+use crate::schema::{ForecastResponse, PredictionResponse};
 
 /// Rows scored between two cancellation checks.
 const CHUNK_ROWS: usize = 2048;
@@ -55,8 +56,10 @@ pub struct BatchAnswers {
 #[derive(Debug, serde::Serialize)]
 #[serde(untagged)]
 pub enum BatchItem {
-    /// Scored.
+    /// A basket, scored.
     Scored(PredictionResponse),
+    /// A day of sales, forecast.
+    Forecast(ForecastResponse),
     /// Not scored.
     Failed(RecordError),
 }
@@ -94,7 +97,7 @@ impl fmt::Display for Stop {
 
 /// The records of a batch so far: feature rows, unseen values (clipped), errors.
 pub(crate) struct Batch<'p> {
-    pub(crate) pipeline: &'p FeaturePipeline,
+    pub(crate) encoder: Encoder<'p>,
     max_rows: usize,
     cancel: Cancel,
     rows: Vec<f64>,
@@ -114,9 +117,9 @@ pub(crate) struct Batch<'p> {
 
 impl<'p> Batch<'p> {
     /// An empty batch of at most `max_rows` records.
-    pub(crate) fn new(pipeline: &'p FeaturePipeline, max_rows: usize, cancel: &Cancel) -> Self {
+    pub(crate) fn new(encoder: Encoder<'p>, max_rows: usize, cancel: &Cancel) -> Self {
         Self {
-            pipeline,
+            encoder,
             max_rows,
             cancel: cancel.clone(),
             rows: Vec::new(),
@@ -136,10 +139,7 @@ impl<'p> Batch<'p> {
     }
 
     /// Adds the next record (`encode` reads it); stops past the row limit or when cancelled.
-    pub(crate) fn push(
-        &mut self,
-        encode: impl FnOnce(&'p FeaturePipeline) -> Result<Encoded, FieldErrors>,
-    ) -> Result<(), Stop> {
+    pub(crate) fn push(&mut self, encode: impl FnOnce() -> Result<Row, FieldErrors>) -> Result<(), Stop> {
         let stop = if self.len() == self.max_rows {
             Some(Stop::TooMany)
         } else if self.cancel.is_cancelled() {
@@ -152,10 +152,11 @@ impl<'p> Batch<'p> {
             return Err(stop);
         }
         let i = self.len();
-        match encode(self.pipeline) {
-            Ok(Encoded { features, mut unseen }) => {
+        match encode() {
+            Ok(row) => {
+                self.rows.extend_from_slice(row.features());
+                let mut unseen = row.into_unseen();
                 clip(&mut unseen);
-                self.rows.extend_from_slice(&features);
                 self.unseen.push(unseen);
             }
             Err(mut errors) => {
@@ -170,7 +171,7 @@ impl<'p> Batch<'p> {
 
     /// Adds a record read from JSON (an object, or anything else: an error).
     pub(crate) fn push_parsed<E: de::Error>(&mut self, parsed: Parsed) -> Result<(), E> {
-        self.push(|_| match parsed {
+        self.push(|| match parsed {
             Parsed::Record(encoded) => encoded,
             Parsed::NotObject | Parsed::Batch => {
                 let mut errors = FieldErrors::default();
@@ -276,8 +277,8 @@ impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             return Ok(());
         };
-        let pipeline = batch.pipeline;
-        while let Some(parsed) = seq.next_element_seed(RecordSeed { pipeline, batch: None })? {
+        let encoder = batch.encoder;
+        while let Some(parsed) = seq.next_element_seed(RecordSeed { encoder, batch: None })? {
             batch.push_parsed(parsed)?;
         }
         Ok(())
@@ -418,8 +419,8 @@ impl<'de> Visitor<'de> for InvocationsSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let pipeline = self.batch.pipeline;
-        match (RecordSeed { pipeline, batch: Some(&mut *self.batch) }).visit_map(map)? {
+        let encoder = self.batch.encoder;
+        match (RecordSeed { encoder, batch: Some(&mut *self.batch) }).visit_map(map)? {
             Parsed::Batch => {}
             record => self.batch.push_parsed(record)?,
         }
@@ -429,13 +430,14 @@ impl<'de> Visitor<'de> for InvocationsSeed<'_, '_> {
     scalar_kinds!();
 }
 
-/// Class probabilities of feature rows (`N_FEATURES` each), `n_classes` per row, computed on all
-/// cores in chunks with a cancellation check before each.
+/// Class probabilities (a regression: its prediction) of feature rows (the engine's
+/// `n_features` each), `n_classes` per row, computed on all cores in chunks with a cancellation
+/// check before each.
 pub fn probabilities<M: Scorer + ?Sized>(model: &M, rows: &[f64], cancel: &Cancel) -> Result<Vec<f64>, ScoreError> {
     let engine = &model.artifact().engine;
-    let nc = engine.n_classes();
-    let mut p = vec![0.0; rows.len() / N_FEATURES * nc];
-    for (rows, out) in rows.chunks(CHUNK_ROWS * N_FEATURES).zip(p.chunks_mut(CHUNK_ROWS * nc)) {
+    let (nc, nf) = (engine.n_classes(), engine.n_features());
+    let mut p = vec![0.0; rows.len() / nf * nc];
+    for (rows, out) in rows.chunks(CHUNK_ROWS * nf).zip(p.chunks_mut(CHUNK_ROWS * nc)) {
         cancel.check()?;
         engine.predict_batch_parallel(rows, out);
     }
@@ -448,7 +450,9 @@ pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cance
     let Rows { rows, unseen, failed } = batch;
     let p = probabilities(model, &rows, cancel)?;
     drop(rows);
-    let nc = model.artifact().engine.n_classes();
+    let artifact = model.artifact();
+    let nc = artifact.engine.n_classes();
+    let forecast = artifact.sales().is_some();
     let mut scored = p.chunks(nc);
     let mut failures = failed.into_iter().peekable();
     let mut items = Vec::with_capacity(unseen.len());
@@ -467,7 +471,11 @@ pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cance
         }
         let p = scored.next().ok_or_else(|| ScoreError::Request("fewer scores than records".to_owned()))?;
         model.scored(argmax(p), &unseen);
-        items.push(BatchItem::Scored(answer(model.artifact(), p, &unseen).into()));
+        items.push(if forecast {
+            BatchItem::Forecast(forecast_response(p[0], &artifact.manifest.version, &unseen))
+        } else {
+            BatchItem::Scored(answer(artifact, p, &unseen).into())
+        });
     }
     let failed = items.iter().filter(|item| matches!(item, BatchItem::Failed(_))).count();
     Ok(BatchAnswers { items, failed })

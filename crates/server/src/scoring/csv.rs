@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use super::batch::{Batch, BatchAnswers, ErrorsMode, answers};
 use super::record::{FLAT_FIELDS, encode_flat};
 use super::slot::Slot;
-use super::{Cancel, FieldErrors, ScoreError, Scorer};
+use super::{Cancel, Encoder, FieldErrors, Row, ScoreError, Scorer};
 
 /// The CSV columns, the seed's field order.
 pub const CSV_COLUMNS: [&str; 8] =
@@ -51,7 +51,8 @@ pub fn score_csv<M: Scorer + ?Sized>(
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
-    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
+    let pipeline = model.basket_pipeline()?;
+    let mut batch = Batch::new(Encoder::Basket(pipeline), max_rows, cancel);
     let mut row = csv::StringRecord::new();
     let mut line = 0;
     loop {
@@ -73,7 +74,7 @@ pub fn score_csv<M: Scorer + ?Sized>(
                 return Err(ScoreError::Invalid(errors));
             }
             errors.field("row", reason);
-            if batch.push(|_| Err(errors)).is_err() {
+            if batch.push(|| Err(errors)).is_err() {
                 break;
             }
             continue;
@@ -83,7 +84,7 @@ pub fn score_csv<M: Scorer + ?Sized>(
             let number = if f < 2 { cell.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
             number.map_or(Slot::Str(Cow::Borrowed(cell)), Slot::Number)
         });
-        if batch.push(|pipeline| encode_flat(pipeline, slots.each_ref())).is_err() {
+        if batch.push(|| encode_flat(pipeline, slots.each_ref()).map(Row::Basket)).is_err() {
             break;
         }
     }

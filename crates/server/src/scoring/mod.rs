@@ -17,11 +17,14 @@ mod csv;
 mod errors;
 mod items;
 mod record;
+mod sales;
+mod shape;
 mod slot;
 pub mod v2;
 
-use retail_model::artifact::Artifact;
-use retail_model::features::{FeaturePipeline, Unseen};
+use retail_model::artifact::{Artifact, Features};
+use retail_model::features::{Encoded, FeaturePipeline, Unseen};
+use retail_model::forecast::{SalesEncoded, SalesStats};
 use retail_model::metrics::argmax;
 
 pub use answer::{Answer, PREFIX_CHARS, answer, warning};
@@ -31,8 +34,45 @@ pub use cancel::{Cancel, CancelOnDrop};
 pub use csv::{CSV_COLUMNS, score_csv};
 pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
 use record::{Parsed, RecordSeed};
+pub use sales::SALES_FIELDS;
+use sales::forecast_response;
+pub use shape::{may_be_other_shape, shape};
 
 use crate::LoadedModel;
+use crate::schema::ForecastResponse;
+
+/// How a model reads its records: the feature pipeline of its kind.
+#[derive(Debug, Clone, Copy)]
+pub enum Encoder<'p> {
+    /// A basket classifier's.
+    Basket(&'p FeaturePipeline),
+    /// A sales forecast's statistics.
+    Sales(&'p SalesStats),
+}
+
+/// One record's feature row and the values it scored as unseen.
+pub(crate) enum Row {
+    /// A basket's.
+    Basket(Encoded),
+    /// A day of sales'.
+    Sales(SalesEncoded),
+}
+
+impl Row {
+    fn features(&self) -> &[f64] {
+        match self {
+            Self::Basket(e) => &e.features,
+            Self::Sales(e) => &e.features,
+        }
+    }
+
+    fn into_unseen(self) -> Vec<Unseen> {
+        match self {
+            Self::Basket(e) => e.unseen,
+            Self::Sales(e) => e.unseen,
+        }
+    }
+}
 
 /// A model to score with: its artifact, and where it counts what it scored.
 pub trait Scorer {
@@ -42,6 +82,14 @@ pub trait Scorer {
     /// The name it is served under (errors name it).
     fn name(&self) -> &str {
         &self.artifact().manifest.name
+    }
+
+    /// How this model reads its records.
+    fn encoder(&self) -> Encoder<'_> {
+        match &self.artifact().features {
+            Features::Basket(pipeline) => Encoder::Basket(pipeline),
+            Features::Sales(stats) => Encoder::Sales(stats),
+        }
     }
 
     /// A basket classifier's feature pipeline, or why this model cannot score baskets.
@@ -89,18 +137,55 @@ fn invalid(field: &str, reason: String) -> ScoreError {
     ScoreError::Invalid(errors)
 }
 
-/// Scores one `/predict` body: the flat record or the `basket_items` shape.
-pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<Answer<'m>, ScoreError> {
+/// One record's answer: a basket's class, or a forecast of units.
+#[derive(Debug)]
+pub enum One<'m> {
+    /// A basket classifier's.
+    Basket(Answer<'m>),
+    /// A sales forecast's.
+    Forecast(ForecastResponse),
+}
+
+impl<'m> One<'m> {
+    /// Names the request the answer belongs to.
+    pub fn with_request_id(self, request_id: &'m str) -> Self {
+        match self {
+            Self::Basket(a) => Self::Basket(a.with_request_id(request_id)),
+            Self::Forecast(f) => Self::Forecast(ForecastResponse { request_id: Some(request_id.to_owned()), ..f }),
+        }
+    }
+
+    /// The answer as JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        match self {
+            Self::Basket(a) => a.to_json(),
+            // Serialising a number, strings and a list into a Vec cannot fail.
+            Self::Forecast(f) => serde_json::to_vec(f).unwrap_or_default(),
+        }
+    }
+}
+
+/// Scores one `/predict` body: for a basket classifier the flat record or the `basket_items`
+/// shape; for a sales forecast `{"features": {...}}` or the flat fields.
+pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<One<'m>, ScoreError> {
     let artifact = model.artifact();
-    let pipeline = model.basket_pipeline()?;
-    let encoded = match parse(body, RecordSeed { pipeline, batch: None }).map_err(malformed)? {
-        Parsed::Record(encoded) => encoded?,
+    let row = match parse(body, RecordSeed { encoder: model.encoder(), batch: None }).map_err(malformed)? {
+        Parsed::Record(row) => row?,
         Parsed::NotObject | Parsed::Batch => return Err(invalid("body", "must be a JSON object".to_owned())),
     };
-    let mut p = vec![0.0; artifact.engine.n_classes()];
-    artifact.engine.predict_proba(&encoded.features, &mut p);
-    model.scored(argmax(&p), &encoded.unseen);
-    Ok(answer(artifact, &p, &encoded.unseen))
+    Ok(match row {
+        Row::Basket(encoded) => {
+            let mut p = vec![0.0; artifact.engine.n_classes()];
+            artifact.engine.predict_proba(&encoded.features, &mut p);
+            model.scored(argmax(&p), &encoded.unseen);
+            One::Basket(answer(artifact, &p, &encoded.unseen))
+        }
+        Row::Sales(encoded) => {
+            let value = artifact.engine.predict_value(&encoded.features);
+            model.scored(0, &encoded.unseen);
+            One::Forecast(forecast_response(value, &artifact.manifest.version, &encoded.unseen))
+        }
+    })
 }
 
 /// Scores a batch body, `{"records": [...]}` of at most `max_rows` records, in request order;
@@ -113,7 +198,7 @@ pub fn score_batch<M: Scorer + ?Sized>(
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let (max_rows, mode) = limits;
-    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
+    let mut batch = Batch::new(model.encoder(), max_rows, cancel);
     let found = parse(body, BatchBodySeed { batch: &mut batch });
     if matches!(found, Ok(false)) {
         return Err(invalid("records", "is required".to_owned()));
@@ -130,7 +215,7 @@ pub fn score_invocations<M: Scorer + ?Sized>(
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let (max_rows, mode) = limits;
-    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
+    let mut batch = Batch::new(model.encoder(), max_rows, cancel);
     let parsed = match parse(body, InvocationsSeed { batch: &mut batch }) {
         Ok(Err(kind)) => return Err(invalid("body", format!("must be records, got {kind}"))),
         Ok(Ok(())) => Ok(()),
@@ -198,7 +283,8 @@ mod tests {
     fn every_shape_of_records_reads_the_same() {
         let artifact = Artifact::embedded_default().expect("model");
         let cancel = Cancel::default();
-        let one = PredictionResponse::from(score_one(&artifact, SEED.as_bytes()).expect("one"));
+        let Ok(One::Basket(one)) = score_one(&artifact, SEED.as_bytes()) else { panic!("not a basket answer") };
+        let one = PredictionResponse::from(one);
         let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
         let batches = [
             score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), (10, ALL), &cancel),

@@ -9,10 +9,13 @@ use retail_model::features::{
 };
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::FieldErrors;
+use retail_model::forecast::SalesStats;
+
 use super::batch::{Batch, RecordsSeed};
 use super::items::{Items, ItemsSeed};
+use super::sales::{RawSales, SalesKey};
 use super::slot::{Slot, SlotVisitor, scalar_kinds};
+use super::{Encoder, FieldErrors, Row};
 
 /// The flat record's fields: the numbers, then the categories in [`BasketRecord::categories`]
 /// order (the model's features without the derived `UNIT_PRICE`).
@@ -92,16 +95,17 @@ struct RawRecord<'a, 'p> {
 /// What a body read as a record turned out to be.
 pub(crate) enum Parsed {
     /// A record object, encoded as soon as it was read: its features or its invalid fields.
-    Record(Result<Encoded, FieldErrors>),
+    Record(Result<Row, FieldErrors>),
     /// Not an object.
     NotObject,
     /// An object with `records`, streamed into the batch.
     Batch,
 }
 
-/// Reads one record; with a batch, an object holding `records` is a batch streamed into it.
+/// Reads one record the way the model's kind reads it; with a batch, an object holding
+/// `records` is a batch streamed into it.
 pub(crate) struct RecordSeed<'p, 'b> {
-    pub(crate) pipeline: &'p FeaturePipeline,
+    pub(crate) encoder: Encoder<'p>,
     pub(crate) batch: Option<&'b mut Batch<'p>>,
 }
 
@@ -120,23 +124,66 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
         f.write_str("a record object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        match self.encoder {
+            Encoder::Basket(pipeline) => read_basket(pipeline, self.batch, map),
+            Encoder::Sales(stats) => read_sales(stats, self.batch, map),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        SlotVisitor.visit_seq(seq)?;
+        Ok(Parsed::NotObject)
+    }
+
+    scalar_kinds!();
+}
+
+/// A sales forecast's record (or, with a batch, an object of `records` streamed into it).
+fn read_sales<'de, 'p, A: MapAccess<'de>>(
+    stats: &'p SalesStats,
+    mut batch: Option<&mut Batch<'p>>,
+    mut map: A,
+) -> Result<Parsed, A::Error> {
+    let mut record = RawSales::default();
+    let mut is_batch = false;
+    while let Some(key) = map.next_key::<Slot<'de>>()? {
+        let key = match &key {
+            Slot::Str(name) => SalesKey::of(name),
+            _ => SalesKey::Other,
+        };
+        match key {
+            SalesKey::Records if !is_batch && batch.is_some() => {
+                is_batch = true;
+                map.next_value_seed(RecordsSeed { batch: batch.as_deref_mut() })?;
+            }
+            key => record.read_value(key, &mut map)?,
+        }
+    }
+    Ok(if is_batch { Parsed::Batch } else { Parsed::Record(record.encode(stats).map(Row::Sales)) })
+}
+
+/// A basket classifier's record (or, with a batch, an object of `records` streamed into it).
+fn read_basket<'de, 'p, A: MapAccess<'de>>(
+    pipeline: &'p FeaturePipeline,
+    batch: Option<&mut Batch<'p>>,
+    mut map: A,
+) -> Result<Parsed, A::Error> {
+    {
         let mut record = RawRecord {
             flat: Default::default(),
             store_lower: Default::default(),
             customer_id: Slot::Missing,
             items: None,
         };
-        let mut batch = self.batch;
+        let mut batch = batch;
         let mut is_batch = false;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match key {
                 Key::Flat(i) => record.flat[i] = map.next_value()?,
                 Key::StoreLower(i) => record.store_lower[i] = map.next_value()?,
                 Key::CustomerId => record.customer_id = map.next_value()?,
-                Key::BasketItems => {
-                    record.items = map.next_value_seed(ItemsSeed { pipeline: self.pipeline })?.map(Box::new)
-                }
+                Key::BasketItems => record.items = map.next_value_seed(ItemsSeed { pipeline })?.map(Box::new),
                 Key::Records if !is_batch && batch.is_some() => {
                     is_batch = true;
                     map.next_value_seed(RecordsSeed { batch: batch.as_deref_mut() })?;
@@ -146,15 +193,8 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
                 }
             }
         }
-        Ok(if is_batch { Parsed::Batch } else { Parsed::Record(record.encode(self.pipeline)) })
+        Ok(if is_batch { Parsed::Batch } else { Parsed::Record(record.encode(pipeline).map(Row::Basket)) })
     }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        SlotVisitor.visit_seq(seq)?;
-        Ok(Parsed::NotObject)
-    }
-
-    scalar_kinds!();
 }
 
 impl RecordSeed<'_, '_> {

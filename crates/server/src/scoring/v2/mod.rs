@@ -1,5 +1,5 @@
-//! Open Inference Protocol v2 requests: columnar tensors, one per flat-record field, read
-//! without a JSON tree. Each tensor's data is kept only for the known inputs and only up to
+//! Open Inference Protocol v2 requests: columnar tensors, one per input of the model's kind (a
+//! basket's flat-record fields, or a day of sales' fields), read without a JSON tree. Each tensor's data is kept only for the known inputs and only up to
 //! `max_rows + 1` elements; shapes are checked with checked arithmetic; rows are then encoded
 //! one at a time straight from the columns.
 
@@ -11,10 +11,12 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use super::answer::quote;
 use super::batch::{Batch, parse, probabilities};
 use super::record::{FLAT_FIELDS, encode_flat};
+use super::sales::{RawSales, SALES_FIELDS};
 use super::slot::{Slot, SlotVisitor, scalar_kinds};
-use super::{Cancel, ScoreError, Scorer};
+use super::{Cancel, Encoder, Row, ScoreError, Scorer};
 
-/// Inputs the model takes, in the order of the seed's flat record, with their v2 datatypes.
+/// Inputs a basket classifier takes, in the order of the seed's flat record, with their v2
+/// datatypes.
 pub const INPUTS: [(&str, &str); 8] = [
     ("BASKET_SIZE", "BYTES"),
     ("BASKET_TYPE", "BYTES"),
@@ -25,6 +27,22 @@ pub const INPUTS: [(&str, &str); 8] = [
     ("PROD_CODE_20", "BYTES"),
     ("PROD_CODE_30", "BYTES"),
 ];
+
+/// Inputs a sales forecast takes, with their v2 datatypes (`date` as `YYYY-MM-DD` bytes).
+pub const SALES_INPUTS: [(&str, &str); 5] =
+    [("store_id", "INT64"), ("product_id", "INT64"), ("date", "BYTES"), ("price", "FP64"), ("promotion", "INT64")];
+
+/// Most inputs of any kind (the slots a request keeps tensors in).
+const MAX_INPUTS: usize = 8;
+
+/// The inputs of a model's kind, in the order its rows are read (a basket's in
+/// [`FLAT_FIELDS`] order), and in the order errors list them.
+fn inputs_of(encoder: Encoder<'_>) -> (&'static [&'static str], &'static [(&'static str, &'static str)]) {
+    match encoder {
+        Encoder::Basket(_) => (&FLAT_FIELDS, &INPUTS),
+        Encoder::Sales(_) => (&SALES_FIELDS, &SALES_INPUTS),
+    }
+}
 
 mod outputs;
 mod shape;
@@ -42,9 +60,11 @@ const NUMERIC: [&str; 11] =
 pub struct Inference {
     /// The request's `id`, if it gave a string.
     pub id: Option<String>,
-    /// The predicted class of each row (an index into the model's classes).
+    /// Rows scored.
+    pub rows: usize,
+    /// The predicted class of each row (an index into the model's classes; a forecast: none).
     pub classes: Vec<usize>,
-    /// Class probabilities, row-major (`classes.len() × n_classes`).
+    /// Class probabilities, row-major (`rows × n_classes`); a forecast: each row's prediction.
     pub probabilities: Vec<f64>,
     /// The outputs to return.
     pub outputs: Outputs,
@@ -57,46 +77,69 @@ pub fn infer<M: Scorer + ?Sized>(
     max_rows: usize,
     cancel: &Cancel,
 ) -> Result<Inference, ScoreError> {
-    let request = parse(body, RequestSeed { cap: max_rows + 1 })
+    let encoder = model.encoder();
+    let (names, listed) = inputs_of(encoder);
+    let request = parse(body, RequestSeed { cap: max_rows + 1, names })
         .map_err(|e| ScoreError::Request(format!("request body is not valid JSON: {e}")))?;
-    let outputs = request.outputs.unwrap_or(Ok(Outputs { label: true, probabilities: true }));
+    let all = if names.len() == SALES_FIELDS.len() { Outputs::REGRESSION } else { Outputs::CLASSIFIER };
+    let outputs = request.outputs.unwrap_or(Ok(all)).and_then(|o| o.within(all));
     let inputs = request.inputs.ok_or_else(|| ScoreError::Request("inputs must be an array of tensors".to_owned()))?;
-    let columns = columns(inputs)?;
-    let n = rows(&columns, max_rows)?;
-    let mut batch = Batch::new(model.basket_pipeline()?, max_rows, cancel);
+    let mut columns = columns(inputs, names, listed)?;
+    let n = rows(&columns[..names.len()], names, max_rows)?;
+    let mut batch = Batch::new(encoder, max_rows, cancel);
     // A stop (cancellation) is recorded in the batch and reported by `finish`.
-    let _ = (0..n)
-        .try_for_each(|row| batch.push(|pipeline| encode_flat(pipeline, std::array::from_fn(|f| &columns[f][row]))));
+    let _ = (0..n).try_for_each(|row| match encoder {
+        Encoder::Basket(pipeline) => {
+            batch.push(|| encode_flat(pipeline, std::array::from_fn(|f| &columns[f][row])).map(Row::Basket))
+        }
+        Encoder::Sales(stats) => {
+            let fields = std::array::from_fn(|f| std::mem::take(&mut columns[f][row]));
+            batch.push(|| RawSales::from_fields(fields).encode(stats).map(Row::Sales))
+        }
+    });
     let (rows, unseen) = batch.finish(Ok(()), super::ErrorsMode::AllOrNothing)?.into_scored();
     let outputs = outputs.map_err(ScoreError::Request)?;
     let probabilities = probabilities(model, &rows, cancel)?;
+    let forecast = matches!(encoder, Encoder::Sales(_));
     let nc = model.artifact().engine.n_classes();
     let classes = probabilities.chunks(nc).zip(&unseen).map(|(p, unseen)| {
         let class = argmax(p);
         model.scored(class, unseen);
         class
     });
+    let classes = if forecast {
+        classes.for_each(drop);
+        Vec::new()
+    } else {
+        classes.collect()
+    };
     let id = match request.id {
         Slot::Str(id) => Some(id.into_owned()),
         _ => None,
     };
-    Ok(Inference { id, classes: classes.collect(), probabilities, outputs })
+    Ok(Inference { id, rows: n, classes, probabilities, outputs })
 }
 
-/// The tensors in [`FLAT_FIELDS`] order, each checked: present, datatype, data, shape.
-fn columns<'a>(mut tensors: [Option<Tensor<'a>>; 8]) -> Result<[Vec<Slot<'a>>; 8], ScoreError> {
+/// The tensors in `names` order, each checked: present, datatype, data, shape (`listed`: the
+/// inputs with their datatypes, in the order errors name them).
+fn columns<'a>(
+    mut tensors: [Option<Tensor<'a>>; MAX_INPUTS],
+    names: &[&str],
+    listed: &[(&str, &str)],
+) -> Result<[Vec<Slot<'a>>; MAX_INPUTS], ScoreError> {
     let bad = |message: String| Err(ScoreError::Request(message));
-    let mut columns: [Vec<Slot<'a>>; 8] = Default::default();
-    for (name, datatype) in INPUTS {
-        let f = field_index(name);
+    let mut columns: [Vec<Slot<'a>>; MAX_INPUTS] = Default::default();
+    for &(name, datatype) in listed {
+        let f = names.iter().position(|n| *n == name).unwrap_or_default();
         let Some(tensor) = tensors[f].take() else {
-            return bad(format!("input {name} is missing (inputs: {})", INPUTS.map(|i| i.0).join(", ")));
+            let all: Vec<&str> = listed.iter().map(|i| i.0).collect();
+            return bad(format!("input {name} is missing (inputs: {})", all.join(", ")));
         };
         let given = match &tensor.datatype {
             Slot::Str(s) => s.as_ref(),
             _ => "",
         };
-        if (datatype == "BYTES" && given != "BYTES") || (datatype == "FP64" && !NUMERIC.contains(&given)) {
+        if (datatype == "BYTES" && given != "BYTES") || (datatype != "BYTES" && !NUMERIC.contains(&given)) {
             return bad(format!("input {name} has datatype {}, expected {datatype}", quote(given)));
         }
         let Some(data) = tensor.data else {
@@ -120,13 +163,13 @@ fn columns<'a>(mut tensors: [Option<Tensor<'a>>; 8]) -> Result<[Vec<Slot<'a>>; 8
     Ok(columns)
 }
 
-/// The number of rows: every column's length, between 1 and `max_rows`.
-fn rows(columns: &[Vec<Slot<'_>>; 8], max_rows: usize) -> Result<usize, ScoreError> {
-    let first = field_index(INPUTS[0].0);
-    let n = columns[first].len();
-    if let Some((name, _)) = INPUTS.iter().find(|(name, _)| columns[field_index(name)].len() != n) {
-        let len = columns[field_index(name)].len();
-        return Err(ScoreError::Request(format!("input {name} has {len} rows, {} has {n}", INPUTS[0].0)));
+/// The number of rows: every column's length (`columns` in `names` order), between 1 and
+/// `max_rows`.
+fn rows(columns: &[Vec<Slot<'_>>], names: &[&str], max_rows: usize) -> Result<usize, ScoreError> {
+    let n = columns[0].len();
+    if let Some((column, name)) = columns.iter().zip(names).find(|(column, _)| column.len() != n) {
+        let len = column.len();
+        return Err(ScoreError::Request(format!("input {name} has {len} rows, {} has {n}", names[0])));
     }
     if n == 0 || n > max_rows {
         let n = if n > max_rows { format!("more than {max_rows}") } else { n.to_string() };
@@ -135,23 +178,20 @@ fn rows(columns: &[Vec<Slot<'_>>; 8], max_rows: usize) -> Result<usize, ScoreErr
     Ok(n)
 }
 
-/// Index of an input in [`FLAT_FIELDS`] (every input is one).
-fn field_index(name: &str) -> usize {
-    FLAT_FIELDS.iter().position(|f| *f == name).unwrap_or_default()
-}
-
 /// The parts of a request that matter.
 struct Request<'a> {
     id: Slot<'a>,
-    /// The first tensor of each input, in [`FLAT_FIELDS`] order; `None` when `inputs` is not an
-    /// array.
-    inputs: Option<[Option<Tensor<'a>>; 8]>,
+    /// The first tensor of each input, in the model's input order; `None` when `inputs` is not
+    /// an array.
+    inputs: Option<[Option<Tensor<'a>>; MAX_INPUTS]>,
     outputs: Option<Result<Outputs, String>>,
 }
 
 struct RequestSeed {
     /// Most data elements kept per tensor.
     cap: usize,
+    /// The model's inputs.
+    names: &'static [&'static str],
 }
 
 impl<'de> DeserializeSeed<'de> for RequestSeed {
@@ -180,7 +220,9 @@ impl<'de> Visitor<'de> for RequestSeed {
         while let Some(key) = map.next_key::<Slot<'de>>()? {
             match &key {
                 Slot::Str(k) if k == "id" => request.id = map.next_value()?,
-                Slot::Str(k) if k == "inputs" => request.inputs = map.next_value_seed(InputsSeed { cap: self.cap })?,
+                Slot::Str(k) if k == "inputs" => {
+                    request.inputs = map.next_value_seed(InputsSeed { cap: self.cap, names: self.names })?
+                }
                 Slot::Str(k) if k == "outputs" => request.outputs = Some(map.next_value_seed(OutputsSeed)?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -209,10 +251,11 @@ struct Tensor<'a> {
 /// `inputs`: the first tensor of each known input; other tensors are read and dropped.
 struct InputsSeed {
     cap: usize,
+    names: &'static [&'static str],
 }
 
 impl<'de> DeserializeSeed<'de> for InputsSeed {
-    type Value = Option<[Option<Tensor<'de>>; 8]>;
+    type Value = Option<[Option<Tensor<'de>>; MAX_INPUTS]>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
@@ -226,17 +269,17 @@ impl InputsSeed {
 }
 
 impl<'de> Visitor<'de> for InputsSeed {
-    type Value = Option<[Option<Tensor<'de>>; 8]>;
+    type Value = Option<[Option<Tensor<'de>>; MAX_INPUTS]>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of tensors")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut tensors: [Option<Tensor<'de>>; 8] = Default::default();
+        let mut tensors: [Option<Tensor<'de>>; MAX_INPUTS] = Default::default();
         while let Some(tensor) = seq.next_element_seed(TensorSeed { cap: self.cap })? {
             let Some(Tensor { name: Slot::Str(name), .. }) = &tensor else { continue };
-            if let Some(f) = FLAT_FIELDS.iter().position(|f| f == name)
+            if let Some(f) = self.names.iter().position(|f| f == name)
                 && tensors[f].is_none()
             {
                 tensors[f] = tensor;

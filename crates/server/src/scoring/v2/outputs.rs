@@ -1,4 +1,5 @@
-//! A v2 request's `outputs`: which of `label` and `probabilities` to return.
+//! A v2 request's `outputs`: which of `label` and `probabilities` (a classifier's) or
+//! `prediction` (a forecast's) to return.
 
 use std::fmt;
 
@@ -7,13 +8,37 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use crate::scoring::answer::quote;
 use crate::scoring::slot::{Slot, SlotVisitor, scalar_kinds};
 
-/// Which outputs a request asked for (both when it names none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which outputs a request asked for (all of the model's when it names none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Outputs {
     /// `label`: the predicted class of each row.
     pub label: bool,
     /// `probabilities`: each row's class probabilities.
     pub probabilities: bool,
+    /// `prediction`: each row's forecast.
+    pub prediction: bool,
+}
+
+impl Outputs {
+    /// Every output of a classifier.
+    pub const CLASSIFIER: Self = Self { label: true, probabilities: true, prediction: false };
+    /// Every output of a regression.
+    pub const REGRESSION: Self = Self { label: false, probabilities: false, prediction: true };
+
+    /// These outputs if `all` (a model's every output) has each of them, else the first unknown.
+    pub(super) fn within(self, all: Self) -> Result<Self, String> {
+        let asked = [(self.label, all.label, "label"), (self.probabilities, all.probabilities, "probabilities")];
+        let asked = asked.into_iter().chain([(self.prediction, all.prediction, "prediction")]);
+        let known: Vec<&str> =
+            [(all.label, "label"), (all.probabilities, "probabilities"), (all.prediction, "prediction")]
+                .into_iter()
+                .filter_map(|(has, name)| has.then_some(name))
+                .collect();
+        match asked.into_iter().find(|(wanted, has, _)| *wanted && !*has) {
+            Some((_, _, name)) => Err(format!("unknown output \"{name}\" (outputs are {})", known.join(" and "))),
+            None => Ok(self),
+        }
+    }
 }
 
 /// `outputs`: which of `label` and `probabilities` to return, or what is wrong with the list.
@@ -41,12 +66,13 @@ impl<'de> Visitor<'de> for OutputsSeed {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut wanted = Outputs { label: false, probabilities: false };
+        let mut wanted = Outputs::default();
         let (mut unnamed, mut unknown) = (false, None);
         while let Some(name) = seq.next_element::<OutputName<'de>>()? {
             match name.0 {
                 Slot::Str(n) if n == "label" => wanted.label = true,
                 Slot::Str(n) if n == "probabilities" => wanted.probabilities = true,
+                Slot::Str(n) if n == "prediction" => wanted.prediction = true,
                 Slot::Str(n) => {
                     unknown.get_or_insert_with(|| quote(&n));
                 }
@@ -55,7 +81,7 @@ impl<'de> Visitor<'de> for OutputsSeed {
         }
         Ok(match unknown {
             _ if unnamed => Err("each output needs a name".to_owned()),
-            Some(name) => Err(format!("unknown output {name} (outputs are label and probabilities)")),
+            Some(name) => Err(format!("unknown output {name} (outputs are label and probabilities, or prediction)")),
             None => Ok(wanted),
         })
     }

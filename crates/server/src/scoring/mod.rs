@@ -137,8 +137,9 @@ fn invalid(field: &str, reason: String) -> ScoreError {
     ScoreError::Invalid(errors)
 }
 
-/// One record's answer: a basket's class, or a forecast of units.
-#[derive(Debug)]
+/// One record's answer: a basket's class, or a forecast of units (serialised as either).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
 pub enum One<'m> {
     /// A basket classifier's.
     Basket(Answer<'m>),

@@ -33,7 +33,7 @@ variable "kubernetes_version" {
 }
 
 variable "vpc_cidr" {
-  description = "VPC CIDR. deploy/k8s/base/networkpolicy.yaml admits load-balancer traffic from this range, and TRUSTED_PROXIES in deploy/k8s/overlays/eks/eks.env trusts its X-Forwarded-For: change all together."
+  description = "VPC CIDR. deploy/k8s/base/server/networkpolicy.yaml admits load-balancer traffic from this range, and TRUSTED_PROXIES in deploy/k8s/overlays/eks/eks.env trusts its X-Forwarded-For: change all together."
   type        = string
   default     = "10.0.0.0/16"
 }

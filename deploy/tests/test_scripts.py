@@ -9,10 +9,14 @@ Run by scripts/test-deploy.sh:
     python -m unittest deploy/tests/test_scripts.py
 """
 
+import json
+import os
 import re
 import subprocess
 import tempfile
+import threading
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +147,129 @@ class Scripts(unittest.TestCase):
                     self.assertNotRegex(code, pattern)
                 unguarded = re.sub(r'\$\{(\w+)\[@\]\+"\$\{\1\[@\]\}"\}', "", code)
                 self.assertNotRegex(unguarded, r'"\$\{\w+\[@\]\}"', 'expand arrays as ${a[@]+"${a[@]}"}')
+
+
+class ForecastStub(BaseHTTPRequestHandler):
+    """Answers as the contract says the forecast service does (DEFAULT_MODEL=retail-sales-forecast);
+    `basket_answers` makes /predict answer as the basket API (a class label), `token` requires
+    `Authorization: Bearer <token>` on the protected routes."""
+
+    basket_answers = False
+    token = None
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status: int, body, content_type: str = "application/json"):
+        data = (body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def authorised(self) -> bool:
+        if self.token and self.headers.get("Authorization") != f"Bearer {self.token}":
+            self.reply(401, {"error": "missing token", "code": "unauthorized"})
+            return False
+        return True
+
+    def answer(self, record: dict) -> dict:
+        if self.basket_answers:
+            return {"prediction": "MM", "label": "Mid Market", "model_version": "v1", "warnings": []}
+        return {"prediction": 150.75 + record["features"]["promotion"], "model_version": "v1", "warnings": []}
+
+    def do_GET(self):
+        public = {
+            "/health": {"status": "healthy", "timestamp": "2024-01-01T00:00:00Z"},
+            "/healthz": {"status": "healthy", "timestamp": "2024-01-01T00:00:00Z"},
+            "/ready": {"status": "ready"},
+            "/openapi.json": {"openapi": "3.1.0"},
+            "/version": {"version": "0.1.0"},
+        }
+        if self.path in public:
+            return self.reply(200, public[self.path])
+        if self.path == "/docs/":
+            return self.reply(200, "<title>Swagger UI</title>", "text/html")
+        if not self.authorised():
+            return None
+        if self.path == "/model-info":
+            return self.reply(200, {"name": "retail-sales-forecast", "version": "v1"})
+        if self.path == "/models":
+            return self.reply(200, {"default": "retail-sales-forecast", "models": [{"name": "retail-sales-forecast"}]})
+        if self.path == "/metrics":
+            return self.reply(200, "retail_api_requests_total 1\n", "text/plain")
+        return self.reply(404, {"error": "no route", "code": "not_found"})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.authorised():
+            return None
+        if self.path == "/predict":
+            if "features" not in body or body["features"]["price"] < 0.01:
+                return self.reply(422, {"error": "invalid", "code": "invalid_input",
+                                        "details": [{"field": "price", "reason": "must be >= 0.01"}]})
+            return self.reply(200, {**self.answer(body), "request_id": "r1"})
+        if self.path == "/batch-predict":
+            if not all("features" in r for r in body["records"]):
+                return self.reply(422, {"error": "invalid", "code": "invalid_input"})
+            return self.reply(200, {"predictions": [self.answer(r) for r in body["records"]], "model_version": "v1"})
+        return self.reply(404, {"error": "no route", "code": "not_found"})
+
+
+class VerifyForecast(unittest.TestCase):
+    """scripts/verify.sh --forecast against a stub of the forecast service, with the real curl."""
+
+    def verify(self, handler, *args: str, token: str = "") -> subprocess.CompletedProcess:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RETAIL_API_TOKEN": token}
+            return subprocess.run(["bash", str(ROOT / "scripts/verify.sh"), f"http://127.0.0.1:{server.server_port}", *args],
+                                  env=env, capture_output=True, text=True, timeout=60)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_forecast_service_passes(self):
+        for args in (["--forecast"], ["--forecast", "--public"], ["--public", "--forecast"]):
+            with self.subTest(args=args):
+                result = self.verify(ForecastStub, *args)
+                public = "--public" in args
+                # --public expects the ALB's 404 on /metrics, which the stub (a pod) does not give.
+                self.assertEqual(result.returncode, 1 if public else 0, result.stdout + result.stderr)
+                self.assertIn("ok    POST /predict (seed forecast) answers a number", result.stdout)
+                self.assertIn("ok    GET /healthz (seed 002)", result.stdout)
+                self.assertIn("ok    GET /model-info is retail-sales-forecast (DEFAULT_MODEL)", result.stdout)
+                self.assertNotIn("seed basket", result.stdout)
+
+    def test_token_is_sent_and_required(self):
+        handler = type("TokenStub", (ForecastStub,), {"token": "t0ken"})
+        result = self.verify(handler, "--forecast", token="t0ken")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("ok    POST /predict without a credential is 401", result.stdout)
+        result = self.verify(handler, "--forecast")
+        self.assertEqual(result.returncode, 1)
+
+    def test_a_class_label_is_not_a_forecast(self):
+        # The basket API (or a forecast request routed to it) answers a string: not a forecast.
+        handler = type("BasketStub", (ForecastStub,), {"basket_answers": True})
+        result = self.verify(handler, "--forecast")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("FAIL  POST /predict (seed forecast) answers a number", result.stdout)
+        self.assertIn("FAIL  POST /batch-predict (forecast)", result.stdout)
+
+    def test_basket_checks_are_unchanged_without_the_flag(self):
+        result = self.verify(ForecastStub)
+        self.assertEqual(result.returncode, 1, "the stub is no basket API")
+        self.assertIn("POST /predict (seed basket)", result.stdout)
+        self.assertNotIn("forecast", result.stdout)
+
+    def test_unknown_flag_is_a_usage_error(self):
+        result = subprocess.run(["bash", str(ROOT / "scripts/verify.sh"), "http://127.0.0.1:9", "--forcast"],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 2)
 
 
 if __name__ == "__main__":

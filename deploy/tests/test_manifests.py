@@ -700,22 +700,55 @@ class Manifests(unittest.TestCase):
 
 
 class LoadTest(unittest.TestCase):
-    """loadtest/artillery.yml asserts what it claims (artillery ignores `expect:` without its plugin)."""
+    """The artillery files assert what they claim (artillery ignores `expect:` without its plugin),
+    and the forecast scenario is seed 002's."""
+
+    FILES = {"artillery.yml": CONTRACT["Service"], "forecast.yml": FORECAST["Service"]}
+
+    def load(self, name: str) -> dict:
+        return yaml.safe_load((ROOT / "loadtest" / name).read_text())
 
     def test_artillery_checks_every_answer(self):
-        config = yaml.safe_load((ROOT / "loadtest/artillery.yml").read_text())["config"]
-        expect = config["plugins"]["expect"]
-        self.assertIs(expect.get("expectDefault200"), True)
-        self.assertIs(expect.get("reportFailuresAsErrors"), True)
-        ensure = config["plugins"]["ensure"]
-        conditions = [c["expression"] for c in ensure["conditions"] if c.get("strict", True)]
-        self.assertIn("vusers.failed == 0", conditions, "a 403 (WAF) or any non-200 must fail the run")
-        self.assertTrue(ensure["thresholds"])
+        for name in self.FILES:
+            with self.subTest(file=name):
+                config = self.load(name)["config"]
+                expect = config["plugins"]["expect"]
+                self.assertIs(expect.get("expectDefault200"), True)
+                self.assertIs(expect.get("reportFailuresAsErrors"), True)
+                ensure = config["plugins"]["ensure"]
+                conditions = [c["expression"] for c in ensure["conditions"] if c.get("strict", True)]
+                self.assertIn("vusers.failed == 0", conditions, "a 403 (WAF) or any non-200 must fail the run")
+                self.assertTrue(ensure["thresholds"])
 
     def test_in_cluster_environment_bypasses_the_alb(self):
-        config = yaml.safe_load((ROOT / "loadtest/artillery.yml").read_text())["config"]
-        target = config["environments"]["in-cluster"]["target"]
-        self.assertEqual(target, f"http://{CONTRACT['Service']}.{CONTRACT['namespace']}.svc.cluster.local")
+        for name, service in self.FILES.items():
+            with self.subTest(file=name):
+                target = self.load(name)["config"]["environments"]["in-cluster"]["target"]
+                self.assertEqual(target, f"http://{service}.{CONTRACT['namespace']}.svc.cluster.local")
+
+    def test_scoring_calls_send_the_token(self):
+        for name in self.FILES:
+            for scenario in self.load(name)["scenarios"]:
+                for step in scenario["flow"]:
+                    if "post" in step:
+                        with self.subTest(file=name, url=step["post"]["url"]):
+                            self.assertEqual(step["post"]["headers"]["Authorization"],
+                                             "Bearer {{ $processEnvironment.RETAIL_API_TOKEN }}")
+
+    def test_forecast_scenario_is_seed_002s(self):
+        scenario = self.load("forecast.yml")
+        phases = [(p["duration"], p["arrivalRate"], p.get("rampTo")) for p in scenario["config"]["phases"]]
+        self.assertEqual(phases, [(60, 10, None), (120, 20, None), (60, 5, None)])
+        flows = {s["weight"]: s["flow"] for s in scenario["scenarios"]}
+        self.assertEqual(sorted(flows), [30, 70])
+        self.assertEqual(flows[30], [{"get": {"url": "/healthz"}}])
+        (predict,) = flows[70]
+        seed = {"features": {"store_id": 1, "product_id": 123, "date": "2024-01-01", "price": 29.99, "promotion": 0}}
+        self.assertEqual((predict["post"]["url"], predict["post"]["json"]), ("/predict", seed))
+        # ab posts the same body (loadtest/run.sh forecast-ab).
+        self.assertEqual(json.loads((ROOT / "loadtest/forecast.json").read_text()), seed)
+        paths = openapi_paths()
+        self.assertLessEqual({"/healthz", "/predict"}, paths)
 
 
 class LocalConfigServes(unittest.TestCase):

@@ -103,6 +103,12 @@ variable "domain_name" {
   default     = ""
 }
 
+variable "forecast_domain_name" {
+  description = "Public host name of the Retail Forecast API (FORECAST=1 scripts/deploy-eks.sh: its own Deployment, routed by host on the same ALB), e.g. forecast.example.com. Needs domain_name, and the same hosted zone: it is added to the certificate and gets an alias record. Empty: the Ingress keeps the example host api.retail-forecast.com, without certificate or DNS."
+  type        = string
+  default     = ""
+}
+
 variable "hosted_zone_id" {
   description = "Route 53 hosted zone of domain_name (for certificate validation and the alias record)."
   type        = string

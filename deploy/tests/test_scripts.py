@@ -13,11 +13,14 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_FACING = ["scripts/deploy-eks.sh", "scripts/cleanup.sh", "scripts/eks-lib.sh", "scripts/build-push.sh",
@@ -125,6 +128,57 @@ class Scripts(unittest.TestCase):
         self.assertEqual(pushes, [f"+ docker push 123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/retail-api:{commit}"])
         self.assertIn("--image-tag-mutability IMMUTABLE", out)
         self.assertNoFakeRan()
+
+    def render_live_overlay(self, **env: str) -> list[dict]:
+        """The overlay a dry run would write (overlays/eks-live), with its placeholders filled,
+        rendered by kustomize from target/ (the dry run itself writes nothing)."""
+        self.env.update(env)
+        out = self.script("scripts/deploy-eks.sh", "--dry-run")
+        lines = out.split("kustomization.yaml:\n", 1)[1].split("\n+ kubectl apply", 1)[0].splitlines()
+        text = "\n".join(line[4:] for line in lines)
+        values = {
+            "region": "ap-southeast-1", "model_bucket": "retail-api-models-123456789012", "model_prefix": "models/",
+            "ecr_repository_url": "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/retail-api",
+            "auth_jwks_url": "https://cognito-idp.ap-southeast-1.amazonaws.com/ap-southeast-1_abc/.well-known/jwks.json",
+            "auth_issuer": "https://cognito-idp.ap-southeast-1.amazonaws.com/ap-southeast-1_abc",
+            "auth_audience": "client123", "api_role_arn": "arn:aws:iam::123456789012:role/retail-api-api",
+            "waf_acl_arn": "arn:aws:wafv2:ap-southeast-1:123456789012:regional/webacl/retail-api/1",
+            "alb_logs_bucket": "retail-api-alb-logs-123456789012",
+            "certificate_arn": "arn:aws:acm:ap-southeast-1:123456789012:certificate/1",
+            "forecast_domain_name": "forecast.example.com",
+        }
+        text = re.sub(r"<([a-z_]+)>", lambda m: values[m.group(1)], text)
+        self.assertNotRegex(text, r"<[^>]*>", "a placeholder without a test value")
+        # From target/: the overlay's relative paths, one level deeper than overlays/eks-live.
+        live = ROOT / "target/k8s-variants/eks-live-dry-run"
+        live.mkdir(parents=True, exist_ok=True)
+        text = re.sub(r"\.\./(eks[a-z-]*)\b", r"../../../deploy/k8s/overlays/\1", text)
+        text = text.replace("../../components/", "../../../deploy/k8s/components/")
+        (live / "kustomization.yaml").write_text(text)
+        kubectl = Path(sys.executable).parent / "kubectl"
+        rendered = subprocess.run([str(kubectl), "kustomize", str(live)], capture_output=True, text=True, check=True).stdout
+        return [d for d in yaml.safe_load_all(rendered) if d]
+
+    def test_live_overlay_deploys_the_pushed_image_everywhere(self):
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        image = f"123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/retail-api:{commit}"
+        for forecast in ("0", "1"):
+            with self.subTest(FORECAST=forecast):
+                docs = self.render_live_overlay(FORECAST=forecast)
+                deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+                names = {"retail-api", "retail-forecast-api"} if forecast == "1" else {"retail-api"}
+                self.assertEqual(set(deployments), names)
+                for name, deployment in deployments.items():
+                    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+                    self.assertEqual(images, [image], name)
+                (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+                hosts = [r.get("host") for r in ingress["spec"]["rules"]]
+                self.assertEqual(hosts, ["forecast.example.com", None] if forecast == "1" else [None])
+                if forecast == "1":
+                    (config,) = [d for d in docs if d["metadata"]["name"].startswith("retail-forecast-api-config")]
+                    self.assertEqual(config["data"]["MODELS"], "retail-sales-forecast=embedded:retail-sales-forecast")
+                self.assertNoFakeRan()
 
     def test_help_and_usage_run_under_bash(self):
         for path in ("scripts/deploy-eks.sh", "scripts/cleanup.sh", "scripts/build-push.sh"):

@@ -204,12 +204,17 @@ data "aws_lb" "api" {
   arn = one(data.aws_lbs.api.arns)
 }
 
+# The basket API's target group. The controller tags each of the Ingress's target groups with
+# ingress.k8s.aws/resource = <namespace>/<ingress>-<service>:<port as the Ingress names it>; with
+# components/forecast the Ingress has a second one (retail-forecast-service), and the stack tag
+# alone would match both, which this data source refuses.
 data "aws_lb_target_group" "api" {
   count = local.alb_found ? 1 : 0
 
   tags = {
-    "elbv2.k8s.aws/cluster" = local.name
-    "ingress.k8s.aws/stack" = "${local.api_namespace}/retail-api-ingress"
+    "elbv2.k8s.aws/cluster"    = local.name
+    "ingress.k8s.aws/stack"    = "${local.api_namespace}/retail-api-ingress"
+    "ingress.k8s.aws/resource" = "${local.api_namespace}/retail-api-ingress-retail-api-service:http"
   }
 }
 

@@ -53,34 +53,36 @@ bin=${RETAIL_API_BIN:-target/release/retail-api}
 "$bin" --version >&2
 
 step "deploy: render every Kustomize variant"
-# local and eks are the overlays; eks-all adds every component (ServiceMonitor, NLB, registry);
-# eks-secret is auth_mode = "secret" (the HS256 key from Secrets Manager instead of Cognito).
+# The overlays (local, eks, and each with the forecast API's Deployment: local-forecast,
+# eks-forecast); eks-all is eks-forecast with every other component (ServiceMonitor, NLB,
+# registry); eks-secret and eks-forecast-secret are auth_mode = "secret" (the HS256 key from
+# Secrets Manager instead of Cognito), with one API Deployment and with two.
 rendered=target/k8s-rendered
 rm -rf "$rendered" target/k8s-variants
-mkdir -p "$rendered" target/k8s-variants/eks-all target/k8s-variants/eks-secret
-cat >target/k8s-variants/eks-all/kustomization.yaml <<'YAML'
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ../../../deploy/k8s/overlays/eks
-components:
-  - ../../../deploy/k8s/components/servicemonitor
-  - ../../../deploy/k8s/components/nlb
-  - ../../../deploy/k8s/components/model-registry
-YAML
-cat >target/k8s-variants/eks-secret/kustomization.yaml <<'YAML'
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ../../../deploy/k8s/overlays/eks
-components:
-  - ../../../deploy/k8s/components/auth-secret
-YAML
-declare -A variants=([local]=deploy/k8s/overlays/local [eks]=deploy/k8s/overlays/eks [eks-all]=target/k8s-variants/eks-all
-  [eks-secret]=target/k8s-variants/eks-secret)
+mkdir -p "$rendered"
+# write_variant NAME OVERLAY COMPONENT...: a kustomization in target/k8s-variants/NAME.
+write_variant() {
+  local name=$1 overlay=$2 component
+  shift 2
+  mkdir -p "target/k8s-variants/$name"
+  {
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n'
+    printf '  - ../../../deploy/k8s/overlays/%s\ncomponents:\n' "$overlay"
+    for component in "$@"; do
+      printf '  - ../../../deploy/k8s/components/%s\n' "$component"
+    done
+  } >"target/k8s-variants/$name/kustomization.yaml"
+}
+write_variant eks-all eks-forecast servicemonitor nlb model-registry
+write_variant eks-secret eks auth-secret
+write_variant eks-forecast-secret eks-forecast auth-secret
+declare -A variants=([local]=deploy/k8s/overlays/local [local-forecast]=deploy/k8s/overlays/local-forecast
+  [eks]=deploy/k8s/overlays/eks [eks-forecast]=deploy/k8s/overlays/eks-forecast
+  [eks-all]=target/k8s-variants/eks-all [eks-secret]=target/k8s-variants/eks-secret
+  [eks-forecast-secret]=target/k8s-variants/eks-forecast-secret)
 for variant in "${!variants[@]}"; do
   "$tools/kubectl" kustomize "${variants[$variant]}" >"$rendered/$variant.yaml"
-  printf '%-8s %s objects\n' "$variant" "$(grep -c '^kind:' "$rendered/$variant.yaml")" >&2
+  printf '%-19s %s objects\n' "$variant" "$(grep -c '^kind:' "$rendered/$variant.yaml")" >&2
 done
 # Every overlay directory must be one of the variants above.
 for dir in deploy/k8s/overlays/*/; do

@@ -2,7 +2,7 @@
 # Checks a running retail-api end to end: health, readiness, docs, the seed prediction, model
 # info and metrics, Prometheus metrics, build info. Exits non-zero when any check fails.
 #
-#   scripts/verify.sh BASE_URL [--public]
+#   scripts/verify.sh BASE_URL [--public] [--forecast]
 #
 # RETAIL_API_TOKEN: with authentication on, a JWT (sent as a Bearer token) or an API key (`rk_…`,
 # sent as X-API-Key) for the protected routes (scopes predict and model:read, and metrics:read
@@ -11,19 +11,28 @@
 #   scripts/verify.sh http://localhost:8000                  # local binary or compose stack
 #   scripts/verify.sh http://localhost:8080                  # kubectl port-forward
 #   scripts/verify.sh https://api.example.com --public       # through the ALB
+#   scripts/verify.sh https://api.retail-forecast.com --public --forecast
 #
 # --public: the URL is the internet-facing ALB, so /metrics must NOT be served there, and an
 # https URL must also answer its http:// twin with a redirect to https.
+# --forecast: the URL is the Retail Forecast API (seed 002; DEFAULT_MODEL=retail-sales-forecast,
+# e.g. Service retail-forecast-service): /healthz, the seed's forecast /predict answering a numeric
+# prediction, /batch-predict and /model-info of that model instead of the basket checks.
 set -euo pipefail
 
-usage() { printf 'usage: %s BASE_URL [--public]\n' "$0" >&2; exit 2; }
-(($# >= 1 && $# <= 2)) || usage
+usage() { printf 'usage: %s BASE_URL [--public] [--forecast]\n' "$0" >&2; exit 2; }
+(($# >= 1 && $# <= 3)) || usage
 base=${1%/}
+shift
 public=false
-if (($# == 2)); then
-  [[ $2 == --public ]] || usage
-  public=true
-fi
+forecast=false
+for arg in ${1+"$@"}; do
+  case $arg in
+    --public) public=true ;;
+    --forecast) forecast=true ;;
+    *) usage ;;
+  esac
+done
 [[ $base == http://* || $base == https://* ]] || usage
 command -v curl >/dev/null || { echo "error: curl not found" >&2; exit 2; }
 
@@ -60,20 +69,35 @@ if [[ -n ${RETAIL_API_TOKEN:-} ]]; then
 fi
 
 seed='{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}'
+# Seed 002's forecast request (units of product 123 sold in store 1 on 2024-01-01).
+forecast_seed='{"features":{"store_id":1,"product_id":123,"date":"2024-01-01","price":29.99,"promotion":0}}'
+forecast_promo='{"features":{"store_id":1,"product_id":123,"date":"2024-01-01","price":29.99,"promotion":1}}'
+forecast_model=retail-sales-forecast
 json=(-H 'Content-Type: application/json')
+number='-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?'
 
 check "GET /health (liveness)" 200 '"status": ?"healthy"' "$base/health"
 check "GET /ready (readiness)" 200 '' "$base/ready"
 check "GET /docs/ (Swagger UI)" 200 '(swagger|Swagger)' -L "$base/docs/"
 check "GET /openapi.json" 200 '"openapi"' "$base/openapi.json"
-check "POST /predict (seed basket)" 200 '"prediction": ?"(LA|MM|UM)"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "$seed" "$base/predict"
-check "POST /predict (invalid SPEND) is 422" 422 '"code"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d '{"SPEND":-1}' "$base/predict"
-check "POST /predict/batch" 200 '"predictions"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "{\"records\":[$seed,$seed]}" "$base/predict/batch"
-check "GET /model/info" 200 '"version"' ${auth[@]+"${auth[@]}"} "$base/model/info"
-check "GET /model/metrics" 200 '"accuracy"' ${auth[@]+"${auth[@]}"} "$base/model/metrics"
+if $forecast; then
+  check "GET /healthz (seed 002)" 200 '"status": ?"healthy"' "$base/healthz"
+  check "POST /predict (seed forecast) answers a number" 200 "\"prediction\": ?${number}[,}]" ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "$forecast_seed" "$base/predict"
+  check "POST /predict (forecast, price -1) is 422" 422 '"code"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d '{"features":{"store_id":1,"product_id":123,"date":"2024-01-01","price":-1,"promotion":0}}' "$base/predict"
+  check "POST /batch-predict (forecast)" 200 "\"predictions\".*\"prediction\": ?${number}[,}].*\"prediction\": ?${number}[,}]" ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "{\"records\":[$forecast_seed,$forecast_promo]}" "$base/batch-predict"
+  check "GET /model-info is $forecast_model (DEFAULT_MODEL)" 200 "\"name\": ?\"$forecast_model\"" ${auth[@]+"${auth[@]}"} "$base/model-info"
+  check "GET /models lists $forecast_model" 200 "\"$forecast_model\"" ${auth[@]+"${auth[@]}"} "$base/models"
+else
+  check "POST /predict (seed basket)" 200 '"prediction": ?"(LA|MM|UM)"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "$seed" "$base/predict"
+  check "POST /predict (invalid SPEND) is 422" 422 '"code"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d '{"SPEND":-1}' "$base/predict"
+  check "POST /predict/batch" 200 '"predictions"' ${json[@]+"${json[@]}"} ${auth[@]+"${auth[@]}"} -d "{\"records\":[$seed,$seed]}" "$base/predict/batch"
+  check "GET /model/info" 200 '"version"' ${auth[@]+"${auth[@]}"} "$base/model/info"
+  check "GET /model/metrics" 200 '"accuracy"' ${auth[@]+"${auth[@]}"} "$base/model/metrics"
+fi
 check "GET /version" 200 '"version"' "$base/version"
 if [[ -n ${RETAIL_API_TOKEN:-} ]]; then
-  check "POST /predict without a credential is 401" 401 '"code"' ${json[@]+"${json[@]}"} -d "$seed" "$base/predict"
+  if $forecast; then request=$forecast_seed; else request=$seed; fi
+  check "POST /predict without a credential is 401" 401 '"code"' ${json[@]+"${json[@]}"} -d "$request" "$base/predict"
 fi
 if $public; then
   check "GET /metrics is not public" 404 '' "$base/metrics"

@@ -140,8 +140,9 @@ data "aws_iam_policy_document" "alarms_kms" {
 resource "aws_acm_certificate" "api" {
   count = var.domain_name == "" ? 0 : 1
 
-  domain_name       = var.domain_name
-  validation_method = "DNS"
+  domain_name               = var.domain_name
+  subject_alternative_names = var.forecast_domain_name == "" ? [] : [var.forecast_domain_name]
+  validation_method         = "DNS"
 
   lifecycle {
     create_before_destroy = true
@@ -183,6 +184,14 @@ data "aws_lbs" "api" {
     "elbv2.k8s.aws/cluster" = local.name
     "ingress.k8s.aws/stack" = "${local.api_namespace}/retail-api-ingress"
   }
+
+  lifecycle {
+    # Checked on every plan (the certificate and records below exist only with domain_name).
+    precondition {
+      condition     = var.forecast_domain_name == "" || var.domain_name != ""
+      error_message = "forecast_domain_name needs domain_name (and hosted_zone_id): its name is added to that certificate and zone."
+    }
+  }
 }
 
 locals {
@@ -195,12 +204,17 @@ data "aws_lb" "api" {
   arn = one(data.aws_lbs.api.arns)
 }
 
+# The basket API's target group. The controller tags each of the Ingress's target groups with
+# ingress.k8s.aws/resource = <namespace>/<ingress>-<service>:<port as the Ingress names it>; with
+# components/forecast the Ingress has a second one (retail-forecast-service), and the stack tag
+# alone would match both, which this data source refuses.
 data "aws_lb_target_group" "api" {
   count = local.alb_found ? 1 : 0
 
   tags = {
-    "elbv2.k8s.aws/cluster" = local.name
-    "ingress.k8s.aws/stack" = "${local.api_namespace}/retail-api-ingress"
+    "elbv2.k8s.aws/cluster"    = local.name
+    "ingress.k8s.aws/stack"    = "${local.api_namespace}/retail-api-ingress"
+    "ingress.k8s.aws/resource" = "${local.api_namespace}/retail-api-ingress-retail-api-service:http"
   }
 }
 
@@ -209,6 +223,21 @@ resource "aws_route53_record" "api" {
 
   zone_id = var.hosted_zone_id
   name    = var.domain_name
+  type    = "A"
+
+  alias {
+    name                   = data.aws_lb.api[0].dns_name
+    zone_id                = data.aws_lb.api[0].zone_id
+    evaluate_target_health = true
+  }
+}
+
+# The forecast API's host (components/forecast routes it on the same ALB): the same alias.
+resource "aws_route53_record" "forecast" {
+  count = local.alb_found && var.domain_name != "" && var.forecast_domain_name != "" ? 1 : 0
+
+  zone_id = var.hosted_zone_id
+  name    = var.forecast_domain_name
   type    = "A"
 
   alias {

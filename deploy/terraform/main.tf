@@ -117,7 +117,7 @@ module "eks" {
     kube-proxy = {}
     vpc-cni = {
       before_compute = true
-      # Enforce NetworkPolicy objects (deploy/k8s/base/networkpolicy.yaml).
+      # Enforce NetworkPolicy objects (deploy/k8s/base/server/networkpolicy.yaml).
       configuration_values = jsonencode({ enableNetworkPolicy = "true" })
     }
     # Container Insights: node, pod and container metrics and logs in CloudWatch.

@@ -63,6 +63,11 @@ output "domain_name" {
   value       = var.domain_name
 }
 
+output "forecast_domain_name" {
+  description = "Public host name of the forecast API (on the same ALB), or empty."
+  value       = var.forecast_domain_name
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic of the ALB alarms."
   value       = aws_sns_topic.alarms.arn

@@ -33,7 +33,7 @@ variable "kubernetes_version" {
 }
 
 variable "vpc_cidr" {
-  description = "VPC CIDR. deploy/k8s/base/networkpolicy.yaml admits load-balancer traffic from this range, and TRUSTED_PROXIES in deploy/k8s/overlays/eks/eks.env trusts its X-Forwarded-For: change all together."
+  description = "VPC CIDR. deploy/k8s/base/server/networkpolicy.yaml admits load-balancer traffic from this range, and TRUSTED_PROXIES in deploy/k8s/overlays/eks/eks.env trusts its X-Forwarded-For: change all together."
   type        = string
   default     = "10.0.0.0/16"
 }
@@ -99,6 +99,12 @@ variable "model_package_group" {
 
 variable "domain_name" {
   description = "Public host name of the API (e.g. api.example.com). Empty: no ACM certificate, no DNS record, HTTP only."
+  type        = string
+  default     = ""
+}
+
+variable "forecast_domain_name" {
+  description = "Public host name of the Retail Forecast API (FORECAST=1 scripts/deploy-eks.sh: its own Deployment, routed by host on the same ALB), e.g. forecast.example.com. Needs domain_name, and the same hosted zone: it is added to the certificate and gets an alias record. Empty: the Ingress keeps the example host api.retail-forecast.com, without certificate or DNS."
   type        = string
   default     = ""
 }

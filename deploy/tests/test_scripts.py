@@ -9,11 +9,18 @@ Run by scripts/test-deploy.sh:
     python -m unittest deploy/tests/test_scripts.py
 """
 
+import json
+import os
 import re
 import subprocess
+import sys
 import tempfile
+import threading
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_FACING = ["scripts/deploy-eks.sh", "scripts/cleanup.sh", "scripts/eks-lib.sh", "scripts/build-push.sh",
@@ -122,6 +129,57 @@ class Scripts(unittest.TestCase):
         self.assertIn("--image-tag-mutability IMMUTABLE", out)
         self.assertNoFakeRan()
 
+    def render_live_overlay(self, **env: str) -> list[dict]:
+        """The overlay a dry run would write (overlays/eks-live), with its placeholders filled,
+        rendered by kustomize from target/ (the dry run itself writes nothing)."""
+        self.env.update(env)
+        out = self.script("scripts/deploy-eks.sh", "--dry-run")
+        lines = out.split("kustomization.yaml:\n", 1)[1].split("\n+ kubectl apply", 1)[0].splitlines()
+        text = "\n".join(line[4:] for line in lines)
+        values = {
+            "region": "ap-southeast-1", "model_bucket": "retail-api-models-123456789012", "model_prefix": "models/",
+            "ecr_repository_url": "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/retail-api",
+            "auth_jwks_url": "https://cognito-idp.ap-southeast-1.amazonaws.com/ap-southeast-1_abc/.well-known/jwks.json",
+            "auth_issuer": "https://cognito-idp.ap-southeast-1.amazonaws.com/ap-southeast-1_abc",
+            "auth_audience": "client123", "api_role_arn": "arn:aws:iam::123456789012:role/retail-api-api",
+            "waf_acl_arn": "arn:aws:wafv2:ap-southeast-1:123456789012:regional/webacl/retail-api/1",
+            "alb_logs_bucket": "retail-api-alb-logs-123456789012",
+            "certificate_arn": "arn:aws:acm:ap-southeast-1:123456789012:certificate/1",
+            "forecast_domain_name": "forecast.example.com",
+        }
+        text = re.sub(r"<([a-z_]+)>", lambda m: values[m.group(1)], text)
+        self.assertNotRegex(text, r"<[^>]*>", "a placeholder without a test value")
+        # From target/: the overlay's relative paths, one level deeper than overlays/eks-live.
+        live = ROOT / "target/k8s-variants/eks-live-dry-run"
+        live.mkdir(parents=True, exist_ok=True)
+        text = re.sub(r"\.\./(eks[a-z-]*)\b", r"../../../deploy/k8s/overlays/\1", text)
+        text = text.replace("../../components/", "../../../deploy/k8s/components/")
+        (live / "kustomization.yaml").write_text(text)
+        kubectl = Path(sys.executable).parent / "kubectl"
+        rendered = subprocess.run([str(kubectl), "kustomize", str(live)], capture_output=True, text=True, check=True).stdout
+        return [d for d in yaml.safe_load_all(rendered) if d]
+
+    def test_live_overlay_deploys_the_pushed_image_everywhere(self):
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        image = f"123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/retail-api:{commit}"
+        for forecast in ("0", "1"):
+            with self.subTest(FORECAST=forecast):
+                docs = self.render_live_overlay(FORECAST=forecast)
+                deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+                names = {"retail-api", "retail-forecast-api"} if forecast == "1" else {"retail-api"}
+                self.assertEqual(set(deployments), names)
+                for name, deployment in deployments.items():
+                    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+                    self.assertEqual(images, [image], name)
+                (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+                hosts = [r.get("host") for r in ingress["spec"]["rules"]]
+                self.assertEqual(hosts, ["forecast.example.com", None] if forecast == "1" else [None])
+                if forecast == "1":
+                    (config,) = [d for d in docs if d["metadata"]["name"].startswith("retail-forecast-api-config")]
+                    self.assertEqual(config["data"]["MODELS"], "retail-sales-forecast=embedded:retail-sales-forecast")
+                self.assertNoFakeRan()
+
     def test_help_and_usage_run_under_bash(self):
         for path in ("scripts/deploy-eks.sh", "scripts/cleanup.sh", "scripts/build-push.sh"):
             with self.subTest(path=path):
@@ -143,6 +201,129 @@ class Scripts(unittest.TestCase):
                     self.assertNotRegex(code, pattern)
                 unguarded = re.sub(r'\$\{(\w+)\[@\]\+"\$\{\1\[@\]\}"\}', "", code)
                 self.assertNotRegex(unguarded, r'"\$\{\w+\[@\]\}"', 'expand arrays as ${a[@]+"${a[@]}"}')
+
+
+class ForecastStub(BaseHTTPRequestHandler):
+    """Answers as the contract says the forecast service does (DEFAULT_MODEL=retail-sales-forecast);
+    `basket_answers` makes /predict answer as the basket API (a class label), `token` requires
+    `Authorization: Bearer <token>` on the protected routes."""
+
+    basket_answers = False
+    token = None
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status: int, body, content_type: str = "application/json"):
+        data = (body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def authorised(self) -> bool:
+        if self.token and self.headers.get("Authorization") != f"Bearer {self.token}":
+            self.reply(401, {"error": "missing token", "code": "unauthorized"})
+            return False
+        return True
+
+    def answer(self, record: dict) -> dict:
+        if self.basket_answers:
+            return {"prediction": "MM", "label": "Mid Market", "model_version": "v1", "warnings": []}
+        return {"prediction": 150.75 + record["features"]["promotion"], "model_version": "v1", "warnings": []}
+
+    def do_GET(self):
+        public = {
+            "/health": {"status": "healthy", "timestamp": "2024-01-01T00:00:00Z"},
+            "/healthz": {"status": "healthy", "timestamp": "2024-01-01T00:00:00Z"},
+            "/ready": {"status": "ready"},
+            "/openapi.json": {"openapi": "3.1.0"},
+            "/version": {"version": "0.1.0"},
+        }
+        if self.path in public:
+            return self.reply(200, public[self.path])
+        if self.path == "/docs/":
+            return self.reply(200, "<title>Swagger UI</title>", "text/html")
+        if not self.authorised():
+            return None
+        if self.path == "/model-info":
+            return self.reply(200, {"name": "retail-sales-forecast", "version": "v1"})
+        if self.path == "/models":
+            return self.reply(200, {"default": "retail-sales-forecast", "models": [{"name": "retail-sales-forecast"}]})
+        if self.path == "/metrics":
+            return self.reply(200, "retail_api_requests_total 1\n", "text/plain")
+        return self.reply(404, {"error": "no route", "code": "not_found"})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.authorised():
+            return None
+        if self.path == "/predict":
+            if "features" not in body or body["features"]["price"] < 0.01:
+                return self.reply(422, {"error": "invalid", "code": "invalid_input",
+                                        "details": [{"field": "price", "reason": "must be >= 0.01"}]})
+            return self.reply(200, {**self.answer(body), "request_id": "r1"})
+        if self.path == "/batch-predict":
+            if not all("features" in r for r in body["records"]):
+                return self.reply(422, {"error": "invalid", "code": "invalid_input"})
+            return self.reply(200, {"predictions": [self.answer(r) for r in body["records"]], "model_version": "v1"})
+        return self.reply(404, {"error": "no route", "code": "not_found"})
+
+
+class VerifyForecast(unittest.TestCase):
+    """scripts/verify.sh --forecast against a stub of the forecast service, with the real curl."""
+
+    def verify(self, handler, *args: str, token: str = "") -> subprocess.CompletedProcess:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RETAIL_API_TOKEN": token}
+            return subprocess.run(["bash", str(ROOT / "scripts/verify.sh"), f"http://127.0.0.1:{server.server_port}", *args],
+                                  env=env, capture_output=True, text=True, timeout=60)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_forecast_service_passes(self):
+        for args in (["--forecast"], ["--forecast", "--public"], ["--public", "--forecast"]):
+            with self.subTest(args=args):
+                result = self.verify(ForecastStub, *args)
+                public = "--public" in args
+                # --public expects the ALB's 404 on /metrics, which the stub (a pod) does not give.
+                self.assertEqual(result.returncode, 1 if public else 0, result.stdout + result.stderr)
+                self.assertIn("ok    POST /predict (seed forecast) answers a number", result.stdout)
+                self.assertIn("ok    GET /healthz (seed 002)", result.stdout)
+                self.assertIn("ok    GET /model-info is retail-sales-forecast (DEFAULT_MODEL)", result.stdout)
+                self.assertNotIn("seed basket", result.stdout)
+
+    def test_token_is_sent_and_required(self):
+        handler = type("TokenStub", (ForecastStub,), {"token": "t0ken"})
+        result = self.verify(handler, "--forecast", token="t0ken")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("ok    POST /predict without a credential is 401", result.stdout)
+        result = self.verify(handler, "--forecast")
+        self.assertEqual(result.returncode, 1)
+
+    def test_a_class_label_is_not_a_forecast(self):
+        # The basket API (or a forecast request routed to it) answers a string: not a forecast.
+        handler = type("BasketStub", (ForecastStub,), {"basket_answers": True})
+        result = self.verify(handler, "--forecast")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("FAIL  POST /predict (seed forecast) answers a number", result.stdout)
+        self.assertIn("FAIL  POST /batch-predict (forecast)", result.stdout)
+
+    def test_basket_checks_are_unchanged_without_the_flag(self):
+        result = self.verify(ForecastStub)
+        self.assertEqual(result.returncode, 1, "the stub is no basket API")
+        self.assertIn("POST /predict (seed basket)", result.stdout)
+        self.assertNotIn("forecast", result.stdout)
+
+    def test_unknown_flag_is_a_usage_error(self):
+        result = subprocess.run(["bash", str(ROOT / "scripts/verify.sh"), "http://127.0.0.1:9", "--forcast"],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 2)
 
 
 if __name__ == "__main__":

@@ -306,6 +306,23 @@ class Terraform(unittest.TestCase):
         for resource in dependent:
             self.assertIn("local.alb_found", resource["count"])
 
+    def test_target_group_lookup_names_the_basket_apis_target_group(self):
+        # With components/forecast the Ingress has a target group per Service; the stack tag alone
+        # matches both, and data "aws_lb_target_group" fails on more than one match. The controller
+        # (v2.17.1, pkg/deploy/tracking/provider.go) tags each <namespace>/<ingress>-<service>:<port>,
+        # the port as the Ingress's backend names it.
+        (lookup,) = blocks(self.tf, "data", "aws_lb_target_group").values()
+        tags = {unquote(k): self.resolve(v) for k, v in lookup["tags"].items()}
+        forecast = [d for d in yaml.safe_load_all((RENDERED / "eks-forecast.yaml").read_text()) if d]
+        for docs in (self.eks, forecast):
+            (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+            (hostless,) = [r for r in ingress["spec"]["rules"] if not r.get("host")]
+            root = {p["path"]: p["backend"]["service"] for p in hostless["http"]["paths"]}["/"]
+            port = root["port"].get("name", root["port"].get("number"))
+            meta = ingress["metadata"]
+            self.assertEqual(tags["ingress.k8s.aws/stack"], f"{meta['namespace']}/{meta['name']}")
+            self.assertEqual(tags["ingress.k8s.aws/resource"], f"{meta['namespace']}/{meta['name']}-{root['name']}:{port}")
+
     def api_namespace(self) -> str:
         (ingress,) = [d for d in self.eks if d["kind"] == "Ingress"]
         self.assertEqual(ingress["metadata"]["name"], "retail-api-ingress")

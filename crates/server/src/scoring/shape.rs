@@ -13,6 +13,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 
 use super::batch::parse;
 use super::record::FLAT_FIELDS;
+use super::slot::scalar_kinds;
 
 /// The kind of model `body` is for, when its keys say so unambiguously.
 pub fn shape(body: &[u8]) -> Option<ModelKind> {
@@ -51,6 +52,13 @@ impl Keys {
 /// Reads the keys of a record, or of a batch's first record (`depth` 1 inside `records`).
 struct KeysSeed {
     depth: u8,
+}
+
+impl KeysSeed {
+    /// A value that is not an object has no keys.
+    fn kind(self, _: &'static str) -> Keys {
+        Keys::default()
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for KeysSeed {
@@ -92,33 +100,18 @@ impl<'de> Visitor<'de> for KeysSeed {
         FirstSeed.visit_seq(seq)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_unit<E>(self) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
+    scalar_kinds!();
 }
 
 /// The keys of the first record of an array (the rest skipped).
 struct FirstSeed;
+
+impl FirstSeed {
+    /// A value that is not an array has no records.
+    fn kind(self, _: &'static str) -> Keys {
+        Keys::default()
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for FirstSeed {
     type Value = Keys;
@@ -145,29 +138,7 @@ impl<'de> Visitor<'de> for FirstSeed {
         KeysSeed { depth: 1 }.visit_map(map)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
-
-    fn visit_unit<E>(self) -> Result<Keys, E> {
-        Ok(Keys::default())
-    }
+    scalar_kinds!();
 }
 
 #[cfg(test)]

@@ -257,7 +257,8 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     engine.predict_batch_parallel(&test.rows, &mut probabilities);
     let labels: Vec<usize> = test.labels.iter().map(|&y| usize::from(y)).collect();
     let test_metrics = metrics::evaluate(&classes, &probabilities, &labels);
-    let rows = SplitRows { train: train.labels.len(), validation: valid.labels.len(), test: test.labels.len() };
+    let rows =
+        SplitRows { train: train.labels.len(), validation: valid.labels.len(), test: test.labels.len(), dates: None };
     Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64() })
 }
 
@@ -280,8 +281,9 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
             .booster
             .validation_loss
             .get(fitted.booster.best_iteration.saturating_sub(1))
-            .copied()
-            .unwrap_or(f64::NAN),
+            .copied(),
+        validation_metric: None,
+        validation_loss: None,
         rows: fitted.rows.clone(),
         seconds: fitted.seconds,
     };
@@ -290,6 +292,7 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         data_lines: baskets.lines,
         baskets: (fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64,
+        rows: None,
         seed: config.seed,
         code_version: crate::code_version(),
         libraries: BTreeMap::from([

@@ -80,6 +80,28 @@ pub enum TrainError {
         /// The cause.
         source: DataError,
     },
+    /// The sales data could not be read.
+    #[error("{path}: {source}")]
+    SalesData {
+        /// The data file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::forecast::data::SalesDataError,
+    },
+    /// A split of sales rows has too few rows to train or evaluate.
+    #[error("the {split} split ({first} to {last}) has {rows} rows; at least {needed} are needed")]
+    TooFewRows {
+        /// Split name.
+        split: &'static str,
+        /// Its first day.
+        first: String,
+        /// Its last day.
+        last: String,
+        /// Rows in it.
+        rows: usize,
+        /// Rows needed.
+        needed: usize,
+    },
     /// A split has too few baskets to train or evaluate.
     #[error(
         "the {split} split has {baskets} labelled baskets; at least {needed} are needed (the data has {total} labelled baskets)"
@@ -390,12 +412,21 @@ pub enum EvaluateError {
         /// The basket.
         basket: String,
     },
+    /// Sales data or truth file unreadable, or a truth sidecar not of the data.
+    #[error("{path}: {source}")]
+    SalesData {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::forecast::data::SalesDataError,
+    },
     /// Nothing to evaluate.
     #[error("{0}: no labelled baskets to evaluate")]
     NoLabelled(PathBuf),
-    /// The model is not a basket classifier.
-    #[error("the model is a {}, not a basket classifier", .0.as_str())]
-    WrongKind(artifact::ModelKind),
+    /// The model is not of the kind the data is for (a basket classifier for transactions, a
+    /// sales forecast for sales rows).
+    #[error("the model is a {}, not a {}", .0.as_str(), .1.as_str())]
+    WrongKind(artifact::ModelKind, artifact::ModelKind),
 }
 
 /// Scores an artifact on a labelled transaction file, optionally against its truth sidecar.
@@ -410,7 +441,8 @@ pub fn evaluate(
     let truth = truth_path
         .map(|p| data::read_truth(p).map_err(|source| EvaluateError::Data { path: p.to_owned(), source }))
         .transpose()?;
-    let pipeline = artifact.pipeline().ok_or(EvaluateError::WrongKind(artifact.kind()))?;
+    let pipeline =
+        artifact.pipeline().ok_or(EvaluateError::WrongKind(artifact.kind(), artifact::ModelKind::BasketClassifier))?;
     let k = artifact.engine.n_classes();
     let mut rows = Vec::new();
     let mut labels = Vec::new();

@@ -511,8 +511,10 @@ impl Artifact {
                 (Features::Basket(pipeline), crate::features::N_FEATURES)
             }
             ModelKind::SalesForecast => {
-                if !manifest.model.is_native() || spec.output != Output::Exp || classes.len() != 1 {
-                    let reason = "a sales forecast is a native ensemble with one output and the exp link";
+                let link = matches!(spec.output, Output::Exp | Output::Identity);
+                if !manifest.model.is_native() || !link || classes.len() != 1 {
+                    let reason = "a sales forecast is a native ensemble with one output and the exp link \
+                                  (Poisson) or the identity (squared error)";
                     return Err(invalid(model_file, reason.to_owned()));
                 }
                 let bytes = files

@@ -388,6 +388,9 @@ pub enum ArtifactError {
     /// This build carries no embedded model.
     #[error("this build has no embedded default model (models/default was empty when it was built)")]
     NoEmbeddedModel,
+    /// This build carries no embedded sales forecast.
+    #[error("this build has no embedded sales forecast (models/sales-forecast was empty when it was built)")]
+    NoEmbeddedForecast,
 }
 
 impl ArtifactError {
@@ -465,11 +468,33 @@ impl Artifact {
 
     /// The model embedded in this build (`models/default`).
     pub fn embedded_default() -> Result<Self, ArtifactError> {
-        if crate::embedded::FILES.is_empty() {
-            return Err(ArtifactError::NoEmbeddedModel);
+        Self::embedded(ModelKind::BasketClassifier)
+    }
+
+    /// The sales forecast embedded in this build (`models/sales-forecast`).
+    pub fn embedded_forecast() -> Result<Self, ArtifactError> {
+        Self::embedded(ModelKind::SalesForecast)
+    }
+
+    /// The model of a kind embedded in this build: the basket classifier of `models/default`,
+    /// or the sales forecast of `models/sales-forecast`. Verified like any other artifact.
+    pub fn embedded(kind: ModelKind) -> Result<Self, ArtifactError> {
+        let (embedded, missing) = match kind {
+            ModelKind::BasketClassifier => (crate::embedded::FILES, ArtifactError::NoEmbeddedModel),
+            ModelKind::SalesForecast => (crate::embedded::FORECAST_FILES, ArtifactError::NoEmbeddedForecast),
+        };
+        if embedded.is_empty() {
+            return Err(missing);
         }
-        let files = crate::embedded::FILES.iter().map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec())).collect();
-        Self::from_files(&files)
+        let files = embedded.iter().map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec())).collect();
+        let artifact = Self::from_files(&files)?;
+        if artifact.kind() != kind {
+            return Err(ArtifactError::Invalid {
+                file: MANIFEST_FILE.to_owned(),
+                reason: format!("the embedded {} is a {}", kind.as_str(), artifact.kind().as_str()),
+            });
+        }
+        Ok(artifact)
     }
 
     /// Verifies and compiles an artifact from its files (name → content).

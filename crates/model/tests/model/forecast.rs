@@ -1,11 +1,13 @@
 //! The sales forecast: trained on generated data it comes close to the Bayes-optimal prediction
 //! on the latest days, its split is by date, its bytes do not depend on the thread count, and its
-//! artifacts load and round-trip.
+//! artifacts load only when whole (the committed `models/sales-forecast` is the embedded one).
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use retail_model::artifact::{Artifact, FORECAST_FILE, MANIFEST_FILE, ModelKind, ModelMetrics};
+use retail_model::artifact::{
+    Artifact, ArtifactError, FORECAST_FILE, MANIFEST_FILE, MODEL_FILE, ModelKind, ModelMetrics, sha256_hex,
+};
 use retail_model::forecast::data::{parse_sales, parse_sales_truth};
 use retail_model::forecast::training::{SalesTrainConfig, TimeSplit, fit_sales, train_sales};
 use retail_model::forecast::{N_FEATURES, SalesColumns, SalesRecord, SalesStats, encode};
@@ -153,4 +155,105 @@ fn a_trained_forecast_artifact_loads_scores_and_round_trips() {
     let (packed, bytes) = retail_model::artifact::pack(&dir).expect("pack");
     let unpacked = Artifact::from_tar_gz(bytes, "m.tar.gz").expect("tar.gz loads");
     assert_eq!(packed.manifest, unpacked.manifest);
+}
+
+fn committed_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/sales-forecast")
+}
+
+fn copy_committed(to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(committed_dir()).expect("models/sales-forecast") {
+        let entry = entry.expect("entry");
+        fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+/// Replaces a file of an artifact directory and lists it in the manifest with its new checksum.
+fn replace_listed(dir: &Path, file: &str, content: &[u8]) {
+    fs::write(dir.join(file), content).expect("write");
+    let path = dir.join(MANIFEST_FILE);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    manifest["files"][file] = serde_json::json!({ "sha256": sha256_hex(content), "bytes": content.len() });
+    fs::write(&path, serde_json::to_vec_pretty(&manifest).expect("json")).expect("write");
+}
+
+#[test]
+fn the_committed_forecast_is_the_embedded_one_and_scores_the_seed_example_without_warnings() {
+    let disk = Artifact::load(&committed_dir()).expect("models/sales-forecast loads");
+    let embedded = Artifact::embedded_forecast().expect("embedded forecast loads");
+    assert_eq!(disk.manifest, embedded.manifest);
+    assert_eq!(embedded.kind(), ModelKind::SalesForecast);
+    assert_eq!(Artifact::embedded(ModelKind::SalesForecast).expect("by kind").manifest, embedded.manifest);
+    assert_eq!(Artifact::embedded(ModelKind::BasketClassifier).expect("basket").kind(), ModelKind::BasketClassifier);
+    let seed = SalesRecord { store_id: 1, product_id: 123, date: "2024-01-01", price: 29.99, promotion: 0 };
+    let encoded = encode(&seed, embedded.sales().expect("stats")).expect("valid");
+    assert!(encoded.unseen.is_empty(), "{:?}", encoded.unseen);
+    let units = embedded.engine.predict_value(&encoded.features);
+    assert!(units > 0.05 && units < 10.0, "{units}");
+}
+
+#[test]
+fn forecast_artifacts_without_whole_stats_or_with_the_wrong_ensemble_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let fresh = |name: &str| {
+        let dir = tmp.path().join(name);
+        copy_committed(&dir);
+        dir
+    };
+    let stats = fs::read(committed_dir().join(FORECAST_FILE)).expect("stats");
+
+    let dir = fresh("missing");
+    fs::remove_file(dir.join(FORECAST_FILE)).expect("rm");
+    let err = Artifact::load(&dir).expect_err("missing");
+    assert!(matches!(&err, ArtifactError::MissingFile { file } if file == FORECAST_FILE), "{err}");
+
+    // Present but not listed: its bytes are not covered by a checksum, so it is not used.
+    let dir = fresh("unlisted");
+    let path = dir.join(MANIFEST_FILE);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    manifest["files"].as_object_mut().expect("files").remove(FORECAST_FILE);
+    fs::write(&path, serde_json::to_vec_pretty(&manifest).expect("json")).expect("write");
+    let err = Artifact::load(&dir).expect_err("unlisted");
+    assert!(matches!(&err, ArtifactError::MissingFile { file } if file == FORECAST_FILE), "{err}");
+
+    let dir = fresh("tampered");
+    let mut changed = stats.clone();
+    let i = changed.iter().position(|&c| c == b'7').expect("a digit");
+    changed[i] = b'8';
+    fs::write(dir.join(FORECAST_FILE), &changed).expect("write");
+    let err = Artifact::load(&dir).expect_err("tampered");
+    assert!(matches!(&err, ArtifactError::Checksum { file, .. } if file == FORECAST_FILE), "{err}");
+
+    // Listed with a matching checksum but not valid statistics.
+    let dir = fresh("invalid");
+    let text = String::from_utf8(stats).expect("utf8");
+    replace_listed(&dir, FORECAST_FILE, text.replacen("\"version\": 1", "\"version\": 7", 1).as_bytes());
+    let err = Artifact::load(&dir).expect_err("invalid");
+    assert!(matches!(&err, ArtifactError::Invalid { file, .. } if file == FORECAST_FILE), "{err}");
+
+    // A classifier's ensemble (three softmax outputs) under a forecast manifest naming its classes.
+    let dir = fresh("classifier");
+    let basket = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default");
+    replace_listed(&dir, MODEL_FILE, &fs::read(basket.join(MODEL_FILE)).expect("basket model"));
+    let err = Artifact::load(&dir).expect_err("classes differ");
+    assert!(err.to_string().contains("differ from the manifest"), "{err}");
+    let path = dir.join(MANIFEST_FILE);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    let basket_manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(basket.join(MANIFEST_FILE)).expect("read")).expect("json");
+    manifest["classes"] = basket_manifest["classes"].clone();
+    fs::write(&path, serde_json::to_vec_pretty(&manifest).expect("json")).expect("write");
+    let err = Artifact::load(&dir).expect_err("classifier");
+    assert!(matches!(&err, ArtifactError::Invalid { file, .. } if file == MODEL_FILE), "{err}");
+    assert!(err.to_string().contains("one output"), "{err}");
+
+    // An ensemble that expects more features than the forecast pipeline computes.
+    let dir = fresh("features");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(committed_dir().join(MODEL_FILE)).expect("model")).expect("json");
+    spec["n_features"] = (N_FEATURES + 1).into();
+    replace_listed(&dir, MODEL_FILE, &serde_json::to_vec(&spec).expect("json"));
+    let err = Artifact::load(&dir).expect_err("features");
+    assert!(err.to_string().contains(&format!("the pipeline computes {N_FEATURES}")), "{err}");
 }

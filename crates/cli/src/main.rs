@@ -42,10 +42,12 @@ enum Command {
     /// daily store × product sales (`--kind sales`).
     #[cfg(feature = "train")]
     GenData(train::GenDataArgs),
-    /// Train a model from a transaction CSV and write an artifact directory.
+    /// Train a model and write an artifact directory: a basket classifier from a transaction CSV,
+    /// or a sales forecast from a sales CSV (detected from the header).
     #[cfg(feature = "train")]
     Train(train::TrainArgs),
-    /// Score an artifact on a labelled transaction CSV; print metrics as JSON.
+    /// Score an artifact on a labelled transaction CSV, or a forecast on a sales CSV; print
+    /// metrics as JSON.
     #[cfg(feature = "train")]
     Evaluate(train::EvaluateArgs),
     /// Offline batch scoring of a transaction CSV or a JSON-lines file of requests.

@@ -8,9 +8,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use retail_model::artifact::{Artifact, Manifest, ModelMetrics};
+use retail_model::card::sales::SalesCardInput;
 use retail_model::card::{self, CardInput};
+use retail_model::forecast::SALES_HEADER;
 use retail_model::forecast::calendar::parse_date;
-use retail_model::gbdt::Params;
+use retail_model::forecast::evaluation::evaluate_sales;
+use retail_model::forecast::training::{self as forecast_training, SalesTrainConfig};
+use retail_model::gbdt::{Objective, Params};
 use retail_model::progress::Progress;
 use retail_model::synth::sales::{self, SalesConfig};
 use retail_model::synth::{self, GenConfig};
@@ -62,48 +66,74 @@ pub struct GenDataArgs {
 /// `retail-api train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Transaction CSV with the dunnhumby header.
+    /// Transaction CSV with the dunnhumby header, or sales CSV
+    /// (`store_id,product_id,date,price,promotion,units`): the header says which model to train.
     #[arg(long, env = "RETAIL_DATA")]
     data: PathBuf,
     /// Artifact directory to write.
     #[arg(long, env = "RETAIL_MODEL_OUT")]
     out: PathBuf,
+    /// The kind of data, and so of model: baskets (a price-sensitivity classifier) or sales (a
+    /// forecast of units sold). Default: detected from the CSV header.
+    #[arg(long, env = "RETAIL_TRAIN_KIND", value_enum)]
+    kind: Option<DataKind>,
     /// Replace `--out` if it exists.
     #[arg(long, env = "RETAIL_FORCE")]
     force: bool,
-    /// Seed of the customer split, augmentation and training.
+    /// Seed of the customer split, augmentation and training (a forecast only records it: its
+    /// split is by date and nothing is drawn at random).
     #[arg(long, env = "RETAIL_TRAIN_SEED", default_value_t = 42)]
     seed: u64,
-    /// Model version (default: first 12 hex digits of the ensemble's sha256).
+    /// Model version (default: first 12 hex digits of the sha256 of the ensemble, and of a
+    /// forecast's statistics).
     #[arg(long = "model-version", env = "RETAIL_MODEL_VERSION")]
     model_version: Option<String>,
-    /// Shrinkage of every tree.
-    #[arg(long, env = "RETAIL_LEARNING_RATE", default_value_t = Params::default().learning_rate)]
-    learning_rate: f64,
-    /// Most boosting rounds.
-    #[arg(long, env = "RETAIL_MAX_ROUNDS", default_value_t = Params::default().max_rounds)]
-    max_rounds: usize,
-    /// Stop after this many rounds without validation improvement.
-    #[arg(long, env = "RETAIL_EARLY_STOPPING_ROUNDS", default_value_t = Params::default().early_stopping_rounds)]
-    early_stopping_rounds: usize,
-    /// Most leaves per tree.
-    #[arg(long, env = "RETAIL_MAX_LEAVES", default_value_t = Params::default().max_leaves)]
-    max_leaves: usize,
-    /// Most split levels per tree (at most 12).
-    #[arg(long, env = "RETAIL_MAX_DEPTH", default_value_t = Params::default().max_depth)]
-    max_depth: usize,
-    /// Fewest baskets per leaf.
-    #[arg(long, env = "RETAIL_MIN_DATA_IN_LEAF", default_value_t = Params::default().min_data_in_leaf)]
-    min_data_in_leaf: usize,
-    /// L2 regularisation of leaf values.
-    #[arg(long, env = "RETAIL_LAMBDA_L2", default_value_t = Params::default().lambda_l2)]
-    lambda_l2: f64,
-    /// Share of customers held out for early stopping.
-    #[arg(long, env = "RETAIL_VALIDATION_SHARE", default_value_t = 0.1)]
-    validation_share: f64,
-    /// Share of customers held out for the reported metrics.
-    #[arg(long, env = "RETAIL_TEST_SHARE", default_value_t = 0.1)]
-    test_share: f64,
+    /// Shrinkage of every tree (default: 0.3 baskets, 0.5 sales).
+    #[arg(long, env = "RETAIL_LEARNING_RATE")]
+    learning_rate: Option<f64>,
+    /// Most boosting rounds (default: 500 baskets, 1000 sales).
+    #[arg(long, env = "RETAIL_MAX_ROUNDS")]
+    max_rounds: Option<usize>,
+    /// Stop after this many rounds without validation improvement (default: 20 baskets, 30 sales).
+    #[arg(long, env = "RETAIL_EARLY_STOPPING_ROUNDS")]
+    early_stopping_rounds: Option<usize>,
+    /// Most leaves per tree (default: 31 baskets, 15 sales).
+    #[arg(long, env = "RETAIL_MAX_LEAVES")]
+    max_leaves: Option<usize>,
+    /// Most split levels per tree, at most 12 (default: 5 baskets, 8 sales).
+    #[arg(long, env = "RETAIL_MAX_DEPTH")]
+    max_depth: Option<usize>,
+    /// Fewest rows (baskets) per leaf (default: 50 baskets, 200 sales).
+    #[arg(long, env = "RETAIL_MIN_DATA_IN_LEAF")]
+    min_data_in_leaf: Option<usize>,
+    /// L2 regularisation of leaf values (default: 1).
+    #[arg(long, env = "RETAIL_LAMBDA_L2")]
+    lambda_l2: Option<f64>,
+    /// Share of customers held out for early stopping (baskets; default 0.1).
+    #[arg(long, env = "RETAIL_VALIDATION_SHARE")]
+    validation_share: Option<f64>,
+    /// Share of customers held out for the reported metrics (baskets; default 0.1).
+    #[arg(long, env = "RETAIL_TEST_SHARE")]
+    test_share: Option<f64>,
+    /// What a forecast minimises (sales): poisson (counts on a log link) or squared_error.
+    #[arg(long, env = "RETAIL_OBJECTIVE", value_enum)]
+    objective: Option<ObjectiveArg>,
+    /// Days before the test days held out for early stopping (sales; default 28).
+    #[arg(long, env = "RETAIL_VALIDATION_DAYS")]
+    validation_days: Option<u32>,
+    /// The latest days, held out for the reported metrics (sales; default 28).
+    #[arg(long, env = "RETAIL_TEST_DAYS")]
+    test_days: Option<u32>,
+}
+
+/// `retail-api train --objective`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectiveArg {
+    /// Poisson deviance of counts, log link (LightGBM's `poisson`).
+    Poisson,
+    /// Least squares.
+    #[value(name = "squared_error", alias = "squared-error")]
+    SquaredError,
 }
 
 /// `retail-api evaluate`.
@@ -112,10 +142,12 @@ pub struct EvaluateArgs {
     /// Artifact directory or `.tar.gz`.
     #[arg(long, env = "RETAIL_MODEL")]
     model: PathBuf,
-    /// Labelled transaction CSV.
+    /// Labelled transaction CSV (a basket classifier), or sales CSV (a sales forecast: every row
+    /// is scored, so give it a later period than the training data).
     #[arg(long, env = "RETAIL_DATA")]
     data: PathBuf,
-    /// Truth sidecar of the data (adds the Bayes-optimal ceiling).
+    /// Truth sidecar of the data (adds the Bayes-optimal ceiling: the true class probabilities,
+    /// or the true mean units).
     #[arg(long, env = "RETAIL_TRUTH")]
     truth: Option<PathBuf>,
     /// Write a model card (Markdown + SVG charts) of this evaluation into this directory.
@@ -278,34 +310,93 @@ pub(crate) fn created_at() -> String {
         .map_or_else(retail_model::time::now_rfc3339, retail_model::time::rfc3339)
 }
 
-pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    if args.max_depth == 0 || args.max_depth > retail_model::engine::MAX_DEPTH {
+/// The kind of a data file from its header: sales when it has every sales column, else baskets
+/// (whose reader then names any missing column).
+fn detect_kind(path: &Path) -> DataKind {
+    use std::io::{BufRead, BufReader, Read};
+    let mut line = String::new();
+    let read = fs::File::open(path).and_then(|f| BufReader::new(f.take(64 * 1024)).read_line(&mut line));
+    let columns: Vec<&str> = line.trim_start_matches('\u{feff}').trim_end().split(',').map(str::trim).collect();
+    let sales = read.is_ok() && SALES_HEADER.iter().all(|h| columns.contains(h));
+    if sales { DataKind::Sales } else { DataKind::Baskets }
+}
+
+/// The booster parameters: the kind's defaults, overridden by the flags given.
+fn params(args: &TrainArgs, defaults: Params) -> anyhow::Result<Params> {
+    let params = Params {
+        learning_rate: args.learning_rate.unwrap_or(defaults.learning_rate),
+        max_rounds: args.max_rounds.unwrap_or(defaults.max_rounds),
+        early_stopping_rounds: args.early_stopping_rounds.unwrap_or(defaults.early_stopping_rounds),
+        max_leaves: args.max_leaves.unwrap_or(defaults.max_leaves),
+        max_depth: args.max_depth.unwrap_or(defaults.max_depth),
+        min_data_in_leaf: args.min_data_in_leaf.unwrap_or(defaults.min_data_in_leaf),
+        lambda_l2: args.lambda_l2.unwrap_or(defaults.lambda_l2),
+        ..defaults
+    };
+    if params.max_depth == 0 || params.max_depth > retail_model::engine::MAX_DEPTH {
         bail!("--max-depth must be between 1 and {}", retail_model::engine::MAX_DEPTH);
     }
-    if args.max_leaves < 2 || !(args.learning_rate > 0.0 && args.learning_rate <= 1.0) || args.max_rounds == 0 {
+    if params.max_leaves < 2 || !(params.learning_rate > 0.0 && params.learning_rate <= 1.0) || params.max_rounds == 0 {
         bail!("--max-leaves must be >= 2, --learning-rate in (0, 1] and --max-rounds >= 1");
     }
+    Ok(params)
+}
+
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let kind = args.kind.unwrap_or_else(|| detect_kind(&args.data));
+    let (given, other, this): (&[(&str, bool)], &str, &str) = match kind {
+        DataKind::Baskets => (
+            &[
+                ("--objective", args.objective.is_some()),
+                ("--validation-days", args.validation_days.is_some()),
+                ("--test-days", args.test_days.is_some()),
+            ],
+            "sales data",
+            "basket data",
+        ),
+        DataKind::Sales => (
+            &[("--validation-share", args.validation_share.is_some()), ("--test-share", args.test_share.is_some())],
+            "basket data",
+            "sales data",
+        ),
+    };
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        bail!("{flag} applies to {other} ({} is read as {this})", args.data.display());
+    }
+    let manifest = match kind {
+        DataKind::Baskets => train_baskets(args)?,
+        DataKind::Sales => train_sales(args)?,
+    };
+    written(&args.out, &manifest, "test_metrics")
+}
+
+fn train_baskets(args: &TrainArgs) -> anyhow::Result<Manifest> {
     let mut config = TrainConfig::new(args.data.clone(), args.out.clone(), created_at());
     config.replace = args.force;
     config.seed = args.seed;
     config.version.clone_from(&args.model_version);
-    config.validation_share = args.validation_share;
-    config.test_share = args.test_share;
-    config.params = Params {
-        learning_rate: args.learning_rate,
-        max_rounds: args.max_rounds,
-        early_stopping_rounds: args.early_stopping_rounds,
-        max_leaves: args.max_leaves,
-        max_depth: args.max_depth,
-        min_data_in_leaf: args.min_data_in_leaf,
-        lambda_l2: args.lambda_l2,
-        ..Params::default()
+    config.validation_share = args.validation_share.unwrap_or(config.validation_share);
+    config.test_share = args.test_share.unwrap_or(config.test_share);
+    config.params = params(args, Params::default())?;
+    let progress = Bars::new();
+    training::train(&config, &progress).with_context(|| format!("training from {} failed", args.data.display()))
+}
+
+fn train_sales(args: &TrainArgs) -> anyhow::Result<Manifest> {
+    let mut config = SalesTrainConfig::new(args.data.clone(), args.out.clone(), created_at());
+    config.replace = args.force;
+    config.seed = args.seed;
+    config.version.clone_from(&args.model_version);
+    config.validation_days = args.validation_days.unwrap_or(config.validation_days);
+    config.test_days = args.test_days.unwrap_or(config.test_days);
+    config.params = params(args, forecast_training::default_params())?;
+    config.objective = match args.objective {
+        None | Some(ObjectiveArg::Poisson) => Objective::poisson(),
+        Some(ObjectiveArg::SquaredError) => Objective::SquaredError,
     };
     let progress = Bars::new();
-    let manifest =
-        training::train(&config, &progress).with_context(|| format!("training from {} failed", args.data.display()))?;
-    drop(progress);
-    written(&args.out, &manifest, "test_metrics")
+    forecast_training::train_sales(&config, &progress)
+        .with_context(|| format!("training a sales forecast from {} failed", args.data.display()))
 }
 
 /// Logs and prints (as JSON) an artifact just written: where, which version, how it was made,
@@ -332,11 +423,24 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let artifact =
         Artifact::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
     let progress = Bars::new();
-    let evaluation = training::evaluate(&artifact, &args.data, args.truth.as_deref(), &progress)?;
+    let (report, evaluation) = match artifact.sales() {
+        None => {
+            let evaluation = training::evaluate(&artifact, &args.data, args.truth.as_deref(), &progress)?;
+            (
+                card::render(&CardInput::for_evaluation(&artifact.manifest, &evaluation)),
+                serde_json::to_value(&evaluation)?,
+            )
+        }
+        Some(stats) => {
+            let evaluation = evaluate_sales(&artifact, &args.data, args.truth.as_deref(), &progress)?;
+            let card = SalesCardInput::for_evaluation(&artifact.manifest, stats, &evaluation);
+            (card::sales::render(&card), serde_json::to_value(&evaluation)?)
+        }
+    };
     drop(progress);
     if let Some(dir) = &args.report {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, bytes) in card::render(&CardInput::for_evaluation(&artifact.manifest, &evaluation)) {
+        for (name, bytes) in report {
             fs::write(dir.join(name), bytes).with_context(|| format!("cannot write {}", dir.join(name).display()))?;
         }
         fs::write(dir.join("metrics.json"), serde_json::to_vec_pretty(&evaluation)?)

@@ -135,8 +135,10 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
         best_iteration: summary.trees,
         rounds_run: summary.trees,
         // Not a validation split: the log loss on the evaluation data below.
-        validation_log_loss: evaluation.log_loss,
-        rows: SplitRows { train: 0, validation: 0, test: labels.len() },
+        validation_log_loss: Some(evaluation.log_loss),
+        validation_metric: None,
+        validation_loss: None,
+        rows: SplitRows { train: 0, validation: 0, test: labels.len(), dates: None },
         seconds: start.elapsed().as_secs_f64(),
     };
     let provenance = Provenance {
@@ -144,6 +146,7 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
         data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         data_lines: baskets.lines,
         baskets: labels.len() as u64,
+        rows: None,
         seed: 0,
         code_version: crate::code_version(),
         libraries: BTreeMap::from([

@@ -80,6 +80,28 @@ pub enum TrainError {
         /// The cause.
         source: DataError,
     },
+    /// The sales data could not be read.
+    #[error("{path}: {source}")]
+    SalesData {
+        /// The data file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::forecast::data::SalesDataError,
+    },
+    /// A split of sales rows has too few rows to train or evaluate.
+    #[error("the {split} split ({first} to {last}) has {rows} rows; at least {needed} are needed")]
+    TooFewRows {
+        /// Split name.
+        split: &'static str,
+        /// Its first day.
+        first: String,
+        /// Its last day.
+        last: String,
+        /// Rows in it.
+        rows: usize,
+        /// Rows needed.
+        needed: usize,
+    },
     /// A split has too few baskets to train or evaluate.
     #[error(
         "the {split} split has {baskets} labelled baskets; at least {needed} are needed (the data has {total} labelled baskets)"
@@ -257,7 +279,8 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     engine.predict_batch_parallel(&test.rows, &mut probabilities);
     let labels: Vec<usize> = test.labels.iter().map(|&y| usize::from(y)).collect();
     let test_metrics = metrics::evaluate(&classes, &probabilities, &labels);
-    let rows = SplitRows { train: train.labels.len(), validation: valid.labels.len(), test: test.labels.len() };
+    let rows =
+        SplitRows { train: train.labels.len(), validation: valid.labels.len(), test: test.labels.len(), dates: None };
     Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64() })
 }
 
@@ -280,8 +303,9 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
             .booster
             .validation_loss
             .get(fitted.booster.best_iteration.saturating_sub(1))
-            .copied()
-            .unwrap_or(f64::NAN),
+            .copied(),
+        validation_metric: None,
+        validation_loss: None,
         rows: fitted.rows.clone(),
         seconds: fitted.seconds,
     };
@@ -290,6 +314,7 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         data_lines: baskets.lines,
         baskets: (fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64,
+        rows: None,
         seed: config.seed,
         code_version: crate::code_version(),
         libraries: BTreeMap::from([
@@ -387,12 +412,21 @@ pub enum EvaluateError {
         /// The basket.
         basket: String,
     },
+    /// Sales data or truth file unreadable, or a truth sidecar not of the data.
+    #[error("{path}: {source}")]
+    SalesData {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::forecast::data::SalesDataError,
+    },
     /// Nothing to evaluate.
     #[error("{0}: no labelled baskets to evaluate")]
     NoLabelled(PathBuf),
-    /// The model is not a basket classifier.
-    #[error("the model is a {}, not a basket classifier", .0.as_str())]
-    WrongKind(artifact::ModelKind),
+    /// The model is not of the kind the data is for (a basket classifier for transactions, a
+    /// sales forecast for sales rows).
+    #[error("the model is a {}, not a {}", .0.as_str(), .1.as_str())]
+    WrongKind(artifact::ModelKind, artifact::ModelKind),
 }
 
 /// Scores an artifact on a labelled transaction file, optionally against its truth sidecar.
@@ -407,7 +441,8 @@ pub fn evaluate(
     let truth = truth_path
         .map(|p| data::read_truth(p).map_err(|source| EvaluateError::Data { path: p.to_owned(), source }))
         .transpose()?;
-    let pipeline = artifact.pipeline().ok_or(EvaluateError::WrongKind(artifact.kind()))?;
+    let pipeline =
+        artifact.pipeline().ok_or(EvaluateError::WrongKind(artifact.kind(), artifact::ModelKind::BasketClassifier))?;
     let k = artifact.engine.n_classes();
     let mut rows = Vec::new();
     let mut labels = Vec::new();

@@ -3,6 +3,7 @@
 mod auth;
 mod default_model;
 mod edge;
+mod forecast;
 mod hostile_bodies;
 mod hostile_models;
 mod onnx;

@@ -94,8 +94,13 @@ pub struct Provenance {
     pub data_file: String,
     /// Transaction lines read.
     pub data_lines: u64,
-    /// Labelled baskets used (train + validation + test).
+    /// Labelled baskets used (train + validation + test); absent (0) for a sales forecast.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub baskets: u64,
+    /// Sales rows used (train + validation + test) by a sales forecast; absent for a basket
+    /// classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
     /// Seed of the split, augmentation and training.
     pub seed: u64,
     /// Version of the code that trained it (`retail-model <version> (<git commit>)`).
@@ -111,27 +116,64 @@ pub struct TrainingSummary {
     pub algorithm: String,
     /// Hyper-parameters as used.
     pub params: serde_json::Value,
-    /// Boosting rounds kept (best validation log loss).
+    /// Boosting rounds kept (best validation loss).
     pub best_iteration: usize,
     /// Rounds run before early stopping.
     pub rounds_run: usize,
-    /// Validation log loss at the best iteration.
-    pub validation_log_loss: f64,
-    /// Baskets per split, split by customer.
+    /// Validation log loss at the best iteration of a classifier; absent for a regression, whose
+    /// loss is [`TrainingSummary::validation_loss`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_log_loss: Option<f64>,
+    /// The loss early stopping minimised on the validation split (e.g. `poisson_deviance`), when
+    /// it is not the log loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_metric: Option<String>,
+    /// [`TrainingSummary::validation_metric`] at the best iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
+    /// Rows per split: baskets split by customer, or sales rows split by date.
     pub rows: SplitRows,
     /// Wall-clock training time in seconds (informational, not reproducible).
     pub seconds: f64,
 }
 
-/// Basket counts of the customer-level split.
+/// Row counts of the split: baskets of a customer-level split, or sales rows of a time-based one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitRows {
-    /// Training baskets.
+    /// Training baskets (rows).
     pub train: usize,
-    /// Early-stopping baskets.
+    /// Early-stopping baskets (rows).
     pub validation: usize,
-    /// Held-out baskets the manifest metrics are computed on.
+    /// Held-out baskets (rows) the manifest metrics are computed on.
     pub test: usize,
+    /// The days of each split of a time-based split (absent for a customer-level one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<SplitDates>,
+}
+
+/// The days each split of a time-based split covers: training first, then validation, then
+/// test (the latest days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitDates {
+    /// Training days.
+    pub train: DateRange,
+    /// Early-stopping days.
+    pub validation: DateRange,
+    /// Held-out days.
+    pub test: DateRange,
+}
+
+/// Days from `first` to `last`, both included, `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DateRange {
+    /// First day.
+    pub first: String,
+    /// Last day.
+    pub last: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `manifest.json`.
@@ -346,6 +388,9 @@ pub enum ArtifactError {
     /// This build carries no embedded model.
     #[error("this build has no embedded default model (models/default was empty when it was built)")]
     NoEmbeddedModel,
+    /// This build carries no embedded sales forecast.
+    #[error("this build has no embedded sales forecast (models/sales-forecast was empty when it was built)")]
+    NoEmbeddedForecast,
 }
 
 impl ArtifactError {
@@ -423,11 +468,33 @@ impl Artifact {
 
     /// The model embedded in this build (`models/default`).
     pub fn embedded_default() -> Result<Self, ArtifactError> {
-        if crate::embedded::FILES.is_empty() {
-            return Err(ArtifactError::NoEmbeddedModel);
+        Self::embedded(ModelKind::BasketClassifier)
+    }
+
+    /// The sales forecast embedded in this build (`models/sales-forecast`).
+    pub fn embedded_forecast() -> Result<Self, ArtifactError> {
+        Self::embedded(ModelKind::SalesForecast)
+    }
+
+    /// The model of a kind embedded in this build: the basket classifier of `models/default`,
+    /// or the sales forecast of `models/sales-forecast`. Verified like any other artifact.
+    pub fn embedded(kind: ModelKind) -> Result<Self, ArtifactError> {
+        let (embedded, missing) = match kind {
+            ModelKind::BasketClassifier => (crate::embedded::FILES, ArtifactError::NoEmbeddedModel),
+            ModelKind::SalesForecast => (crate::embedded::FORECAST_FILES, ArtifactError::NoEmbeddedForecast),
+        };
+        if embedded.is_empty() {
+            return Err(missing);
         }
-        let files = crate::embedded::FILES.iter().map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec())).collect();
-        Self::from_files(&files)
+        let files = embedded.iter().map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec())).collect();
+        let artifact = Self::from_files(&files)?;
+        if artifact.kind() != kind {
+            return Err(ArtifactError::Invalid {
+                file: MANIFEST_FILE.to_owned(),
+                reason: format!("the embedded {} is a {}", kind.as_str(), artifact.kind().as_str()),
+            });
+        }
+        Ok(artifact)
     }
 
     /// Verifies and compiles an artifact from its files (name → content).
@@ -469,8 +536,10 @@ impl Artifact {
                 (Features::Basket(pipeline), crate::features::N_FEATURES)
             }
             ModelKind::SalesForecast => {
-                if !manifest.model.is_native() || spec.output != Output::Exp || classes.len() != 1 {
-                    let reason = "a sales forecast is a native ensemble with one output and the exp link";
+                let link = matches!(spec.output, Output::Exp | Output::Identity);
+                if !manifest.model.is_native() || !link || classes.len() != 1 {
+                    let reason = "a sales forecast is a native ensemble with one output and the exp link \
+                                  (Poisson) or the identity (squared error)";
                     return Err(invalid(model_file, reason.to_owned()));
                 }
                 let bytes = files

@@ -7,7 +7,7 @@ use super::{ParsedSales, SalesRecord, calendar, unseen};
 use crate::features::{InvalidInput, Unseen};
 
 /// Number of forecast features.
-pub const N_FEATURES: usize = 11;
+pub const N_FEATURES: usize = 14;
 
 /// Names of the forecast features, in vector order.
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
@@ -22,6 +22,9 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "product_base_rate",
     "store_base_rate",
     "promotion_effect",
+    "season_effect",
+    "calendar_effect",
+    "baseline",
 ];
 
 /// Index of each feature in the vector.
@@ -32,7 +35,9 @@ pub mod index {
     pub const MONTH: usize = 1;
     /// Day of the year, 1..=366.
     pub const DAY_OF_YEAR: usize = 2;
-    /// 1 on a day of the stats' holiday calendar, else 0.
+    /// Which holiday of the stats' calendar the day is: its rule's position + 1 (1 = the first
+    /// rule, New Year's Day in the built-in calendar), 0 on other days. A category: holidays
+    /// differ in effect and fall on other weekdays and days of the year from year to year.
     pub const HOLIDAY: usize = 3;
     /// 1 on promotion, else 0.
     pub const PROMOTION: usize = 4;
@@ -48,6 +53,14 @@ pub mod index {
     pub const STORE_BASE_RATE: usize = 9;
     /// `promotion × promotion lift`: the expected log change of units due to the promotion itself.
     pub const PROMOTION_EFFECT: usize = 10;
+    /// The product's seasonal log effect on the day ([`SalesStats::season_effect`](crate::forecast::SalesStats::season_effect)).
+    pub const SEASON_EFFECT: usize = 11;
+    /// The log effect of the day's weekday and holiday ([`SalesStats::calendar_effect`](crate::forecast::SalesStats::calendar_effect)).
+    pub const CALENDAR_EFFECT: usize = 12;
+    /// The statistics' own log-linear forecast of log units: the product's and the store's base
+    /// rates (the store's relative to the global rate) plus the price, promotion, season and
+    /// calendar effects. The trees refine it.
+    pub const BASELINE: usize = 13;
 }
 
 /// A sales record turned into forecast features.
@@ -87,7 +100,7 @@ pub fn encode_parsed(record: &ParsedSales, stats: &SalesStats) -> SalesEncoded {
     features[index::DAY_OF_WEEK] = f64::from(calendar::weekday(record.day));
     features[index::MONTH] = f64::from(month);
     features[index::DAY_OF_YEAR] = f64::from(calendar::day_of_year(record.day));
-    features[index::HOLIDAY] = f64::from(u8::from(stats.holidays.holiday_index(record.day).is_some()));
+    features[index::HOLIDAY] = stats.holidays.holiday_index(record.day).map_or(0.0, |h| (h + 1) as f64);
     features[index::PROMOTION] = promotion;
     features[index::PRICE] = record.price;
     features[index::RELATIVE_PRICE] = relative_price;
@@ -95,6 +108,14 @@ pub fn encode_parsed(record: &ParsedSales, stats: &SalesStats) -> SalesEncoded {
     features[index::PRODUCT_BASE_RATE] = product.map_or(stats.global_log_rate, |p| p.log_rate);
     features[index::STORE_BASE_RATE] = store.map_or(stats.global_log_rate, |s| s.log_rate);
     features[index::PROMOTION_EFFECT] = promotion * promo_lift;
+    features[index::SEASON_EFFECT] = stats.season_effect(product, record.day);
+    features[index::CALENDAR_EFFECT] = stats.calendar_effect(record.day);
+    features[index::BASELINE] = features[index::PRODUCT_BASE_RATE] + features[index::STORE_BASE_RATE]
+        - stats.global_log_rate
+        + features[index::PRICE_EFFECT]
+        + features[index::PROMOTION_EFFECT]
+        + features[index::SEASON_EFFECT]
+        + features[index::CALENDAR_EFFECT];
     SalesEncoded { features, unseen: unseen_ids }
 }
 
@@ -113,6 +134,10 @@ mod tests {
             prior_rows: 50.0,
             elasticity: -1.2,
             promo_lift: 0.3,
+            season_cos: 0.1,
+            season_sin: 0.0,
+            weekday_effects: vec![0.0, -0.1, 0.0, 0.0, 0.1, 0.2, 0.05],
+            holiday_effects: vec![-0.5, 0.1, 0.2, -1.0, 0.3],
             holidays: HolidayCalendar::uk_retail(),
             products: vec![ProductStats {
                 id: 123,
@@ -121,6 +146,8 @@ mod tests {
                 log_rate: 2.0,
                 elasticity: -2.0,
                 promo_lift: 0.5,
+                season_cos: -0.2,
+                season_sin: 0.1,
             }],
             stores: vec![StoreStats { id: 1, rows: 500, log_rate: 0.5 }],
         }
@@ -148,10 +175,19 @@ mod tests {
         assert!((f[PRICE_EFFECT] - (29.99f64 / 31.99).ln() * -2.0).abs() < 1e-12);
         assert!(f[PRICE_EFFECT] > 0.0, "below the reference price sells more");
         assert_eq!((f[PRODUCT_BASE_RATE], f[STORE_BASE_RATE], f[PROMOTION_EFFECT]), (2.0, 0.5, 0.0));
+        let angle = std::f64::consts::TAU / 365.25;
+        assert!((f[SEASON_EFFECT] - (-0.2 * angle.cos() + 0.1 * angle.sin())).abs() < 1e-12);
+        assert_eq!(f[CALENDAR_EFFECT], -0.5, "a Monday (0) and New Year's Day (-0.5)");
+        let baseline = 2.0 + 0.5 - 1.0 + f[PRICE_EFFECT] + f[SEASON_EFFECT] - 0.5;
+        assert!((f[BASELINE] - baseline).abs() < 1e-12, "{} vs {baseline}", f[BASELINE]);
         let on_promo = SalesRecord { date: "2024-03-14", promotion: 1, ..record };
         let f = encode(&on_promo, &stats()).expect("valid").features;
         assert_eq!((f[DAY_OF_WEEK], f[MONTH], f[DAY_OF_YEAR], f[HOLIDAY]), (4.0, 3.0, 74.0, 0.0));
-        assert_eq!(f[PROMOTION_EFFECT], 0.5);
+        assert_eq!((f[PROMOTION_EFFECT], f[CALENDAR_EFFECT]), (0.5, 0.0));
+        // Each holiday is its own code, whatever its weekday or day of the year.
+        let holiday = |date| encode(&SalesRecord { date, ..record }, &stats()).expect("valid").features[HOLIDAY];
+        assert_eq!([holiday("2023-12-25"), holiday("2024-12-25"), holiday("2024-12-26")], [4.0, 4.0, 5.0]);
+        assert_eq!([holiday("2024-03-29"), holiday("2024-04-01"), holiday("2024-12-24")], [2.0, 3.0, 0.0]);
     }
 
     #[test]
@@ -164,6 +200,8 @@ mod tests {
         assert_eq!((f[RELATIVE_PRICE], f[PRICE_EFFECT]), (1.0, 0.0), "own price is the reference");
         assert_eq!((f[PRODUCT_BASE_RATE], f[STORE_BASE_RATE]), (1.0, 1.0));
         assert_eq!(f[PROMOTION_EFFECT], 0.3, "the mean lift");
+        let angle = std::f64::consts::TAU * 153.0 / 365.25;
+        assert!((f[SEASON_EFFECT] - 0.1 * angle.cos()).abs() < 1e-12, "the mean season");
     }
 
     #[test]

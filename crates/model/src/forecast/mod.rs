@@ -31,14 +31,25 @@
 pub mod calendar;
 #[cfg(feature = "train")]
 pub mod data;
+#[cfg(feature = "train")]
+pub mod evaluation;
 pub mod features;
 pub mod stats;
+#[cfg(feature = "train")]
+pub mod training;
 
 pub use calendar::HolidayCalendar;
 pub use features::{FEATURE_NAMES, N_FEATURES, SalesEncoded, encode, encode_parsed};
 pub use stats::SalesStats;
 
 use crate::features::{FieldError, InvalidInput, Unseen};
+
+/// Model name of sales forecasts in artifacts.
+pub const FORECAST_MODEL_NAME: &str = "retail-sales-forecast";
+/// The column a sales forecast predicts (the code of its one output).
+pub const FORECAST_TARGET: &str = "units";
+/// Label of a sales forecast's one output.
+pub const FORECAST_LABEL: &str = "Units sold per store, product and day";
 
 /// Smallest accepted price, pounds (features take its logarithm, so 0 is refused).
 pub const MIN_PRICE: f64 = 0.01;

@@ -16,6 +16,15 @@
 //!   whose variance is the spread of the estimates minus their mean sampling variance; sampling
 //!   variance from the inverse Hessian × the Pearson dispersion). Products with fewer than
 //!   [`MIN_GROUPS`] groups get the mean.
+//! * **Season** (products): the same regression's yearly cosine and sine coefficients, shrunk
+//!   the same way: the product's own seasonal log effect on a day of the year
+//!   ([`SalesStats::season_effect`]). Products of different categories peak in different months,
+//!   which trees could only learn product by product.
+//! * **Calendar** (global): the weekday and holiday coefficients of the same regressions,
+//!   averaged over products (precision-weighted, as the shrinkage's mean): the log effect of each
+//!   weekday relative to Monday and of each holiday ([`SalesStats::calendar_effect`]). A holiday
+//!   is seen once a year, on a different weekday each time; learnt once from every product it
+//!   transfers to next year's date, where a tree split learnt on last year's weekday would not.
 //!
 //! **Unseen ids** get the global defaults: base rate `ln ḡ`, elasticity and lift the
 //! across-product means, and the request's own price as the reference (relative price 1).
@@ -34,6 +43,9 @@ pub const STATS_VERSION: u32 = 1;
 pub const PRIOR_ROWS: f64 = 50.0;
 /// Fewest (day, price, promotion) groups a product needs for its own elasticity estimate.
 pub const MIN_GROUPS: usize = 30;
+/// Most holidays of a calendar: the holiday feature is a category code `0..=MAX_HOLIDAYS`, and
+/// categories have at most 256 codes.
+pub const MAX_HOLIDAYS: usize = 255;
 /// Smallest mean units used for a logarithm (keeps all-zero data finite).
 const MIN_MEAN: f64 = 1e-6;
 /// Ridge on the regression coefficients (numerical stability only).
@@ -54,6 +66,12 @@ pub struct ProductStats {
     pub elasticity: f64,
     /// Shrunk log lift of a promotion beyond its price cut.
     pub promo_lift: f64,
+    /// Shrunk coefficient of the yearly cosine of the product's season (0 when absent).
+    #[serde(default)]
+    pub season_cos: f64,
+    /// Shrunk coefficient of the yearly sine of the product's season (0 when absent).
+    #[serde(default)]
+    pub season_sin: f64,
 }
 
 /// What the features know about one store.
@@ -82,6 +100,19 @@ pub struct SalesStats {
     pub elasticity: f64,
     /// Mean promotion lift across products: the lift of unseen products.
     pub promo_lift: f64,
+    /// Mean yearly cosine coefficient across products: the season of unseen products.
+    #[serde(default)]
+    pub season_cos: f64,
+    /// Mean yearly sine coefficient across products: the season of unseen products.
+    #[serde(default)]
+    pub season_sin: f64,
+    /// Log effect of each ISO weekday relative to Monday, Monday first (7 values; empty in
+    /// stats without a calendar, which then has no effect).
+    #[serde(default)]
+    pub weekday_effects: Vec<f64>,
+    /// Log effect of each holiday of [`SalesStats::holidays`], in rule order (empty: none).
+    #[serde(default)]
+    pub holiday_effects: Vec<f64>,
     /// The holiday calendar of the holiday feature.
     pub holidays: HolidayCalendar,
     /// Products, sorted by id.
@@ -112,20 +143,39 @@ impl SalesStats {
         self.stores.binary_search_by_key(&id, |s| s.id).ok().map(|i| &self.stores[i])
     }
 
+    /// The seasonal log effect of a product (the across-product mean for an unseen one) on a day:
+    /// `season_cos · cos(2π·d/365.25) + season_sin · sin(2π·d/365.25)`, `d` the day of the year.
+    pub fn season_effect(&self, product: Option<&ProductStats>, day: i64) -> f64 {
+        let (c, s) = product.map_or((self.season_cos, self.season_sin), |p| (p.season_cos, p.season_sin));
+        let angle = year_angle(day);
+        c * angle.cos() + s * angle.sin()
+    }
+
+    /// The log effect of the day's weekday and holiday ([`SalesStats::weekday_effects`],
+    /// [`SalesStats::holiday_effects`]); 0 for an effect the stats do not have.
+    pub fn calendar_effect(&self, day: i64) -> f64 {
+        let weekday = self.weekday_effects.get(calendar::weekday(day) as usize - 1).copied().unwrap_or(0.0);
+        let holiday = self.holidays.holiday_index(day).and_then(|h| self.holiday_effects.get(h)).copied();
+        weekday + holiday.unwrap_or(0.0)
+    }
+
     /// Checks stats read from an artifact: version, ids sorted and unique, finite values.
     pub fn check(&self) -> Result<(), StatsError> {
         let fail = |m: String| Err(StatsError::Invalid(m));
         if self.version != STATS_VERSION {
             return fail(format!("version {} (this build reads {STATS_VERSION})", self.version));
         }
-        if ![self.global_log_rate, self.elasticity, self.promo_lift].iter().all(|v| v.is_finite()) {
+        let globals = [self.global_log_rate, self.elasticity, self.promo_lift, self.season_cos, self.season_sin];
+        let calendar = self.weekday_effects.iter().chain(&self.holiday_effects);
+        if !globals.iter().chain(calendar).all(|v| v.is_finite()) {
             return fail("global values must be finite".to_owned());
         }
         if !self.products.windows(2).all(|w| w[0].id < w[1].id) || !self.stores.windows(2).all(|w| w[0].id < w[1].id) {
             return fail("store and product ids must be sorted and unique".to_owned());
         }
         for p in &self.products {
-            let finite = [p.log_rate, p.elasticity, p.promo_lift].iter().all(|v| v.is_finite());
+            let finite =
+                [p.log_rate, p.elasticity, p.promo_lift, p.season_cos, p.season_sin].iter().all(|v| v.is_finite());
             let priced = (super::MIN_PRICE..=super::MAX_PRICE).contains(&p.reference_price);
             if !finite || !priced {
                 return fail(format!("product {}: values out of range", p.id));
@@ -133,6 +183,16 @@ impl SalesStats {
         }
         if let Some(s) = self.stores.iter().find(|s| !s.log_rate.is_finite()) {
             return fail(format!("store {}: log_rate is not finite", s.id));
+        }
+        if !matches!(self.weekday_effects.len(), 0 | 7) {
+            return fail(format!("{} weekday effects, not 7", self.weekday_effects.len()));
+        }
+        if !self.holiday_effects.is_empty() && self.holiday_effects.len() != self.holidays.rules.len() {
+            let (effects, rules) = (self.holiday_effects.len(), self.holidays.rules.len());
+            return fail(format!("{effects} holiday effects for {rules} holidays"));
+        }
+        if self.holidays.rules.len() > MAX_HOLIDAYS {
+            return fail(format!("{} holidays, at most {MAX_HOLIDAYS}", self.holidays.rules.len()));
         }
         self.holidays.check().map_err(StatsError::Invalid)
     }
@@ -176,6 +236,13 @@ impl SalesStats {
             .collect();
         let elasticity = EmpiricalBayes::new(fits.iter().filter_map(|f| f.elasticity));
         let promo_lift = EmpiricalBayes::new(fits.iter().filter_map(|f| f.promo_lift));
+        let season_cos = EmpiricalBayes::new(fits.iter().filter_map(|f| f.season.map(|s| s[0])));
+        let season_sin = EmpiricalBayes::new(fits.iter().filter_map(|f| f.season.map(|s| s[1])));
+        // Column k of the calendar: Tuesday..Sunday, then each holiday.
+        let calendar_mean =
+            |k: usize| EmpiricalBayes::new(fits.iter().filter_map(|f| Some(f.calendar.as_ref()?[k]))).mean;
+        let weekday_effects = std::iter::once(0.0).chain((0..6).map(calendar_mean)).collect();
+        let holiday_effects = (0..holidays.rules.len()).map(|h| calendar_mean(6 + h)).collect();
         let products = product_ids
             .iter()
             .zip(&fits)
@@ -186,6 +253,8 @@ impl SalesStats {
                 log_rate: shrunk(f.units, f.rows),
                 elasticity: elasticity.shrink(f.elasticity),
                 promo_lift: promo_lift.shrink(f.promo_lift),
+                season_cos: season_cos.shrink(f.season.map(|s| s[0])),
+                season_sin: season_sin.shrink(f.season.map(|s| s[1])),
             })
             .collect();
         Ok(Self {
@@ -195,6 +264,10 @@ impl SalesStats {
             prior_rows: PRIOR_ROWS,
             elasticity: elasticity.mean,
             promo_lift: promo_lift.mean,
+            season_cos: season_cos.mean,
+            season_sin: season_sin.mean,
+            weekday_effects,
+            holiday_effects,
             holidays,
             products,
             stores,
@@ -233,6 +306,10 @@ struct ProductFit {
     reference_price: f64,
     elasticity: Option<Estimate>,
     promo_lift: Option<Estimate>,
+    /// Yearly cosine and sine coefficients.
+    season: Option<[Estimate; 2]>,
+    /// Tuesday..Sunday coefficients, then one per holiday.
+    calendar: Option<Vec<Estimate>>,
 }
 
 fn fit_product(
@@ -263,24 +340,26 @@ fn fit_product(
         let x = design(rows.day[first], (rows.price[first] / reference_price).ln(), rows.promotion[first], holidays);
         groups.push(Group { y, offset: exposure.ln(), x });
     }
-    let (elasticity, promo_lift) = if groups.len() >= MIN_GROUPS {
-        match poisson_regression(&groups) {
-            Some(fit) => (Some(fit.estimate(1)), Some(fit.estimate(2))),
-            None => (None, None),
-        }
-    } else {
-        (None, None)
-    };
+    let fit = if groups.len() >= MIN_GROUPS { poisson_regression(&groups) } else { None };
+    let elasticity = fit.as_ref().map(|f| f.estimate(1));
+    let promo_lift = fit.as_ref().map(|f| f.estimate(2));
+    let season = fit.as_ref().map(|f| [f.estimate(3), f.estimate(4)]);
+    let calendar = fit.as_ref().map(|f| (5..f.beta.len()).map(|j| f.estimate(j)).collect());
     // A product never on (or always on) promotion says nothing about the lift.
     let promoted = groups.iter().filter(|g| g.x[2] > 0.0).count();
     let promo_lift = promo_lift.filter(|_| promoted > 0 && promoted < groups.len());
-    ProductFit { rows: indices.len() as u64, units, reference_price, elasticity, promo_lift }
+    ProductFit { rows: indices.len() as u64, units, reference_price, elasticity, promo_lift, season, calendar }
+}
+
+/// The day of the year as an angle, `2π·d/365.25` (the season's cosine and sine argument).
+fn year_angle(day: i64) -> f64 {
+    TAU * f64::from(calendar::day_of_year(day)) / 365.25
 }
 
 /// Regression columns: intercept, log relative price, promotion, yearly cos/sin, Tuesday..Sunday
 /// indicators, one indicator per holiday.
 fn design(day: i64, log_relative_price: f64, promotion: bool, holidays: &HolidayCalendar) -> Vec<f64> {
-    let angle = TAU * f64::from(calendar::day_of_year(day)) / 365.25;
+    let angle = year_angle(day);
     let mut x = vec![1.0, log_relative_price, f64::from(u8::from(promotion)), angle.cos(), angle.sin()];
     let weekday = calendar::weekday(day);
     x.extend((2..=7).map(|w| f64::from(u8::from(weekday == w))));

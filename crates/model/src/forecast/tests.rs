@@ -3,7 +3,7 @@
 use super::data::parse_sales;
 use super::*;
 use crate::progress::Silent;
-use crate::synth::sales::world::{SEED_PRODUCT, SalesWorld};
+use crate::synth::sales::world::{CATEGORIES, SEED_PRODUCT, SalesWorld, WEEKDAY_EFFECT, holiday_effect};
 use crate::synth::sales::{SalesConfig, generate};
 use crate::time::days_from_civil;
 
@@ -28,7 +28,7 @@ fn correlation(pairs: &[(f64, f64)]) -> f64 {
 }
 
 #[test]
-fn stats_recover_the_worlds_elasticities_and_base_rates() {
+fn stats_recover_the_worlds_elasticities_base_rates_and_calendar() {
     let (rows, world) = generated(8, 80, 731);
     let stats = SalesStats::fit(&rows, HolidayCalendar::uk_retail()).expect("fit");
     assert!(stats.check().is_ok());
@@ -49,6 +49,30 @@ fn stats_recover_the_worlds_elasticities_and_base_rates() {
     assert!(bias.abs() < 0.1, "mean elasticity error {bias}");
     let true_mean = elasticity.iter().map(|e| e.0).sum::<f64>() / elasticity.len() as f64;
     assert!((stats.elasticity - true_mean).abs() < 0.15, "{} vs {true_mean}", stats.elasticity);
+    // The calendar: weekday effects relative to Monday, each holiday's effect, and each
+    // product's season (the world's category season, a cosine with its own peak).
+    for (w, fitted) in stats.weekday_effects.iter().enumerate() {
+        let truth = WEEKDAY_EFFECT[w] - WEEKDAY_EFFECT[0];
+        assert!((fitted - truth).abs() < 0.03, "weekday {w}: {fitted} vs {truth}");
+    }
+    for (rule, fitted) in stats.holidays.rules.iter().zip(&stats.holiday_effects) {
+        let truth = holiday_effect(rule.name());
+        assert!((fitted - truth).abs() < 0.1, "{}: {fitted} vs {truth}", rule.name());
+    }
+    let fitted = &stats;
+    let seasons: Vec<(f64, f64)> = products
+        .iter()
+        .flat_map(|(p, s)| {
+            let c = &CATEGORIES[p.category];
+            (0..12).map(move |m| {
+                let day = days_from_civil(2023, m + 1, 15);
+                let doy = f64::from(calendar::day_of_year(day));
+                (c.season * (std::f64::consts::TAU * (doy - c.peak) / 365.25).cos(), fitted.season_effect(Some(s), day))
+            })
+        })
+        .collect();
+    let cs = correlation(&seasons);
+    assert!(cs > 0.9, "season correlation {cs}");
     // Reference prices are the worlds' regular prices.
     for (p, s) in &products {
         assert!(

@@ -1,5 +1,8 @@
 //! The model card: a Markdown page with the metrics, a confusion-matrix chart and a reliability
-//! (calibration) diagram, both as self-contained SVG files beside it.
+//! (calibration) diagram, both as self-contained SVG files beside it. A sales forecast's card is
+//! in [`sales`].
+
+pub mod sales;
 
 use std::fmt::Write as _;
 

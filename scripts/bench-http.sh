@@ -5,6 +5,9 @@
 #   - process start → /ready 200, and idle RSS
 #   - POST /predict, seed body and the 1000-body mix, with ACCESS_LOG=errors and ACCESS_LOG=all
 #     (JSON lines through the non-blocking writer), as a ratio of the floor
+#   - a forecast POST /predict (the seed's Retail Forecast API body) against a basket one on the
+#     same server (both embedded models, as with no configuration), two interleaved pairs
+#   - three models loaded (MODELS): start → /ready and idle RSS
 #   - the cost of authentication: POST /predict with auth on (JWT_SECRET_KEY) and a bearer token,
 #     against the same server setup without auth, two interleaved pairs
 #   - POST /predict at half the measured maximum rate: latency percentiles (oha, fixed rate)
@@ -28,15 +31,18 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 # Start → ready, polled without spawning a process per probe; the server keeps running.
-start_api() { # access-log mode [JWT secret] → "ms pid port"
+start_api() { # access-log mode [JWT secret] [MODELS] → "ms pid port"
   local port; port=$(free_port)
-  python3 - "$bin" "$port" "$1" "${2:-}" <<'PY'
+  python3 - "$bin" "$port" "$1" "${2:-}" "${3:-}" <<'PY'
 import http.client, os, subprocess, sys, time
-binary, port, access, secret = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+binary, port, access, secret, models = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 env = dict(os.environ, PORT=port, HOST="127.0.0.1", RUST_LOG="info", LOG_FORMAT="json", ACCESS_LOG=access)
 env.pop("JWT_SECRET_KEY", None)
+env.pop("MODELS", None)
 if secret:
     env["JWT_SECRET_KEY"] = secret
+if models:
+    env["MODELS"] = models
 t0 = time.perf_counter()
 p = subprocess.Popen([binary, "serve"], env=env, stderr=subprocess.DEVNULL, start_new_session=True)
 while True:
@@ -56,11 +62,16 @@ read -r _ all_pid all_port < <(start_api all); pids+=("$all_pid")
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 read -r _ auth_pid auth_port < <(start_api errors "$secret"); pids+=("$auth_pid")
 token=$(JWT_SECRET_KEY=$secret "$bin" token --sub bench --scopes predict --ttl 1h)
+three=retail-price-sensitivity=embedded,retail-sales-forecast=embedded:retail-sales-forecast,copy=$PWD/models/default
+read -r three_ms three_pid _ < <(start_api errors "" "$three"); pids+=("$three_pid")
+forecast='{"features": {"store_id": 1, "product_id": 123, "date": "2024-01-01", "price": 29.99, "promotion": 0}}'
+printf "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = [==[%s]==]\n" "$forecast" > "$work/forecast.lua"
 floor_port=$(free_port)
 target/release/retail-bench-floor "$floor_port" & pids+=("$!")
 sleep 1
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-echo "start → /ready 200: ${start_ms} ms; idle RSS: $(rss "$api_pid") MiB"
+echo "start → /ready 200: ${start_ms} ms; idle RSS: $(rss "$api_pid") MiB (both embedded models)"
+echo "three models (MODELS=$three): start → /ready 200: ${three_ms} ms; idle RSS: $(rss "$three_pid") MiB (targets: 150 ms, 30 MiB)"
 
 run_wrk() { # label, url, extra args... → prints a line, leaves the rate in $work/label.rps
   local label=$1 url=$2; shift 2
@@ -87,6 +98,13 @@ for pair in 1 2; do
   run_wrk "noauth-$pair" "$api" -s "$work/seed.lua"
   run_wrk "auth-$pair" "http://127.0.0.1:$auth_port/predict" -s "$work/seed.lua" -H "Authorization: Bearer $token"
 done
+# The forecast against the basket model, same server, same connections.
+for pair in 1 2; do
+  run_wrk "basket-$pair" "$api" -s "$work/seed.lua"
+  run_wrk "forecast-$pair" "$api" -s "$work/forecast.lua"
+done
+forecast_ratio=$(echo "scale=3; ($(cat "$work/forecast-1.rps") + $(cat "$work/forecast-2.rps")) / ($(cat "$work/basket-1.rps") + $(cat "$work/basket-2.rps"))" | bc)
+echo "forecast POST /predict / basket POST /predict on the same server: ${forecast_ratio} (target >= 0.85)"
 auth_cost=$(echo "scale=2; 100 * (($(cat "$work/noauth-1.rps") + $(cat "$work/noauth-2.rps")) / ($(cat "$work/auth-1.rps") + $(cat "$work/auth-2.rps"))) - 100" | bc)
 echo "authentication (HS256 bearer token, ACCESS_LOG=errors): ${auth_cost}% more time per /predict than without auth (target <= 5%)"
 floor_rps=$(echo "($(cat "$work/floor-1.rps") + $(cat "$work/floor-2.rps")) / 2" | bc -l)

@@ -10,7 +10,7 @@
 //! name = "retail-price-sensitivity"
 //! source = "s3://models/retail/model.tar.gz" # a path, file://, s3://, registry:<group>, embedded
 //! poll_seconds = 60                          # optional (else MODEL_POLL_SECONDS)
-//! fallback = "embedded"                      # optional: serve the embedded model while it loads
+//! fallback = "embedded"                      # optional: an embedded model serves while it loads
 //! ```
 
 use std::path::Path;
@@ -18,19 +18,20 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use retail_server::store::S3Url;
+use retail_model::artifact::ModelKind;
 use retail_server::{ModelConfig, ModelSource};
 use serde::Deserialize;
 
 /// Largest `MODELS_CONFIG` file read.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
-/// One model to serve, and whether the embedded model may stand in while it loads.
+/// One model to serve, and which embedded model may stand in while it loads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
     /// Name, source, poll interval.
     pub config: ModelConfig,
-    /// Serve the embedded model until the source loads.
-    pub fallback: bool,
+    /// Serve this embedded model until the source loads.
+    pub fallback: Option<ModelKind>,
 }
 
 /// `MODELS_CONFIG`.
@@ -49,15 +50,19 @@ struct Entry {
     name: String,
     source: String,
     poll_seconds: Option<f64>,
-    fallback: Option<Fallback>,
+    fallback: Option<String>,
 }
 
-/// What may serve while a model's source loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Fallback {
-    None,
-    Embedded,
+/// What may serve while a model's source loads: `none`, or an embedded model (`embedded`,
+/// `embedded:retail-sales-forecast`).
+fn fallback(value: Option<&str>) -> anyhow::Result<Option<ModelKind>> {
+    match value {
+        None | Some("none") => Ok(None),
+        Some(other) => match source(other) {
+            Ok(ModelSource::Embedded(kind)) => Ok(Some(kind)),
+            _ => bail!("fallback {other:?}: use none, embedded or embedded:retail-sales-forecast"),
+        },
+    }
 }
 
 /// The models of a `MODELS_CONFIG` file and the default it names; `poll` applies to models that
@@ -85,10 +90,8 @@ fn parse_file(text: &str, poll: Option<Duration>) -> anyhow::Result<(Vec<Planned
                 Some(s) => seconds(s).with_context(|| format!("model {:?}: poll_seconds", e.name))?,
             };
             let source = source(&e.source).with_context(|| format!("model {:?}", e.name))?;
-            Ok(Planned {
-                config: ModelConfig { name: e.name, source, poll },
-                fallback: e.fallback == Some(Fallback::Embedded),
-            })
+            let fallback = fallback(e.fallback.as_deref()).with_context(|| format!("model {:?}", e.name))?;
+            Ok(Planned { config: ModelConfig { name: e.name, source, poll }, fallback })
         })
         .collect::<anyhow::Result<_>>()?;
     Ok((planned, file.default))
@@ -104,7 +107,7 @@ pub fn from_list(list: &str, poll: Option<Duration>) -> anyhow::Result<Vec<Plann
                 bail!("MODELS item {item:?}: write name=source");
             };
             let source = source(uri.trim()).with_context(|| format!("MODELS item {item:?}"))?;
-            Ok(Planned { config: ModelConfig { name: name.trim().to_owned(), source, poll }, fallback: false })
+            Ok(Planned { config: ModelConfig { name: name.trim().to_owned(), source, poll }, fallback: None })
         })
         .collect()
 }
@@ -115,13 +118,21 @@ fn seconds(value: f64) -> anyhow::Result<Option<Duration>> {
     Ok((!d.is_zero()).then_some(d))
 }
 
-/// A model source: a path, `file://…`, `s3://bucket/key`, `registry:<group>` or `embedded`.
+/// A model source: a path, `file://…`, `s3://bucket/key`, `registry:<group>`, `embedded` (the
+/// basket classifier, also `embedded:retail-price-sensitivity`) or
+/// `embedded:retail-sales-forecast`.
 pub fn source(uri: &str) -> anyhow::Result<ModelSource> {
     if uri.is_empty() {
         bail!("empty source");
     }
-    if uri == "embedded" {
-        return Ok(ModelSource::Embedded);
+    if let Some(name) = uri.strip_prefix("embedded") {
+        return match name {
+            "" | ":retail-price-sensitivity" => Ok(ModelSource::Embedded(ModelKind::BasketClassifier)),
+            ":retail-sales-forecast" => Ok(ModelSource::Embedded(ModelKind::SalesForecast)),
+            _ => bail!(
+                "{uri}: the embedded models are embedded:retail-price-sensitivity (or embedded) and embedded:retail-sales-forecast"
+            ),
+        };
     }
     if let Some(group) = uri.strip_prefix("registry:") {
         if group.is_empty() {
@@ -159,6 +170,7 @@ mod tests {
             fallback = "embedded"
             [[model]]
             name = "registered"
+            fallback = "embedded:retail-sales-forecast"
             source = "registry:retail-forecast"
             poll_seconds = 0
         "#;
@@ -166,16 +178,17 @@ mod tests {
         let (planned, default) = parse_file(text, poll).expect("config");
         assert_eq!(default.as_deref(), Some("forecast"));
         assert_eq!(planned.len(), 3);
-        assert_eq!(planned[0].config, ModelConfig { name: "baskets".into(), source: ModelSource::Embedded, poll });
-        assert!(!planned[0].fallback);
+        assert_eq!(planned[0].config, ModelConfig { name: "baskets".into(), source: ModelSource::Embedded(ModelKind::BasketClassifier), poll });
+        assert_eq!(planned[0].fallback, None);
         let s3 = ModelSource::S3(S3Url { bucket: "models".into(), key: "forecast/model.tar.gz".into() });
         assert_eq!(
             planned[1].config,
             ModelConfig { name: "forecast".into(), source: s3, poll: Some(Duration::from_secs(30)) }
         );
-        assert!(planned[1].fallback);
+        assert_eq!(planned[1].fallback, Some(ModelKind::BasketClassifier));
         assert_eq!(planned[2].config.source, ModelSource::Registry { group: "retail-forecast".into() });
         assert_eq!(planned[2].config.poll, None, "0 means never");
+        assert_eq!(planned[2].fallback, Some(ModelKind::SalesForecast));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, ModelKind};
 use retail_server::store::S3Url;
 use retail_server::{AccessLog, AppState, ConnLimits, ModelConfig, ModelSlot, ModelSource, Models, ServerConfig};
+
+use retail_model::forecast::FORECAST_MODEL_NAME;
 
 use crate::models_config::{self, Planned};
 
@@ -238,7 +240,7 @@ fn model_source(
         }
         return match (bucket.filter(|b| !b.is_empty()), key.filter(|k| !k.is_empty())) {
             (Some(bucket), Some(key)) => Ok(ModelSource::S3(S3Url { bucket: bucket.to_owned(), key: key.to_owned() })),
-            (None, None) => Ok(ModelSource::Embedded),
+            (None, None) => Ok(ModelSource::Embedded(ModelKind::BasketClassifier)),
             _ => bail!("MODEL_BUCKET and MODEL_KEY go together: set both, or neither"),
         };
     };
@@ -262,6 +264,7 @@ impl ServeArgs {
             }
             (Some(path), None) => models_config::from_file(path, poll)?,
             (None, Some(list)) => (models_config::from_list(list, poll)?, None),
+            (None, None) if !single => (embedded_models(poll), None),
             (None, None) => {
                 let source = model_source(
                     self.model_uri.as_deref(),
@@ -270,22 +273,35 @@ impl ServeArgs {
                     self.model_key.as_deref(),
                 )?;
                 let config = ModelConfig { name: retail_model::MODEL_NAME.to_owned(), source, poll };
-                (vec![Planned { config, fallback: self.model_fallback == Fallback::Embedded }], None)
+                let fallback = (self.model_fallback == Fallback::Embedded).then_some(ModelKind::BasketClassifier);
+                (vec![Planned { config, fallback }], None)
             }
         };
         Ok((planned, self.default_model.clone().filter(|d| !d.is_empty()).or(default)))
     }
 }
 
+/// With no model configured: both embedded models, the basket classifier (the default, as
+/// before) and the sales forecast, so every request of the seeds works out of the box.
+fn embedded_models(poll: Option<Duration>) -> Vec<Planned> {
+    [(retail_model::MODEL_NAME, ModelKind::BasketClassifier), (FORECAST_MODEL_NAME, ModelKind::SalesForecast)]
+        .map(|(name, kind)| Planned {
+            config: ModelConfig { name: name.to_owned(), source: ModelSource::Embedded(kind), poll },
+            fallback: None,
+        })
+        .to_vec()
+}
+
 /// Loads what serves in `slot` at start-up. Local and embedded sources fail fast (a wrong path is
 /// a configuration error); a remote store may be down at start-up, so its model starts not
 /// ready (or on the embedded fallback) and the server keeps trying.
-fn load_at_start(slot: &ModelSlot, fallback: bool) -> anyhow::Result<()> {
+fn load_at_start(slot: &ModelSlot, fallback: Option<ModelKind>) -> anyhow::Result<()> {
     let name = slot.name();
     match slot.configured_source() {
-        ModelSource::Embedded => {
-            let artifact = Artifact::embedded_default().context("cannot load the embedded default model")?;
-            slot.serve_now(artifact, ModelSource::Embedded);
+        source @ ModelSource::Embedded(kind) => {
+            let artifact =
+                Artifact::embedded(*kind).with_context(|| format!("model {name}: no embedded {}", kind.as_str()))?;
+            slot.serve_now(artifact, source.clone());
         }
         source @ ModelSource::Local(path) => {
             let artifact =
@@ -293,9 +309,9 @@ fn load_at_start(slot: &ModelSlot, fallback: bool) -> anyhow::Result<()> {
             slot.serve_now(artifact, source.clone());
         }
         ModelSource::S3(_) | ModelSource::Registry { .. } => {
-            if fallback {
-                let artifact = Artifact::embedded_default().context("cannot load the embedded fallback model")?;
-                slot.serve_now(artifact, ModelSource::Embedded);
+            if let Some(kind) = fallback {
+                let artifact = Artifact::embedded(kind).context("cannot load the embedded fallback model")?;
+                slot.serve_now(artifact, ModelSource::Embedded(kind));
             }
         }
     }
@@ -340,8 +356,8 @@ mod tests {
     #[test]
     fn model_uri_forms() {
         let source = |uri: Option<&str>| model_source(uri, None, None, None);
-        assert_eq!(source(None).expect("none"), ModelSource::Embedded);
-        assert_eq!(source(Some("")).expect("empty"), ModelSource::Embedded);
+        assert_eq!(source(None).expect("none"), ModelSource::Embedded(ModelKind::BasketClassifier));
+        assert_eq!(source(Some("")).expect("empty"), ModelSource::Embedded(ModelKind::BasketClassifier));
         assert_eq!(source(Some("/m")).expect("path"), ModelSource::Local("/m".into()));
         assert_eq!(source(Some("file:///m.tar.gz")).expect("file"), ModelSource::Local("/m.tar.gz".into()));
         let s3 = ModelSource::S3(S3Url { bucket: "b".into(), key: "a/model.tar.gz".into() });

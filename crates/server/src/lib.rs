@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use auth::openapi::SecuritySchemes;
 use axum::Router;
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, ModelKind};
 use tokio::sync::Semaphore;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,8 +39,8 @@ pub use routes::Scored;
 /// Where the served model came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
-    /// The default model compiled into the binary.
-    Embedded,
+    /// A default model compiled into the binary: the basket classifier, or the sales forecast.
+    Embedded(ModelKind),
     /// A local artifact directory or `.tar.gz`.
     Local(String),
     /// A `model.tar.gz` in S3 or an S3-compatible store.
@@ -56,17 +56,19 @@ impl ModelSource {
     /// Short name used in answers and metrics (`embedded`, `local`, `s3`, `registry`).
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Embedded => "embedded",
+            Self::Embedded(_) => "embedded",
             Self::Local(_) => "local",
             Self::S3(_) => "s3",
             Self::Registry { .. } => "registry",
         }
     }
 
-    /// Where exactly (`embedded`, the path, the `s3://` URI, or `registry:<group>`).
+    /// Where exactly (`embedded`, `embedded:retail-sales-forecast`, the path, the `s3://` URI,
+    /// or `registry:<group>`).
     pub fn location(&self) -> String {
         match self {
-            Self::Embedded => "embedded".to_owned(),
+            Self::Embedded(ModelKind::BasketClassifier) => "embedded".to_owned(),
+            Self::Embedded(ModelKind::SalesForecast) => format!("embedded:{}", retail_model::forecast::FORECAST_MODEL_NAME),
             Self::Local(path) => path.clone(),
             Self::S3(url) => url.to_string(),
             Self::Registry { group } => format!("registry:{group}"),
@@ -173,7 +175,7 @@ impl AppState {
     pub fn starting(configured: ModelSource, config: ServerConfig, fallback: Option<Artifact>) -> Self {
         let state = Self::single(retail_model::MODEL_NAME, configured, config);
         if let Some(artifact) = fallback {
-            state.models.default_slot().serve_now(artifact, ModelSource::Embedded);
+            state.models.default_slot().serve_now(artifact, ModelSource::Embedded(ModelKind::BasketClassifier));
         }
         state
     }

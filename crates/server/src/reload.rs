@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use retail_model::artifact::{Artifact, ArtifactError};
+use retail_model::artifact::{Artifact, ArtifactError, ModelKind};
 
 use crate::registry::{Package, Registry, RegistryError};
 use crate::store::{S3Source, StoreError};
@@ -91,7 +91,7 @@ trait Source: Send + Sync {
 
 /// A configured source, ready to be checked for changes and loaded.
 enum Watched {
-    Embedded,
+    Embedded(ModelKind),
     Local(PathBuf),
     S3(S3Source),
     Registry { registry: Registry, group: String },
@@ -100,7 +100,7 @@ enum Watched {
 impl Watched {
     fn new(source: &ModelSource) -> Result<Self, String> {
         Ok(match source {
-            ModelSource::Embedded => Self::Embedded,
+            ModelSource::Embedded(kind) => Self::Embedded(*kind),
             ModelSource::Local(path) => Self::Local(PathBuf::from(path)),
             ModelSource::S3(url) => Self::S3(S3Source::at(url).map_err(|e| e.to_string())?),
             ModelSource::Registry { group } => {
@@ -114,7 +114,7 @@ impl Source for Watched {
     /// File sizes and times, the ETag, the ARN of the newest approved package.
     async fn version_tag(&self) -> Result<Option<String>, LoadError> {
         Ok(match self {
-            Self::Embedded => None,
+            Self::Embedded(_) => None,
             Self::Local(path) => fingerprint(path),
             Self::S3(s3) => s3.etag().await?,
             Self::Registry { registry, group } => Some(registry.latest_approved(group).await?.model_package_arn),
@@ -123,7 +123,7 @@ impl Source for Watched {
 
     async fn load(&self) -> Result<Fetched, LoadError> {
         let artifact = match self {
-            Self::Embedded => Artifact::embedded_default()?,
+            Self::Embedded(kind) => Artifact::embedded(*kind)?,
             Self::Local(path) => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || Artifact::load(&path))
@@ -291,7 +291,7 @@ pub async fn load_then_watch(state: Arc<AppState>, slot: Arc<ModelSlot>) {
             return;
         }
     };
-    let embedded = matches!(watched, Watched::Embedded);
+    let embedded = matches!(watched, Watched::Embedded(_));
     let every = slot.poll();
     let mut poller = Poller::new(watched, slot);
     if pending {

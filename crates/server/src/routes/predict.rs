@@ -254,7 +254,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use axum::body::Body;
-    use retail_model::artifact::Artifact;
+    use retail_model::artifact::{Artifact, ModelKind};
     use tower::ServiceExt;
 
     use super::*;
@@ -262,7 +262,7 @@ mod tests {
 
     fn state() -> Arc<AppState> {
         let artifact = Artifact::embedded_default().expect("embedded model");
-        Arc::new(AppState::new(artifact, ModelSource::Embedded, ServerConfig::default()))
+        Arc::new(AppState::new(artifact, ModelSource::Embedded(ModelKind::BasketClassifier), ServerConfig::default()))
     }
 
     const SEED: &str = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;

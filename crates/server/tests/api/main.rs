@@ -7,13 +7,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, ModelKind};
 use retail_server::{AppState, ModelSource, ServerConfig, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod contract;
 mod hostile;
+mod forecast;
 mod models;
 
 fn state() -> Arc<AppState> {
@@ -22,7 +23,7 @@ fn state() -> Arc<AppState> {
 
 fn state_with(config: ServerConfig) -> Arc<AppState> {
     let artifact = Artifact::embedded_default().expect("embedded model");
-    Arc::new(AppState::new(artifact, ModelSource::Embedded, config))
+    Arc::new(AppState::new(artifact, ModelSource::Embedded(ModelKind::BasketClassifier), config))
 }
 
 async fn call_full(state: &Arc<AppState>, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {

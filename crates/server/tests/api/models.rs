@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, ModelKind};
 use retail_server::{AppState, ModelConfig, ModelSource, Models, ServerConfig};
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ fn config(name: &str, source: ModelSource) -> ModelConfig {
 /// Two models, `baskets` (the default, version `b1`) and `other` (version `o1`); and a third,
 /// `pending`, configured on S3 and not loaded when `with_pending`.
 fn two_models(with_pending: bool) -> Arc<AppState> {
-    let mut configs = vec![config("baskets", ModelSource::Embedded), config("other", ModelSource::Local("/m".into()))];
+    let mut configs = vec![config("baskets", ModelSource::Embedded(ModelKind::BasketClassifier)), config("other", ModelSource::Local("/m".into()))];
     if with_pending {
         let s3 = retail_server::store::S3Url { bucket: "b".into(), key: "k".into() };
         configs.push(config("pending", ModelSource::S3(s3)));
@@ -33,7 +33,7 @@ fn two_models(with_pending: bool) -> Arc<AppState> {
     let models = Models::new(configs, Some("baskets")).expect("models");
     let state = AppState::with_models(models, ServerConfig::default());
     let slots: Vec<_> = state.models().iter().cloned().collect();
-    slots[0].serve_now(renamed("b1"), ModelSource::Embedded);
+    slots[0].serve_now(renamed("b1"), ModelSource::Embedded(ModelKind::BasketClassifier));
     slots[1].serve_now(renamed("o1"), ModelSource::Local("/m".into()));
     Arc::new(state)
 }
@@ -120,7 +120,7 @@ async fn ready_waits_for_every_model_and_each_model_has_its_own() {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = post(&s, "/models/pending/predict", &seed()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    s.models().get("pending").expect("pending").serve_now(renamed("p1"), ModelSource::Embedded);
+    s.models().get("pending").expect("pending").serve_now(renamed("p1"), ModelSource::Embedded(ModelKind::BasketClassifier));
     let (status, _) = call(&s, "GET", "/ready", None, Body::empty()).await;
     assert_eq!(status, StatusCode::OK, "every model serves");
 }

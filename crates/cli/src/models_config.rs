@@ -17,8 +17,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use retail_server::store::S3Url;
 use retail_model::artifact::ModelKind;
+use retail_server::store::S3Url;
 use retail_server::{ModelConfig, ModelSource};
 use serde::Deserialize;
 
@@ -178,7 +178,10 @@ mod tests {
         let (planned, default) = parse_file(text, poll).expect("config");
         assert_eq!(default.as_deref(), Some("forecast"));
         assert_eq!(planned.len(), 3);
-        assert_eq!(planned[0].config, ModelConfig { name: "baskets".into(), source: ModelSource::Embedded(ModelKind::BasketClassifier), poll });
+        assert_eq!(
+            planned[0].config,
+            ModelConfig { name: "baskets".into(), source: ModelSource::Embedded(ModelKind::BasketClassifier), poll }
+        );
         assert_eq!(planned[0].fallback, None);
         let s3 = ModelSource::S3(S3Url { bucket: "models".into(), key: "forecast/model.tar.gz".into() });
         assert_eq!(

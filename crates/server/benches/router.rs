@@ -38,7 +38,8 @@ async fn exchange(app: axum::Router, bearer: Option<&str>) {
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let artifact = Artifact::embedded_default().expect("embedded model");
-    let state = Arc::new(AppState::new(artifact, ModelSource::Embedded(ModelKind::BasketClassifier), ServerConfig::default()));
+    let state =
+        Arc::new(AppState::new(artifact, ModelSource::Embedded(ModelKind::BasketClassifier), ServerConfig::default()));
     let app = router(state);
     let secret = "bench-secret-0123456789abcdef0123456789";
     let auth = Auth::new(&AuthConfig {
@@ -48,8 +49,10 @@ fn bench(c: &mut Criterion) {
     })
     .expect("auth");
     let artifact = Artifact::embedded_default().expect("embedded model");
-    let guarded =
-        router(Arc::new(AppState::new(artifact, ModelSource::Embedded(ModelKind::BasketClassifier), ServerConfig::default()).with_auth(auth)));
+    let guarded = router(Arc::new(
+        AppState::new(artifact, ModelSource::Embedded(ModelKind::BasketClassifier), ServerConfig::default())
+            .with_auth(auth),
+    ));
     let claims = serde_json::json!({"sub": "bench", "exp": 4_102_444_800u64, "scope": "predict"});
     let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("key");
     let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token");

@@ -68,7 +68,9 @@ impl ModelSource {
     pub fn location(&self) -> String {
         match self {
             Self::Embedded(ModelKind::BasketClassifier) => "embedded".to_owned(),
-            Self::Embedded(ModelKind::SalesForecast) => format!("embedded:{}", retail_model::forecast::FORECAST_MODEL_NAME),
+            Self::Embedded(ModelKind::SalesForecast) => {
+                format!("embedded:{}", retail_model::forecast::FORECAST_MODEL_NAME)
+            }
             Self::Local(path) => path.clone(),
             Self::S3(url) => url.to_string(),
             Self::Registry { group } => format!("registry:{group}"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use retail_model::artifact::{Artifact, ModelKind};
+use retail_model::artifact::Artifact;
 
 use crate::{ApiError, ModelSource, metrics, registry, reload};
 
@@ -235,6 +235,8 @@ fn valid_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use retail_model::artifact::ModelKind;
+
     use super::*;
 
     fn config(name: &str) -> ModelConfig {
@@ -267,7 +269,10 @@ mod tests {
         let slot = models.default_slot();
         assert!(!slot.is_serving() && !models.all_serving());
         assert!(matches!(slot.serving(), Err(ApiError::NotReady(_))));
-        slot.serve_now(Artifact::embedded_default().expect("embedded"), ModelSource::Embedded(ModelKind::BasketClassifier));
+        slot.serve_now(
+            Artifact::embedded_default().expect("embedded"),
+            ModelSource::Embedded(ModelKind::BasketClassifier),
+        );
         assert!(slot.is_serving() && models.all_serving(), "a fallback serves");
         let manifest_name = slot.model().expect("fallback").artifact.manifest.name.clone();
         assert!(Arc::ptr_eq(models.find(&manifest_name).expect("by manifest name"), slot));

@@ -89,8 +89,14 @@ async fn bad_forecast_input_lists_every_field() {
         assert!(listed.iter().any(|f| f == field), "{field} in {listed:?}: {body}");
     }
     for (body, field) in [
-        (json!({"features": {"store_id": 1, "product_id": 1.5, "date": "2024-01-01", "price": 1, "promotion": 0}}), "features.product_id"),
-        (json!({"features": {"store_id": 1, "product_id": 1, "date": "yesterday", "price": 1, "promotion": 0}}), "features.date"),
+        (
+            json!({"features": {"store_id": 1, "product_id": 1.5, "date": "2024-01-01", "price": 1, "promotion": 0}}),
+            "features.product_id",
+        ),
+        (
+            json!({"features": {"store_id": 1, "product_id": 1, "date": "yesterday", "price": 1, "promotion": 0}}),
+            "features.date",
+        ),
         (json!({"features": "x"}), "features"),
     ] {
         let (status, answer) = post(&s, "/predict", &body).await;
@@ -155,7 +161,8 @@ async fn forecast_batches_and_v2() {
 async fn models_lists_both_kinds() {
     let s = both(retail_model::MODEL_NAME);
     let (_, body) = call(&s, "GET", "/models", None, Body::empty()).await;
-    let kinds: Vec<&str> = body["models"].as_array().expect("models").iter().map(|m| m["kind"].as_str().expect("kind")).collect();
+    let kinds: Vec<&str> =
+        body["models"].as_array().expect("models").iter().map(|m| m["kind"].as_str().expect("kind")).collect();
     assert_eq!(kinds, ["basket-classifier", "sales-forecast"]);
     assert_eq!(body["models"][1]["configured_source"], "embedded:retail-sales-forecast");
 }

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod contract;
-mod hostile;
 mod forecast;
+mod hostile;
 mod models;
 
 fn state() -> Arc<AppState> {

@@ -25,7 +25,10 @@ fn config(name: &str, source: ModelSource) -> ModelConfig {
 /// Two models, `baskets` (the default, version `b1`) and `other` (version `o1`); and a third,
 /// `pending`, configured on S3 and not loaded when `with_pending`.
 fn two_models(with_pending: bool) -> Arc<AppState> {
-    let mut configs = vec![config("baskets", ModelSource::Embedded(ModelKind::BasketClassifier)), config("other", ModelSource::Local("/m".into()))];
+    let mut configs = vec![
+        config("baskets", ModelSource::Embedded(ModelKind::BasketClassifier)),
+        config("other", ModelSource::Local("/m".into())),
+    ];
     if with_pending {
         let s3 = retail_server::store::S3Url { bucket: "b".into(), key: "k".into() };
         configs.push(config("pending", ModelSource::S3(s3)));
@@ -120,7 +123,10 @@ async fn ready_waits_for_every_model_and_each_model_has_its_own() {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = post(&s, "/models/pending/predict", &seed()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    s.models().get("pending").expect("pending").serve_now(renamed("p1"), ModelSource::Embedded(ModelKind::BasketClassifier));
+    s.models()
+        .get("pending")
+        .expect("pending")
+        .serve_now(renamed("p1"), ModelSource::Embedded(ModelKind::BasketClassifier));
     let (status, _) = call(&s, "GET", "/ready", None, Body::empty()).await;
     assert_eq!(status, StatusCode::OK, "every model serves");
 }

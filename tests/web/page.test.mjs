@@ -5,6 +5,10 @@
 //   TOKEN=<jwt> node page.test.mjs <base-url> <screenshot.png>   # a server with auth on (issue 13):
 //       the page's token field and Swagger UI's Authorize button, each ending in a 200 from /predict
 //
+// Without TOKEN the server must serve a basket classifier (the default) and a sales forecast
+// (GET /models): the page's model picker and forecast form are checked too, and a second
+// screenshot of a forecast is saved next to the first (<screenshot>-forecast.png).
+//
 // Exits non-zero with a message on the first failed check; prints every check that passed.
 
 import { existsSync, mkdirSync } from "node:fs";
@@ -25,6 +29,10 @@ const SEED_ITEMS = {
   STORE_REGION: "LONDON",
   STORE_FORMAT: "LS",
 };
+
+// The seed's forecast request, and the form's values for it.
+const FORECAST_SEED = { features: { store_id: 1, product_id: 123, date: "2024-01-01", price: 29.99, promotion: 0 } };
+const FORECAST_FORM = { store_id: "1", product_id: "123", date: "2024-01-01", price: "29.99", promotion: "0" };
 
 const baseUrl = process.argv[2] || process.env.BASE_URL;
 const screenshot = process.argv[3] || process.env.SCREENSHOT;
@@ -63,6 +71,47 @@ async function submit(page) {
   await page.waitForFunction(() => !document.getElementById("submit").disabled);
   check(request.headers()["content-type"] === "application/json", "POST /predict declares Content-Type: application/json");
   return request.postDataJSON();
+}
+
+// Submits the form and returns the request and the response of the model `name`'s predict route.
+async function predictWith(page, name) {
+  const path = `/models/${encodeURIComponent(name)}/predict`;
+  const [request, response] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith(path) && r.method() === "POST"),
+    page.waitForResponse((r) => r.url().endsWith(path)),
+    page.click("#submit"),
+  ]);
+  await page.waitForFunction(() => !document.getElementById("submit").disabled);
+  return { request, response };
+}
+
+// Picks a model and waits for the model panel to show it.
+async function choose(page, name) {
+  await page.selectOption("#model-select", name);
+  await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
+}
+
+const modelPanel = (page) => page.evaluate(() => ({
+  version: document.getElementById("model-version").textContent.trim(),
+  text: document.getElementById("model").innerText,
+  error: document.getElementById("model-error").textContent,
+  perClass: document.getElementById("model-per-class-table").hidden ? 0 : document.querySelectorAll("#model-per-class tr").length,
+}));
+
+// Which of the form's parts are on screen.
+const formParts = (page) => page.evaluate(() => Object.fromEntries(["modes", "flat-fields", "items-fields", "forecast-fields"]
+  .map((id) => [id, document.getElementById(id).checkVisibility()])));
+
+// The error shown for a forecast field after a refused request.
+async function fieldError(page, name) {
+  await page.waitForSelector("#error", { state: "visible" });
+  return page.evaluate((name) => ({
+    box: document.getElementById("error").innerText,
+    inline: document.getElementById(`e-s-${name}`).textContent,
+    invalid: document.getElementById(`s-${name}`).getAttribute("aria-invalid"),
+    others: [...document.querySelectorAll("#forecast-fields .field-error")].filter((p) => p.id !== `e-s-${name}` && p.textContent).length,
+    result: !document.getElementById("result").hidden,
+  }), name);
 }
 
 // Reads the shown prediction and checks it is well formed.
@@ -163,6 +212,8 @@ async function run(browser) {
   console.log("ok - a network failure is shown inline");
   await page.unroute("**/predict");
 
+  await checkModels(page, base);
+
   await page.setViewportSize({ width: 375, height: 800 });
   for (const which of ["#mode-flat", "#mode-items"]) {
     await page.click(which);
@@ -171,6 +222,108 @@ async function run(browser) {
   }
 
   check(problems.length === 0, "no page errors, console errors, failed loads or external requests", problems);
+}
+
+// The model picker and the forecast form: the picker lists GET /models with the default chosen;
+// the forecast form shows the seed, sends it to /models/{name}/predict and shows the units; the
+// service's field errors (a negative price, an impossible date) show at their inputs; the choice
+// survives a reload; back on the basket model, a basket still predicts.
+async function checkModels(page, base) {
+  const list = await (await fetch(new URL("/models", base))).json();
+  const names = list.models.map((m) => m.name);
+  const picker = await page.evaluate(() => ({
+    label: document.querySelector("label[for=model-select]").textContent.trim(),
+    value: document.getElementById("model-select").value,
+    options: [...document.getElementById("model-select").options].map((o) => o.value),
+  }));
+  check(await page.isVisible("#model-select") && picker.label === "Model", "a picker labelled Model is shown", picker);
+  check(sameJson(picker.options, names), `the picker lists the models of GET /models: ${names.join(", ")}`, picker.options);
+  check(picker.value === list.default, `the default model ${list.default} is chosen`, picker.value);
+  const forecast = list.models.find((m) => m.kind === "sales-forecast");
+  check(forecast !== undefined, `the service serves a sales forecast (${forecast && forecast.name})`, list.models);
+
+  await choose(page, forecast.name);
+  const parts = await formParts(page);
+  check(parts["forecast-fields"] && !parts["flat-fields"] && !parts["items-fields"] && !parts.modes,
+    "the forecast shows its fieldset and hides the basket modes", parts);
+  const form = await page.evaluate((names) => Object.fromEntries(names.map((n) => [n, document.getElementById(`s-${n}`).value])),
+    Object.keys(FORECAST_FORM));
+  check(sameJson(form, FORECAST_FORM), "the forecast form is pre-filled with the seed example", form);
+  check(await page.getAttribute("#s-date", "type") === "date", "the date is an <input type=date>");
+  const info = await (await fetch(new URL(`/models/${forecast.name}/info`, base))).json();
+  const panel = await modelPanel(page);
+  check(panel.error === "" && panel.version === info.version, `model panel shows the forecast's version ${info.version}`, panel);
+  const regression = ["Poisson deviance", "RMSE", "MAE", "WAPE", "bias", "rows"];
+  check(regression.every((m) => panel.text.includes(m)) && !/accuracy/i.test(panel.text) && panel.perClass === 0,
+    `model panel shows ${regression.join(", ")} (and no classifier scores)`, panel.text);
+
+  const seed = await predictWith(page, forecast.name);
+  check(seed.response.status() === 200, `POST /models/${forecast.name}/predict answers 200`, seed.response.status());
+  check(sameJson(seed.request.postDataJSON(), FORECAST_SEED), "the forecast form sends the seed request", seed.request.postDataJSON());
+  const answer = await seed.response.json();
+  check(typeof answer.prediction === "number", `the forecast is a number (${answer.prediction})`, answer);
+  await page.waitForSelector("#result-units", { state: "visible" });
+  const result = await page.evaluate(() => ({
+    units: document.getElementById("result-units").textContent,
+    bars: document.getElementById("result-bars").checkVisibility(),
+    meta: document.querySelector("#result .meta").textContent,
+  }));
+  const shown = /≈\s*([\d,]+\.\d+)\s*units sold/.exec(result.units);
+  check(shown && Math.abs(Number(shown[1].replace(/,/g, "")) - answer.prediction) < 0.006,
+    `the page shows "${result.units}"`, result);
+  check(!result.bars && result.meta.includes(answer.model_version) && result.meta.includes(answer.request_id),
+    "with the model version and request id, and no class bars", result);
+  const forecastShot = screenshot.replace(/(\.png)?$/, "-forecast.png");
+  await page.screenshot({ path: forecastShot, fullPage: true });
+  console.log(`ok - screenshot saved to ${forecastShot}`);
+
+  await page.fill("#s-price", "-5");
+  const negative = await predictWith(page, forecast.name);
+  check(negative.response.status() === 422, "price = -5: the service answers 422", negative.response.status());
+  const price = await fieldError(page, "price");
+  check(price.box.includes("features.price") && price.inline !== "" && price.invalid === "true" && price.others === 0,
+    `price = -5: "${price.inline}" shown at the price field`, price);
+  check(!price.result, "price = -5: no stale forecast left on screen");
+  await page.fill("#s-price", "29.99");
+
+  // A date input cannot hold 2023-02-30 (the browser empties it), so the request the field makes
+  // is given that date on its way to the service.
+  const route = `**/models/${forecast.name}/predict`;
+  await page.route(route, (r) => {
+    const body = r.request().postDataJSON();
+    body.features.date = "2023-02-30";
+    r.continue({ postData: JSON.stringify(body) });
+  });
+  const impossible = await predictWith(page, forecast.name);
+  await page.unroute(route);
+  check(impossible.response.status() === 422, "date = 2023-02-30: the service answers 422", impossible.response.status());
+  const date = await fieldError(page, "date");
+  check(date.box.includes("features.date") && date.inline !== "" && date.invalid === "true" && date.others === 0,
+    `date = 2023-02-30: "${date.inline}" shown at the date field`, date);
+
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
+  const kept = await page.evaluate(() => ({ value: document.getElementById("model-select").value, stored: sessionStorage.getItem("retail-api-model") }));
+  check(kept.value === forecast.name && (await formParts(page))["forecast-fields"], `after a reload ${forecast.name} is still chosen`, kept);
+  check((await modelPanel(page)).version === info.version, "and the model panel shows it");
+  const again = await predictWith(page, forecast.name);
+  check(again.response.status() === 200 && await page.isVisible("#result-units"), "and it forecasts");
+
+  await page.setViewportSize({ width: 375, height: 800 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, "the forecast form fits a 375px-wide screen", overflow);
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  await choose(page, list.default);
+  const back = await formParts(page);
+  check(back["flat-fields"] && back.modes && !back["forecast-fields"], `back on ${list.default} the basket form is shown`, back);
+  const basketPanel = await modelPanel(page);
+  check(/accuracy/i.test(basketPanel.text) && basketPanel.perClass === 3 && !basketPanel.text.includes("WAPE"),
+    "and the model panel shows the classifier's scores", basketPanel.text);
+  const basket = await predictWith(page, list.default);
+  check(basket.response.status() === 200 && sameJson(basket.request.postDataJSON(), SEED),
+    `the seed basket goes to /models/${list.default}/predict and answers 200`, basket.response.status());
+  await readResult(page, `back on ${list.default}`);
 }
 
 // With auth on: without a token the page gets 401s; with one entered in the token field (kept in

@@ -92,11 +92,8 @@ def flag_default(help_text: str, flag: str) -> str:
 
 def accepted_settings() -> set[str]:
     """Environment variables the binary reads: clap's `[env: NAME=]`, the `env::var("NAME")` reads
-    in its own crates, and RUST_LOG (tracing's EnvFilter::try_from_default_env, asserted below).
-    Also the `env = "NAME"` of the serve flags in the CLI crate's source: the names a binary built
-    from this tree lists (one built before a setting was added, such as MODELS, would not)."""
+    in its own crates, and RUST_LOG (tracing's EnvFilter::try_from_default_env, asserted below)."""
     names = set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", serve_help()))  # `]`: hide_env_values
-    names |= set(re.findall(r'\benv = "([A-Z0-9_]+)"', (ROOT / "crates/cli/src/serve.rs").read_text()))
     for src in [*ROOT.glob("crates/cli/src/**/*.rs"), *ROOT.glob("crates/server/src/**/*.rs")]:
         names |= set(re.findall(r'env::var(?:_os)?\("([A-Z0-9_]+)"\)', src.read_text()))
     telemetry = (ROOT / "crates/cli/src/telemetry.rs").read_text()
@@ -796,10 +793,6 @@ class LocalConfigServes(unittest.TestCase):
         self.serve_and_verify("local", CONTRACT["Deployment"])
 
     def test_forecast_configmaps_serve_the_forecast(self):
-        # Needs a binary with several models (DEFAULT_MODEL) and the embedded forecast model; one
-        # built before them cannot serve this Deployment's settings at all.
-        if "DEFAULT_MODEL" not in serve_help() or FORECAST["model"].encode() not in BIN.read_bytes():
-            self.skipTest(f"{BIN} predates the embedded {FORECAST['model']} model: rebuild it (cargo build --release)")
         self.serve_and_verify("local-forecast", FORECAST["Deployment"], "--forecast")
 
 

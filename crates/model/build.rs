@@ -1,7 +1,9 @@
 //! Embeds the files of `models/default` (the shipped basket classifier) and
-//! `models/sales-forecast` (the shipped sales forecast) and records the toolchain
+//! `models/sales-forecast` (the shipped sales forecast), gzip-compressed (they are JSON and
+//! text: about a fifth of the size in the binary and the image), and records the toolchain
 //! version for artifact provenance.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
@@ -28,10 +30,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=GIT_COMMIT");
 }
 
-/// A static `name` of the files of `model_dir` (name, content), sorted by name; empty when the
-/// directory is absent.
+/// A static `name` of the files of `model_dir` (name, gzip-compressed content), sorted by name;
+/// empty when the directory is absent.
 fn embed(name: &str, model_dir: &Path, doc: &str) -> String {
     println!("cargo:rerun-if-changed={}", model_dir.display());
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join(name);
+    fs::create_dir_all(&out).expect("create the embedded files' directory");
     let mut entries = Vec::new();
     if let Ok(dir) = fs::read_dir(model_dir) {
         for entry in dir.flatten() {
@@ -39,14 +43,18 @@ fn embed(name: &str, model_dir: &Path, doc: &str) -> String {
             if path.is_file() {
                 println!("cargo:rerun-if-changed={}", path.display());
                 let file = entry.file_name().to_string_lossy().into_owned();
-                let abs = fs::canonicalize(&path).expect("model file path");
-                entries.push(format!("    ({file:?}, include_bytes!({:?})),\n", abs.display().to_string()));
+                let compressed = out.join(format!("{file}.gz"));
+                // The gzip header's time is 0, so the bytes depend on the content only.
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                gz.write_all(&fs::read(&path).expect("read a model file")).expect("compress");
+                fs::write(&compressed, gz.finish().expect("compress")).expect("write a compressed model file");
+                entries.push(format!("    ({file:?}, include_bytes!({:?})),\n", compressed.display().to_string()));
             }
         }
     }
     entries.sort();
     format!(
-        "/// {doc}, embedded at build time (name, content).\npub static {name}: &[(&str, &[u8])] = &[\n{}];\n",
+        "/// {doc}, embedded at build time (name, gzip-compressed content).\npub static {name}: &[(&str, &[u8])] = &[\n{}];\n",
         entries.concat()
     )
 }

@@ -486,7 +486,15 @@ impl Artifact {
         if embedded.is_empty() {
             return Err(missing);
         }
-        let files = embedded.iter().map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec())).collect();
+        let files = embedded
+            .iter()
+            .map(|(name, gz)| {
+                let mut bytes = Vec::new();
+                let io = |source| ArtifactError::Io { path: PathBuf::from(format!("embedded {name}")), source };
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(*gz), &mut bytes).map_err(io)?;
+                Ok(((*name).to_owned(), bytes))
+            })
+            .collect::<Result<_, ArtifactError>>()?;
         let artifact = Self::from_files(&files)?;
         if artifact.kind() != kind {
             return Err(ArtifactError::Invalid {

@@ -1,6 +1,8 @@
 //! The page at `GET /` in a real browser: `tests/web/page.test.mjs` drives headless chromium
 //! against a running `retail-api serve` and saves a screenshot to `test-artifacts/web-page.png`
-//! (`web-page-auth.png` for the run with auth on).
+//! (`web-page-auth.png` for the run with auth on). With no configuration the server serves both
+//! embedded models, the basket classifier (default) and the sales forecast, so the test also
+//! checks the page's model picker and forecast form (`web-page-forecast.png`).
 
 use std::process::Command;
 

@@ -98,9 +98,9 @@ def main() -> None:
         "price": data["price"],
         "promotion": data["promotion"],
         "relative_price": data["price"] / data["product_id"].map(reference).fillna(data["price"]),
-        "day_of_week": dates.dt.dayofweek,
+        "day_of_week": dates.dt.day_of_week,
         "month": dates.dt.month,
-        "day_of_year": dates.dt.dayofyear,
+        "day_of_year": dates.dt.day_of_year,
         "holiday": pd.Categorical([calendar.get(d, 0) for d in dates.dt.date]),
     })
     y = data["units"].to_numpy(dtype=float)

@@ -254,16 +254,21 @@ fn gen_baskets(args: &GenDataArgs) -> anyhow::Result<()> {
     if args.baskets == 0 {
         bail!("--baskets must be at least 1");
     }
+    let config = GenConfig { baskets: args.baskets, seed: args.seed };
+    write_generated(args, |data, truth, progress| synth::generate(config, data, truth, progress))
+}
+
+/// Writes what `generate` produces to `--out` (and the truth sidecar to `--truth`), each
+/// atomically, and prints its summary.
+fn write_generated<S: serde::Serialize>(
+    args: &GenDataArgs,
+    generate: impl FnOnce(&mut dyn Write, Option<&mut dyn Write>, &Bars) -> std::io::Result<S>,
+) -> anyhow::Result<()> {
     let mut data = AtomicFile::create(&args.out)?;
     let mut truth = args.truth.as_deref().map(AtomicFile::create).transpose()?;
     let progress = Bars::new();
-    let summary = synth::generate(
-        GenConfig { baskets: args.baskets, seed: args.seed },
-        &mut data.writer,
-        truth.as_mut().map(|t| &mut t.writer as &mut dyn Write),
-        &progress,
-    )
-    .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let summary = generate(&mut data.writer, truth.as_mut().map(|t| &mut t.writer as &mut dyn Write), &progress)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     data.commit()?;
     if let Some(t) = truth {
         t.commit()?;
@@ -288,18 +293,7 @@ fn gen_sales(args: &GenDataArgs) -> anyhow::Result<()> {
     if let Err(reason) = config.check() {
         bail!("--stores/--products/--days/--start: {reason}");
     }
-    let mut data = AtomicFile::create(&args.out)?;
-    let mut truth = args.truth.as_deref().map(AtomicFile::create).transpose()?;
-    let progress = Bars::new();
-    let summary =
-        sales::generate(config, &mut data.writer, truth.as_mut().map(|t| &mut t.writer as &mut dyn Write), &progress)
-            .with_context(|| format!("cannot write {}", args.out.display()))?;
-    data.commit()?;
-    if let Some(t) = truth {
-        t.commit()?;
-    }
-    drop(progress);
-    emit(&summary)
+    write_generated(args, |data, truth, progress| sales::generate(config, data, truth, progress))
 }
 
 pub(crate) fn created_at() -> String {

@@ -1,22 +1,31 @@
 //! The committed default model is reproducible from its documented command.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{bin, root};
 
-#[test]
-fn train_default_model_script_reproduces_the_committed_model_exactly() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let out = tmp.path().join("default");
-    let status = Command::new(root().join("scripts/train-default-model.sh"))
+/// Runs `scripts/<script>` into `<tmp>/<model>`; the rebuilt and the committed directories.
+fn rebuild(script: &str, model: &str, tmp: &Path) -> (PathBuf, PathBuf) {
+    let out = tmp.join(model);
+    let status = Command::new(root().join("scripts").join(script))
         .arg(&out)
         .env("RETAIL_API_BIN", bin().get_program())
         .stdout(std::process::Stdio::null())
         .status()
         .expect("run script");
-    assert!(status.success());
-    let committed = root().join("models/default");
-    let read = |dir: &std::path::Path, file: &str| std::fs::read(dir.join(file)).expect(file);
+    assert!(status.success(), "{script} failed");
+    (out, root().join("models").join(model))
+}
+
+fn read(dir: &Path, file: &str) -> Vec<u8> {
+    std::fs::read(dir.join(file)).expect(file)
+}
+
+#[test]
+fn train_default_model_script_reproduces_the_committed_model_exactly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, committed) = rebuild("train-default-model.sh", "default", tmp.path());
     assert!(
         read(&out, "model.json") == read(&committed, "model.json"),
         "model.json differs from the committed one: rerun scripts/train-default-model.sh and commit models/default"
@@ -37,16 +46,7 @@ fn train_default_model_script_reproduces_the_committed_model_exactly() {
 #[test]
 fn train_default_forecast_script_reproduces_the_committed_forecast_exactly() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = tmp.path().join("sales-forecast");
-    let status = Command::new(root().join("scripts/train-default-forecast.sh"))
-        .arg(&out)
-        .env("RETAIL_API_BIN", bin().get_program())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run script");
-    assert!(status.success());
-    let committed = root().join("models/sales-forecast");
-    let read = |dir: &std::path::Path, file: &str| std::fs::read(dir.join(file)).expect(file);
+    let (out, committed) = rebuild("train-default-forecast.sh", "sales-forecast", tmp.path());
     for file in ["model.json", "forecast.json", "predicted_vs_actual.svg", "residuals.svg"] {
         assert!(
             read(&out, file) == read(&committed, file),

@@ -84,6 +84,18 @@ pub struct NodeSpec {
     pub left: i32,
     /// Right child.
     pub right: i32,
+    /// Where a missing value (NaN) goes: left (the default, and what every artifact written
+    /// before missing values were supported did), or right. Only serialized when right.
+    #[serde(default = "missing_left_default", skip_serializing_if = "is_true")]
+    pub missing_left: bool,
+}
+
+fn missing_left_default() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// How a [`NodeSpec`] is read: its test as two optional fields rather than a flattened enum.
@@ -97,6 +109,8 @@ struct RawNode {
     categories: Option<Vec<u32>>,
     left: i32,
     right: i32,
+    #[serde(default = "missing_left_default")]
+    missing_left: bool,
 }
 
 impl TryFrom<RawNode> for NodeSpec {
@@ -108,7 +122,7 @@ impl TryFrom<RawNode> for NodeSpec {
             (None, Some(categories)) => SplitTest::Categories(categories),
             _ => return Err("a node has either a `threshold` or `categories`"),
         };
-        Ok(Self { feature: raw.feature, test, left: raw.left, right: raw.right })
+        Ok(Self { feature: raw.feature, test, left: raw.left, right: raw.right, missing_left: raw.missing_left })
     }
 }
 

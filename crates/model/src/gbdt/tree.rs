@@ -62,6 +62,7 @@ impl Tree {
                     },
                     left: n.left,
                     right: n.right,
+                    missing_left: true,
                 })
                 .collect(),
             leaves: self.leaves.clone(),

@@ -742,7 +742,7 @@ impl Translate<'_> {
         })?;
         let (test, swap) = self.split(column, node).map_err(fail)?;
         let index = nodes.len();
-        nodes.push(NodeSpec { feature: column.feature(), test, left: 0, right: 0 });
+        nodes.push(NodeSpec { feature: column.feature(), test, left: 0, right: 0, missing_left: true });
         let (yes, no) = if swap { (node.no, node.yes) } else { (node.yes, node.no) };
         let left = self.place(tree, tree_id, (yes, level + 1), nodes, leaves, seen)?;
         let right = self.place(tree, tree_id, (no, level + 1), nodes, leaves, seen)?;

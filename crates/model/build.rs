@@ -1,5 +1,6 @@
 //! Embeds the files of `models/default` (the shipped basket classifier) and
-//! `models/sales-forecast` (the shipped sales forecast), gzip-compressed (they are JSON and
+//! `models/sales-forecast` (the shipped sales forecast) and `models/tabular` (the shipped generic
+//! tabular classifier), gzip-compressed (they are JSON and
 //! text: about a fifth of the size in the binary and the image), and records the toolchain
 //! version for artifact provenance.
 
@@ -13,6 +14,7 @@ fn main() {
     let code = [
         ("FILES", "default", "Files of `models/default` (the basket classifier)"),
         ("FORECAST_FILES", "sales-forecast", "Files of `models/sales-forecast` (the sales forecast)"),
+        ("TABULAR_FILES", "tabular", "Files of `models/tabular` (the generic tabular classifier)"),
     ]
     .map(|(name, dir, doc)| embed(name, &models.join(dir), doc))
     .concat();

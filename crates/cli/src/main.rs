@@ -10,6 +10,8 @@ mod models_config;
 mod predict;
 mod registry;
 mod serve;
+#[cfg(feature = "train")]
+mod tabular;
 mod telemetry;
 #[cfg(feature = "train")]
 mod train;

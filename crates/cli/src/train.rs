@@ -28,6 +28,9 @@ pub enum DataKind {
     /// Daily units sold per store × product (the forecast schema:
     /// `store_id,product_id,date,price,promotion,units`).
     Sales,
+    /// A generic table like the seed's example input: 20 numeric columns `f1..f20` (some
+    /// missing) and a binary `label` (`train --label label`).
+    Tabular,
 }
 
 /// `retail-api gen-data`.
@@ -39,6 +42,9 @@ pub struct GenDataArgs {
     /// Number of baskets to generate (`--kind baskets`).
     #[arg(long, env = "RETAIL_BASKETS", default_value_t = 200_000)]
     baskets: u64,
+    /// Number of rows (`--kind tabular`; default 20,000).
+    #[arg(long, env = "RETAIL_ROWS")]
+    rows: Option<u64>,
     /// Seed of customers and baskets, or of prices, promotions and units (the world itself is fixed).
     #[arg(long, env = "RETAIL_SEED", default_value_t = 7)]
     seed: u64,
@@ -69,61 +75,64 @@ pub struct TrainArgs {
     /// Transaction CSV with the dunnhumby header, or sales CSV
     /// (`store_id,product_id,date,price,promotion,units`): the header says which model to train.
     #[arg(long, env = "RETAIL_DATA")]
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Artifact directory to write.
     #[arg(long, env = "RETAIL_MODEL_OUT")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// The kind of data, and so of model: baskets (a price-sensitivity classifier) or sales (a
     /// forecast of units sold). Default: detected from the CSV header.
     #[arg(long, env = "RETAIL_TRAIN_KIND", value_enum)]
-    kind: Option<DataKind>,
+    pub(crate) kind: Option<DataKind>,
     /// Replace `--out` if it exists.
     #[arg(long, env = "RETAIL_FORCE")]
-    force: bool,
+    pub(crate) force: bool,
     /// Seed of the customer split, augmentation and training (a forecast only records it: its
     /// split is by date and nothing is drawn at random).
     #[arg(long, env = "RETAIL_TRAIN_SEED", default_value_t = 42)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Model version (default: first 12 hex digits of the sha256 of the ensemble, and of a
     /// forecast's statistics).
     #[arg(long = "model-version", env = "RETAIL_MODEL_VERSION")]
-    model_version: Option<String>,
+    pub(crate) model_version: Option<String>,
     /// Shrinkage of every tree (default: 0.3 baskets, 0.5 sales).
     #[arg(long, env = "RETAIL_LEARNING_RATE")]
-    learning_rate: Option<f64>,
+    pub(crate) learning_rate: Option<f64>,
     /// Most boosting rounds (default: 500 baskets, 1000 sales).
     #[arg(long, env = "RETAIL_MAX_ROUNDS")]
-    max_rounds: Option<usize>,
+    pub(crate) max_rounds: Option<usize>,
     /// Stop after this many rounds without validation improvement (default: 20 baskets, 30 sales).
     #[arg(long, env = "RETAIL_EARLY_STOPPING_ROUNDS")]
-    early_stopping_rounds: Option<usize>,
+    pub(crate) early_stopping_rounds: Option<usize>,
     /// Most leaves per tree (default: 31 baskets, 15 sales).
     #[arg(long, env = "RETAIL_MAX_LEAVES")]
-    max_leaves: Option<usize>,
+    pub(crate) max_leaves: Option<usize>,
     /// Most split levels per tree, at most 12 (default: 5 baskets, 8 sales).
     #[arg(long, env = "RETAIL_MAX_DEPTH")]
-    max_depth: Option<usize>,
+    pub(crate) max_depth: Option<usize>,
     /// Fewest rows (baskets) per leaf (default: 50 baskets, 200 sales).
     #[arg(long, env = "RETAIL_MIN_DATA_IN_LEAF")]
-    min_data_in_leaf: Option<usize>,
+    pub(crate) min_data_in_leaf: Option<usize>,
     /// L2 regularisation of leaf values (default: 1).
     #[arg(long, env = "RETAIL_LAMBDA_L2")]
     lambda_l2: Option<f64>,
     /// Share of customers held out for early stopping (baskets; default 0.1).
     #[arg(long, env = "RETAIL_VALIDATION_SHARE")]
-    validation_share: Option<f64>,
+    pub(crate) validation_share: Option<f64>,
     /// Share of customers held out for the reported metrics (baskets; default 0.1).
     #[arg(long, env = "RETAIL_TEST_SHARE")]
-    test_share: Option<f64>,
+    pub(crate) test_share: Option<f64>,
     /// What a forecast minimises (sales): poisson (counts on a log link) or squared_error.
     #[arg(long, env = "RETAIL_OBJECTIVE", value_enum)]
-    objective: Option<ObjectiveArg>,
+    pub(crate) objective: Option<ObjectiveArg>,
     /// Days before the test days held out for early stopping (sales; default 28).
     #[arg(long, env = "RETAIL_VALIDATION_DAYS")]
-    validation_days: Option<u32>,
+    pub(crate) validation_days: Option<u32>,
     /// The latest days, held out for the reported metrics (sales; default 28).
     #[arg(long, env = "RETAIL_TEST_DAYS")]
-    test_days: Option<u32>,
+    pub(crate) test_days: Option<u32>,
+    /// Flags of a tabular model (`--label` and what goes with it).
+    #[command(flatten)]
+    pub(crate) tabular: crate::tabular::TabularArgs,
 }
 
 /// `retail-api train --objective`.
@@ -238,6 +247,16 @@ pub fn gen_data(args: &GenDataArgs) -> anyhow::Result<()> {
     match args.kind {
         DataKind::Baskets => gen_baskets(args),
         DataKind::Sales => gen_sales(args),
+        DataKind::Tabular => {
+            let config =
+                retail_model::synth::tabular::TabularConfig { rows: args.rows.unwrap_or(20_000), seed: args.seed };
+            if config.rows == 0 {
+                bail!("--rows must be at least 1");
+            }
+            write_generated(args, |data, truth, progress| {
+                retail_model::synth::tabular::generate(config, data, truth, progress)
+            })
+        }
     }
 }
 
@@ -337,6 +356,9 @@ fn params(args: &TrainArgs, defaults: Params) -> anyhow::Result<Params> {
 }
 
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    if let Some(label) = &args.tabular.label {
+        return crate::tabular::train(args, label);
+    }
     let kind = args.kind.unwrap_or_else(|| detect_kind(&args.data));
     let (given, other, this): (&[(&str, bool)], &str, &str) = match kind {
         DataKind::Baskets => (
@@ -353,6 +375,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             "basket data",
             "sales data",
         ),
+        DataKind::Tabular => (&[], "", ""),
     };
     if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
         bail!("{flag} applies to {other} ({} is read as {this})", args.data.display());
@@ -360,6 +383,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let manifest = match kind {
         DataKind::Baskets => train_baskets(args)?,
         DataKind::Sales => train_sales(args)?,
+        DataKind::Tabular => bail!("a tabular model needs --label COLUMN"),
     };
     written(&args.out, &manifest, "test_metrics")
 }
@@ -407,6 +431,7 @@ pub(crate) fn written(out: &Path, manifest: &Manifest, metrics_key: &str) -> any
     report[metrics_key] = match &manifest.metrics {
         ModelMetrics::Classification(m) => serde_json::json!({
             "rows": m.rows, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "log_loss": m.log_loss, "ece": m.ece,
+            "roc_auc": m.roc_auc,
         }),
         ModelMetrics::Regression(r) => serde_json::to_value(r)?,
     };
@@ -416,6 +441,12 @@ pub(crate) fn written(out: &Path, manifest: &Manifest, metrics_key: &str) -> any
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let artifact =
         Artifact::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
+    if artifact.tabular().is_some() {
+        if args.truth.is_some() {
+            bail!("--truth applies to basket and sales models");
+        }
+        return crate::tabular::evaluate(&artifact, &args.data, args.report.as_deref());
+    }
     let progress = Bars::new();
     let (report, evaluation) = match artifact.sales() {
         None => {

@@ -12,6 +12,7 @@ pub mod features;
 pub mod forecast;
 pub mod metrics;
 pub mod onnx;
+pub mod tabular;
 pub mod time;
 
 #[cfg(feature = "train")]

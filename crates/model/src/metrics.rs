@@ -30,6 +30,9 @@ pub struct Metrics {
     pub confusion: Vec<Vec<u64>>,
     /// Reliability diagram: one entry per non-empty confidence bin.
     pub calibration: Vec<CalibrationBin>,
+    /// Area under the ROC curve of a binary classifier's second class (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
 }
 
 /// Scores of one class.
@@ -129,7 +132,36 @@ pub fn evaluate(classes: &[String], probabilities: &[f64], labels: &[usize]) -> 
         per_class,
         confusion,
         calibration,
+        roc_auc: None,
     }
+}
+
+/// Area under the ROC curve of `scores` (higher: more likely positive) against `positive`
+/// flags, ties counted half (the Mann–Whitney statistic); `None` without both classes.
+pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut rank_sum, mut i) = (0.0, 0);
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let mid_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += mid_rank * order[i..=j].iter().filter(|&&r| positive[r]).count() as f64;
+        i = j + 1;
+    }
+    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
+    let n_neg = positive.len() as f64 - n_pos;
+    (n_pos > 0.0 && n_neg > 0.0).then(|| (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
+}
+
+/// Coefficient of determination `1 − SS_res / SS_tot`; `None` when the targets are constant.
+pub fn r2(predictions: &[f64], targets: &[f64]) -> Option<f64> {
+    let mean = targets.iter().sum::<f64>() / targets.len().max(1) as f64;
+    let total: f64 = targets.iter().map(|y| (y - mean) * (y - mean)).sum();
+    let residual: f64 = predictions.iter().zip(targets).map(|(p, y)| (y - p) * (y - p)).sum();
+    (total > 0.0).then(|| 1.0 - residual / total)
 }
 
 fn ratio(numerator: f64, denominator: f64) -> f64 {
@@ -153,6 +185,9 @@ pub struct RegressionMetrics {
     /// Relative error of the total, `Σŷ / Σy − 1` (above 0: over-forecast); `None` unless the
     /// targets sum above 0.
     pub bias: Option<f64>,
+    /// Coefficient of determination ([`r2`]); recorded for tabular regressions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r2: Option<f64>,
 }
 
 /// Poisson deviance of one prediction `μ` of a target `y ≥ 0`: `2·(y·ln(y/μ) − (y − μ))`, which
@@ -185,6 +220,7 @@ pub fn evaluate_regression(predictions: &[f64], targets: &[f64]) -> RegressionMe
         mae: absolute / total,
         wape: per_target(absolute),
         bias: per_target(sum_p).map(|r| r - 1.0),
+        r2: None,
     }
 }
 
@@ -194,6 +230,16 @@ mod tests {
 
     fn classes() -> Vec<String> {
         vec!["LA".into(), "MM".into(), "UM".into()]
+    }
+
+    #[test]
+    fn roc_auc_and_r2_match_hand_values() {
+        let auc = roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
+        assert_eq!(auc, Some(0.75));
+        assert_eq!(roc_auc(&[0.5, 0.5], &[false, true]), Some(0.5));
+        assert_eq!(roc_auc(&[0.5], &[true]), None);
+        assert_eq!(r2(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), Some(1.0));
+        assert_eq!(r2(&[2.0, 2.0, 2.0], &[1.0, 2.0, 3.0]), Some(0.0));
     }
 
     #[test]

@@ -88,6 +88,14 @@ pub enum TrainError {
         /// The cause.
         source: crate::forecast::data::SalesDataError,
     },
+    /// A tabular CSV could not be read.
+    #[error("{path}: {source}")]
+    Table {
+        /// The data file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::tabular::data::TableError,
+    },
     /// A split of sales rows has too few rows to train or evaluate.
     #[error("the {split} split ({first} to {last}) has {rows} rows; at least {needed} are needed")]
     TooFewRows {

@@ -24,6 +24,7 @@ use crate::features::{FeaturePipeline, InputSchema};
 use crate::forecast::SalesStats;
 use crate::metrics::{Metrics, RegressionMetrics};
 use crate::onnx::{self, InputMapping};
+use crate::tabular::{TABULAR_FILE, TabularSchema};
 
 pub use write::{pack, write_dir};
 
@@ -220,6 +221,10 @@ pub enum ModelKind {
     BasketClassifier,
     /// Units sold per store, product and day, from the forecast pipeline ([`FORECAST_FILE`]).
     SalesForecast,
+    /// A class from the columns of any table ([`TABULAR_FILE`](crate::tabular::TABULAR_FILE)).
+    TabularClassifier,
+    /// A number from the columns of any table ([`TABULAR_FILE`](crate::tabular::TABULAR_FILE)).
+    TabularRegressor,
 }
 
 impl ModelKind {
@@ -233,6 +238,8 @@ impl ModelKind {
         match self {
             Self::BasketClassifier => "basket-classifier",
             Self::SalesForecast => "sales-forecast",
+            Self::TabularClassifier => "tabular-classifier",
+            Self::TabularRegressor => "tabular-regressor",
         }
     }
 }
@@ -391,6 +398,9 @@ pub enum ArtifactError {
     /// This build carries no embedded sales forecast.
     #[error("this build has no embedded sales forecast (models/sales-forecast was empty when it was built)")]
     NoEmbeddedForecast,
+    /// This build carries no embedded tabular model.
+    #[error("this build has no embedded tabular classifier (models/tabular was empty when it was built)")]
+    NoEmbeddedTabular,
 }
 
 impl ArtifactError {
@@ -421,6 +431,8 @@ pub enum Features {
     Basket(FeaturePipeline),
     /// A sales forecast's training statistics ([`FORECAST_FILE`]).
     Sales(SalesStats),
+    /// A tabular model's columns ([`TABULAR_FILE`](crate::tabular::TABULAR_FILE)).
+    Tabular(TabularSchema),
 }
 
 impl Artifact {
@@ -433,7 +445,7 @@ impl Artifact {
     pub fn pipeline(&self) -> Option<&FeaturePipeline> {
         match &self.features {
             Features::Basket(pipeline) => Some(pipeline),
-            Features::Sales(_) => None,
+            _ => None,
         }
     }
 
@@ -441,7 +453,15 @@ impl Artifact {
     pub fn sales(&self) -> Option<&SalesStats> {
         match &self.features {
             Features::Sales(stats) => Some(stats),
-            Features::Basket(_) => None,
+            _ => None,
+        }
+    }
+
+    /// A tabular model's columns.
+    pub fn tabular(&self) -> Option<&TabularSchema> {
+        match &self.features {
+            Features::Tabular(schema) => Some(schema),
+            _ => None,
         }
     }
 }
@@ -477,11 +497,14 @@ impl Artifact {
     }
 
     /// The model of a kind embedded in this build: the basket classifier of `models/default`,
-    /// or the sales forecast of `models/sales-forecast`. Verified like any other artifact.
+    /// the sales forecast of `models/sales-forecast`, or the tabular classifier of
+    /// `models/tabular`. Verified like any other artifact.
     pub fn embedded(kind: ModelKind) -> Result<Self, ArtifactError> {
         let (embedded, missing) = match kind {
             ModelKind::BasketClassifier => (crate::embedded::FILES, ArtifactError::NoEmbeddedModel),
             ModelKind::SalesForecast => (crate::embedded::FORECAST_FILES, ArtifactError::NoEmbeddedForecast),
+            ModelKind::TabularClassifier => (crate::embedded::TABULAR_FILES, ArtifactError::NoEmbeddedTabular),
+            ModelKind::TabularRegressor => (&[][..], ArtifactError::NoEmbeddedTabular),
         };
         if embedded.is_empty() {
             return Err(missing);
@@ -550,12 +573,21 @@ impl Artifact {
                                   (Poisson) or the identity (squared error)";
                     return Err(invalid(model_file, reason.to_owned()));
                 }
-                let bytes = files
-                    .get(FORECAST_FILE)
-                    .filter(|_| manifest.files.contains_key(FORECAST_FILE))
-                    .ok_or_else(|| ArtifactError::MissingFile { file: FORECAST_FILE.to_owned() })?;
-                let stats = SalesStats::from_json(bytes).map_err(|e| invalid(FORECAST_FILE, e.to_string()))?;
+                let stats = SalesStats::from_json(listed(&manifest, files, FORECAST_FILE)?)
+                    .map_err(|e| invalid(FORECAST_FILE, e.to_string()))?;
                 (Features::Sales(stats), crate::forecast::N_FEATURES)
+            }
+            ModelKind::TabularClassifier | ModelKind::TabularRegressor => {
+                let regressor = manifest.kind == ModelKind::TabularRegressor;
+                if regressor != (classes.len() == 1) || regressor == (spec.output == Output::Softmax) {
+                    let reason = "a tabular regressor has one output (identity or exp link), a classifier \
+                                  two or more classes";
+                    return Err(invalid(model_file, reason.to_owned()));
+                }
+                let schema = TabularSchema::from_json(listed(&manifest, files, TABULAR_FILE)?)
+                    .map_err(|e| invalid(TABULAR_FILE, e.to_string()))?;
+                let n = schema.len();
+                (Features::Tabular(schema), n)
             }
         };
         if engine.n_features() != n_features {
@@ -566,6 +598,19 @@ impl Artifact {
         }
         Ok(Self { manifest, features, engine })
     }
+}
+
+/// The content of a file the manifest lists (and so was verified), or a missing-file error.
+fn listed<'a>(
+    manifest: &Manifest,
+    files: &'a BTreeMap<String, Vec<u8>>,
+    name: &str,
+) -> Result<&'a [u8], ArtifactError> {
+    files
+        .get(name)
+        .filter(|_| manifest.files.contains_key(name))
+        .map(Vec::as_slice)
+        .ok_or_else(|| ArtifactError::MissingFile { file: name.to_owned() })
 }
 
 /// A basket classifier's input schema (which its manifest must have).

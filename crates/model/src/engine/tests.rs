@@ -86,7 +86,13 @@ fn features_with_more_than_255_thresholds_take_extra_slots_and_stay_exact() {
         for (feature, t) in [(0, f64::from(i) * 0.37 - 7.0), (1, f64::from(i % 150) * 1.5)] {
             trees.push(TreeSpec {
                 class: i as usize % 2,
-                nodes: vec![NodeSpec { feature, test: SplitTest::Threshold(t), left: -1, right: !1, missing_left: true }],
+                nodes: vec![NodeSpec {
+                    feature,
+                    test: SplitTest::Threshold(t),
+                    left: -1,
+                    right: !1,
+                    missing_left: true,
+                }],
                 leaves: vec![f64::from(i), -f64::from(i) * 0.5],
             });
         }
@@ -95,7 +101,13 @@ fn features_with_more_than_255_thresholds_take_extra_slots_and_stay_exact() {
         let t = f64::from(i) * 0.1 + 0.05;
         trees.push(TreeSpec {
             class: 0,
-            nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(t), left: -1, right: !1, missing_left: true }],
+            nodes: vec![NodeSpec {
+                feature: 0,
+                test: SplitTest::Threshold(t),
+                left: -1,
+                right: !1,
+                missing_left: true,
+            }],
             leaves: vec![0.25, -0.125],
         });
     }
@@ -131,7 +143,13 @@ fn too_many_slots_are_refused_clearly() {
     let trees = (0..64 * 255)
         .map(|i| TreeSpec {
             class: 0,
-            nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(f64::from(i)), left: -1, right: !1, missing_left: true }],
+            nodes: vec![NodeSpec {
+                feature: 0,
+                test: SplitTest::Threshold(f64::from(i)),
+                left: -1,
+                right: !1,
+                missing_left: true,
+            }],
             leaves: vec![0.0, 1.0],
         })
         .collect();
@@ -234,7 +252,13 @@ fn ensembles_whose_scores_can_overflow_are_refused_naming_the_bound() {
         TreeSpec { class: 0, nodes: vec![], leaves: vec![-4e5] },
         TreeSpec {
             class: 0,
-            nodes: vec![NodeSpec { feature: 0, test: SplitTest::Threshold(0.0), left: -1, right: !1, missing_left: true }],
+            nodes: vec![NodeSpec {
+                feature: 0,
+                test: SplitTest::Threshold(0.0),
+                left: -1,
+                right: !1,
+                missing_left: true,
+            }],
             leaves: vec![1.0, -4e5],
         },
     ]);

@@ -288,6 +288,7 @@ mod tests {
             mae: 1.1,
             wape: Some(0.30),
             bias: Some(0.01),
+            r2: None,
         };
         let b = RegressionMetrics { poisson_deviance: Some(1.0), rmse: 2.0, mae: 1.0, wape: Some(0.29), ..m.clone() };
         let gap = RegressionGap::new(&m, &RegressionMetrics { bias: Some(0.0), ..b });

@@ -11,6 +11,7 @@
 
 pub mod label;
 pub mod sales;
+pub mod tabular;
 pub mod world;
 
 use std::io::{self, Write};

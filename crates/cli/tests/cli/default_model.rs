@@ -68,3 +68,25 @@ fn train_default_forecast_script_reproduces_the_committed_forecast_exactly() {
         assert_eq!(new["provenance"][key], old["provenance"][key], "provenance.{key} differs");
     }
 }
+
+#[test]
+fn train_default_tabular_script_reproduces_the_committed_tabular_model_exactly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, committed) = rebuild("train-default-tabular.sh", "tabular", tmp.path());
+    for file in ["model.json", "tabular.json", "card.md"] {
+        assert!(
+            read(&out, file) == read(&committed, file),
+            "{file} differs from the committed one: rerun scripts/train-default-tabular.sh and commit models/tabular"
+        );
+    }
+    let manifest = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&read(dir, "manifest.json")).expect("json")
+    };
+    let (new, old) = (manifest(&out), manifest(&committed));
+    for key in ["name", "version", "kind", "target", "classes", "metrics", "created_at"] {
+        assert_eq!(new[key], old[key], "manifest {key} differs");
+    }
+    for key in ["data_fingerprint", "rows"] {
+        assert_eq!(new["provenance"][key], old["provenance"][key], "provenance.{key} differs");
+    }
+}

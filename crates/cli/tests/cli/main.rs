@@ -12,6 +12,7 @@ mod registry;
 mod reload;
 mod s3;
 mod serve;
+mod tabular;
 mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -133,8 +133,8 @@ pub fn card(manifest: &Manifest, schema: &TabularSchema, scored: &Scored) -> Str
     let _ = writeln!(s, "- Algorithm: {}", t.algorithm);
     let _ = writeln!(
         s,
-        "- Rows: {} training, {} validation, {} test; {} rounds kept of {} run ({:.1} s)\n",
-        t.rows.train, t.rows.validation, t.rows.test, t.best_iteration, t.rounds_run, t.seconds
+        "- Rows: {} training, {} validation, {} test; {} rounds kept of {} run\n",
+        t.rows.train, t.rows.validation, t.rows.test, t.best_iteration, t.rounds_run
     );
     let _ = writeln!(s, "## Held-out metrics\n");
     match &manifest.metrics {

@@ -1,6 +1,7 @@
 //! Unit tests of the trainer: the softmax classifier here, the regression objectives in
 //! [`regression`].
 
+mod golden;
 mod regression;
 
 use super::*;

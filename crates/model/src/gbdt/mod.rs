@@ -80,7 +80,7 @@ impl Default for Params {
 pub enum FeatureKind {
     /// Ordered numbers.
     Numeric,
-    /// Integer codes `0..n_codes`.
+    /// Integer codes `0..n_codes`; a missing value needs a code of its own (NaN is refused).
     Categorical {
         /// Number of codes (at most 256).
         n_codes: usize,
@@ -168,6 +168,21 @@ pub enum InputError {
     /// No training rows.
     #[error("the training set is empty")]
     Empty,
+    /// A categorical value that is not a code: NaN (missing categories need a code of their
+    /// own), negative, fractional or not below the feature's `n_codes`.
+    #[error("{set} row {row}: categorical feature {feature} value {value} is not an integer code below {n_codes}")]
+    Category {
+        /// "training" or "validation".
+        set: &'static str,
+        /// Row of the value.
+        row: usize,
+        /// Feature (column) index.
+        feature: usize,
+        /// The value.
+        value: f64,
+        /// The feature's number of codes.
+        n_codes: usize,
+    },
 }
 
 /// A trained ensemble with its bin mappers.
@@ -217,6 +232,8 @@ pub fn train(
     if train.labels.is_empty() {
         return Err(InputError::Empty);
     }
+    check_categories(kinds, train.rows, "training")?;
+    check_categories(kinds, valid.rows, "validation")?;
     let mappers: Vec<BinMapper> = kinds
         .par_iter()
         .enumerate()
@@ -239,6 +256,31 @@ pub fn train(
     };
     boost(params, &binnings, (targets, valid_targets), &mut booster, progress);
     Ok(booster)
+}
+
+/// Refuses the first categorical value (in row order) that is not an integer code in
+/// `0..n_codes`; NaN included, so a missing category never silently becomes code 0.
+fn check_categories(kinds: &[FeatureKind], rows: &[f64], set: &'static str) -> Result<(), InputError> {
+    let categorical: Vec<(usize, usize)> = kinds
+        .iter()
+        .enumerate()
+        .filter_map(|(f, kind)| match kind {
+            FeatureKind::Categorical { n_codes } => Some((f, *n_codes)),
+            FeatureKind::Numeric => None,
+        })
+        .collect();
+    if categorical.is_empty() {
+        return Ok(());
+    }
+    for (row, values) in rows.chunks(kinds.len()).enumerate() {
+        for &(feature, n_codes) in &categorical {
+            let value = values[feature];
+            if !(value >= 0.0 && value < n_codes as f64 && value.fract() == 0.0) {
+                return Err(InputError::Category { set, row, feature, value, n_codes });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the boosting rounds from the booster's init scores, stopping early, and keeps the trees
@@ -306,10 +348,9 @@ impl Booster {
     /// Raw scores of one row (one per class, or the regression's one), computed over bins (the
     /// trainer's own prediction path).
     pub fn predict_raw(&self, row: &[f64], scores: &mut [f64]) {
-        let bins: Vec<u8> = row.iter().zip(&self.mappers).map(|(x, m)| m.bin(*x)).collect();
         scores.copy_from_slice(&self.init_scores);
         for tree in &self.trees {
-            scores[tree.class] += tree.leaves[tree.leaf(&bins)];
+            scores[tree.class] += tree.leaves[tree.leaf_of_row(row, &self.mappers)];
         }
     }
 

@@ -2,6 +2,7 @@
 //! [`regression`].
 
 mod golden;
+mod logistic;
 mod missing;
 mod regression;
 

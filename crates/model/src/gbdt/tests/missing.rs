@@ -93,7 +93,7 @@ fn without_missing_values_the_direction_is_left() {
 
 /// The raw scores the serialized ensemble gives a row, by its documented semantics: a NaN goes
 /// where `missing_left` says, `x <= threshold` and codes in the set go left.
-fn spec_scores(spec: &EnsembleSpec, row: &[f64]) -> Vec<f64> {
+pub(super) fn spec_scores(spec: &EnsembleSpec, row: &[f64]) -> Vec<f64> {
     let leaf = |tree: &TreeSpec| {
         let mut child = 0i32;
         while child >= 0 && !tree.nodes.is_empty() {

@@ -8,12 +8,15 @@ use super::FeatureKind;
 /// Maps raw feature values to histogram bins.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BinMapper {
-    /// Bin `b` holds values `<= upper[b]` (and above the previous bound); the last bin is open.
+    /// Value bin `b` holds values `<= upper[b]` (and above the previous bound); the last value
+    /// bin, `upper.len()`, is open. One more bin after it, `upper.len() + 1` (at most 255),
+    /// holds the missing values (NaN).
     Numeric {
-        /// Upper bounds of all but the last bin, increasing.
+        /// Upper bounds of all but the last value bin, increasing (at most 254).
         upper: Vec<f64>,
     },
-    /// The bin is the category code.
+    /// The bin is the category code. Codes must be integers in `0..n_codes`: a missing or
+    /// unseen category needs a code of its own, and [`train`](super::train) refuses NaN.
     Categorical {
         /// Number of codes.
         n_codes: usize,
@@ -25,7 +28,8 @@ impl BinMapper {
         match kind {
             FeatureKind::Categorical { n_codes } => Self::Categorical { n_codes },
             FeatureKind::Numeric => {
-                let mut values: Vec<f64> = column.collect();
+                // Bounds between the values present; the missing ones have their own bin.
+                let mut values: Vec<f64> = column.filter(|x| !x.is_nan()).collect();
                 values.sort_by(f64::total_cmp);
                 let mut distinct: Vec<(f64, usize)> = Vec::new();
                 for v in values.iter().copied() {
@@ -53,15 +57,18 @@ impl BinMapper {
         }
     }
 
+    /// Histogram bins: the value bins and the missing bin of a numeric feature, the codes of a
+    /// categorical one.
     pub(super) fn n_bins(&self) -> usize {
         match self {
-            Self::Numeric { upper } => upper.len() + 1,
+            Self::Numeric { upper } => upper.len() + 2,
             Self::Categorical { n_codes } => *n_codes,
         }
     }
 
     pub(super) fn bin(&self, x: f64) -> u8 {
         match self {
+            Self::Numeric { upper } if x.is_nan() => missing_bin(upper),
             Self::Numeric { upper } => upper.partition_point(|&u| u < x) as u8,
             // `as` saturates; codes beyond the vocabulary land on 255, which no set contains.
             Self::Categorical { .. } => (x as usize).min(255) as u8,
@@ -69,17 +76,26 @@ impl BinMapper {
     }
 }
 
-/// A split on bins: left when `bin <= b`, or when the bin is in the set.
+/// The missing-value bin of a numeric feature with these upper bounds: the one after its value
+/// bins (`fit` keeps at most 254 bounds, so it fits a `u8`).
+pub(super) fn missing_bin(upper: &[f64]) -> u8 {
+    (upper.len() + 1) as u8
+}
+
+/// A split on bins.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum BinSplit {
-    Le(u8),
+    /// Numeric: left when the value bin is `<= max`; the missing bin, `missing`, goes left when
+    /// `missing_left` (it is above every value bin, so otherwise right).
+    Le { max: u8, missing: u8, missing_left: bool },
+    /// Categorical: left when the code is in the set.
     In([u64; 4]),
 }
 
 impl BinSplit {
     pub(super) fn goes_left(&self, bin: u8) -> bool {
-        match self {
-            Self::Le(b) => bin <= *b,
+        match *self {
+            Self::Le { max, missing, missing_left } => bin <= max || (missing_left && bin == missing),
             Self::In(set) => (set[usize::from(bin >> 6)] >> (bin & 63)) & 1 == 1,
         }
     }

@@ -1,9 +1,11 @@
-//! Gradient-boosted decision trees for multiclass classification (softmax objective) and
-//! regression (Poisson counts on a log link, or squared error; see [`Objective`]), in the style
-//! of LightGBM: features binned into at most 255 histogram bins, one tree per class (one for a
-//! regression) per round grown leaf-wise (best gain first) with a depth limit, second-order
-//! gains with L2 regularisation, categorical splits found by sorting categories by gradient
-//! ratio, and early stopping on the objective's loss on a validation set.
+//! Gradient-boosted decision trees for multiclass classification (softmax objective), binary
+//! classification (logistic objective) and regression (Poisson counts on a log link, or squared
+//! error; see [`Objective`]), in the style of LightGBM: features binned into at most 255
+//! histogram bins plus one for missing values (NaN) whose direction each split learns, one tree
+//! per class (one for a logistic classifier or a regression) per round grown leaf-wise (best
+//! gain first) with a depth limit, second-order gains with L2 regularisation, categorical splits
+//! found by sorting categories by gradient ratio, and early stopping on the objective's loss on
+//! a validation set.
 //!
 //! Training is deterministic for a given input whatever the number of threads: parallel work is
 //! cut into fixed-size chunks and reduced in order.
@@ -80,7 +82,7 @@ impl Default for Params {
 pub enum FeatureKind {
     /// Ordered numbers.
     Numeric,
-    /// Integer codes `0..n_codes`.
+    /// Integer codes `0..n_codes`; a missing value needs a code of its own (NaN is refused).
     Categorical {
         /// Number of codes (at most 256).
         n_codes: usize,
@@ -99,7 +101,7 @@ pub struct Dataset<'a> {
 /// The labels of a [`Dataset`].
 #[derive(Debug, Clone, Copy)]
 pub enum Labels<'a> {
-    /// Class index of each row ([`Objective::Softmax`]).
+    /// Class index of each row ([`Objective::Softmax`], 0 or 1 for [`Objective::Logistic`]).
     Classes(&'a [u8]),
     /// Target value of each row: counts for [`Objective::Poisson`], any finite value for
     /// [`Objective::SquaredError`] (both within ±[`MAX_REGRESSION_LABEL`]).
@@ -168,6 +170,21 @@ pub enum InputError {
     /// No training rows.
     #[error("the training set is empty")]
     Empty,
+    /// A categorical value that is not a code: NaN (missing categories need a code of their
+    /// own), negative, fractional or not below the feature's `n_codes`.
+    #[error("{set} row {row}: categorical feature {feature} value {value} is not an integer code below {n_codes}")]
+    Category {
+        /// "training" or "validation".
+        set: &'static str,
+        /// Row of the value.
+        row: usize,
+        /// Feature (column) index.
+        feature: usize,
+        /// The value.
+        value: f64,
+        /// The feature's number of codes.
+        n_codes: usize,
+    },
 }
 
 /// A trained ensemble with its bin mappers.
@@ -217,6 +234,8 @@ pub fn train(
     if train.labels.is_empty() {
         return Err(InputError::Empty);
     }
+    check_categories(kinds, train.rows, "training")?;
+    check_categories(kinds, valid.rows, "validation")?;
     let mappers: Vec<BinMapper> = kinds
         .par_iter()
         .enumerate()
@@ -239,6 +258,31 @@ pub fn train(
     };
     boost(params, &binnings, (targets, valid_targets), &mut booster, progress);
     Ok(booster)
+}
+
+/// Refuses the first categorical value (in row order) that is not an integer code in
+/// `0..n_codes`; NaN included, so a missing category never silently becomes code 0.
+fn check_categories(kinds: &[FeatureKind], rows: &[f64], set: &'static str) -> Result<(), InputError> {
+    let categorical: Vec<(usize, usize)> = kinds
+        .iter()
+        .enumerate()
+        .filter_map(|(f, kind)| match kind {
+            FeatureKind::Categorical { n_codes } => Some((f, *n_codes)),
+            FeatureKind::Numeric => None,
+        })
+        .collect();
+    if categorical.is_empty() {
+        return Ok(());
+    }
+    for (row, values) in rows.chunks(kinds.len()).enumerate() {
+        for &(feature, n_codes) in &categorical {
+            let value = values[feature];
+            if !(value >= 0.0 && value < n_codes as f64 && value.fract() == 0.0) {
+                return Err(InputError::Category { set, row, feature, value, n_codes });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the boosting rounds from the booster's init scores, stopping early, and keeps the trees
@@ -306,16 +350,22 @@ impl Booster {
     /// Raw scores of one row (one per class, or the regression's one), computed over bins (the
     /// trainer's own prediction path).
     pub fn predict_raw(&self, row: &[f64], scores: &mut [f64]) {
-        let bins: Vec<u8> = row.iter().zip(&self.mappers).map(|(x, m)| m.bin(*x)).collect();
         scores.copy_from_slice(&self.init_scores);
         for tree in &self.trees {
-            scores[tree.class] += tree.leaves[tree.leaf(&bins)];
+            scores[tree.class] += tree.leaves[tree.leaf_of_row(row, &self.mappers)];
         }
     }
 
-    /// Class probabilities of one row of a softmax booster (the trainer's own prediction path).
+    /// Class probabilities of one row of a classifier (the trainer's own prediction path): the
+    /// softmax of the raw scores, or of `[0, f]` for a logistic one (`[1 − σ(f), σ(f)]`, as its
+    /// spec has it).
     pub fn predict_proba(&self, row: &[f64], probabilities: &mut [f64]) {
-        self.predict_raw(row, probabilities);
+        if self.objective == Objective::Logistic {
+            probabilities[0] = 0.0;
+            self.predict_raw(row, &mut probabilities[1..]);
+        } else {
+            self.predict_raw(row, probabilities);
+        }
         softmax(probabilities);
     }
 
@@ -330,7 +380,9 @@ impl Booster {
         let link: fn(f64) -> f64 = match self.objective {
             Objective::Poisson { .. } => bounded_exp,
             Objective::SquaredError => |score| score,
-            Objective::Softmax { .. } => panic!("predict_value needs a regression booster, use predict_proba"),
+            Objective::Softmax { .. } | Objective::Logistic => {
+                panic!("predict_value needs a regression booster, use predict_proba")
+            }
         };
         let mut score = [0.0];
         self.predict_raw(row, &mut score);
@@ -348,20 +400,27 @@ impl Booster {
     }
 
     /// The ensemble in the engine's serialized form, thresholds in raw feature units, with
-    /// the output of its objective. `names` are the classes of a softmax, or the one name of
-    /// what a regression predicts (e.g. `"units"`).
+    /// the output of its objective. `names` are the classes of a classifier (negative then
+    /// positive for a logistic one), or the one name of what a regression predicts (e.g.
+    /// `"units"`). A logistic classifier becomes a 2-class softmax: init scores `[0, s]`, every
+    /// tree on class 1.
     ///
     /// # Panics
     ///
-    /// If there is not one name per output ([`Objective::n_outputs`]).
+    /// If there is not one name per class ([`Objective::n_names`]).
     pub fn to_spec(&self, names: &[String]) -> EnsembleSpec {
-        assert_eq!(names.len(), self.objective.n_outputs(), "one name per class (one for a regression)");
-        let trees = self.trees.iter().map(|t| t.to_spec(&self.mappers)).collect();
+        assert_eq!(names.len(), self.objective.n_names(), "one name per class (one for a regression)");
+        let mut trees: Vec<_> = self.trees.iter().map(|t| t.to_spec(&self.mappers)).collect();
+        let mut init_scores = self.init_scores.clone();
+        if self.objective == Objective::Logistic {
+            init_scores.insert(0, 0.0);
+            trees.iter_mut().for_each(|t| t.class = 1);
+        }
         EnsembleSpec {
             format: ENSEMBLE_FORMAT.to_owned(),
             n_features: self.mappers.len(),
             classes: names.to_vec(),
-            init_scores: self.init_scores.clone(),
+            init_scores,
             trees,
             output: self.objective.output(),
         }

@@ -20,6 +20,10 @@ pub const MAX_REGRESSION_LABEL: f64 = MAX_SCORE_MAGNITUDE;
 /// the init score instead of `-inf`).
 const POISSON_MIN_MEAN: f64 = 1e-10;
 
+/// Lowest positive rate (and highest, 1 minus it) a logistic classifier's init score is the
+/// log-odds of: ±34.5 when every training label is the same.
+const LOGISTIC_MIN_RATE: f64 = 1e-15;
+
 /// Rows per parallel gradient chunk.
 const GRADIENT_CHUNK: usize = 8192;
 
@@ -33,6 +37,12 @@ pub enum Objective {
         /// Number of classes (at least 2).
         n_classes: usize,
     },
+    /// Binary log loss of `σ(f)`, the probability of class 1, one tree per round; labels are
+    /// classes 0 and 1 ([`Labels::Classes`]). The gradient is `σ(f) − y`, the hessian
+    /// `σ(f)(1 − σ(f))` (floored at 1e-16 like the softmax's), and boosting starts from the
+    /// log-odds of the positive rate. Served as a 2-class softmax: init scores `[0, s]` and every
+    /// tree on class 1, since `softmax([0, f]) = [1 − σ(f), σ(f)]`.
+    Logistic,
     /// Poisson regression of counts on a log link, as LightGBM's `poisson`: the raw score `f` is
     /// the log of the mean, the gradient `e^f − y`, the hessian `e^(f + max_delta_step)` (floored
     /// at 1e-16 like the softmax's, with `f` capped at [`MAX_EXP_SCORE`] like the engine's);
@@ -54,18 +64,33 @@ impl Objective {
         Self::Poisson { max_delta_step: POISSON_MAX_DELTA_STEP }
     }
 
-    /// Raw scores per row, and trees per round: the classes of a softmax, 1 for a regression.
+    /// Raw scores per row, and trees per round: the classes of a softmax, 1 for a logistic
+    /// classifier or a regression.
     pub fn n_outputs(&self) -> usize {
         match self {
             Self::Softmax { n_classes } => *n_classes,
-            Self::Poisson { .. } | Self::SquaredError => 1,
+            Self::Logistic | Self::Poisson { .. } | Self::SquaredError => 1,
         }
+    }
+
+    /// Names a serialized ensemble has: its classes (2 for a logistic classifier), or the one
+    /// name of what a regression predicts.
+    pub fn n_names(&self) -> usize {
+        match self {
+            Self::Logistic => 2,
+            _ => self.n_outputs(),
+        }
+    }
+
+    /// Whether the labels are classes ([`Labels::Classes`]) rather than values.
+    pub fn is_classifier(&self) -> bool {
+        matches!(self, Self::Softmax { .. } | Self::Logistic)
     }
 
     /// How the engine turns the raw scores into probabilities or a prediction.
     pub fn output(&self) -> Output {
         match self {
-            Self::Softmax { .. } => Output::Softmax,
+            Self::Softmax { .. } | Self::Logistic => Output::Softmax,
             Self::Poisson { .. } => Output::Exp,
             Self::SquaredError => Output::Identity,
         }
@@ -75,6 +100,7 @@ impl Objective {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Softmax { .. } => "softmax",
+            Self::Logistic => "logistic",
             Self::Poisson { .. } => "poisson",
             Self::SquaredError => "squared_error",
         }
@@ -84,7 +110,7 @@ impl Objective {
     /// mean squared error.
     pub fn loss_name(&self) -> &'static str {
         match self {
-            Self::Softmax { .. } => "log loss",
+            Self::Softmax { .. } | Self::Logistic => "log loss",
             Self::Poisson { .. } => "Poisson deviance",
             Self::SquaredError => "squared error",
         }
@@ -95,6 +121,7 @@ impl Objective {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Targets<'a> {
     Softmax { labels: &'a [u8], k: usize },
+    Logistic { labels: &'a [u8] },
     Poisson { counts: &'a [f64], max_delta_step: f64 },
     SquaredError { values: &'a [f64] },
 }
@@ -117,6 +144,12 @@ impl<'a> Targets<'a> {
                     None => Ok(Self::Softmax { labels, k: n_classes }),
                 }
             }
+            (Objective::Logistic, Labels::Classes(labels)) => match labels.iter().position(|&y| y > 1) {
+                Some(row) => {
+                    Err(InputError::Label { set, row, label: f64::from(labels[row]), reason: "is not a class 0 or 1" })
+                }
+                None => Ok(Self::Logistic { labels }),
+            },
             (Objective::Poisson { max_delta_step }, Labels::Values(counts)) => {
                 if !(max_delta_step.is_finite() && max_delta_step >= 0.0) {
                     return Err(InputError::MaxDeltaStep(max_delta_step));
@@ -130,7 +163,7 @@ impl<'a> Targets<'a> {
             }
             (objective, _) => Err(InputError::LabelKind {
                 objective: objective.name(),
-                expected: if objective.n_outputs() == 1 { "value" } else { "class" },
+                expected: if objective.is_classifier() { "class" } else { "value" },
             }),
         }
     }
@@ -138,12 +171,13 @@ impl<'a> Targets<'a> {
     /// Number of rows.
     pub(super) fn len(&self) -> usize {
         match self {
-            Self::Softmax { labels, .. } => labels.len(),
+            Self::Softmax { labels, .. } | Self::Logistic { labels } => labels.len(),
             Self::Poisson { counts: values, .. } | Self::SquaredError { values } => values.len(),
         }
     }
 
-    /// Starting raw scores: the class log priors (add-one smoothed), the log of the mean count
+    /// Starting raw scores: the class log priors (add-one smoothed), the log-odds of the
+    /// positive rate (kept within [`LOGISTIC_MIN_RATE`] of 0 and 1), the log of the mean count
     /// (at least [`POISSON_MIN_MEAN`]), or the mean value.
     pub(super) fn init_scores(&self) -> Vec<f64> {
         match *self {
@@ -155,6 +189,11 @@ impl<'a> Targets<'a> {
                 let total_count: f64 = counts.iter().sum();
                 counts.iter().map(|c| (c / total_count).ln()).collect()
             }
+            Self::Logistic { labels } => {
+                let positive = labels.iter().filter(|&&y| y == 1).count() as f64 / labels.len().max(1) as f64;
+                let rate = positive.clamp(LOGISTIC_MIN_RATE, 1.0 - LOGISTIC_MIN_RATE);
+                vec![(rate / (1.0 - rate)).ln()]
+            }
             Self::Poisson { counts, .. } => vec![mean(counts).max(POISSON_MIN_MEAN).ln()],
             Self::SquaredError { values } => vec![mean(values)],
         }
@@ -164,6 +203,10 @@ impl<'a> Targets<'a> {
     pub(super) fn gradients(&self, scores: &[f64], grads: &mut [f64], hess: &mut [f64]) {
         match *self {
             Self::Softmax { labels, k } => softmax_gradients(labels, k, scores, grads, hess),
+            Self::Logistic { labels } => for_each_row(labels, scores, grads, hess, |y, f| {
+                let p = sigmoid(f);
+                (p - f64::from(y), (p * (1.0 - p)).max(1e-16))
+            }),
             Self::Poisson { counts, max_delta_step } => {
                 for_each_row(counts, scores, grads, hess, |y, f| {
                     // Capped like the engine's prediction, so e^f stays finite.
@@ -175,10 +218,20 @@ impl<'a> Targets<'a> {
         }
     }
 
-    /// Mean loss of the raw `scores`: log loss, Poisson deviance of `e^f`, or squared error.
+    /// Mean loss of the raw `scores`: log loss (binary for a logistic classifier), Poisson
+    /// deviance of `e^f`, or squared error.
     pub(super) fn loss(&self, scores: &[f64]) -> f64 {
         match *self {
             Self::Softmax { labels, k } => log_loss(scores, labels, k),
+            Self::Logistic { labels } => {
+                // The probability of the label, σ(f) or σ(−f), each computed without cancellation.
+                let total: f64 = labels
+                    .iter()
+                    .zip(scores)
+                    .map(|(&y, &f)| -sigmoid(if y == 1 { f } else { -f }).max(1e-15).ln())
+                    .sum();
+                total / labels.len().max(1) as f64
+            }
             Self::Poisson { counts, .. } => {
                 let total: f64 =
                     counts.iter().zip(scores).map(|(&y, &f)| poisson_unit_deviance(y, bounded_exp(f))).sum();
@@ -210,14 +263,19 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
+/// `1 / (1 + e^-f)`.
+pub(super) fn sigmoid(f: f64) -> f64 {
+    1.0 / (1.0 + (-f).exp())
+}
+
 /// Per-row gradient and hessian of a one-output objective, `loss(label, raw score)`, in
 /// parallel chunks.
-fn for_each_row(
-    labels: &[f64],
+fn for_each_row<Y: Copy + Sync>(
+    labels: &[Y],
     scores: &[f64],
     grads: &mut [f64],
     hess: &mut [f64],
-    loss: impl Fn(f64, f64) -> (f64, f64) + Sync,
+    loss: impl Fn(Y, f64) -> (f64, f64) + Sync,
 ) {
     grads
         .par_chunks_mut(GRADIENT_CHUNK)

@@ -1,6 +1,9 @@
 //! Unit tests of the trainer: the softmax classifier here, the regression objectives in
 //! [`regression`].
 
+mod golden;
+mod logistic;
+mod missing;
 mod regression;
 
 use super::*;
@@ -93,5 +96,11 @@ fn bins_respect_thresholds() {
     assert_eq!(m, BinMapper::Numeric { upper: vec![1.5, 2.5] });
     assert_eq!([0.0, 1.0, 1.5, 1.6, 2.5, 9.0].map(|x| m.bin(x)), [0, 0, 0, 1, 1, 2]);
     let many = BinMapper::fit(FeatureKind::Numeric, (0..10_000).map(f64::from), 16);
-    assert!(many.n_bins() <= 16);
+    assert!(many.n_bins() <= 16 + 1, "16 value bins and the missing one");
+    assert_eq!(m.n_bins(), 4);
+    assert_eq!(m.bin(f64::NAN), 3, "the missing bin follows the value bins");
+    let with_missing = BinMapper::fit(FeatureKind::Numeric, [f64::NAN, 1.0, 2.0, -f64::NAN].into_iter(), 255);
+    assert_eq!(with_missing, BinMapper::Numeric { upper: vec![1.5] });
+    let all_missing = BinMapper::fit(FeatureKind::Numeric, [f64::NAN; 3].into_iter(), 255);
+    assert_eq!((all_missing.n_bins(), all_missing.bin(f64::NAN), all_missing.bin(4.0)), (2, 1, 0));
 }

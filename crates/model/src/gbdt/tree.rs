@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::Params;
-use super::bins::{Bin, BinMapper, BinSplit, Binned, Layout};
+use super::bins::{Bin, BinMapper, BinSplit, Binned, Layout, missing_bin};
 use crate::engine::{NodeSpec, SplitTest, TreeSpec};
 
 /// Rows per parallel histogram chunk; fixed so results do not depend on the thread count.
@@ -42,30 +42,72 @@ impl Tree {
         (!child) as usize
     }
 
-    /// The tree in the engine's serialized form, thresholds in raw feature units.
+    /// The leaf a row of raw values falls in: a missing value (NaN) goes where the node's
+    /// [`NodeSpec::missing_left`] sends it (left at a categorical node), others by their bin.
+    pub(super) fn leaf_of_row(&self, row: &[f64], mappers: &[BinMapper]) -> usize {
+        if self.nodes.is_empty() {
+            return 0;
+        }
+        let mut child = 0i32;
+        while child >= 0 {
+            let node = &self.nodes[child as usize];
+            let x = row[node.feature];
+            let left = match node.split {
+                BinSplit::Le { missing_left, .. } if x.is_nan() => missing_left,
+                BinSplit::In(_) if x.is_nan() => true,
+                split => split.goes_left(mappers[node.feature].bin(x)),
+            };
+            child = if left { node.left } else { node.right };
+        }
+        (!child) as usize
+    }
+
+    /// The tree in the engine's serialized form, thresholds in raw feature units. A numeric
+    /// split sending every value left (and the missing ones right) has threshold `f64::MAX`.
     pub(super) fn to_spec(&self, mappers: &[BinMapper]) -> TreeSpec {
-        TreeSpec {
-            class: self.class,
-            nodes: self
-                .nodes
-                .iter()
-                .map(|n| NodeSpec {
-                    feature: n.feature,
-                    test: match (n.split, &mappers[n.feature]) {
-                        (BinSplit::Le(b), BinMapper::Numeric { upper }) => SplitTest::Threshold(upper[usize::from(b)]),
-                        (BinSplit::In(set), _) => SplitTest::Categories(
-                            (0..256u32).filter(|&c| (set[(c >> 6) as usize] >> (c & 63)) & 1 == 1).collect(),
-                        ),
-                        (BinSplit::Le(_), BinMapper::Categorical { .. }) => {
-                            unreachable!("numeric split on a categorical feature")
-                        }
-                    },
-                    left: n.left,
-                    right: n.right,
-                    missing_left: true,
-                })
-                .collect(),
-            leaves: self.leaves.clone(),
+        let node = |n: &Node| {
+            let (test, missing_left) = match (n.split, &mappers[n.feature]) {
+                (BinSplit::Le { max, missing_left, .. }, BinMapper::Numeric { upper }) => {
+                    (SplitTest::Threshold(upper.get(usize::from(max)).copied().unwrap_or(f64::MAX)), missing_left)
+                }
+                (BinSplit::In(set), _) => (
+                    SplitTest::Categories(
+                        (0..256u32).filter(|&c| (set[(c >> 6) as usize] >> (c & 63)) & 1 == 1).collect(),
+                    ),
+                    true,
+                ),
+                (BinSplit::Le { .. }, BinMapper::Categorical { .. }) => {
+                    unreachable!("numeric split on a categorical feature")
+                }
+            };
+            NodeSpec { feature: n.feature, test, left: n.left, right: n.right, missing_left }
+        };
+        TreeSpec { class: self.class, nodes: self.nodes.iter().map(node).collect(), leaves: self.leaves.clone() }
+    }
+}
+
+/// The best split of a node found so far.
+struct Best<'a> {
+    grower: &'a Grower<'a>,
+    /// Statistics and score of the node.
+    sum: Bin,
+    parent: f64,
+    best: Option<Candidate>,
+}
+
+impl Best<'_> {
+    /// Keeps the split sending `left` left if both children are valid and it gains more than
+    /// every split before it.
+    fn consider(&mut self, feature: usize, split: BinSplit, left: Bin) {
+        let mut right = self.sum;
+        right -= left;
+        let g = self.grower;
+        if !g.valid(&left) || !g.valid(&right) {
+            return;
+        }
+        let gain = g.score(&left) + g.score(&right) - self.parent;
+        if gain > 1e-10 && self.best.is_none_or(|b| gain > b.gain) {
+            self.best = Some(Candidate { gain, feature, split, left });
         }
     }
 }
@@ -156,53 +198,67 @@ impl Grower<'_> {
         if depth >= self.params.max_depth || (sum.n as usize) < 2 * self.params.min_data_in_leaf {
             return None;
         }
-        let parent = self.score(&sum);
-        let mut best: Option<Candidate> = None;
-        let mut consider = |feature: usize, split: BinSplit, left: Bin| {
-            let mut right = sum;
-            right -= left;
-            if !self.valid(&left) || !self.valid(&right) {
-                return;
-            }
-            let gain = self.score(&left) + self.score(&right) - parent;
-            if gain > 1e-10 && best.is_none_or(|b| gain > b.gain) {
-                best = Some(Candidate { gain, feature, split, left });
-            }
-        };
+        let mut best = Best { grower: self, sum, parent: self.score(&sum), best: None };
         for (f, mapper) in self.mappers.iter().enumerate() {
             let bins = &hist[self.layout.offsets[f]..self.layout.offsets[f] + mapper.n_bins()];
             match mapper {
-                BinMapper::Numeric { .. } => {
-                    let mut left = Bin::default();
-                    for (b, bin) in bins.iter().enumerate().take(bins.len().saturating_sub(1)) {
-                        left += *bin;
-                        consider(f, BinSplit::Le(b as u8), left);
-                    }
-                }
-                BinMapper::Categorical { .. } => {
-                    let smooth = self.params.cat_smooth;
-                    let mut order: Vec<usize> =
-                        (0..bins.len()).filter(|&b| bins[b].n as usize >= self.params.min_data_per_category).collect();
-                    order.sort_by(|&a, &b| {
-                        let ra = bins[a].g / (bins[a].h + smooth);
-                        let rb = bins[b].g / (bins[b].h + smooth);
-                        ra.total_cmp(&rb).then(a.cmp(&b))
-                    });
-                    let max_set = self.params.max_cat_threshold.min(order.len().saturating_sub(1));
-                    for direction in [false, true] {
-                        let mut set = [0u64; 4];
-                        let mut left = Bin::default();
-                        for i in 0..max_set {
-                            let b = if direction { order[order.len() - 1 - i] } else { order[i] };
-                            set[b >> 6] |= 1 << (b & 63);
-                            left += bins[b];
-                            consider(f, BinSplit::In(set), left);
-                        }
-                    }
-                }
+                BinMapper::Numeric { upper } => self.numeric_splits(&mut best, f, bins, missing_bin(upper)),
+                BinMapper::Categorical { .. } => self.categorical_splits(&mut best, f, bins),
             }
         }
-        best
+        best.best
+    }
+
+    /// Thresholds between value bins with the missing values right (when the node has none,
+    /// that is all, and they are sent left); when it has some, the same thresholds with them
+    /// left, and every value left with them right.
+    fn numeric_splits(&self, best: &mut Best<'_>, f: usize, bins: &[Bin], missing: u8) {
+        let (values, missing_stats) = bins.split_at(usize::from(missing));
+        let last = values.len().saturating_sub(1);
+        // Without missing values at this node the direction is not learned: left, the
+        // engine's default.
+        let no_missing = missing_stats[0].n == 0;
+        let mut left = Bin::default();
+        for (b, bin) in values.iter().enumerate().take(last) {
+            left += *bin;
+            best.consider(f, BinSplit::Le { max: b as u8, missing, missing_left: no_missing }, left);
+        }
+        if no_missing {
+            return;
+        }
+        let mut left = missing_stats[0];
+        for (b, bin) in values.iter().enumerate().take(last) {
+            left += *bin;
+            best.consider(f, BinSplit::Le { max: b as u8, missing, missing_left: true }, left);
+        }
+        let mut all_values = Bin::default();
+        for bin in values {
+            all_values += *bin;
+        }
+        best.consider(f, BinSplit::Le { max: last as u8, missing, missing_left: false }, all_values);
+    }
+
+    /// Sets of categories, sorted by gradient ratio, taken from either end.
+    fn categorical_splits(&self, best: &mut Best<'_>, f: usize, bins: &[Bin]) {
+        let smooth = self.params.cat_smooth;
+        let mut order: Vec<usize> =
+            (0..bins.len()).filter(|&b| bins[b].n as usize >= self.params.min_data_per_category).collect();
+        order.sort_by(|&a, &b| {
+            let ra = bins[a].g / (bins[a].h + smooth);
+            let rb = bins[b].g / (bins[b].h + smooth);
+            ra.total_cmp(&rb).then(a.cmp(&b))
+        });
+        let max_set = self.params.max_cat_threshold.min(order.len().saturating_sub(1));
+        for direction in [false, true] {
+            let mut set = [0u64; 4];
+            let mut left = Bin::default();
+            for i in 0..max_set {
+                let b = if direction { order[order.len() - 1 - i] } else { order[i] };
+                set[b >> 6] |= 1 << (b & 63);
+                left += bins[b];
+                best.consider(f, BinSplit::In(set), left);
+            }
+        }
     }
 
     fn leaf_value(&self, sum: &Bin) -> f64 {

@@ -66,7 +66,8 @@ fn train_refuses_a_bad_table_with_line_and_column() {
     let mut text = "a,b,y\n".to_owned();
     (0..50).for_each(|i| text.push_str(&format!("{i},{},{}\n", if i == 20 { "3 kg" } else { "3" }, i % 2)));
     std::fs::write(&csv, text).expect("write");
-    let out = run_fail(bin().args(["train", "--label", "y", "--data"]).arg(&csv).arg("--out").arg(tmp.path().join("m")));
+    let out =
+        run_fail(bin().args(["train", "--label", "y", "--data"]).arg(&csv).arg("--out").arg(tmp.path().join("m")));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 22, column \"b\": \"3 kg\" is not a number"), "{stderr}");
     assert!(!tmp.path().join("m").exists());

@@ -6,9 +6,17 @@
 //! becomes the number of the model's distinct thresholds on that feature that lie below it
 //! (so `x > t_j` exactly when `bin > j`), a category code stays its code. Every internal node
 //! then holds a 256-bit table of the bins that go right; numeric and categorical splits are the
-//! same three loads and no branch. A feature with more than 255 distinct thresholds is binned
-//! into several byte slots, one per run of 255 thresholds: within its run a split is the same
-//! exact test (`x > t_j` exactly when the run's bin exceeds `j`'s place in the run). Trees are
+//! same three loads and no branch. A feature with more than 254 distinct thresholds is binned
+//! into several byte slots, one per run of 254 thresholds: within its run a split is the same
+//! exact test (`x > t_j` exactly when the run's bin exceeds `j`'s place in the run).
+//!
+//! Missing values: bin 255 of every numeric slot is reserved for NaN (a run's non-missing bins
+//! are `0..=254`), and a threshold node's table sends bin 255 right exactly when the node's
+//! [`NodeSpec::missing_left`] is false, so NaN costs nothing extra at prediction time. A NaN
+//! category code also becomes 255, the code of "missing or out of range": it goes left exactly
+//! when 255 is in the node's category set (a categorical node ignores `missing_left`; a trainer
+//! sends missing values left by listing 255). Old artifacts (no `missing_left`, i.e. left) predict
+//! every non-NaN row exactly as before. Trees are
 //! laid out as complete binary trees of the ensemble's depth (heap order, children of `i` at
 //! `2i+1`, `2i+2`), shallower branches padded with "always left" nodes, so a row takes exactly
 //! `depth` steps per tree.
@@ -37,11 +45,15 @@ pub const MAX_DEPTH: usize = 12;
 const BLOCK: usize = 16;
 
 /// Most features a row may have; also the most byte slots its binned form may use (a numeric
-/// feature takes one slot per 255 distinct thresholds).
-pub const MAX_FEATURES: usize = 64;
+/// feature takes one slot per 254 distinct thresholds). [`Node`]'s `u8` slot index holds them all.
+pub const MAX_FEATURES: usize = 256;
 
-/// Distinct thresholds one byte slot holds (bins `0..=255`).
-const SLOT_THRESHOLDS: usize = 255;
+/// Distinct thresholds one byte slot holds: bins `0..=254` count the thresholds below a value,
+/// bin [`MISSING_BIN`] is NaN.
+const SLOT_THRESHOLDS: usize = 254;
+
+/// The bin of a missing (NaN) value, in every slot; also where category codes above 254 saturate.
+const MISSING_BIN: u8 = 255;
 
 /// A compiled internal node: the feature whose bin is looked up and the table to look it up in.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,16 +68,16 @@ type Table = [u64; 4];
 /// How one byte slot of a binned row is computed from the raw row.
 #[derive(Debug, Clone)]
 enum Binning {
-    /// Distinct thresholds (at most 255, increasing) of the numeric feature `source`; bin = how
-    /// many are below the value.
+    /// Distinct thresholds (at most 254, increasing) of the numeric feature `source`; bin = how
+    /// many are below the value, [`MISSING_BIN`] for NaN.
     Numeric {
         /// Feature read.
         source: usize,
         /// The thresholds of this slot.
         thresholds: Vec<f64>,
     },
-    /// Bin = category code of feature `source` (values above 255 saturate to 255, which no
-    /// split sends left).
+    /// Bin = category code of feature `source` (values above 255 saturate to 255, negative ones
+    /// to 0; NaN is [`MISSING_BIN`]): code 255 goes left only where a split lists it.
     Categorical {
         /// Feature read.
         source: usize,
@@ -138,8 +150,11 @@ impl Engine {
                 let Some((slot, j)) = found else {
                     unreachable!("binning() gives every threshold of a numeric feature a slot")
                 };
-                for bin in j + 1..256 {
+                for bin in j + 1..usize::from(MISSING_BIN) {
                     right[bin >> 6] |= 1 << (bin & 63);
+                }
+                if !spec.missing_left {
+                    right[3] |= 1 << 63;
                 }
                 (slot, right)
             }
@@ -180,7 +195,7 @@ impl Engine {
                     }
                     self.tables.push(table);
                 }
-                // Slots are < MAX_FEATURES = 64, so the byte holds them.
+                // Slots are < MAX_FEATURES = 256, so the byte holds them.
                 self.nodes[node_base + pos] = Node { table: id, feature: slot as u8 };
                 (spec.left, spec.right)
             }
@@ -215,12 +230,16 @@ impl Engine {
     fn bin_row(&self, row: &[f64], bins: &mut Bins) {
         for (bin, binning) in bins.iter_mut().zip(&self.binning) {
             *bin = match *binning {
+                // At most SLOT_THRESHOLDS = 254 thresholds lie below a value.
                 Binning::Numeric { source, ref thresholds } => {
                     let x = row[source];
-                    thresholds.partition_point(|t| *t < x) as u8
+                    if x.is_nan() { MISSING_BIN } else { thresholds.partition_point(|t| *t < x) as u8 }
                 }
-                // `as` saturates: negative and NaN become 0, large values 255.
-                Binning::Categorical { source } => (row[source] as usize).min(255) as u8,
+                // `as` saturates: negative values become 0, large ones 255.
+                Binning::Categorical { source } => {
+                    let x = row[source];
+                    if x.is_nan() { MISSING_BIN } else { (x as usize).min(255) as u8 }
+                }
             };
         }
     }
@@ -228,7 +247,8 @@ impl Engine {
     #[inline(always)]
     fn step(&self, node_base: usize, pos: usize, bins: &Bins) -> usize {
         let node = self.nodes[node_base + pos];
-        let bin = bins[usize::from(node.feature) & (MAX_FEATURES - 1)];
+        // A u8 indexes the 256 slots: no bounds check.
+        let bin = bins[usize::from(node.feature)];
         let word = self.tables[usize::from(node.table)][usize::from(bin >> 6)];
         2 * pos + 1 + ((word >> (bin & 63)) & 1) as usize
     }
@@ -296,7 +316,7 @@ impl Engine {
         self.output
     }
 
-    /// Byte slots a binned row uses (the features, plus one per extra 255 thresholds).
+    /// Byte slots a binned row uses (the features, plus one per extra 254 thresholds).
     pub fn n_slots(&self) -> usize {
         self.binning.len()
     }
@@ -346,7 +366,7 @@ impl Engine {
 }
 
 /// The byte slots of a binned row and each feature's slots. A feature split by threshold is
-/// numeric: its distinct thresholds, in runs of 255, fill its own slot and, past the first run,
+/// numeric: its distinct thresholds, in runs of 254, fill its own slot and, past the first run,
 /// extra slots after the features. Any other feature is categorical.
 fn binning(spec: &EnsembleSpec) -> Result<(Vec<Binning>, Vec<Vec<usize>>), EngineError> {
     let mut thresholds: Vec<Option<Vec<f64>>> = vec![None; spec.n_features];

@@ -84,8 +84,11 @@ pub struct NodeSpec {
     pub left: i32,
     /// Right child.
     pub right: i32,
-    /// Where a missing value (NaN) goes: left (the default, and what every artifact written
-    /// before missing values were supported did), or right. Only serialized when right.
+    /// Where a missing value (NaN) goes at a threshold test: left (the default, and what every
+    /// artifact written before missing values were supported did), or right. Only serialized
+    /// when right. A category test ignores it: a missing code is 255, which goes left exactly
+    /// when the set lists 255 (a set can route missing values either way, and saturated codes
+    /// above 254 keep going where they always did).
     #[serde(default = "missing_left_default", skip_serializing_if = "is_true")]
     pub missing_left: bool,
 }

@@ -62,14 +62,18 @@ fn batch_equals_single_rows() {
     }
 }
 
-/// Walks a tree spec directly (the reference for the compiled engine).
+/// Walks a tree spec directly (the reference for the compiled engine): NaN follows
+/// `missing_left` at a threshold and is code 255 at a category split.
 fn walk(tree: &TreeSpec, row: &[f64]) -> f64 {
     let mut child = if tree.nodes.is_empty() { -1 } else { 0 };
     while child >= 0 {
         let node = &tree.nodes[child as usize];
+        let x = row[node.feature];
         let left = match &node.test {
-            SplitTest::Threshold(t) => row[node.feature] <= *t,
-            SplitTest::Categories(codes) => codes.contains(&(row[node.feature] as u32)),
+            SplitTest::Threshold(_) if x.is_nan() => node.missing_left,
+            SplitTest::Threshold(t) => x <= *t,
+            SplitTest::Categories(codes) if x.is_nan() => codes.contains(&255),
+            SplitTest::Categories(codes) => codes.contains(&((x as u32).min(255))),
         };
         child = if left { node.left } else { node.right };
     }
@@ -77,22 +81,17 @@ fn walk(tree: &TreeSpec, row: &[f64]) -> f64 {
 }
 
 #[test]
-fn features_with_more_than_255_thresholds_take_extra_slots_and_stay_exact() {
-    // 300 stumps on feature 0 and 300 on feature 1 (1,000 and 600 distinct thresholds
-    // between them), so both need extra slots; leaves are distinct powers so any wrong
-    // branch changes the sum.
+fn features_with_more_than_254_thresholds_take_extra_slots_and_stay_exact() {
+    // 300 stumps on feature 0 and 300 on feature 1 (700 and 150 distinct thresholds), so
+    // feature 0 needs extra slots; leaves are distinct so any wrong branch changes the sum.
+    // Missing values go left on every third stump, right on the others, in every slot.
     let mut trees = Vec::new();
     for i in 0..300 {
         for (feature, t) in [(0, f64::from(i) * 0.37 - 7.0), (1, f64::from(i % 150) * 1.5)] {
+            let missing_left = i % 3 == 0;
             trees.push(TreeSpec {
                 class: i as usize % 2,
-                nodes: vec![NodeSpec {
-                    feature,
-                    test: SplitTest::Threshold(t),
-                    left: -1,
-                    right: !1,
-                    missing_left: true,
-                }],
+                nodes: vec![NodeSpec { feature, test: SplitTest::Threshold(t), left: -1, right: !1, missing_left }],
                 leaves: vec![f64::from(i), -f64::from(i) * 0.5],
             });
         }
@@ -123,10 +122,11 @@ fn features_with_more_than_255_thresholds_take_extra_slots_and_stay_exact() {
             SplitTest::Categories(_) => None,
         })
         .collect();
-    thresholds.extend([-100.0, 1e9]);
+    thresholds.extend([-100.0, 1e9, f64::INFINITY, f64::NEG_INFINITY, f64::NAN]);
     for (k, &t) in thresholds.iter().enumerate() {
         for x in [t, t.next_up(), t.next_down()] {
-            let row = [x, thresholds[(k * 7) % thresholds.len()]];
+            let other = if k % 5 == 0 { f64::NAN } else { thresholds[(k * 7) % thresholds.len()] };
+            let row = [x, other];
             let mut expected = [0.0; 2];
             for tree in &spec.trees {
                 expected[tree.class] += walk(tree, &row);
@@ -136,11 +136,140 @@ fn features_with_more_than_255_thresholds_take_extra_slots_and_stay_exact() {
             assert!((got[0] - expected[0]).abs() < 1e-9 && (got[1] - expected[1]).abs() < 1e-9, "{row:?}");
         }
     }
+    // Exactly 254 thresholds fill one slot; the 255th opens another.
+    for (n, slots) in [(254, 2), (255, 3)] {
+        let trees = (0..n)
+            .map(|i| TreeSpec {
+                class: 0,
+                nodes: vec![NodeSpec {
+                    feature: 0,
+                    test: SplitTest::Threshold(f64::from(i)),
+                    left: -1,
+                    right: !1,
+                    missing_left: i % 2 == 0,
+                }],
+                leaves: vec![0.0, 1.0],
+            })
+            .collect();
+        let engine = Engine::compile(&self::spec(trees)).expect("compiles");
+        assert_eq!(engine.n_slots(), slots, "{n} thresholds");
+        let mut s = [0.0; 2];
+        engine.raw_scores(&[f64::from(n) + 1.0, 0.0], &mut s);
+        assert_eq!(s[0], f64::from(n), "above every threshold: every stump goes right");
+        engine.raw_scores(&[f64::NAN, 0.0], &mut s);
+        assert_eq!(s[0], f64::from(n / 2), "NaN goes right on the odd stumps");
+    }
+}
+
+/// Root: x0 <= 0 (missing right) → (x1 <= 5 (missing left) → leaf 0 | leaf 1), else
+/// (x1 codes {1, 255} → leaf 2 | leaf 3).
+fn missing_tree() -> TreeSpec {
+    TreeSpec {
+        class: 1,
+        nodes: vec![
+            NodeSpec { feature: 0, test: SplitTest::Threshold(0.0), left: 1, right: 2, missing_left: false },
+            NodeSpec { feature: 1, test: SplitTest::Threshold(5.0), left: !0, right: !1, missing_left: true },
+            NodeSpec { feature: 2, test: SplitTest::Categories(vec![1, 255]), left: !2, right: !3, missing_left: true },
+        ],
+        leaves: vec![1.0, 2.0, 3.0, 4.0],
+    }
+}
+
+#[test]
+fn missing_values_follow_each_nodes_missing_left() {
+    let spec = EnsembleSpec { n_features: 3, ..spec(vec![missing_tree()]) };
+    let engine = Engine::compile(&spec).expect("compiles");
+    let nan = f64::NAN;
+    let cases = [
+        ([-1.0, 1.0, 0.0], 1.0),
+        ([-1.0, nan, 0.0], 1.0), // x1 missing: left
+        ([nan, nan, 0.0], 4.0),  // x0 missing: right, code 0 not in {1, 255}
+        ([nan, 9.0, 1.0], 3.0),
+        ([nan, 9.0, nan], 3.0),   // a missing code is 255: in the set
+        ([1.0, 0.0, 300.0], 3.0), // codes above 255 saturate to 255
+        ([1.0, 0.0, 2.0], 4.0),
+        ([f64::INFINITY, 0.0, 2.0], 4.0),
+        ([f64::NEG_INFINITY, f64::INFINITY, 2.0], 2.0),
+    ];
+    let mut rows = Vec::new();
+    for (row, want) in cases {
+        let mut s = [0.0; 2];
+        engine.raw_scores(&row, &mut s);
+        assert_eq!(s[1], want, "{row:?}");
+        assert_eq!(walk(&spec.trees[0], &row), want, "{row:?}: the reference walk agrees");
+        rows.extend(row);
+    }
+    let mut batch = vec![0.0; 2 * cases.len()];
+    engine.predict_batch(&rows, &mut batch);
+    for (r, row) in rows.chunks(3).enumerate() {
+        let mut p = [0.0; 2];
+        engine.predict_proba(row, &mut p);
+        assert_eq!(&batch[2 * r..2 * r + 2], &p, "{row:?}");
+    }
+    // Without the 255 in the set a missing code goes right, as an unseen code.
+    let mut tree = missing_tree();
+    tree.nodes[2].test = SplitTest::Categories(vec![1]);
+    let engine = Engine::compile(&EnsembleSpec { n_features: 3, ..self::spec(vec![tree]) }).expect("compiles");
+    let mut s = [0.0; 2];
+    engine.raw_scores(&[nan, 9.0, nan], &mut s);
+    assert_eq!(s[1], 4.0);
+}
+
+#[test]
+fn old_artifacts_send_missing_values_left_and_predict_as_before() {
+    // No `missing_left` in the JSON: left, as every artifact written before it existed implies.
+    let json = r#"{"feature":0,"threshold":1.0,"left":-1,"right":-2}"#;
+    let node: NodeSpec = serde_json::from_str(json).expect("parse");
+    assert!(node.missing_left);
+    assert_eq!(serde_json::to_string(&node).expect("json"), json, "left stays implicit");
+    let right = NodeSpec { missing_left: false, ..node };
+    let text = serde_json::to_string(&right).expect("json");
+    assert_eq!(text, r#"{"feature":0,"threshold":1.0,"left":-1,"right":-2,"missing_left":false}"#);
+    assert_eq!(serde_json::from_str::<NodeSpec>(&text).expect("parse"), right, "round trip");
+    let spec = self::spec(vec![missing_tree_two_features()]);
+    let back: EnsembleSpec = serde_json::from_str(&serde_json::to_string(&spec).expect("json")).expect("parse");
+    assert_eq!(back, spec);
+    let engine = Engine::compile(&back).expect("compiles");
+    assert_eq!(raw(&engine, [f64::NAN, 0.0]), 20.0, "root sends NaN right, then x1 = 0 <= 5 left");
+    assert_eq!(raw(&engine, [f64::NAN, f64::NAN]), 30.0, "second node sends NaN right");
+    assert_eq!(raw(&engine, [-1.0, f64::NAN]), 10.0);
+}
+
+/// x0 <= 1 (missing right) → leaf 0, else x1 <= 5 (missing right) → leaf 1 | leaf 2.
+fn missing_tree_two_features() -> TreeSpec {
+    TreeSpec {
+        class: 1,
+        nodes: vec![
+            NodeSpec { feature: 0, test: SplitTest::Threshold(1.0), left: -1, right: 1, missing_left: false },
+            NodeSpec { feature: 1, test: SplitTest::Threshold(5.0), left: !1, right: !2, missing_left: false },
+        ],
+        leaves: vec![10.0, 20.0, 30.0],
+    }
+}
+
+#[test]
+fn up_to_256_features_are_supported() {
+    let tree = |feature| TreeSpec {
+        class: 1,
+        nodes: vec![NodeSpec { feature, test: SplitTest::Threshold(0.5), left: -1, right: !1, missing_left: true }],
+        leaves: vec![0.0, 1.0],
+    };
+    let wide = EnsembleSpec { n_features: MAX_FEATURES, ..spec(vec![tree(0), tree(200), tree(MAX_FEATURES - 1)]) };
+    let engine = Engine::compile(&wide).expect("256 features compile");
+    let mut row = vec![0.0; MAX_FEATURES];
+    row[200] = 1.0;
+    row[MAX_FEATURES - 1] = 1.0;
+    let mut s = [0.0; 2];
+    engine.raw_scores(&row, &mut s);
+    assert_eq!(s[1], 2.0);
+    let too_wide = EnsembleSpec { n_features: MAX_FEATURES + 1, ..wide };
+    assert!(matches!(Engine::compile(&too_wide), Err(EngineError::Ensemble(_))));
 }
 
 #[test]
 fn too_many_slots_are_refused_clearly() {
-    let trees = (0..64 * 255)
+    // 255 full slots of feature 0 and feature 1's slot: 257 slots.
+    let trees = (0..255 * SLOT_THRESHOLDS as i32 + 1)
         .map(|i| TreeSpec {
             class: 0,
             nodes: vec![NodeSpec {

@@ -206,6 +206,7 @@ pub fn feature_kinds(schema: &TabularSchema) -> Vec<FeatureKind> {
 /// The objective of a target.
 fn objective(target: &Target, poisson: bool) -> Result<Objective, TrainError> {
     Ok(match target {
+        Target::Classes(_, classes) if classes.len() == 2 => Objective::Logistic,
         Target::Classes(_, classes) => Objective::Softmax { n_classes: classes.len() },
         Target::Values(values) if poisson => {
             if let Some(v) = values.iter().find(|v| **v < 0.0) {
@@ -388,6 +389,7 @@ fn summary(fitted: &TabularFitted, config: &TabularTrainConfig) -> Result<Traini
     let booster = &fitted.booster;
     let (algorithm, metric) = match fitted.objective {
         Objective::Softmax { .. } => ("multiclass softmax", None),
+        Objective::Logistic => ("binary logistic", None),
         Objective::Poisson { .. } => ("Poisson regression on a log link", Some("poisson_deviance")),
         Objective::SquaredError => ("squared-error regression", Some("mean_squared_error")),
     };

@@ -22,7 +22,7 @@ impl Progress for RoundTimer {
     fn advance(&self, _n: u64) {}
     fn message(&self, message: &str) {
         let round: usize = message.split(' ').nth(1).and_then(|r| r.parse().ok()).unwrap_or(0);
-        if round % 10 == 0 {
+        if round.is_multiple_of(10) {
             eprintln!("{:>8.2}s {message}", self.start.elapsed().as_secs_f64());
         }
     }
@@ -79,7 +79,7 @@ fn main() {
     };
     let seconds = start.elapsed().as_secs_f64();
     let loss = booster.validation_loss.last().copied().unwrap_or(f64::NAN);
-    println!(
+    eprintln!(
         "{n} rows × {nf} features, {} rounds: {seconds:.2}s total, {:.3}s per round, validation log loss {loss:.5}, {} threads",
         booster.rounds_run,
         seconds / booster.rounds_run.max(1) as f64,

@@ -30,7 +30,8 @@ impl BinMapper {
             FeatureKind::Numeric => {
                 // Bounds between the values present; the missing ones have their own bin.
                 let mut values: Vec<f64> = column.filter(|x| !x.is_nan()).collect();
-                values.sort_by(f64::total_cmp);
+                // Values equal under `total_cmp` have the same bits, so an unstable sort gives the same order.
+                values.sort_unstable_by(f64::total_cmp);
                 let mut distinct: Vec<(f64, usize)> = Vec::new();
                 for v in values.iter().copied() {
                     match distinct.last_mut() {

@@ -256,7 +256,7 @@ pub fn fit_sales(
     config: &SalesTrainConfig,
     progress: &dyn Progress,
 ) -> Result<SalesFitted, TrainError> {
-    if matches!(config.objective, Objective::Softmax { .. }) {
+    if !matches!(config.objective, Objective::Poisson { .. } | Objective::SquaredError) {
         return Err(TrainError::Config("a sales forecast is a Poisson or squared-error regression".to_owned()));
     }
     let start = Instant::now();

@@ -7,7 +7,7 @@ use super::proto::{
 };
 use super::*;
 use crate::engine::Engine;
-use crate::features::{BasketRecord, FeaturePipeline};
+use crate::features::{BasketRecord, FeaturePipeline, FeatureSpec};
 
 #[test]
 fn f32_bound_is_exact_around_thresholds() {

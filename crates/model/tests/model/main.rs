@@ -5,6 +5,7 @@ mod forecast;
 mod hostile;
 mod onnx;
 mod parity;
+mod tabular;
 
 /// JSON text with every number outside strings replaced by `#`.
 pub fn numbers_masked(text: &[u8]) -> String {

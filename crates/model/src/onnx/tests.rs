@@ -7,7 +7,8 @@ use super::proto::{
 };
 use super::*;
 use crate::engine::Engine;
-use crate::features::{BasketRecord, FeaturePipeline};
+use crate::features::{BasketRecord, FeaturePipeline, FeatureSpec};
+use crate::onnx::RawTask;
 
 #[test]
 fn f32_bound_is_exact_around_thresholds() {
@@ -263,4 +264,148 @@ fn a_file_that_would_decode_too_large_is_refused_before_decoding() {
     let err = import(&bytes, &mapping, &schema, &crate::CLASSES).expect_err("too large");
     assert!(matches!(err, OnnxError::TooLarge { bytes } if bytes > MAX_DECODED_BYTES), "{err}");
     assert!(err.to_string().contains(&MAX_DECODED_BYTES.to_string()), "{err}");
+}
+
+/// A stump ensemble over a 2-column raw vector: per tree (mode, column, threshold, tracks
+/// missing to true, yes weight, no weight), every weight on output 0; `op` is
+/// `TreeEnsembleRegressor` (`target_*`) or `TreeEnsembleClassifier` (`class_*`), `extra` its
+/// other attributes.
+fn raw_stumps(op: &str, trees: &[(&str, i64, f32, i64, f32, f32)], extra: Vec<AttributeProto>) -> Vec<u8> {
+    let prefix = if op == "TreeEnsembleRegressor" { "target" } else { "class" };
+    // Node attributes: tree, node, feature, true, false and tracks ids; modes; values.
+    let (mut n, mut modes, mut values): ([Vec<i64>; 6], Vec<&str>, Vec<f32>) = Default::default();
+    let (mut leaves, mut weights): ([Vec<i64>; 2], Vec<f32>) = Default::default();
+    for (t, &(mode, column, threshold, tracks, yes, no)) in trees.iter().enumerate() {
+        let t = t as i64;
+        n[0].extend([t, t, t]);
+        n[1].extend([0, 1, 2]);
+        n[2].extend([column, 0, 0]);
+        n[3].extend([1, 0, 0]);
+        n[4].extend([2, 0, 0]);
+        n[5].extend([tracks, 0, 0]);
+        modes.extend([mode, "LEAF", "LEAF"]);
+        values.extend([threshold, 0.0, 0.0]);
+        leaves[0].extend([t, t]);
+        leaves[1].extend([1, 2]);
+        weights.extend([yes, no]);
+    }
+    let mut attribute = vec![
+        ints("nodes_treeids", &n[0]),
+        ints("nodes_nodeids", &n[1]),
+        ints("nodes_featureids", &n[2]),
+        strings("nodes_modes", &modes),
+        floats("nodes_values", &values),
+        ints("nodes_truenodeids", &n[3]),
+        ints("nodes_falsenodeids", &n[4]),
+        ints("nodes_missing_value_tracks_true", &n[5]),
+        ints(&format!("{prefix}_treeids"), &leaves[0]),
+        ints(&format!("{prefix}_nodeids"), &leaves[1]),
+        ints(&format!("{prefix}_ids"), &vec![0; weights.len()]),
+        floats(&format!("{prefix}_weights"), &weights),
+    ];
+    attribute.extend(extra);
+    let outputs: Vec<String> =
+        if prefix == "target" { vec!["variable".into()] } else { vec!["label".into(), "probabilities".into()] };
+    let value = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: proto::DOUBLE,
+                shape: Some(TensorShapeProto {
+                    dim: [0, 2].iter().map(|&d| Dimension { dim_value: d, dim_param: String::new() }).collect(),
+                }),
+            }),
+        }),
+    };
+    let node = NodeProto {
+        input: vec!["X".into()],
+        output: outputs.clone(),
+        op_type: op.into(),
+        domain: ML_DOMAIN.into(),
+        attribute,
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        node: vec![node],
+        input: vec![value("X")],
+        output: vec![value(&outputs[outputs.len() - 1])],
+        ..Default::default()
+    };
+    ModelProto { ir_version: 8, graph: Some(graph), ..Default::default() }.encode_to_vec()
+}
+
+fn string_attr(name: &str, value: &str) -> AttributeProto {
+    AttributeProto { name: name.into(), s: value.as_bytes().to_vec(), ..Default::default() }
+}
+
+#[test]
+fn raw_regressors_sum_or_average_and_route_missing_values_as_onnxruntime() {
+    // NaN: no branch (not tracked); yes branch of a BRANCH_GT (swapped: right); yes branch (left).
+    let trees = [
+        ("BRANCH_LEQ", 0, 1.0, 0, 1.0, 2.0),
+        ("BRANCH_GT", 1, 0.0, 1, 4.0, 8.0),
+        ("BRANCH_LEQ", 0, 5.0, 1, 16.0, 32.0),
+    ];
+    let regressor = |extra: Vec<AttributeProto>| raw_stumps("TreeEnsembleRegressor", &trees, extra);
+    let sum = import_raw(&regressor(vec![floats("base_values", &[0.5])]), Some(2)).expect("imports");
+    assert_eq!((sum.task.clone(), sum.n_features, sum.input_name.as_str()), (RawTask::Regression, 2, "X"));
+    let lefts: Vec<bool> = sum.spec.trees.iter().map(|t| t.nodes[0].missing_left).collect();
+    assert_eq!(lefts, [false, false, true]);
+    let engine = Engine::compile(&sum.spec).expect("compiles");
+    let cases = [([f64::NAN, f64::NAN], 22.5), ([0.0, 1.0], 21.5), ([2.0, -1.0], 26.5), ([1.0, f64::NAN], 21.5)];
+    for (row, want) in cases {
+        assert_eq!(engine.predict_value(&row), want, "{row:?}");
+    }
+    let average = regressor(vec![floats("base_values", &[0.5]), string_attr("aggregate_function", "AVERAGE")]);
+    let engine = Engine::compile(&import_raw(&average, None).expect("imports").spec).expect("compiles");
+    for (row, want) in cases {
+        assert!((engine.predict_value(&row) - ((want - 0.5) / 3.0 + 0.5)).abs() < 1e-12, "{row:?}");
+    }
+    let err = import_raw(&regressor(vec![string_attr("aggregate_function", "MIN")]), None).expect_err("MIN");
+    assert!(err.to_string().contains("aggregate_function MIN is not supported"), "{err}");
+    let two = regressor(vec![AttributeProto { name: "n_targets".into(), i: 2, ..Default::default() }]);
+    assert!(import_raw(&two, None).expect_err("two targets").to_string().contains("n_targets = 2"));
+}
+
+#[test]
+fn raw_binary_classifiers_follow_onnxruntimes_one_score_rules() {
+    let mixed = [("BRANCH_LEQ", 0, 1.0, 0, 1.0, -2.0), ("BRANCH_LEQ", 1, 0.0, 1, 0.5, -0.25)];
+    let positive = [("BRANCH_LEQ", 0, 1.0, 0, 0.25, 0.5), ("BRANCH_LEQ", 1, 0.0, 1, 0.125, 0.0)];
+    let classifier = |trees: &[(&str, i64, f32, i64, f32, f32)], post: &str, base: &[f32]| {
+        let extra =
+            vec![ints("classlabels_int64s", &[0, 1]), string_attr("post_transform", post), floats("base_values", base)];
+        import_raw(&raw_stumps("TreeEnsembleClassifier", trees, extra), None)
+    };
+    let sigmoid = |s: f64| 1.0 / (1.0 + (-s).exp());
+    // Rows and each model's score s (base 0.25 included where given).
+    let rows = [[0.0, f64::NAN], [2.0, 1.0], [f64::NAN, -1.0]];
+    let mixed_s = [1.75, -2.0, -1.25];
+    let positive_s = [0.375, 0.5, 0.625];
+    for (trees, post, base) in
+        [(&mixed, "LOGISTIC", true), (&mixed, "NONE", true), (&positive, "LOGISTIC", false), (&positive, "NONE", false)]
+    {
+        let imported = classifier(trees, post, if base { &[0.25] } else { &[] }).expect("imports");
+        assert_eq!(imported.task, RawTask::Classification { classes: vec!["0".into(), "1".into()] });
+        let engine = Engine::compile(&imported.spec).expect("compiles");
+        let scores = if base { mixed_s } else { positive_s };
+        for (row, s) in rows.iter().zip(scores) {
+            let mut p = [0.0; 2];
+            engine.predict_proba(row, &mut p);
+            // Non-negative weights: (1 - s, s) whatever the transform; else LOGISTIC: sigmoids; else (-s, s).
+            let want = match (base, post) {
+                (false, _) => [1.0 - s, s],
+                (true, "LOGISTIC") => [sigmoid(-s), sigmoid(s)],
+                (true, _) => [-s, s],
+            };
+            assert!(
+                (p[0] - want[0]).abs() < 1e-12 && (p[1] - want[1]).abs() < 1e-12,
+                "{post} {row:?}: {p:?} vs {want:?}"
+            );
+        }
+    }
+    let err = classifier(&mixed, "PROBIT", &[]).expect_err("probit");
+    assert!(err.to_string().contains("PROBIT"), "{err}");
+    let three = vec![ints("classlabels_int64s", &[0, 1, 2]), string_attr("post_transform", "LOGISTIC")];
+    let err = import_raw(&raw_stumps("TreeEnsembleClassifier", &mixed, three), None).expect_err("logistic");
+    assert!(err.to_string().contains("post_transform LOGISTIC is not supported"), "{err}");
 }

@@ -4,6 +4,7 @@ mod artifact;
 mod forecast;
 mod hostile;
 mod onnx;
+mod onnx_tabular;
 mod parity;
 mod tabular;
 

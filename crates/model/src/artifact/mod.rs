@@ -548,6 +548,11 @@ impl Artifact {
         let classes: Vec<&str> = manifest.classes.iter().map(|c| c.code.as_str()).collect();
         let spec: EnsembleSpec = match &manifest.model {
             ModelFormat::Native => parse(MODEL_FILE, &files[MODEL_FILE])?,
+            ModelFormat::Onnx { file, .. }
+                if matches!(manifest.kind, ModelKind::TabularClassifier | ModelKind::TabularRegressor) =>
+            {
+                onnx::import_raw(&files[file], None).map_err(|e| invalid(file, e.to_string()))?.spec
+            }
             ModelFormat::Onnx { file, inputs } => {
                 let schema = basket_schema(&manifest)?;
                 onnx::import(&files[file], inputs, schema, &classes).map_err(|e| invalid(file, e.to_string()))?.spec

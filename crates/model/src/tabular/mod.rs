@@ -25,6 +25,8 @@ pub mod data;
 #[cfg(feature = "train")]
 pub mod evaluation;
 #[cfg(feature = "train")]
+pub mod import;
+#[cfg(feature = "train")]
 pub mod split;
 #[cfg(feature = "train")]
 pub mod training;

@@ -137,3 +137,68 @@ fn raw_import_widths_and_refusals() {
     assert_eq!(raw.n_features, mapping.columns.len());
     assert!(Engine::compile(&raw.spec).is_ok());
 }
+
+/// `import-onnx --label` in the library: the golden rows as a labelled CSV (label: the class
+/// onnxruntime predicts, or its value), imported into a tabular artifact that loads back and
+/// scores every row, NaN included, as onnxruntime did — through the schema's encode function,
+/// the one the server uses.
+#[test]
+fn a_raw_onnx_model_imports_into_a_tabular_artifact_that_serves_like_onnxruntime() {
+    use retail_model::artifact::{Artifact, ModelKind, ModelMetrics};
+    use retail_model::tabular::Value as Cell;
+    use retail_model::tabular::import::{TabularImportConfig, import_tabular};
+    let golden = golden();
+    let rows = rows(&golden);
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (model, kind) in [("lgbm_binary", ModelKind::TabularClassifier), ("lgbm_reg", ModelKind::TabularRegressor)] {
+        let want = expected(&golden, model);
+        let mut csv: String = (0..rows[0].len()).map(|i| format!("x{i},")).collect::<String>() + "y\n";
+        for (row, out) in rows.iter().zip(&want) {
+            for x in row {
+                if !x.is_nan() {
+                    csv.push_str(&format!("{x:?}"));
+                }
+                csv.push(',');
+            }
+            let label = if kind == ModelKind::TabularClassifier {
+                u8::from(out[1] > out[0]).to_string()
+            } else {
+                format!("{:?}", out[0])
+            };
+            csv.push_str(&label);
+            csv.push('\n');
+        }
+        let data = tmp.path().join(format!("{model}.csv"));
+        fs::write(&data, csv).expect("write");
+        let file = golden["models"][model]["file"].as_str().expect("file");
+        let config = TabularImportConfig {
+            onnx: fixtures().join(file),
+            data,
+            label: "y".to_owned(),
+            ignore: Vec::new(),
+            name: model.to_owned(),
+            out: tmp.path().join(model),
+            replace: false,
+            version: None,
+            created_at: "2026-12-01T00:00:00Z".to_owned(),
+        };
+        let manifest = import_tabular(&config).expect("import");
+        assert_eq!(manifest.kind, kind);
+        match &manifest.metrics {
+            ModelMetrics::Classification(m) => assert_eq!(m.accuracy, 1.0, "labels are its own predictions"),
+            ModelMetrics::Regression(m) => assert!(m.rmse < 1e-5, "{m:?}"),
+        }
+        let artifact = Artifact::load(&tmp.path().join(model)).expect("load");
+        let schema = artifact.tabular().expect("tabular");
+        let (mut encoded, mut warnings) = (Vec::new(), Vec::new());
+        for (row, want) in rows.iter().zip(&want) {
+            let values: Vec<Cell<'_>> =
+                row.iter().map(|&x| if x.is_nan() { Cell::Missing } else { Cell::Number(x) }).collect();
+            schema.encode(&values, "", &mut encoded, &mut warnings).expect("encode");
+            let mut got = vec![0.0; artifact.engine.n_classes()];
+            artifact.engine.predict_proba(&encoded, &mut got);
+            let tail = &want[want.len() - got.len()..];
+            assert!(max_error(&got, tail) <= TOLERANCE, "{model}: {got:?} vs {want:?} on {row:?}");
+        }
+    }
+}

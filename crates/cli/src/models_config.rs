@@ -119,19 +119,30 @@ fn seconds(value: f64) -> anyhow::Result<Option<Duration>> {
 }
 
 /// A model source: a path, `file://…`, `s3://bucket/key`, `registry:<group>`, `embedded` (the
-/// basket classifier, also `embedded:retail-price-sensitivity`) or
-/// `embedded:retail-sales-forecast`.
+/// basket classifier, also `embedded:retail-price-sensitivity`),
+/// `embedded:retail-sales-forecast`, or `embedded:<name>` of the tabular model this build
+/// embeds (`models/tabular`), if any.
 pub fn source(uri: &str) -> anyhow::Result<ModelSource> {
     if uri.is_empty() {
         bail!("empty source");
     }
     if let Some(name) = uri.strip_prefix("embedded") {
+        let tabular = retail_server::embedded_tabular_name();
         return match name {
             "" | ":retail-price-sensitivity" => Ok(ModelSource::Embedded(ModelKind::BasketClassifier)),
             ":retail-sales-forecast" => Ok(ModelSource::Embedded(ModelKind::SalesForecast)),
-            _ => bail!(
-                "{uri}: the embedded models are embedded:retail-price-sensitivity (or embedded) and embedded:retail-sales-forecast"
-            ),
+            other if tabular.is_some_and(|t| other.strip_prefix(':') == Some(t)) => {
+                Ok(ModelSource::Embedded(ModelKind::TabularClassifier))
+            }
+            _ => {
+                let tabular = tabular.map_or_else(
+                    || " (this build embeds no tabular model)".to_owned(),
+                    |t| format!(" and embedded:{t} (the tabular model)"),
+                );
+                bail!(
+                    "{uri}: the embedded models are embedded:retail-price-sensitivity (or embedded), embedded:retail-sales-forecast{tabular}"
+                )
+            }
         };
     }
     if let Some(group) = uri.strip_prefix("registry:") {
@@ -217,5 +228,21 @@ mod tests {
         assert!(from_list("a", None).is_err());
         assert!(from_list("a=", None).is_err());
         assert!(from_list("a=registry:", None).is_err());
+    }
+
+    #[test]
+    fn the_embedded_tabular_model_is_named_by_its_manifest_name() {
+        match retail_server::embedded_tabular_name() {
+            Some(name) => {
+                let source = source(&format!("embedded:{name}")).expect("the embedded tabular model");
+                assert_eq!(source, ModelSource::Embedded(ModelKind::TabularClassifier));
+                assert_eq!(source.location(), format!("embedded:{name}"));
+            }
+            None => {
+                let error = format!("{:#}", source("embedded:tabular").expect_err("none embedded"));
+                assert!(error.contains("embeds no tabular model"), "{error}");
+            }
+        }
+        assert!(source("embedded:nothing-of-that-name").is_err());
     }
 }

@@ -281,15 +281,26 @@ impl ServeArgs {
     }
 }
 
-/// With no model configured: both embedded models, the basket classifier (the default, as
-/// before) and the sales forecast, so every request of the seeds works out of the box.
+/// With no model configured: the embedded models, the basket classifier (the default, as
+/// before), the sales forecast and, when this build embeds one (`models/tabular`), the tabular
+/// classifier under its manifest name, so every request of the seeds works out of the box.
 fn embedded_models(poll: Option<Duration>) -> Vec<Planned> {
-    [(retail_model::MODEL_NAME, ModelKind::BasketClassifier), (FORECAST_MODEL_NAME, ModelKind::SalesForecast)]
+    let mut models =
+        vec![(retail_model::MODEL_NAME, ModelKind::BasketClassifier), (FORECAST_MODEL_NAME, ModelKind::SalesForecast)];
+    match retail_server::embedded_tabular_name() {
+        Some(name) if models.iter().all(|(other, _)| *other != name) => {
+            models.push((name, ModelKind::TabularClassifier));
+        }
+        Some(name) => tracing::warn!(name, "the embedded tabular model's name is taken; not served"),
+        None => {}
+    }
+    models
+        .into_iter()
         .map(|(name, kind)| Planned {
             config: ModelConfig { name: name.to_owned(), source: ModelSource::Embedded(kind), poll },
             fallback: None,
         })
-        .to_vec()
+        .collect()
 }
 
 /// Loads what serves in `slot` at start-up. Local and embedded sources fail fast (a wrong path is

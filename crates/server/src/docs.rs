@@ -47,6 +47,13 @@ pub fn naming_a_model(errors: &[ApiError]) -> Vec<ApiError> {
     errors.iter().cloned().chain([unknown]).collect()
 }
 
+/// `errors` of a route naming a model, and the 404 of `/predict-single` when no tabular model
+/// is served.
+pub fn tabular_errors(errors: &[ApiError]) -> Vec<ApiError> {
+    let none = ApiError::NoTabularModel("retail-price-sensitivity, retail-sales-forecast".to_owned());
+    naming_a_model(errors).into_iter().chain([none]).collect()
+}
+
 /// Documents `errors` on every operation of `router`, next to what the handlers declare.
 pub fn with_errors<S: Send + Sync + Clone + 'static>(
     mut router: OpenApiRouter<S>,

@@ -32,6 +32,9 @@ pub enum ApiError {
     /// No model is configured under this name (the name, the configured names).
     #[error("model {0:?} not found; this server serves: {1}")]
     UnknownModel(String, String),
+    /// `/predict-single` without `?model=` and no tabular model served (the configured names).
+    #[error("no tabular model is served (this server serves: {0}); /predict-single scores tabular models")]
+    NoTabularModel(String),
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -83,6 +86,7 @@ impl ApiError {
             Self::Invalid(_) => "fields are missing or invalid: each listed (also as FastAPI's `detail`)",
             Self::NotFound(_) => "no such route",
             Self::UnknownModel(..) => "no model is configured under this name",
+            Self::NoTabularModel(_) => "no tabular model is served",
             Self::MethodNotAllowed => "the route does not take this method",
             Self::PayloadTooLarge(_) => "the body is larger than the route's limit",
             Self::BodyTimeout(_) => "the body did not arrive within BODY_READ_TIMEOUT_SECONDS",
@@ -103,6 +107,7 @@ impl ApiError {
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::UnknownModel(..) => (StatusCode::NOT_FOUND, "model_not_found"),
+            Self::NoTabularModel(_) => (StatusCode::NOT_FOUND, "no_tabular_model"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),

@@ -63,19 +63,30 @@ impl ModelSource {
         }
     }
 
-    /// Where exactly (`embedded`, `embedded:retail-sales-forecast`, the path, the `s3://` URI,
-    /// or `registry:<group>`).
+    /// Where exactly (`embedded`, `embedded:retail-sales-forecast`, `embedded:<the embedded
+    /// tabular model's name>`, the path, the `s3://` URI, or `registry:<group>`).
     pub fn location(&self) -> String {
         match self {
             Self::Embedded(ModelKind::BasketClassifier) => "embedded".to_owned(),
             Self::Embedded(ModelKind::SalesForecast) => {
                 format!("embedded:{}", retail_model::forecast::FORECAST_MODEL_NAME)
             }
+            Self::Embedded(ModelKind::TabularClassifier) => {
+                format!("embedded:{}", embedded_tabular_name().unwrap_or("tabular"))
+            }
+            Self::Embedded(ModelKind::TabularRegressor) => "embedded:tabular-regressor".to_owned(),
             Self::Local(path) => path.clone(),
             Self::S3(url) => url.to_string(),
             Self::Registry { group } => format!("registry:{group}"),
         }
     }
+}
+
+/// The manifest name of the tabular classifier embedded in this build (`models/tabular`), if it
+/// has one: what `embedded:<name>` sources name. Loaded and verified once.
+pub fn embedded_tabular_name() -> Option<&'static str> {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| Artifact::embedded(ModelKind::TabularClassifier).ok().map(|a| a.manifest.name)).as_deref()
 }
 
 /// Limits and timings of the server.
@@ -253,7 +264,7 @@ impl AppState {
         description = "Predicts the price sensitivity of a shopping basket (dunnhumby BASKET_PRICE_SENSITIVITY): LA less affluent, MM mid-market, UM up-market."
     ),
     tags(
-        (name = "predict", description = "Score baskets"),
+        (name = "predict", description = "Score baskets, days of sales and tabular rows"),
         (name = "model", description = "The served model"),
         (name = "operations", description = "Health, readiness, metrics, build information"),
         (name = "inference protocol v2", description = "Open Inference Protocol v2 (KServe, Triton clients)"),
@@ -283,7 +294,11 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     let scoring = docs::scoring_errors();
     let (named_scoring, named_model) = (docs::naming_a_model(&scoring), docs::naming_a_model(&docs::model_errors()));
     let single = docs::with_errors(OpenApiRouter::new().routes(routes!(predict::predict)), &scoring)
-        .merge(docs::with_errors(OpenApiRouter::new().routes(routes!(predict::model_predict)), &named_scoring));
+        .merge(docs::with_errors(OpenApiRouter::new().routes(routes!(predict::model_predict)), &named_scoring))
+        .merge(docs::with_errors(
+            OpenApiRouter::new().routes(routes!(predict::predict_single)),
+            &docs::tabular_errors(&scoring),
+        ));
     let batches = OpenApiRouter::new()
         .routes(routes!(predict::batch))
         .routes(routes!(predict::batch_alias))

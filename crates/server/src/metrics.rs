@@ -9,9 +9,15 @@ use std::sync::OnceLock;
 use metrics::{Counter, counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use retail_model::artifact::{Artifact, ModelKind};
-use retail_model::features::{FEATURE_NAMES, FIRST_CATEGORICAL, Unseen};
+use retail_model::features::{FEATURE_NAMES, FIRST_CATEGORICAL};
+use retail_model::tabular::{ColumnKind, TabularWarning};
 
 use crate::ModelSource;
+use crate::scoring::Notes;
+
+/// Most `field` label values of one model's unseen-category counter (a tabular model's
+/// categorical columns: a closed set from its schema).
+const MAX_FIELD_LABELS: usize = 256;
 
 /// Latency buckets in seconds (without them the exporter renders summaries, not histograms);
 /// [`init`] extends them to the request timeout when it is longer.
@@ -45,7 +51,7 @@ fn describe() {
     );
     metrics::describe_counter!(
         "retail_api_unseen_categories_total",
-        "Category values scored as unseen, by configured model and field"
+        "Category values scored as unseen, by configured model and field (a tabular model: its categorical column)"
     );
     metrics::describe_gauge!(
         "retail_api_model_info",
@@ -160,11 +166,13 @@ pub fn auth_failure(reason: &'static str) {
     counter!("retail_api_auth_failures_total", "reason" => reason).increment(1);
 }
 
-/// Counters of scored baskets, registered once per model so the hot path only increments.
+/// Counters of scored records, registered once per model so the hot path only increments.
 #[derive(Debug)]
 pub struct PredictionCounters {
     by_class: Vec<Counter>,
-    unseen: Vec<(&'static str, Counter)>,
+    /// Per field that can hold an unseen value (a closed set: the artifact's categorical fields
+    /// or columns, at most the engine's feature count).
+    unseen: Vec<(String, Counter)>,
 }
 
 impl PredictionCounters {
@@ -178,28 +186,47 @@ impl PredictionCounters {
             .iter()
             .map(|c| counter!("retail_api_predictions_total", "model" => model.to_owned(), "class" => c.code.clone(), "model_version" => version.clone()))
             .collect();
-        let fields: &[&'static str] = match artifact.kind() {
-            ModelKind::BasketClassifier => &FEATURE_NAMES[FIRST_CATEGORICAL..],
-            ModelKind::SalesForecast => &["store_id", "product_id"],
+        let fields: Vec<String> = match artifact.kind() {
+            ModelKind::BasketClassifier => FEATURE_NAMES[FIRST_CATEGORICAL..].iter().map(|f| (*f).to_owned()).collect(),
+            ModelKind::SalesForecast => vec!["store_id".to_owned(), "product_id".to_owned()],
+            ModelKind::TabularClassifier | ModelKind::TabularRegressor => artifact
+                .tabular()
+                .map(|schema| schema.columns.iter())
+                .into_iter()
+                .flatten()
+                .filter(|c| matches!(c.kind, ColumnKind::Categorical { .. }))
+                .take(MAX_FIELD_LABELS)
+                .map(|c| c.name.clone())
+                .collect(),
         };
         let unseen = fields
-            .iter()
-            .map(|&field| {
-                (field, counter!("retail_api_unseen_categories_total", "model" => model.to_owned(), "field" => field))
+            .into_iter()
+            .map(|field| {
+                let counter =
+                    counter!("retail_api_unseen_categories_total", "model" => model.to_owned(), "field" => field.clone());
+                (field, counter)
             })
             .collect();
         Self { by_class, unseen }
     }
 
-    /// Counts one basket predicted as class `class` with these unseen fields.
-    pub fn record(&self, class: usize, unseen: &[Unseen]) {
+    /// Counts one record predicted as class `class` (a regression: 0) with these warnings.
+    pub fn record(&self, class: usize, notes: &Notes) {
         if let Some(counter) = self.by_class.get(class) {
             counter.increment(1);
         }
-        for u in unseen {
-            if let Some((_, counter)) = self.unseen.iter().find(|(field, _)| *field == u.field) {
+        let count = |field: &str| {
+            if let Some((_, counter)) = self.unseen.iter().find(|(f, _)| f == field) {
                 counter.increment(1);
             }
+        };
+        match notes {
+            Notes::Unseen(unseen) => unseen.iter().for_each(|u| count(u.field)),
+            Notes::Tabular(warnings) => warnings.iter().for_each(|w| {
+                if let TabularWarning::Unseen { column, .. } = w {
+                    count(column);
+                }
+            }),
         }
     }
 }

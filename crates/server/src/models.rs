@@ -10,6 +10,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use retail_model::artifact::Artifact;
 
+use crate::scoring::BodyShape;
 use crate::{ApiError, ModelSource, metrics, registry, reload};
 
 /// Most models one server holds: every metric labelled by model stays a small, closed set.
@@ -189,26 +190,67 @@ impl Models {
     }
 
     /// The model an unqualified route (`/predict`, `/predict/batch`) scores `body` with: the
-    /// default, unless the body's keys are of another kind ([`crate::scoring::shape`]) and
-    /// exactly one loaded model is of that kind.
+    /// default, unless the body's keys are of another shape ([`crate::scoring::shape`]) and
+    /// exactly one loaded model reads that shape.
     pub fn for_body(&self, body: &[u8]) -> &Arc<ModelSlot> {
         let default = self.default_slot();
         if self.slots.len() == 1 {
             return default;
         }
-        let default_kind = default.model().map(|m| m.artifact.kind());
-        if !crate::scoring::may_be_other_shape(body, default_kind) {
+        let default_shape = default.model().map(|m| BodyShape::of(m.artifact.kind()));
+        if !crate::scoring::may_be_other_shape(body, default_shape) {
             return default;
         }
         match crate::scoring::shape(body) {
-            Some(kind) if Some(kind) != default_kind => {
-                let mut of_kind = self.slots.iter().filter(|s| s.model().is_some_and(|m| m.artifact.kind() == kind));
-                match (of_kind.next(), of_kind.next()) {
+            Some(shape) if Some(shape) != default_shape => {
+                let mut of_shape = self.loaded_of(shape);
+                match (of_shape.next(), of_shape.next()) {
                     (Some(one), None) => one,
                     _ => default,
                 }
             }
             _ => default,
+        }
+    }
+
+    /// The slots whose loaded model reads bodies of `shape`.
+    fn loaded_of(&self, shape: BodyShape) -> impl Iterator<Item = &Arc<ModelSlot>> {
+        self.slots.iter().filter(move |s| s.model().is_some_and(|m| BodyShape::of(m.artifact.kind()) == shape))
+    }
+
+    /// The tabular model `/predict-single` serves: the one `name` names (`?model=`), else the
+    /// default if it is tabular, else the one loaded tabular model. 404 when there is none, 422
+    /// asking for `?model=` when there are several, 422 when `name` is not a tabular model.
+    pub fn tabular(&self, name: Option<&str>) -> Result<&Arc<ModelSlot>, ApiError> {
+        let is_tabular =
+            |slot: &ModelSlot| slot.model().is_some_and(|m| BodyShape::of(m.artifact.kind()) == BodyShape::Tabular);
+        let refuse = |reason: String| {
+            let mut errors = crate::scoring::FieldErrors::default();
+            errors.field("model", || reason);
+            ApiError::Invalid(errors)
+        };
+        if let Some(name) = name {
+            let slot = self.named(name)?;
+            return match slot.model() {
+                Some(m) if !is_tabular(slot) => Err(refuse(format!(
+                    "model {:?} is a {}; /predict-single serves tabular models",
+                    slot.name(),
+                    m.artifact.kind().as_str()
+                ))),
+                _ => Ok(slot),
+            };
+        }
+        if is_tabular(self.default_slot()) {
+            return Ok(self.default_slot());
+        }
+        let tabular: Vec<&Arc<ModelSlot>> = self.loaded_of(BodyShape::Tabular).collect();
+        match tabular[..] {
+            [one] => Ok(one),
+            [] => Err(ApiError::NoTabularModel(self.names().join(", "))),
+            _ => {
+                let names: Vec<&str> = tabular.iter().map(|s| s.name()).collect();
+                Err(refuse(format!("several tabular models are served ({}): name one with ?model=", names.join(", "))))
+            }
         }
     }
 

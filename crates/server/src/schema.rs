@@ -114,10 +114,44 @@ pub struct ForecastRequest {
     features: SalesFeatures,
 }
 
+/// One value of a tabular row: a number, text (a numeric column parses it), or `null` (missing).
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TabularValue {
+    /// A number.
+    Number(f64),
+    /// Text: a category, or a number as text.
+    Text(String),
+    /// `null`: a missing value.
+    Missing,
+}
+
+/// A tabular row's values: by column name (absent columns are missing; unknown names are
+/// refused) or one per column in the model's column order (`/models/{name}/info`).
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TabularFeatures {
+    /// By column name.
+    ByName(BTreeMap<String, TabularValue>),
+    /// In column order, exactly one value per column.
+    InOrder(Vec<TabularValue>),
+}
+
+/// A row for a tabular model (seed 001).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"features": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]}))]
+pub struct TabularRequest {
+    /// The row's values.
+    features: TabularFeatures,
+}
+
 /// A record to score, as the served model's kind reads it: a basket (the flat record or
-/// `basket_items`, as it is, no wrapper) for a basket classifier, or a day of sales for a sales
-/// forecast. On the unqualified routes a body for another kind than the default model's goes to
-/// the one loaded model of that kind.
+/// `basket_items`, as it is, no wrapper) for a basket classifier, a day of sales for a sales
+/// forecast, or a row of a tabular model. On the unqualified routes a body for another kind than
+/// the default model's goes to the one loaded model of that kind.
 #[derive(Debug, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
@@ -129,9 +163,12 @@ pub enum PredictRequest {
     Items(BasketItemsRequest),
     /// A day of sales.
     Forecast(ForecastRequest),
+    /// A tabular row.
+    Tabular(TabularRequest),
 }
 
-/// A prediction: a basket's class, or a forecast of units.
+/// A prediction: a class and its probabilities (basket or tabular classifier), or a number (a
+/// forecast of units, a tabular regressor's value).
 #[derive(Debug, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::edge::request_id::RequestId;
 use crate::routes::Scored;
-use crate::schema::{BatchRequest, BatchResponse, PredictAnswer, PredictRequest};
+use crate::schema::{BatchRequest, BatchResponse, PredictAnswer, PredictRequest, TabularRequest};
 use crate::scoring::{self, BatchAnswers, Cancel, ErrorsMode, ScoreError};
 use crate::{ApiError, AppState, LoadedModel, ModelSlot};
 
@@ -44,6 +44,39 @@ pub async fn model_predict(
     request: Request,
 ) -> Result<Response, ApiError> {
     predict_with(&state, Some(state.models().named(&name)?), request).await
+}
+
+/// Scores one tabular row (seed 001): `{"features": [v1, …, vn]}` in column order or
+/// `{"features": {"col": v, …}}` by name, `null` a missing value; with the model `?model=`
+/// names, else the default model if it is tabular, else the one tabular model served.
+#[utoipa::path(post, path = "/predict-single", tag = "predict", operation_id = "predict_single",
+    params(ModelParam),
+    request_body(content = TabularRequest, content_type = "application/json"),
+    responses((status = 200, description = "the prediction: a class and its probabilities (tabular classifier) or a number (tabular regressor), with warnings for unseen categories and numbers outside the training range", body = PredictAnswer)))]
+pub async fn predict_single(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let slot = state.models().tabular(query_param(&uri, "model"))?;
+    predict_with(&state, Some(slot), request).await
+}
+
+/// The `model` query parameter of `/predict-single`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ModelParam {
+    /// The tabular model to use (GET /models); needed when several are served and the default
+    /// model is not one of them.
+    #[param(inline, value_type = Option<String>)]
+    model: Option<String>,
+}
+
+/// The value of the query parameter `name` (the last one given), if any.
+pub fn query_param<'u>(uri: &'u Uri, name: &str) -> Option<&'u str> {
+    let pairs = uri.query().unwrap_or_default().split('&');
+    pairs.filter_map(|pair| pair.split_once('=').filter(|(key, _)| *key == name).map(|(_, value)| value)).last()
 }
 
 /// Scores one record with the model serving in `slot` (`None`: the default, or the model the
@@ -138,16 +171,12 @@ pub struct ErrorsParam {
 
 /// How a batch call wants invalid records handled (`?errors=inline|all_or_nothing`).
 pub fn errors_mode(uri: &Uri) -> Result<ErrorsMode, ApiError> {
-    let mut mode = ErrorsMode::AllOrNothing;
-    for pair in uri.query().unwrap_or_default().split('&') {
-        let Some(value) = pair.strip_prefix("errors=") else { continue };
-        mode = ErrorsMode::parse(value).map_err(|reason| {
-            let mut errors = scoring::FieldErrors::default();
-            errors.field("errors", || reason);
-            ApiError::Invalid(errors)
-        })?;
-    }
-    Ok(mode)
+    let Some(value) = query_param(uri, "errors") else { return Ok(ErrorsMode::AllOrNothing) };
+    ErrorsMode::parse(value).map_err(|reason| {
+        let mut errors = scoring::FieldErrors::default();
+        errors.field("errors", || reason);
+        ApiError::Invalid(errors)
+    })
 }
 
 /// Scores many baskets (alias of `/predict/batch`).

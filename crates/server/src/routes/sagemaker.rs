@@ -88,10 +88,11 @@ fn target_model<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Arc<
     }
 }
 
-/// CSV rows `prediction,P_LA,P_MM,P_UM` (classes in model order); with inline errors a last
-/// column `error` is empty for scored rows, and names the invalid fields of the others.
+/// CSV rows `prediction,P_LA,P_MM,P_UM` (classes in model order; a regression: `prediction`
+/// alone); with inline errors a last column `error` is empty for scored rows, and names the
+/// invalid fields of the others.
 fn csv_answer(model: &LoadedModel, answers: &BatchAnswers, mode: ErrorsMode) -> String {
-    let classes = &model.artifact.manifest.classes;
+    let classes = if scoring::is_regression(&model.artifact) { &[][..] } else { &model.artifact.manifest.classes[..] };
     let inline = mode == ErrorsMode::Inline;
     let mut out = String::with_capacity(64 * (answers.items.len() + 1));
     out.push_str("prediction");
@@ -108,9 +109,9 @@ fn csv_answer(model: &LoadedModel, answers: &BatchAnswers, mode: ErrorsMode) -> 
                 }
                 out.push_str(if inline { ",\n" } else { "\n" });
             }
-            // CSV bodies are basket rows (`score_csv` refuses other models): never reached.
             BatchItem::Forecast(f) => {
-                let _ = writeln!(out, "{}", f.prediction);
+                let _ = write!(out, "{}", f.prediction);
+                out.push_str(if inline { ",\n" } else { "\n" });
             }
             BatchItem::Failed(failed) => {
                 out.push_str(&",".repeat(classes.len()));

@@ -20,10 +20,10 @@ use crate::schema::{
     ErrorBody, V2InferRequest, V2InferResponse, V2Live, V2ModelMetadata, V2ModelReady, V2ModelReadyOrError, V2Ready,
     V2ServerMetadata,
 };
-use crate::scoring::v2::{INPUTS, Inference, SALES_INPUTS};
+use crate::scoring::v2::{INPUTS, Inference, SALES_INPUTS, tabular_inputs};
 use crate::scoring::{self, ScoreError};
 use crate::{AppState, LoadedModel};
-use retail_model::artifact::ModelKind;
+use retail_model::artifact::Features;
 
 /// A v2 error: the protocol's `{"error": "..."}`.
 pub struct V2Error(StatusCode, String);
@@ -88,23 +88,20 @@ fn resolve(state: &AppState, name: &str, version: Option<&str>) -> Result<Arc<Lo
 
 fn metadata(model: &LoadedModel) -> Value {
     let m = &model.artifact.manifest;
-    let tensors = |inputs: &[(&str, &str)]| {
-        inputs
-            .iter()
-            .map(|(name, datatype)| json!({"name": name, "datatype": datatype, "shape": [-1]}))
-            .collect::<Vec<_>>()
+    let inputs: Vec<(&str, &str)> = match &model.artifact.features {
+        Features::Basket(_) => INPUTS.to_vec(),
+        Features::Sales(_) => SALES_INPUTS.to_vec(),
+        Features::Tabular(schema) => tabular_inputs(schema),
     };
-    let (inputs, outputs) = match m.kind {
-        ModelKind::BasketClassifier => (
-            tensors(&INPUTS),
-            json!([
-                {"name": "label", "datatype": "BYTES", "shape": [-1]},
-                {"name": "probabilities", "datatype": "FP64", "shape": [-1, m.classes.len()]},
-            ]),
-        ),
-        ModelKind::SalesForecast => {
-            (tensors(&SALES_INPUTS), json!([{"name": "prediction", "datatype": "FP64", "shape": [-1]}]))
-        }
+    let inputs: Vec<Value> =
+        inputs.iter().map(|(name, datatype)| json!({"name": name, "datatype": datatype, "shape": [-1]})).collect();
+    let outputs = if scoring::is_regression(&model.artifact) {
+        json!([{"name": "prediction", "datatype": "FP64", "shape": [-1]}])
+    } else {
+        json!([
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, m.classes.len()]},
+        ])
     };
     json!({
         "name": model.name.as_ref(),

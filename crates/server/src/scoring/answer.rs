@@ -114,8 +114,8 @@ impl From<Answer<'_>> for PredictionResponse {
     }
 }
 
-/// The answer for one basket's class probabilities.
-pub fn answer<'a>(artifact: &'a Artifact, p: &[f64], unseen: &[Unseen]) -> Answer<'a> {
+/// The answer for one record's class probabilities, with its warnings.
+pub fn answer<'a>(artifact: &'a Artifact, p: &[f64], warnings: Vec<String>) -> Answer<'a> {
     let m = &artifact.manifest;
     let best = &m.classes[argmax(p)];
     Answer {
@@ -124,7 +124,7 @@ pub fn answer<'a>(artifact: &'a Artifact, p: &[f64], unseen: &[Unseen]) -> Answe
         probabilities: Probabilities { classes: &m.classes, p: p.to_vec() },
         model_version: &m.version,
         request_id: None,
-        warnings: unseen.iter().map(warning).collect(),
+        warnings,
     }
 }
 
@@ -137,10 +137,10 @@ mod tests {
         let artifact = Artifact::embedded_default().expect("model");
         // Probabilities in an order that is not the classes' order, and an unseen value.
         let unseen = [Unseen { field: "STORE_REGION", value: "MARS".to_owned() }];
-        let a = || answer(&artifact, &[0.2, 0.5, 0.3], &unseen).with_request_id("abc");
+        let a = || answer(&artifact, &[0.2, 0.5, 0.3], unseen.iter().map(warning).collect()).with_request_id("abc");
         let owned = serde_json::to_vec(&PredictionResponse::from(a())).expect("json");
         assert_eq!(String::from_utf8(a().to_json()), String::from_utf8(owned));
-        let plain = serde_json::to_value(answer(&artifact, &[0.2, 0.5, 0.3], &[])).expect("json");
+        let plain = serde_json::to_value(answer(&artifact, &[0.2, 0.5, 0.3], Vec::new())).expect("json");
         assert_eq!(plain["prediction"], "MM");
         assert!(plain.get("request_id").is_none(), "no request id unless named");
     }

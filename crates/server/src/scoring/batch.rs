@@ -4,15 +4,14 @@
 
 use std::fmt;
 
-use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::answer::{answer, clip};
+use super::answer::answer;
 use super::record::{Parsed, RecordSeed};
 use super::sales::forecast_response;
 use super::slot::{SlotVisitor, scalar_kinds};
-use super::{Cancel, Encoder, FieldErrors, Row, ScoreError, Scorer};
+use super::{Cancel, Encoder, FieldErrors, Notes, Row, ScoreError, Scorer, is_regression};
 use crate::schema::{ForecastResponse, PredictionResponse};
 
 /// Rows scored between two cancellation checks.
@@ -56,9 +55,9 @@ pub struct BatchAnswers {
 #[derive(Debug, serde::Serialize)]
 #[serde(untagged)]
 pub enum BatchItem {
-    /// A basket, scored.
+    /// A classifier's answer (a basket's, a tabular row's).
     Scored(PredictionResponse),
-    /// A day of sales, forecast.
+    /// A regression's answer (a day of sales', a tabular row's).
     Forecast(ForecastResponse),
     /// Not scored.
     Failed(RecordError),
@@ -95,13 +94,13 @@ impl fmt::Display for Stop {
     }
 }
 
-/// The records of a batch so far: feature rows, unseen values (clipped), errors.
+/// The records of a batch so far: feature rows, warnings (values clipped), errors.
 pub(crate) struct Batch<'p> {
     pub(crate) encoder: Encoder<'p>,
     max_rows: usize,
     cancel: Cancel,
     rows: Vec<f64>,
-    unseen: Vec<Vec<Unseen>>,
+    notes: Vec<Notes>,
     /// Invalid records: index and errors, in order.
     failed: Vec<(usize, FieldErrors)>,
     /// Field errors that invalid records may still list.
@@ -123,7 +122,7 @@ impl<'p> Batch<'p> {
             max_rows,
             cancel: cancel.clone(),
             rows: Vec::new(),
-            unseen: Vec::new(),
+            notes: Vec::new(),
             failed: Vec::new(),
             listed_budget: MAX_LISTED_IN_BATCH,
             inline: false,
@@ -135,7 +134,7 @@ impl<'p> Batch<'p> {
 
     /// Records so far.
     pub(crate) fn len(&self) -> usize {
-        self.unseen.len()
+        self.notes.len()
     }
 
     /// Adds the next record (`encode` reads it); stops past the row limit or when cancelled.
@@ -155,15 +154,15 @@ impl<'p> Batch<'p> {
         match encode() {
             Ok(row) => {
                 self.rows.extend_from_slice(row.features());
-                let mut unseen = row.into_unseen();
-                clip(&mut unseen);
-                self.unseen.push(unseen);
+                let mut notes = row.into_notes();
+                notes.clip();
+                self.notes.push(notes);
             }
             Err(mut errors) => {
                 errors.keep_listed(self.listed_budget);
                 self.listed_budget -= errors.listed().len();
                 self.failed.push((i, errors));
-                self.unseen.push(Vec::new());
+                self.notes.push(Notes::default());
             }
         }
         Ok(())
@@ -207,7 +206,7 @@ impl<'p> Batch<'p> {
             errors.field("options.errors", || reason);
             return Err(ScoreError::Invalid(errors));
         }
-        if self.unseen.is_empty() {
+        if self.notes.is_empty() {
             return invalid(format!("must hold 1 to {} records, got 0", self.max_rows));
         }
         if mode == ErrorsMode::AllOrNothing && !self.inline && !self.failed.is_empty() {
@@ -217,22 +216,22 @@ impl<'p> Batch<'p> {
             }
             return Err(ScoreError::Invalid(errors));
         }
-        Ok(Rows { rows: self.rows, unseen: self.unseen, failed: self.failed })
+        Ok(Rows { rows: self.rows, notes: self.notes, failed: self.failed })
     }
 }
 
-/// A batch ready to score: the valid records' feature rows, every record's unseen values, the
+/// A batch ready to score: the valid records' feature rows, every record's warnings, the
 /// invalid records.
 pub(crate) struct Rows {
     rows: Vec<f64>,
-    unseen: Vec<Vec<Unseen>>,
+    notes: Vec<Notes>,
     failed: Vec<(usize, FieldErrors)>,
 }
 
 impl Rows {
-    /// The feature rows and unseen values of a batch read all-or-nothing (no failed record).
-    pub(crate) fn into_scored(self) -> (Vec<f64>, Vec<Vec<Unseen>>) {
-        (self.rows, self.unseen)
+    /// The feature rows and warnings of a batch read all-or-nothing (no failed record).
+    pub(crate) fn into_scored(self) -> (Vec<f64>, Vec<Notes>) {
+        (self.rows, self.notes)
     }
 }
 
@@ -447,16 +446,16 @@ pub fn probabilities<M: Scorer + ?Sized>(model: &M, rows: &[f64], cancel: &Cance
 /// Scores rows and builds their answers (counting each with the model), in request order, each
 /// invalid record answered in its place.
 pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cancel) -> Result<BatchAnswers, ScoreError> {
-    let Rows { rows, unseen, failed } = batch;
+    let Rows { rows, notes, failed } = batch;
     let p = probabilities(model, &rows, cancel)?;
     drop(rows);
     let artifact = model.artifact();
     let nc = artifact.engine.n_classes();
-    let forecast = artifact.sales().is_some();
+    let regression = is_regression(artifact);
     let mut scored = p.chunks(nc);
     let mut failures = failed.into_iter().peekable();
-    let mut items = Vec::with_capacity(unseen.len());
-    for (i, unseen) in unseen.into_iter().enumerate() {
+    let mut items = Vec::with_capacity(notes.len());
+    for (i, notes) in notes.into_iter().enumerate() {
         if i % CHUNK_ROWS == 0 {
             cancel.check()?;
         }
@@ -470,11 +469,11 @@ pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cance
             continue;
         }
         let p = scored.next().ok_or_else(|| ScoreError::Request("fewer scores than records".to_owned()))?;
-        model.scored(argmax(p), &unseen);
-        items.push(if forecast {
-            BatchItem::Forecast(forecast_response(p[0], &artifact.manifest.version, &unseen))
+        model.scored(argmax(p), &notes);
+        items.push(if regression {
+            BatchItem::Forecast(forecast_response(p[0], &artifact.manifest.version, notes.warnings()))
         } else {
-            BatchItem::Scored(answer(artifact, p, &unseen).into())
+            BatchItem::Scored(answer(artifact, p, notes.warnings()).into())
         });
     }
     let failed = items.iter().filter(|item| matches!(item, BatchItem::Failed(_))).count();

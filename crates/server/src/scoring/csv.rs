@@ -1,11 +1,13 @@
-//! CSV rows of the flat record (SageMaker's `text/csv`), read one row at a time into the batch:
-//! columns in the seed's order, a header row optional.
+//! CSV rows (SageMaker's `text/csv`), read one row at a time into the batch: a basket
+//! classifier's flat record in the seed's column order, or a tabular model's columns in schema
+//! order (an empty cell is missing); a header row optional.
 
 use std::borrow::Cow;
 
 use super::batch::{Batch, BatchAnswers, ErrorsMode, answers};
 use super::record::{FLAT_FIELDS, encode_flat};
 use super::slot::Slot;
+use super::tabular::encode_slots;
 use super::{Cancel, Encoder, FieldErrors, Row, ScoreError, Scorer};
 
 /// The CSV columns, the seed's field order.
@@ -43,16 +45,53 @@ const fn const_eq(a: &str, b: &str) -> bool {
 }
 
 /// Scores CSV rows (at most `max_rows`); every invalid field is listed as `records[i].FIELD`.
-/// A number that does not parse stays a string, so the record check names it.
+/// A basket row: a number that does not parse stays a string, so the record check names it. A
+/// tabular row: cells are text, read by their column as training read them.
 pub fn score_csv<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
-    (max_rows, mode): (usize, ErrorsMode),
+    limits: (usize, ErrorsMode),
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
+    let batch = match model.encoder() {
+        Encoder::Tabular(schema) => {
+            let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+            // A header is the column names; an unlikely first row of data equal to them reads so.
+            let header = |row: &csv::StringRecord| row.iter().eq(names.iter().copied());
+            read_rows(body, &names, header, Encoder::Tabular(schema), limits, cancel, |cells| {
+                let slots: Vec<Slot<'_>> = cells.iter().map(|cell| Slot::Str(Cow::Borrowed(cell))).collect();
+                encode_slots(schema, &slots, "")
+            })?
+        }
+        _ => {
+            let pipeline = model.basket_pipeline()?;
+            let header = |row: &csv::StringRecord| row.get(0) == Some(CSV_COLUMNS[0]);
+            read_rows(body, &CSV_COLUMNS, header, Encoder::Basket(pipeline), limits, cancel, |row| {
+                let slots: [Slot<'_>; 8] = std::array::from_fn(|f| {
+                    let cell = row.get(COLUMN_OF_FIELD[f]).unwrap_or_default();
+                    let number = if f < 2 { cell.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
+                    number.map_or(Slot::Str(Cow::Borrowed(cell)), Slot::Number)
+                });
+                encode_flat(pipeline, slots.each_ref()).map(Row::Basket)
+            })?
+        }
+    };
+    answers(model, batch.finish(Ok(()), limits.1)?, cancel)
+}
+
+/// Reads CSV rows of `columns` into a batch, skipping a first row `is_header` says is one;
+/// `encode` reads a row of the right length.
+fn read_rows<'p>(
+    body: &[u8],
+    columns: &[&str],
+    is_header: impl Fn(&csv::StringRecord) -> bool,
+    encoder: Encoder<'p>,
+    (max_rows, mode): (usize, ErrorsMode),
+    cancel: &Cancel,
+    encode: impl Fn(&csv::StringRecord) -> Result<Row, FieldErrors>,
+) -> Result<Batch<'p>, ScoreError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
-    let pipeline = model.basket_pipeline()?;
-    let mut batch = Batch::new(Encoder::Basket(pipeline), max_rows, cancel);
+    let mut batch = Batch::new(encoder, max_rows, cancel);
     let mut row = csv::StringRecord::new();
     let mut line = 0;
     loop {
@@ -62,31 +101,26 @@ pub fn score_csv<M: Scorer + ?Sized>(
             Ok(false) => break,
             Err(e) => return Err(ScoreError::Malformed(format!("CSV row {line}: {e}"))),
         }
-        if line == 1 && row.get(0) == Some(CSV_COLUMNS[0]) {
+        if line == 1 && is_header(&row) {
             continue;
         }
-        if row.len() != CSV_COLUMNS.len() {
+        let pushed = if row.len() == columns.len() {
+            batch.push(|| encode(&row))
+        } else {
             let mut errors = FieldErrors::default();
-            let reason =
-                || format!("has {} columns, expected {} ({})", row.len(), CSV_COLUMNS.len(), CSV_COLUMNS.join(","));
+            let shown =
+                if columns.len() > 12 { format!("{}, …", columns[..12].join(",")) } else { columns.join(",") };
+            let reason = || format!("has {} columns, expected {} ({shown})", row.len(), columns.len());
             if mode == ErrorsMode::AllOrNothing {
                 errors.push(|| format!("row {line}"), reason);
                 return Err(ScoreError::Invalid(errors));
             }
             errors.field("row", reason);
-            if batch.push(|| Err(errors)).is_err() {
-                break;
-            }
-            continue;
-        }
-        let slots: [Slot<'_>; 8] = std::array::from_fn(|f| {
-            let cell = row.get(COLUMN_OF_FIELD[f]).unwrap_or_default();
-            let number = if f < 2 { cell.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
-            number.map_or(Slot::Str(Cow::Borrowed(cell)), Slot::Number)
-        });
-        if batch.push(|| encode_flat(pipeline, slots.each_ref()).map(Row::Basket)).is_err() {
+            batch.push(|| Err(errors))
+        };
+        if pushed.is_err() {
             break;
         }
     }
-    answers(model, batch.finish(Ok(()), mode)?, cancel)
+    Ok(batch)
 }

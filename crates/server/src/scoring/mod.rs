@@ -20,12 +20,14 @@ mod record;
 mod sales;
 mod shape;
 mod slot;
+mod tabular;
 pub mod v2;
 
-use retail_model::artifact::{Artifact, Features};
+use retail_model::artifact::{Artifact, Features, ModelKind};
 use retail_model::features::{Encoded, FeaturePipeline, Unseen};
 use retail_model::forecast::{SalesEncoded, SalesStats};
 use retail_model::metrics::argmax;
+use retail_model::tabular::{TabularSchema, TabularWarning};
 
 pub use answer::{Answer, PREFIX_CHARS, answer, warning};
 use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
@@ -36,7 +38,7 @@ pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
 use record::{Parsed, RecordSeed};
 pub use sales::SALES_FIELDS;
 use sales::forecast_response;
-pub use shape::{may_be_other_shape, shape};
+pub use shape::{BodyShape, may_be_other_shape, shape};
 
 use crate::LoadedModel;
 use crate::schema::ForecastResponse;
@@ -48,14 +50,23 @@ pub enum Encoder<'p> {
     Basket(&'p FeaturePipeline),
     /// A sales forecast's statistics.
     Sales(&'p SalesStats),
+    /// A tabular model's columns.
+    Tabular(&'p TabularSchema),
 }
 
-/// One record's feature row and the values it scored as unseen.
+/// One record's feature row and what it is warned about.
 pub(crate) enum Row {
     /// A basket's.
     Basket(Encoded),
     /// A day of sales'.
     Sales(SalesEncoded),
+    /// A tabular row's.
+    Tabular {
+        /// One value per column (NaN: missing).
+        features: Vec<f64>,
+        /// Unseen categories and out-of-range numbers.
+        warnings: Vec<TabularWarning>,
+    },
 }
 
 impl Row {
@@ -63,15 +74,57 @@ impl Row {
         match self {
             Self::Basket(e) => &e.features,
             Self::Sales(e) => &e.features,
+            Self::Tabular { features, .. } => features,
         }
     }
 
-    fn into_unseen(self) -> Vec<Unseen> {
+    fn into_notes(self) -> Notes {
         match self {
-            Self::Basket(e) => e.unseen,
-            Self::Sales(e) => e.unseen,
+            Self::Basket(e) => Notes::Unseen(e.unseen),
+            Self::Sales(e) => Notes::Unseen(e.unseen),
+            Self::Tabular { warnings, .. } => Notes::Tabular(warnings),
         }
     }
+}
+
+/// What a scored record is warned about: the values a basket or forecast pipeline scored as
+/// unseen, or a tabular model's warnings.
+#[derive(Debug)]
+pub enum Notes {
+    /// Unseen values (basket classifier, sales forecast).
+    Unseen(Vec<Unseen>),
+    /// Unseen categories and out-of-range numbers (tabular models).
+    Tabular(Vec<TabularWarning>),
+}
+
+impl Default for Notes {
+    fn default() -> Self {
+        Self::Unseen(Vec::new())
+    }
+}
+
+impl Notes {
+    /// The answer's `warnings`, each quoting at most [`PREFIX_CHARS`] characters of a value.
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            Self::Unseen(unseen) => unseen.iter().map(warning).collect(),
+            Self::Tabular(warnings) => warnings.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// Shortens the values kept to what a warning shows.
+    pub(crate) fn clip(&mut self) {
+        match self {
+            Self::Unseen(unseen) => answer::clip(unseen),
+            Self::Tabular(warnings) => tabular::clip(warnings),
+        }
+    }
+}
+
+/// Whether a model answers with a number (a sales forecast, a tabular regressor) rather than a
+/// class and its probabilities.
+pub fn is_regression(artifact: &Artifact) -> bool {
+    matches!(artifact.kind(), ModelKind::SalesForecast | ModelKind::TabularRegressor)
 }
 
 /// A model to score with: its artifact, and where it counts what it scored.
@@ -89,6 +142,7 @@ pub trait Scorer {
         match &self.artifact().features {
             Features::Basket(pipeline) => Encoder::Basket(pipeline),
             Features::Sales(stats) => Encoder::Sales(stats),
+            Features::Tabular(schema) => Encoder::Tabular(schema),
         }
     }
 
@@ -101,8 +155,8 @@ pub trait Scorer {
         })
     }
 
-    /// Counts one scored basket: its predicted class and its unseen values.
-    fn scored(&self, _class: usize, _unseen: &[Unseen]) {}
+    /// Counts one scored record: its predicted class (a regression: 0) and its warnings.
+    fn scored(&self, _class: usize, _notes: &Notes) {}
 }
 
 /// An artifact scores without counting (the offline command).
@@ -122,8 +176,8 @@ impl Scorer for LoadedModel {
         &self.name
     }
 
-    fn scored(&self, class: usize, unseen: &[Unseen]) {
-        self.counters.record(class, unseen);
+    fn scored(&self, class: usize, notes: &Notes) {
+        self.counters.record(class, notes);
     }
 }
 
@@ -137,13 +191,14 @@ fn invalid(field: &str, reason: String) -> ScoreError {
     ScoreError::Invalid(errors)
 }
 
-/// One record's answer: a basket's class, or a forecast of units (serialised as either).
+/// One record's answer: a class and its probabilities (basket or tabular classifier), or a
+/// number (sales forecast, tabular regressor), serialised as either.
 #[derive(Debug, serde::Serialize)]
 #[serde(untagged)]
 pub enum One<'m> {
-    /// A basket classifier's.
+    /// A classifier's.
     Basket(Answer<'m>),
-    /// A sales forecast's.
+    /// A regression's.
     Forecast(ForecastResponse),
 }
 
@@ -167,26 +222,25 @@ impl<'m> One<'m> {
 }
 
 /// Scores one `/predict` body: for a basket classifier the flat record or the `basket_items`
-/// shape; for a sales forecast `{"features": {...}}` or the flat fields.
+/// shape; for a sales forecast `{"features": {...}}` or the flat fields; for a tabular model
+/// `{"features": {...}}` by column name or `{"features": [...]}` in column order.
 pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<One<'m>, ScoreError> {
     let artifact = model.artifact();
     let row = match parse(body, RecordSeed { encoder: model.encoder(), batch: None }).map_err(malformed)? {
         Parsed::Record(row) => row?,
         Parsed::NotObject | Parsed::Batch => return Err(invalid("body", "must be a JSON object".to_owned())),
     };
-    Ok(match row {
-        Row::Basket(encoded) => {
-            let mut p = vec![0.0; artifact.engine.n_classes()];
-            artifact.engine.predict_proba(&encoded.features, &mut p);
-            model.scored(argmax(&p), &encoded.unseen);
-            One::Basket(answer(artifact, &p, &encoded.unseen))
-        }
-        Row::Sales(encoded) => {
-            let value = artifact.engine.predict_value(&encoded.features);
-            model.scored(0, &encoded.unseen);
-            One::Forecast(forecast_response(value, &artifact.manifest.version, &encoded.unseen))
-        }
-    })
+    if is_regression(artifact) {
+        let value = artifact.engine.predict_value(row.features());
+        let notes = row.into_notes();
+        model.scored(0, &notes);
+        return Ok(One::Forecast(forecast_response(value, &artifact.manifest.version, notes.warnings())));
+    }
+    let mut p = vec![0.0; artifact.engine.n_classes()];
+    artifact.engine.predict_proba(row.features(), &mut p);
+    let notes = row.into_notes();
+    model.scored(argmax(&p), &notes);
+    Ok(One::Basket(answer(artifact, &p, notes.warnings())))
 }
 
 /// Scores a batch body, `{"records": [...]}` of at most `max_rows` records, in request order;

@@ -128,6 +128,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
         match self.encoder {
             Encoder::Basket(pipeline) => read_basket(pipeline, self.batch, map),
             Encoder::Sales(stats) => read_sales(stats, self.batch, map),
+            Encoder::Tabular(schema) => super::tabular::read_tabular(schema, self.batch, map),
         }
     }
 

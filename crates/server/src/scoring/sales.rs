@@ -8,7 +8,6 @@ use retail_model::forecast::{SalesEncoded, SalesRecord, SalesStats, encode_parse
 use serde::de::{IgnoredAny, MapAccess};
 
 use super::FieldErrors;
-use super::answer::warning;
 use super::slot::{Slot, scalar_kinds};
 use crate::schema::ForecastResponse;
 
@@ -182,16 +181,7 @@ impl<'de> serde::de::Visitor<'de> for NestedVisitor {
     scalar_kinds!();
 }
 
-/// The answer for one forecast: units expected, with a warning per id scored as unseen.
-pub fn forecast_response(
-    value: f64,
-    model_version: &str,
-    encoded_unseen: &[retail_model::features::Unseen],
-) -> ForecastResponse {
-    ForecastResponse {
-        prediction: value,
-        model_version: model_version.to_owned(),
-        request_id: None,
-        warnings: encoded_unseen.iter().map(warning).collect(),
-    }
+/// The answer of a regression (units expected, a tabular regressor's number), with its warnings.
+pub fn forecast_response(value: f64, model_version: &str, warnings: Vec<String>) -> ForecastResponse {
+    ForecastResponse { prediction: value, model_version: model_version.to_owned(), request_id: None, warnings }
 }

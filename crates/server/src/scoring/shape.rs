@@ -2,9 +2,11 @@
 //! `/predict/batch`, `/batch-predict`) send a body the default model cannot read to the one
 //! other loaded model whose kind reads it (`Models::for_body`).
 //!
-//! The rule: a record with `features`, `store_id` or `product_id` and none of the basket fields
-//! is a day of sales; one with a basket field (`SPEND`, `BASKET_SIZE`, …, `basket_items`) and
-//! none of those is a basket; anything else is ambiguous. A batch is judged by its first record.
+//! The rule: a record with `store_id` or `product_id` (at the top or under `features`) and none
+//! of the basket fields is a day of sales; one whose `features` is an array, or an object
+//! without those two, is a tabular row; one with a basket field (`SPEND`, `BASKET_SIZE`, …,
+//! `basket_items`) and neither of the others is a basket; anything else is ambiguous. A batch is
+//! judged by its first record.
 
 use std::fmt;
 
@@ -15,19 +17,42 @@ use super::batch::parse;
 use super::record::FLAT_FIELDS;
 use super::slot::scalar_kinds;
 
-/// The kind of model `body` is for, when its keys say so unambiguously.
-pub fn shape(body: &[u8]) -> Option<ModelKind> {
-    parse(body, KeysSeed { depth: 0 }).ok().and_then(Keys::kind)
+/// The shapes of body the model kinds read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyShape {
+    /// A basket: the flat record or `basket_items`.
+    Basket,
+    /// A day of sales.
+    Sales,
+    /// A tabular row: `features` by column name or in column order.
+    Tabular,
 }
 
-/// Whether `body` may be for another kind than `default` (a byte search, so a body for the
-/// default kind costs no second parse).
-pub fn may_be_other_shape(body: &[u8], default: Option<ModelKind>) -> bool {
+impl BodyShape {
+    /// The shape a model kind reads.
+    pub fn of(kind: ModelKind) -> Self {
+        match kind {
+            ModelKind::BasketClassifier => Self::Basket,
+            ModelKind::SalesForecast => Self::Sales,
+            ModelKind::TabularClassifier | ModelKind::TabularRegressor => Self::Tabular,
+        }
+    }
+}
+
+/// The shape of `body`, when its keys say so unambiguously.
+pub fn shape(body: &[u8]) -> Option<BodyShape> {
+    parse(body, KeysSeed { depth: 0 }).ok().and_then(Keys::shape)
+}
+
+/// Whether `body` may be for another shape than `default` (a byte search, so a body for the
+/// default's shape costs no second parse).
+pub fn may_be_other_shape(body: &[u8], default: Option<BodyShape>) -> bool {
     let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
-    let sales = has(b"\"features\"") || has(b"\"store_id\"");
+    let (features, ids) = (has(b"\"features\""), has(b"\"store_id\"") || has(b"\"product_id\""));
     match default {
-        Some(ModelKind::BasketClassifier) => sales,
-        Some(ModelKind::SalesForecast) => !sales,
+        Some(BodyShape::Basket) => features || ids,
+        Some(BodyShape::Sales) => !ids,
+        Some(BodyShape::Tabular) => !features || ids,
         None => true,
     }
 }
@@ -37,14 +62,24 @@ pub fn may_be_other_shape(body: &[u8], default: Option<ModelKind>) -> bool {
 struct Keys {
     sales: bool,
     basket: bool,
+    tabular: bool,
 }
 
 impl Keys {
-    fn kind(self) -> Option<ModelKind> {
-        match (self.sales, self.basket) {
-            (true, false) => Some(ModelKind::SalesForecast),
-            (false, true) => Some(ModelKind::BasketClassifier),
+    fn shape(self) -> Option<BodyShape> {
+        match (self.sales, self.basket, self.tabular) {
+            (true, false, false) => Some(BodyShape::Sales),
+            (false, true, false) => Some(BodyShape::Basket),
+            (false, false, true) => Some(BodyShape::Tabular),
             _ => None,
+        }
+    }
+
+    fn or(self, other: Self) -> Self {
+        Self {
+            sales: self.sales | other.sales,
+            basket: self.basket | other.basket,
+            tabular: self.tabular | other.tabular,
         }
     }
 }
@@ -80,12 +115,14 @@ impl<'de> Visitor<'de> for KeysSeed {
         let mut keys = Keys::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
-                "features" | "store_id" | "product_id" => keys.sales = true,
+                "store_id" | "product_id" => keys.sales = true,
                 "basket_items" => keys.basket = true,
+                "features" => {
+                    keys = keys.or(map.next_value_seed(FeaturesKeysSeed)?);
+                    continue;
+                }
                 "records" if self.depth == 0 => {
-                    let first = map.next_value_seed(FirstSeed)?;
-                    keys.sales |= first.sales;
-                    keys.basket |= first.basket;
+                    keys = keys.or(map.next_value_seed(FirstSeed)?);
                     continue;
                 }
                 name if FLAT_FIELDS.contains(&name) => keys.basket = true,
@@ -141,6 +178,49 @@ impl<'de> Visitor<'de> for FirstSeed {
     scalar_kinds!();
 }
 
+/// What a `features` value says: an array is a tabular row; an object is a day of sales when it
+/// has `store_id` or `product_id`, else a tabular row (an empty object or a scalar: nothing).
+struct FeaturesKeysSeed;
+
+impl FeaturesKeysSeed {
+    fn kind(self, _: &'static str) -> Keys {
+        Keys::default()
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for FeaturesKeysSeed {
+    type Value = Keys;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Keys, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FeaturesKeysSeed {
+    type Value = Keys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("features")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Keys, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Keys { tabular: true, ..Keys::default() })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+        let (mut any, mut ids) = (false, false);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            any = true;
+            ids |= matches!(key.as_ref(), "store_id" | "product_id");
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(Keys { sales: ids, tabular: any && !ids, ..Keys::default() })
+    }
+
+    scalar_kinds!();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,8 +231,8 @@ mod tests {
 
     #[test]
     fn records_and_batches_are_judged_by_their_keys() {
-        let sales = Some(ModelKind::SalesForecast);
-        let basket = Some(ModelKind::BasketClassifier);
+        let sales = Some(BodyShape::Sales);
+        let basket = Some(BodyShape::Basket);
         assert_eq!(shape(SEED_SALES.as_bytes()), sales);
         assert_eq!(shape(br#"{"store_id": 1, "product_id": 2}"#), sales);
         assert_eq!(shape(SEED_BASKET.as_bytes()), basket);
@@ -166,5 +246,21 @@ mod tests {
         assert!(!may_be_other_shape(SEED_BASKET.as_bytes(), basket), "a basket body for a basket default");
         assert!(may_be_other_shape(SEED_BASKET.as_bytes(), sales));
         assert!(!may_be_other_shape(SEED_SALES.as_bytes(), sales));
+    }
+
+    #[test]
+    fn features_by_name_without_ids_or_in_order_are_a_tabular_row() {
+        let tabular = Some(BodyShape::Tabular);
+        let seed = r#"{"features": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]}"#;
+        assert_eq!(shape(seed.as_bytes()), tabular);
+        assert_eq!(shape(br#"{"features": {"age": 3, "city": "Leeds"}}"#), tabular);
+        assert_eq!(shape(format!(r#"{{"records": [{seed}]}}"#).as_bytes()), tabular);
+        assert_eq!(shape(br#"{"features": {}}"#), None);
+        assert_eq!(shape(br#"{"features": [1], "SPEND": 3}"#), None);
+        assert!(may_be_other_shape(seed.as_bytes(), Some(BodyShape::Basket)));
+        assert!(may_be_other_shape(seed.as_bytes(), Some(BodyShape::Sales)));
+        assert!(!may_be_other_shape(seed.as_bytes(), tabular));
+        assert!(may_be_other_shape(SEED_BASKET.as_bytes(), tabular));
+        assert!(may_be_other_shape(SEED_SALES.as_bytes(), tabular));
     }
 }

@@ -1,7 +1,10 @@
 //! Open Inference Protocol v2 requests: columnar tensors, one per input of the model's kind (a
-//! basket's flat-record fields, or a day of sales' fields), read without a JSON tree. Each tensor's data is kept only for the known inputs and only up to
-//! `max_rows + 1` elements; shapes are checked with checked arithmetic; rows are then encoded
-//! one at a time straight from the columns.
+//! basket's flat-record fields, a day of sales' fields, a tabular model's columns), or for a
+//! tabular model one `[N, n_columns]` tensor of rows; read without a JSON tree. Each tensor's
+//! data is kept only for the known inputs (and a tabular model's first other tensor) and only
+//! up to `max_rows + 1` elements (`max_rows × n_columns + 1` for a tabular model); shapes are
+//! checked with checked arithmetic; rows are then encoded one at a time straight from the
+//! columns.
 
 use std::fmt;
 
@@ -13,7 +16,8 @@ use super::batch::{Batch, parse, probabilities};
 use super::record::{FLAT_FIELDS, encode_flat};
 use super::sales::{RawSales, SALES_FIELDS};
 use super::slot::{Slot, SlotVisitor, scalar_kinds};
-use super::{Cancel, Encoder, Row, ScoreError, Scorer};
+use super::tabular::encode_slots;
+use super::{Cancel, Encoder, Row, ScoreError, Scorer, is_regression};
 
 /// Inputs a basket classifier takes, in the order of the seed's flat record, with their v2
 /// datatypes.
@@ -32,24 +36,32 @@ pub const INPUTS: [(&str, &str); 8] = [
 pub const SALES_INPUTS: [(&str, &str); 5] =
     [("store_id", "INT64"), ("product_id", "INT64"), ("date", "BYTES"), ("price", "FP64"), ("promotion", "INT64")];
 
-/// Most inputs of any kind (the slots a request keeps tensors in).
-const MAX_INPUTS: usize = 8;
+/// The inputs of a model: their names in the order its rows are read (a basket's in
+/// [`FLAT_FIELDS`] order), and with their datatypes in the order errors list them.
+struct Inputs<'p> {
+    names: Vec<&'p str>,
+    listed: Vec<(&'p str, &'static str)>,
+}
 
-/// The inputs of a model's kind, in the order its rows are read (a basket's in
-/// [`FLAT_FIELDS`] order), and in the order errors list them.
-fn inputs_of(encoder: Encoder<'_>) -> (&'static [&'static str], &'static [(&'static str, &'static str)]) {
+fn inputs_of(encoder: Encoder<'_>) -> Inputs<'_> {
     match encoder {
-        Encoder::Basket(_) => (&FLAT_FIELDS, &INPUTS),
-        Encoder::Sales(_) => (&SALES_FIELDS, &SALES_INPUTS),
+        Encoder::Basket(_) => Inputs { names: FLAT_FIELDS.to_vec(), listed: INPUTS.to_vec() },
+        Encoder::Sales(_) => Inputs { names: SALES_FIELDS.to_vec(), listed: SALES_INPUTS.to_vec() },
+        Encoder::Tabular(schema) => {
+            let listed = tabular_inputs(schema);
+            Inputs { names: listed.iter().map(|i| i.0).collect(), listed }
+        }
     }
 }
 
 mod outputs;
 mod shape;
+mod tabular;
 
 pub use outputs::Outputs;
 use outputs::OutputsSeed;
 use shape::{Shape, ShapeSeed};
+pub use tabular::tabular_inputs;
 
 /// Datatypes accepted for an `FP64` input.
 const NUMERIC: [&str; 11] =
@@ -78,36 +90,37 @@ pub fn infer<M: Scorer + ?Sized>(
     cancel: &Cancel,
 ) -> Result<Inference, ScoreError> {
     let encoder = model.encoder();
-    let (names, listed) = inputs_of(encoder);
-    let request = parse(body, RequestSeed { cap: max_rows + 1, names })
+    let inputs = inputs_of(encoder);
+    let tabular = matches!(encoder, Encoder::Tabular(_));
+    let cap = if tabular { max_rows.saturating_mul(inputs.names.len()).saturating_add(1) } else { max_rows + 1 };
+    let request = parse(body, RequestSeed { cap, names: &inputs.names, keep_other: tabular })
         .map_err(|e| ScoreError::Request(format!("request body is not valid JSON: {e}")))?;
-    let all = if names.len() == SALES_FIELDS.len() { Outputs::REGRESSION } else { Outputs::CLASSIFIER };
+    let regression = is_regression(model.artifact());
+    let all = if regression { Outputs::REGRESSION } else { Outputs::CLASSIFIER };
     let outputs = request.outputs.unwrap_or(Ok(all)).and_then(|o| o.within(all));
-    let inputs = request.inputs.ok_or_else(|| ScoreError::Request("inputs must be an array of tensors".to_owned()))?;
-    let mut columns = columns(inputs, names, listed)?;
-    let n = rows(&columns[..names.len()], names, max_rows)?;
+    let tensors = request.inputs.ok_or_else(|| ScoreError::Request("inputs must be an array of tensors".to_owned()))?;
     let mut batch = Batch::new(encoder, max_rows, cancel);
-    // A stop (cancellation) is recorded in the batch and reported by `finish`.
-    let _ = (0..n).try_for_each(|row| match encoder {
-        Encoder::Basket(pipeline) => {
-            batch.push(|| encode_flat(pipeline, std::array::from_fn(|f| &columns[f][row])).map(Row::Basket))
+    let n = match (encoder, tensors.other) {
+        (Encoder::Tabular(schema), Some(other)) if tensors.by_name.iter().all(Option::is_none) => {
+            tabular::push_matrix(schema, other, max_rows, &mut batch)?
         }
-        Encoder::Sales(stats) => {
-            let fields = std::array::from_fn(|f| std::mem::take(&mut columns[f][row]));
-            batch.push(|| RawSales::from_fields(fields).encode(stats).map(Row::Sales))
+        _ => {
+            let mut columns = columns(tensors.by_name, &inputs, tabular)?;
+            let n = rows(&columns, &inputs.names, max_rows)?;
+            push_columns(encoder, &mut columns, n, &mut batch);
+            n
         }
-    });
-    let (rows, unseen) = batch.finish(Ok(()), super::ErrorsMode::AllOrNothing)?.into_scored();
+    };
+    let (rows, notes) = batch.finish(Ok(()), super::ErrorsMode::AllOrNothing)?.into_scored();
     let outputs = outputs.map_err(ScoreError::Request)?;
     let probabilities = probabilities(model, &rows, cancel)?;
-    let forecast = matches!(encoder, Encoder::Sales(_));
     let nc = model.artifact().engine.n_classes();
-    let classes = probabilities.chunks(nc).zip(&unseen).map(|(p, unseen)| {
+    let classes = probabilities.chunks(nc).zip(&notes).map(|(p, notes)| {
         let class = argmax(p);
-        model.scored(class, unseen);
+        model.scored(class, notes);
         class
     });
-    let classes = if forecast {
+    let classes = if regression {
         classes.for_each(drop);
         Vec::new()
     } else {
@@ -120,20 +133,47 @@ pub fn infer<M: Scorer + ?Sized>(
     Ok(Inference { id, rows: n, classes, probabilities, outputs })
 }
 
-/// The tensors in `names` order, each checked: present, datatype, data, shape (`listed`: the
-/// inputs with their datatypes, in the order errors name them).
+/// Encodes `n` rows from the columns (in the model's row order) into the batch; a stop
+/// (cancellation) is recorded in the batch and reported by its `finish`.
+fn push_columns(encoder: Encoder<'_>, columns: &mut [Vec<Slot<'_>>], n: usize, batch: &mut Batch<'_>) {
+    let mut row_slots = Vec::with_capacity(columns.len());
+    let _ = (0..n).try_for_each(|row| match encoder {
+        Encoder::Basket(pipeline) => {
+            batch.push(|| encode_flat(pipeline, std::array::from_fn(|f| &columns[f][row])).map(Row::Basket))
+        }
+        Encoder::Sales(stats) => {
+            let fields = std::array::from_fn(|f| std::mem::take(&mut columns[f][row]));
+            batch.push(|| RawSales::from_fields(fields).encode(stats).map(Row::Sales))
+        }
+        Encoder::Tabular(schema) => {
+            row_slots.clear();
+            row_slots.extend(columns.iter_mut().map(|column| std::mem::take(&mut column[row])));
+            batch.push(|| encode_slots(schema, &row_slots, ""))
+        }
+    });
+}
+
+/// The tensors in row order, each checked: present, datatype, data, shape (`inputs.listed`:
+/// the inputs with their datatypes, in the order errors name them). A tabular model's message
+/// for a missing input also offers the one-tensor form.
 fn columns<'a>(
-    mut tensors: [Option<Tensor<'a>>; MAX_INPUTS],
-    names: &[&str],
-    listed: &[(&str, &str)],
-) -> Result<[Vec<Slot<'a>>; MAX_INPUTS], ScoreError> {
+    mut tensors: Vec<Option<Tensor<'a>>>,
+    inputs: &Inputs<'_>,
+    tabular: bool,
+) -> Result<Vec<Vec<Slot<'a>>>, ScoreError> {
     let bad = |message: String| Err(ScoreError::Request(message));
-    let mut columns: [Vec<Slot<'a>>; MAX_INPUTS] = Default::default();
-    for &(name, datatype) in listed {
-        let f = names.iter().position(|n| *n == name).unwrap_or_default();
+    let mut columns: Vec<Vec<Slot<'a>>> = std::iter::repeat_with(Vec::new).take(inputs.names.len()).collect();
+    for &(name, datatype) in &inputs.listed {
+        let f = inputs.names.iter().position(|n| *n == name).unwrap_or_default();
         let Some(tensor) = tensors[f].take() else {
-            let all: Vec<&str> = listed.iter().map(|i| i.0).collect();
-            return bad(format!("input {name} is missing (inputs: {})", all.join(", ")));
+            let all: Vec<&str> = inputs.listed.iter().take(12).map(|i| i.0).collect();
+            let more = if inputs.listed.len() > all.len() { ", …" } else { "" };
+            let or = if tabular {
+                format!("; or one FP64 input of shape [N, {}]", inputs.names.len())
+            } else {
+                String::new()
+            };
+            return bad(format!("input {name} is missing (inputs: {}{more}{or})", all.join(", ")));
         };
         let given = match &tensor.datatype {
             Slot::Str(s) => s.as_ref(),
@@ -142,31 +182,36 @@ fn columns<'a>(
         if (datatype == "BYTES" && given != "BYTES") || (datatype != "BYTES" && !NUMERIC.contains(&given)) {
             return bad(format!("input {name} has datatype {}, expected {datatype}", quote(given)));
         }
-        let Some(data) = tensor.data else {
-            return bad(format!("input {name} has no data"));
-        };
-        if let Some(shape) = tensor.shape {
-            let problem = match shape.product {
-                _ if shape.bad => Some("must hold non-negative integers".to_owned()),
-                None => Some("overflows: the product of its dimensions is over 2^64".to_owned()),
-                Some(elements) if elements != data.len() as u64 => {
-                    Some(format!("does not match {} data elements", data.len()))
-                }
-                Some(_) => None,
-            };
-            if let Some(problem) = problem {
-                return bad(format!("input {name}: shape {shape} {problem}"));
-            }
-        }
-        columns[f] = data;
+        columns[f] = checked_data(name, tensor)?;
     }
     Ok(columns)
+}
+
+/// A tensor's data, if it has data and its shape (when given) matches it.
+fn checked_data<'a>(name: &str, tensor: Tensor<'a>) -> Result<Vec<Slot<'a>>, ScoreError> {
+    let Some(data) = tensor.data else {
+        return Err(ScoreError::Request(format!("input {name} has no data")));
+    };
+    if let Some(shape) = tensor.shape {
+        let problem = match shape.product {
+            _ if shape.bad => Some("must hold non-negative integers".to_owned()),
+            None => Some("overflows: the product of its dimensions is over 2^64".to_owned()),
+            Some(elements) if elements != data.len() as u64 => {
+                Some(format!("does not match {} data elements", data.len()))
+            }
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            return Err(ScoreError::Request(format!("input {name}: shape {shape} {problem}")));
+        }
+    }
+    Ok(data)
 }
 
 /// The number of rows: every column's length (`columns` in `names` order), between 1 and
 /// `max_rows`.
 fn rows(columns: &[Vec<Slot<'_>>], names: &[&str], max_rows: usize) -> Result<usize, ScoreError> {
-    let n = columns[0].len();
+    let n = columns.first().map_or(0, Vec::len);
     if let Some((column, name)) = columns.iter().zip(names).find(|(column, _)| column.len() != n) {
         let len = column.len();
         return Err(ScoreError::Request(format!("input {name} has {len} rows, {} has {n}", names[0])));
@@ -181,20 +226,29 @@ fn rows(columns: &[Vec<Slot<'_>>], names: &[&str], max_rows: usize) -> Result<us
 /// The parts of a request that matter.
 struct Request<'a> {
     id: Slot<'a>,
-    /// The first tensor of each input, in the model's input order; `None` when `inputs` is not
-    /// an array.
-    inputs: Option<[Option<Tensor<'a>>; MAX_INPUTS]>,
+    /// The tensors; `None` when `inputs` is not an array.
+    inputs: Option<Tensors<'a>>,
     outputs: Option<Result<Outputs, String>>,
 }
 
-struct RequestSeed {
+/// The tensors of a request that may be used.
+struct Tensors<'a> {
+    /// The first tensor of each input, in the model's row order.
+    by_name: Vec<Option<Tensor<'a>>>,
+    /// The first tensor named as no input, when asked to keep it (a tabular model's rows).
+    other: Option<Tensor<'a>>,
+}
+
+struct RequestSeed<'n> {
     /// Most data elements kept per tensor.
     cap: usize,
     /// The model's inputs.
-    names: &'static [&'static str],
+    names: &'n [&'n str],
+    /// Keep the first tensor named as no input.
+    keep_other: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for RequestSeed {
+impl<'de> DeserializeSeed<'de> for RequestSeed<'_> {
     type Value = Request<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -202,13 +256,13 @@ impl<'de> DeserializeSeed<'de> for RequestSeed {
     }
 }
 
-impl RequestSeed {
+impl RequestSeed<'_> {
     fn kind<'a>(self, _: &'static str) -> Request<'a> {
         Request { id: Slot::Missing, inputs: None, outputs: None }
     }
 }
 
-impl<'de> Visitor<'de> for RequestSeed {
+impl<'de> Visitor<'de> for RequestSeed<'_> {
     type Value = Request<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,7 +275,8 @@ impl<'de> Visitor<'de> for RequestSeed {
             match &key {
                 Slot::Str(k) if k == "id" => request.id = map.next_value()?,
                 Slot::Str(k) if k == "inputs" => {
-                    request.inputs = map.next_value_seed(InputsSeed { cap: self.cap, names: self.names })?
+                    let seed = InputsSeed { cap: self.cap, names: self.names, keep_other: self.keep_other };
+                    request.inputs = map.next_value_seed(seed)?;
                 }
                 Slot::Str(k) if k == "outputs" => request.outputs = Some(map.next_value_seed(OutputsSeed)?),
                 _ => {
@@ -241,48 +296,51 @@ impl<'de> Visitor<'de> for RequestSeed {
 }
 
 /// A tensor as read.
-struct Tensor<'a> {
+pub(super) struct Tensor<'a> {
     name: Slot<'a>,
     datatype: Slot<'a>,
     shape: Option<Shape>,
     data: Option<Vec<Slot<'a>>>,
 }
 
-/// `inputs`: the first tensor of each known input; other tensors are read and dropped.
-struct InputsSeed {
+/// `inputs`: the first tensor of each known input (and, asked to, the first other one); other
+/// tensors are read and dropped.
+struct InputsSeed<'n> {
     cap: usize,
-    names: &'static [&'static str],
+    names: &'n [&'n str],
+    keep_other: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for InputsSeed {
-    type Value = Option<[Option<Tensor<'de>>; MAX_INPUTS]>;
+impl<'de> DeserializeSeed<'de> for InputsSeed<'_> {
+    type Value = Option<Tensors<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl InputsSeed {
+impl InputsSeed<'_> {
     fn kind<T>(self, _: &'static str) -> Option<T> {
         None
     }
 }
 
-impl<'de> Visitor<'de> for InputsSeed {
-    type Value = Option<[Option<Tensor<'de>>; MAX_INPUTS]>;
+impl<'de> Visitor<'de> for InputsSeed<'_> {
+    type Value = Option<Tensors<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of tensors")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut tensors: [Option<Tensor<'de>>; MAX_INPUTS] = Default::default();
+        let by_name = std::iter::repeat_with(|| None).take(self.names.len()).collect();
+        let mut tensors = Tensors { by_name, other: None };
         while let Some(tensor) = seq.next_element_seed(TensorSeed { cap: self.cap })? {
             let Some(Tensor { name: Slot::Str(name), .. }) = &tensor else { continue };
-            if let Some(f) = self.names.iter().position(|f| f == name)
-                && tensors[f].is_none()
-            {
-                tensors[f] = tensor;
+            match self.names.iter().position(|f| f == name) {
+                Some(f) if tensors.by_name[f].is_none() => tensors.by_name[f] = tensor,
+                None if self.keep_other && tensors.other.is_none() => tensors.other = tensor,
+                _ => {}
             }
         }
         Ok(Some(tensors))

@@ -14,7 +14,10 @@ const MAX_DIMS: usize = 32;
 /// non-negative integer; the first few dimensions for messages.
 pub(super) struct Shape {
     shown: Vec<String>,
-    dims: usize,
+    /// The first few dimensions (`None`: not a non-negative integer).
+    pub(super) counts: Vec<Option<u64>>,
+    /// How many dimensions.
+    pub(super) dims: usize,
     /// The number of elements; `None` when the product overflows.
     pub(super) product: Option<u64>,
     /// A dimension is not a non-negative integer.
@@ -53,7 +56,7 @@ impl<'de> Visitor<'de> for ShapeSeed {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut shape = Shape { shown: Vec::new(), dims: 0, product: Some(1), bad: false };
+        let mut shape = Shape { shown: Vec::new(), counts: Vec::new(), dims: 0, product: Some(1), bad: false };
         while let Some(dim) = seq.next_element::<Dim>()? {
             shape.dims += 1;
             if shape.dims > MAX_DIMS {
@@ -61,6 +64,7 @@ impl<'de> Visitor<'de> for ShapeSeed {
             }
             if shape.shown.len() < 8 {
                 shape.shown.push(dim.shown);
+                shape.counts.push(dim.count);
             }
             match dim.count {
                 Some(n) => shape.product = shape.product.and_then(|p| p.checked_mul(n)),

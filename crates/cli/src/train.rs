@@ -114,7 +114,7 @@ pub struct TrainArgs {
     pub(crate) min_data_in_leaf: Option<usize>,
     /// L2 regularisation of leaf values (default: 1).
     #[arg(long, env = "RETAIL_LAMBDA_L2")]
-    lambda_l2: Option<f64>,
+    pub(crate) lambda_l2: Option<f64>,
     /// Share of customers held out for early stopping (baskets; default 0.1).
     #[arg(long, env = "RETAIL_VALIDATION_SHARE")]
     pub(crate) validation_share: Option<f64>,

@@ -75,8 +75,8 @@ pub struct ModelParam {
 
 /// The value of the query parameter `name` (the last one given), if any.
 pub fn query_param<'u>(uri: &'u Uri, name: &str) -> Option<&'u str> {
-    let pairs = uri.query().unwrap_or_default().split('&');
-    pairs.filter_map(|pair| pair.split_once('=').filter(|(key, _)| *key == name).map(|(_, value)| value)).last()
+    let pairs = uri.query().unwrap_or_default().rsplit('&');
+    pairs.filter_map(|pair| pair.split_once('=')).find(|(key, _)| *key == name).map(|(_, value)| value)
 }
 
 /// Scores one record with the model serving in `slot` (`None`: the default, or the model the

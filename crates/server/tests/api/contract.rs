@@ -105,7 +105,8 @@ async fn the_published_request_schema_is_the_wire_format() {
     let request = &spec["components"]["schemas"]["PredictRequest"];
     let variants = request["oneOf"].as_array().expect("oneOf");
     let refs: Vec<&str> = variants.iter().filter_map(|v| v["$ref"].as_str()).collect();
-    let expected = ["FlatRecord", "BasketItemsRequest", "ForecastRequest"].map(|s| format!("#/components/schemas/{s}"));
+    let expected = ["FlatRecord", "BasketItemsRequest", "ForecastRequest", "TabularRequest"]
+        .map(|s| format!("#/components/schemas/{s}"));
     assert_eq!(refs, expected, "{request}");
     let mut ids: Vec<&str> = spec["paths"]
         .as_object()
@@ -118,10 +119,12 @@ async fn the_published_request_schema_is_the_wire_format() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), count, "operationIds are unique");
-    for (path, statuses) in
-        [("/predict", &["400", "408", "413", "415", "422", "429", "503"][..]), ("/model/info", &["503"])]
-    {
-        let method = if path == "/predict" { "post" } else { "get" };
+    for (path, statuses) in [
+        ("/predict", &["400", "408", "413", "415", "422", "429", "503"][..]),
+        ("/predict-single", &["400", "404", "415", "422", "503"]),
+        ("/model/info", &["503"]),
+    ] {
+        let method = if path.starts_with("/predict") { "post" } else { "get" };
         let responses = &spec["paths"][path][method]["responses"];
         for status in statuses {
             let examples = &responses[*status]["content"]["application/json"]["examples"];

@@ -16,6 +16,7 @@ mod contract;
 mod forecast;
 mod hostile;
 mod models;
+mod tabular;
 
 fn state() -> Arc<AppState> {
     state_with(ServerConfig::default())

@@ -47,7 +47,7 @@ enum Command {
     /// Train a model and write an artifact directory: a basket classifier from a transaction CSV,
     /// or a sales forecast from a sales CSV (detected from the header).
     #[cfg(feature = "train")]
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Score an artifact on a labelled transaction CSV, or a forecast on a sales CSV; print
     /// metrics as JSON.
     #[cfg(feature = "train")]

@@ -192,7 +192,7 @@ impl Builder {
                 (false, None) if self.forced == Some(Forced::Numeric) => {
                     return Err(field_error(line, &self.name, text, "is not a number (the column is --numeric)"));
                 }
-                (false, None) => self.to_texts(line)?,
+                (false, None) => self.switch_to_texts(line)?,
             }
             if matches!(self.cells, Cells::Numbers(_)) {
                 return Ok(());
@@ -206,7 +206,7 @@ impl Builder {
     }
 
     /// Turns the numbers read so far into text (this row's value is pushed by the caller).
-    fn to_texts(&mut self, line: u64) -> Result<(), TableError> {
+    fn switch_to_texts(&mut self, line: u64) -> Result<(), TableError> {
         let Cells::Numbers(xs) = std::mem::replace(&mut self.cells, Cells::Numbers(Vec::new())) else {
             return Ok(());
         };
@@ -259,7 +259,7 @@ fn field_error(line: u64, column: &str, value: &str, reason: &str) -> TableError
 #[derive(Debug)]
 pub struct RawTable {
     /// Feature columns in header order.
-    pub features: Vec<(String, Cells, Option<(u64, String)>, bool)>,
+    pub features: Vec<(String, Cells)>,
     /// The label column.
     pub label: Cells,
     /// Kept columns (split, time) by name.
@@ -446,8 +446,7 @@ fn finish(builders: Vec<Builder>, roles: &Roles, rows: usize, fingerprint: Strin
                 ),
             ));
         }
-        let forced_categorical = builder.forced == Some(Forced::Categorical);
-        features.push((builder.name, builder.cells, builder.first_text, forced_categorical));
+        features.push((builder.name, builder.cells));
     }
     let label = builders.next().map(|b| b.cells).unwrap_or(Cells::Numbers(Vec::new()));
     let kept = builders.map(|b| (b.name, b.cells)).collect();
@@ -460,7 +459,7 @@ pub fn infer_schema(table: &RawTable, rows: &[usize]) -> TabularSchema {
     let columns = table
         .features
         .iter()
-        .map(|(name, cells, _, _)| {
+        .map(|(name, cells)| {
             let (kind, missing) = match cells {
                 Cells::Numbers(xs) => {
                     let (mut min, mut max, mut missing) = (f64::INFINITY, f64::NEG_INFINITY, 0usize);
@@ -515,7 +514,7 @@ pub fn encode_rows(table: &RawTable, schema: &TabularSchema, rows: &[usize]) -> 
             let mut unseen = vec![0u64; nf];
             let mut warnings = Vec::new();
             for &i in chunk {
-                for (f, (column, (_, cells, _, _))) in schema.columns.iter().zip(&table.features).enumerate() {
+                for (f, (column, (_, cells))) in schema.columns.iter().zip(&table.features).enumerate() {
                     warnings.clear();
                     // Training values were read as these columns' types, so encoding cannot fail.
                     out.push(column.encode(cells.value(i), &mut warnings).unwrap_or(f64::NAN));

@@ -55,7 +55,7 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
     let data_error = |reason: String| ImportError::Data { path: config.data.clone(), reason };
     let roles = Roles { label: config.label.clone(), ignore: config.ignore.clone(), ..Roles::default() };
     let table = data::read_table(&config.data, &roles).map_err(|e| data_error(e.to_string()))?;
-    if let Some((name, ..)) = table.features.iter().find(|(_, cells, ..)| !matches!(cells, Cells::Numbers(_))) {
+    if let Some((name, _)) = table.features.iter().find(|(_, cells)| !matches!(cells, Cells::Numbers(_))) {
         return Err(data_error(format!("column {name:?} is not numeric; a model over a raw vector takes numbers")));
     }
     if table.features.len() != imported.n_features {

@@ -37,7 +37,7 @@ def write_csv(path, x, y, names):
         f.write(",".join(names + ["target"]) + "\n")
         for row, label in zip(x, y):
             cells = ["" if np.isnan(v) else repr(float(v)) for v in row]
-            f.write(",".join(cells) + "," + (label if isinstance(label, str) else repr(label)) + "\n")
+            f.write(",".join(cells) + "," + sklearn_datasets.label_text(label) + "\n")
 
 
 def retail(bin_path, work, train_csv, test_csv):

@@ -43,12 +43,20 @@ def load(name):
     return bunch.data, target, names, task
 
 
+def label_text(y):
+    """A label as CSV text: strings as they are, integral numbers without a fraction."""
+    if isinstance(y, str):
+        return y
+    y = float(y)
+    return str(int(y)) if y.is_integer() else repr(y)
+
+
 def write(path, data, target, names):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(names + ["target"])
         for row, y in zip(data, target):
-            w.writerow([repr(float(v)) for v in row] + [y if isinstance(y, str) else repr(y)])
+            w.writerow([repr(float(v)) for v in row] + [label_text(y)])
 
 
 def main():

@@ -141,20 +141,9 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
         rows: SplitRows { train: 0, validation: 0, test: labels.len(), dates: None },
         seconds: start.elapsed().as_secs_f64(),
     };
-    let provenance = Provenance {
-        data_fingerprint: fingerprint,
-        data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        data_lines: baskets.lines,
-        baskets: labels.len() as u64,
-        rows: None,
-        seed: 0,
-        code_version: crate::code_version(),
-        libraries: BTreeMap::from([
-            ("retail-model".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-            ("rustc".to_owned(), crate::rustc_version().to_owned()),
-            ("onnx producer".to_owned(), summary.producer.clone()),
-        ]),
-    };
+    let mut provenance =
+        Provenance { baskets: labels.len() as u64, ..Provenance::of(&config.data, fingerprint, baskets.lines, 0) };
+    provenance.libraries.insert("onnx producer".to_owned(), summary.producer.clone());
     let manifest = Manifest {
         format_version: ONNX_FORMAT_VERSION,
         name: MODEL_NAME.to_owned(),

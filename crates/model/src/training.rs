@@ -318,17 +318,8 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         seconds: fitted.seconds,
     };
     let provenance = Provenance {
-        data_fingerprint: fingerprint,
-        data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        data_lines: baskets.lines,
         baskets: (fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64,
-        rows: None,
-        seed: config.seed,
-        code_version: crate::code_version(),
-        libraries: BTreeMap::from([
-            ("retail-model".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-            ("rustc".to_owned(), crate::rustc_version().to_owned()),
-        ]),
+        ..Provenance::of(&config.data, fingerprint, baskets.lines, config.seed)
     };
     let manifest = Manifest {
         format_version: artifact::FORMAT_VERSION,

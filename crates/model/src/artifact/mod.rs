@@ -110,6 +110,26 @@ pub struct Provenance {
     pub libraries: BTreeMap<String, String>,
 }
 
+impl Provenance {
+    /// Where a model made from the data file `data` came from: its name, fingerprint and lines,
+    /// the seed, this code's version and toolchain (no basket or row counts yet).
+    pub fn of(data: &Path, data_fingerprint: String, data_lines: u64, seed: u64) -> Self {
+        Self {
+            data_fingerprint,
+            data_file: data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            data_lines,
+            baskets: 0,
+            rows: None,
+            seed,
+            code_version: crate::code_version(),
+            libraries: BTreeMap::from([
+                ("retail-model".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+                ("rustc".to_owned(), crate::rustc_version().to_owned()),
+            ]),
+        }
+    }
+}
+
 /// How the model was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {

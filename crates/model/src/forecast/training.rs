@@ -369,17 +369,8 @@ pub fn train_sales(config: &SalesTrainConfig, progress: &dyn Progress) -> Result
         artifact::sha256_hex(&[model_json.as_slice(), &fitted.stats_json].concat())[..12].to_owned()
     });
     let provenance = Provenance {
-        data_fingerprint: fingerprint,
-        data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        data_lines: columns.len() as u64,
-        baskets: 0,
         rows: Some((fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64),
-        seed: config.seed,
-        code_version: crate::code_version(),
-        libraries: BTreeMap::from([
-            ("retail-model".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-            ("rustc".to_owned(), crate::rustc_version().to_owned()),
-        ]),
+        ..Provenance::of(&config.data, fingerprint, columns.len() as u64, config.seed)
     };
     let manifest = Manifest {
         format_version: artifact::FORMAT_VERSION,

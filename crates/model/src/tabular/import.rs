@@ -96,7 +96,7 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
     let scored = Scored::new(&engine, &x, labels, &outputs, unseen);
     let onnx_sha = artifact::sha256_hex(&onnx_bytes);
     let summary = &imported.summary;
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format_version: ONNX_FORMAT_VERSION,
         name: config.name.clone(),
         version: config.version.clone().unwrap_or_else(|| onnx_sha[..12].to_owned()),
@@ -125,20 +125,12 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
             seconds: start.elapsed().as_secs_f64(),
         },
         provenance: Provenance {
-            data_fingerprint: table.fingerprint.clone(),
-            data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            data_lines: table.rows as u64,
-            baskets: 0,
             rows: Some(table.rows as u64),
-            seed: 0,
-            code_version: crate::code_version(),
-            libraries: BTreeMap::from([
-                ("retail-model".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-                ("onnx producer".to_owned(), summary.producer.clone()),
-            ]),
+            ..Provenance::of(&config.data, table.fingerprint.clone(), table.rows as u64, 0)
         },
         files: BTreeMap::new(),
     };
+    manifest.provenance.libraries.insert("onnx producer".to_owned(), summary.producer.clone());
     artifact::write_dir(
         &config.out,
         manifest,

@@ -441,6 +441,7 @@ pub fn train_tabular(config: &TabularTrainConfig, progress: &dyn Progress) -> Re
         config.out.file_name().map_or_else(|| "tabular".to_owned(), |n| n.to_string_lossy().into_owned())
     });
     let regression = matches!(target, Target::Values(_));
+    let rows = (fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64;
     let manifest = Manifest {
         format_version: artifact::FORMAT_VERSION,
         name,
@@ -453,19 +454,7 @@ pub fn train_tabular(config: &TabularTrainConfig, progress: &dyn Progress) -> Re
         input_schema: None,
         metrics: scored.metrics(),
         training: summary(&fitted, config)?,
-        provenance: Provenance {
-            data_fingerprint: fingerprint,
-            data_file: config.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            data_lines: (fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64,
-            baskets: 0,
-            rows: Some((fitted.rows.train + fitted.rows.validation + fitted.rows.test) as u64),
-            seed: config.seed,
-            code_version: crate::code_version(),
-            libraries: BTreeMap::from([
-                ("retail-model".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-                ("rustc".to_owned(), crate::rustc_version().to_owned()),
-            ]),
-        },
+        provenance: Provenance { rows: Some(rows), ..Provenance::of(&config.data, fingerprint, rows, config.seed) },
         files: BTreeMap::new(),
     };
     let mut files = vec![(artifact::MODEL_FILE, model_json), (TABULAR_FILE, fitted.schema_json.clone())];

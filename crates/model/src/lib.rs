@@ -7,6 +7,7 @@
 
 pub mod artifact;
 pub mod catalogue;
+pub mod drift;
 pub mod engine;
 pub mod features;
 pub mod forecast;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     ArtifactError, FileEntry, MANIFEST_FILE, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES, MAX_ARTIFACT_BYTES,
-    MAX_MANIFEST_BYTES, MAX_TAR_EXTENSION_BYTES, ModelFormat, check_listing, io_error,
+    MAX_MANIFEST_BYTES, MAX_TAR_EXTENSION_BYTES, ModelFormat, io_error, load::check_listing,
 };
 
 /// An artifact's files: name → content.

@@ -123,17 +123,19 @@ impl Reference {
     pub fn from_json(bytes: &[u8], n_features: usize) -> Result<Self, ReferenceError> {
         let reference: Self = serde_json::from_slice(bytes).map_err(|e| ReferenceError(e.to_string()))?;
         if reference.features.len() != n_features {
-            return Err(ReferenceError(format!(
-                "{} features, the model has {n_features}",
-                reference.features.len()
-            )));
+            return Err(ReferenceError(format!("{} features, the model has {n_features}", reference.features.len())));
         }
-        for (name, h) in
-            reference.features.iter().map(|f| (f.name.as_str(), &f.histogram)).chain([("prediction", &reference.prediction)])
+        for (name, h) in reference
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), &f.histogram))
+            .chain([("prediction", &reference.prediction)])
         {
             let sorted = match h {
                 Histogram::Numeric { edges, .. } => {
-                    edges.len() <= MAX_EDGES && edges.windows(2).all(|w| w[0] < w[1]) && edges.iter().all(|e| e.is_finite())
+                    edges.len() <= MAX_EDGES
+                        && edges.windows(2).all(|w| w[0] < w[1])
+                        && edges.iter().all(|e| e.is_finite())
                 }
                 Histogram::Categorical { codes, .. } => codes.len() <= MAX_CODES,
             };
@@ -147,13 +149,7 @@ impl Reference {
     /// The reference of feature rows (`rows` row-major, one name and kind per feature) and
     /// their predictions (`outputs` per row: class probabilities, or one value), with numeric
     /// edges from the model's split thresholds.
-    pub fn fit(
-        names: &[String],
-        categorical: &[bool],
-        spec: &EnsembleSpec,
-        rows: &[f64],
-        predictions: &[f64],
-    ) -> Self {
+    pub fn fit(names: &[String], categorical: &[bool], spec: &EnsembleSpec, rows: &[f64], predictions: &[f64]) -> Self {
         let nf = names.len();
         let n = rows.len() / nf.max(1);
         let column = |f: usize| rows.iter().skip(f).step_by(nf).copied();
@@ -165,9 +161,9 @@ impl Reference {
                     numeric_bins(&thresholds(spec, f), column(f).collect())
                 };
                 let range = (!categorical[f]).then(|| {
-                    column(f).filter(|x| !x.is_nan()).fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], x| {
-                        [lo.min(x), hi.max(x)]
-                    })
+                    column(f)
+                        .filter(|x| !x.is_nan())
+                        .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], x| [lo.min(x), hi.max(x)])
                 });
                 FeatureReference {
                     name: names[f].clone(),
@@ -188,6 +184,27 @@ impl Reference {
             numeric_bins(&[], predicted.clone())
         };
         Self { rows: n as u64, features, prediction: prediction.with_counts(predicted.into_iter()) }
+    }
+}
+
+impl Reference {
+    /// [`Reference::fit`] with the predictions `engine` (compiled from `spec`) makes for `rows`.
+    pub fn of_rows(
+        names: &[String],
+        categorical: &[bool],
+        spec: &EnsembleSpec,
+        engine: &crate::engine::Engine,
+        rows: &[f64],
+    ) -> Self {
+        let n = rows.len() / engine.n_features().max(1);
+        let mut predictions = vec![0.0; n * engine.n_classes()];
+        engine.predict_batch_parallel(rows, &mut predictions);
+        Self::fit(names, categorical, spec, rows, &predictions)
+    }
+
+    /// The reference as the bytes an artifact stores.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
     }
 }
 
@@ -287,13 +304,16 @@ mod tests {
     use crate::engine::{NodeSpec, Output, TreeSpec};
 
     fn spec() -> EnsembleSpec {
-        let node = |t: f64| NodeSpec { feature: 0, test: SplitTest::Threshold(t), left: -1, right: !1, missing_left: true };
+        let node =
+            |t: f64| NodeSpec { feature: 0, test: SplitTest::Threshold(t), left: -1, right: !1, missing_left: true };
         EnsembleSpec {
             format: crate::engine::ENSEMBLE_FORMAT.to_owned(),
             n_features: 2,
             classes: vec!["a".into(), "b".into()],
             init_scores: vec![0.0, 0.0],
-            trees: (0..100).map(|i| TreeSpec { class: 0, nodes: vec![node(f64::from(i) + 0.5)], leaves: vec![0.0, 1.0] }).collect(),
+            trees: (0..100)
+                .map(|i| TreeSpec { class: 0, nodes: vec![node(f64::from(i) + 0.5)], leaves: vec![0.0, 1.0] })
+                .collect(),
             output: Output::Softmax,
         }
     }
@@ -309,7 +329,9 @@ mod tests {
         assert_eq!(counts.iter().sum::<u64>(), 1000);
         assert_eq!(counts[10], 0, "no missing values");
         assert_eq!(r.features[0].range, Some([0.0, 99.0]));
-        assert!(matches!(&r.features[1].histogram, Histogram::Categorical { codes, counts } if codes == &[0, 1, 2] && counts == &[334, 333, 333, 0]));
+        assert!(
+            matches!(&r.features[1].histogram, Histogram::Categorical { codes, counts } if codes == &[0, 1, 2] && counts == &[334, 333, 333, 0])
+        );
         assert!(matches!(&r.prediction, Histogram::Categorical { counts, .. } if counts == &[250, 750, 0]));
         let json = serde_json::to_vec(&r).expect("json");
         assert_eq!(Reference::from_json(&json, 2).expect("parse"), r);

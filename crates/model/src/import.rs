@@ -12,6 +12,7 @@ use crate::artifact::{
     SplitRows, TrainingSummary,
 };
 use crate::data::{self, DataError};
+use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::{Engine, EngineError};
 use crate::features::{FeaturePipeline, N_FEATURES};
 use crate::metrics;
@@ -119,6 +120,10 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
     if labels.is_empty() {
         return Err(data_error("no labelled baskets to evaluate the model on".to_owned()));
     }
+    let names: Vec<String> = crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let categorical: Vec<bool> =
+        schema.features.iter().map(|f| matches!(f, crate::features::FeatureSpec::Categorical { .. })).collect();
+    let reference = Reference::of_rows(&names, &categorical, &imported.spec, &engine, &rows);
     let mut probabilities = vec![0.0; labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&rows, &mut probabilities);
     let classes: Vec<String> = CLASSES.iter().map(|c| (*c).to_owned()).collect();
@@ -159,6 +164,11 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
         provenance,
         files: BTreeMap::new(),
     };
-    artifact::write_dir(&config.out, manifest, &[(ONNX_FILE, onnx_bytes)], config.replace)?;
+    artifact::write_dir(
+        &config.out,
+        manifest,
+        &[(ONNX_FILE, onnx_bytes), (REFERENCE_FILE, reference.to_json())],
+        config.replace,
+    )?;
     Ok(Artifact::load(&config.out)?.manifest)
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::artifact::{self, Artifact, ArtifactError, ClassInfo, Manifest, Provenance, SplitRows, TrainingSummary};
 use crate::catalogue;
 use crate::data::{self, Baskets, DataError};
+use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::features::{
     FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FeatureSpec, InputSchema, MAX_QUANTITY, MAX_SPEND,
@@ -215,6 +216,8 @@ pub struct Fitted {
     pub rows: SplitRows,
     /// Training time.
     pub seconds: f64,
+    /// Reference distributions of the validation baskets (drift monitoring).
+    pub reference: Reference,
 }
 
 /// Labelled baskets by split (train, validation, test), grouped by customer: every basket of a
@@ -283,13 +286,16 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let spec = booster.to_spec(&classes);
     let engine =
         Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
+    let names: Vec<String> = crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let categorical: Vec<bool> = kinds.iter().map(|k| matches!(k, FeatureKind::Categorical { .. })).collect();
+    let reference = Reference::of_rows(&names, &categorical, &spec, &engine, &valid.rows);
     let mut probabilities = vec![0.0; test.labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&test.rows, &mut probabilities);
     let labels: Vec<usize> = test.labels.iter().map(|&y| usize::from(y)).collect();
     let test_metrics = metrics::evaluate(&classes, &probabilities, &labels);
     let rows =
         SplitRows { train: train.labels.len(), validation: valid.labels.len(), test: test.labels.len(), dates: None };
-    Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64() })
+    Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64(), reference })
 }
 
 /// Reads the data, trains, and writes the artifact to `config.out` (atomically). Returns the
@@ -336,7 +342,7 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         provenance,
         files: BTreeMap::new(),
     };
-    let mut files = vec![(artifact::MODEL_FILE, model_json)];
+    let mut files = vec![(artifact::MODEL_FILE, model_json), (REFERENCE_FILE, fitted.reference.to_json())];
     files.extend(card::render(&card::CardInput::for_training(&manifest, &fitted.test_metrics)));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;
     Ok(Artifact::load(&config.out)?.manifest)

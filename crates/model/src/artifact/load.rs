@@ -148,7 +148,14 @@ impl Artifact {
                 format!("expects {} features, the pipeline computes {n_features}", engine.n_features()),
             ));
         }
-        Ok(Self { manifest, features, engine })
+        let reference = match manifest.files.contains_key(REFERENCE_FILE) {
+            true => Some(
+                Reference::from_json(listed(&manifest, files, REFERENCE_FILE)?, n_features)
+                    .map_err(|e| invalid(REFERENCE_FILE, e.to_string()))?,
+            ),
+            false => None,
+        };
+        Ok(Self { manifest, features, engine, reference })
     }
 }
 
@@ -234,4 +241,3 @@ pub(super) fn check_listing(model: &ModelFormat, files: &BTreeMap<String, FileEn
     }
     Ok(())
 }
-

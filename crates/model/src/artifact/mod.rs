@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::drift::Reference;
 use crate::engine::Engine;
 use crate::features::{FeaturePipeline, InputSchema};
 use crate::forecast::SalesStats;
@@ -442,6 +443,9 @@ pub struct Artifact {
     pub features: Features,
     /// Compiled ensemble.
     pub engine: Engine,
+    /// Reference distributions for drift monitoring ([`crate::drift::REFERENCE_FILE`]); `None` in artifacts
+    /// made before they were recorded.
+    pub reference: Option<Reference>,
 }
 
 /// How a model's records become feature rows: the one pipeline of its kind, shared by training
@@ -475,6 +479,15 @@ impl Artifact {
         match &self.features {
             Features::Sales(stats) => Some(stats),
             _ => None,
+        }
+    }
+
+    /// The names of the engine's features, in feature order.
+    pub fn feature_names(&self) -> Vec<String> {
+        match &self.features {
+            Features::Basket(_) => crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+            Features::Sales(_) => crate::forecast::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect(),
+            Features::Tabular(schema) => schema.columns.iter().map(|c| c.name.clone()).collect(),
         }
     }
 

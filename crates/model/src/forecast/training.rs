@@ -30,6 +30,7 @@ use crate::artifact::{
     TrainingSummary,
 };
 use crate::card;
+use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::gbdt::{self, Booster, Dataset, FeatureKind, Labels, Objective, Params};
 use crate::metrics::{RegressionMetrics, evaluate_regression};
@@ -247,6 +248,8 @@ pub struct SalesFitted {
     pub diagnostics: SalesDiagnostics,
     /// Training time.
     pub seconds: f64,
+    /// Reference distributions of the validation rows (drift monitoring).
+    pub reference: Reference,
 }
 
 /// Splits by date, fits the statistics on the training rows, encodes and trains on sales rows
@@ -297,10 +300,15 @@ pub fn fit_sales(
         Dataset { rows: &valid.rows, labels: Labels::Values(&valid.units) },
         progress,
     )?;
-    drop((train, valid));
+    drop(train);
     let spec = booster.to_spec(&[FORECAST_TARGET.to_owned()]);
     let engine =
         Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
+    let names: Vec<String> = super::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let categorical: Vec<bool> =
+        feature_kinds(&stats).iter().map(|k| matches!(k, FeatureKind::Categorical { .. })).collect();
+    let reference = Reference::of_rows(&names, &categorical, &spec, &engine, &valid.rows);
+    drop(valid);
     let mut predictions = vec![0.0; test.units.len()];
     engine.predict_batch_parallel(&test.rows, &mut predictions);
     let test_metrics = evaluate_regression(&predictions, &test.units);
@@ -320,6 +328,7 @@ pub fn fit_sales(
         test_metrics,
         diagnostics,
         seconds: start.elapsed().as_secs_f64(),
+        reference,
     })
 }
 
@@ -387,7 +396,11 @@ pub fn train_sales(config: &SalesTrainConfig, progress: &dyn Progress) -> Result
         provenance,
         files: BTreeMap::new(),
     };
-    let mut files = vec![(artifact::MODEL_FILE, model_json), (artifact::FORECAST_FILE, fitted.stats_json.clone())];
+    let mut files = vec![
+        (artifact::MODEL_FILE, model_json),
+        (artifact::FORECAST_FILE, fitted.stats_json.clone()),
+        (REFERENCE_FILE, fitted.reference.to_json()),
+    ];
     let card = card::sales::SalesCardInput::for_training(&manifest, &fitted);
     files.extend(card::sales::render(&card));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;

@@ -16,6 +16,7 @@ use crate::artifact::{
     self, Artifact, ClassInfo, Manifest, ModelFormat, ModelKind, ONNX_FILE, ONNX_FORMAT_VERSION, Provenance, SplitRows,
     TrainingSummary,
 };
+use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::Engine;
 use crate::import::ImportError;
 use crate::onnx::{self, InputMapping, RawTask};
@@ -93,6 +94,8 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
             (imported.spec.classes.clone(), OwnedLabels::Values(values.clone()), ModelKind::TabularRegressor)
         }
     };
+    let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let reference = Reference::of_rows(&names, &vec![false; names.len()], &imported.spec, &engine, &x);
     let scored = Scored::new(&engine, &x, labels, &outputs, unseen);
     let onnx_sha = artifact::sha256_hex(&onnx_bytes);
     let summary = &imported.summary;
@@ -134,7 +137,7 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
     artifact::write_dir(
         &config.out,
         manifest,
-        &[(ONNX_FILE, onnx_bytes), (TABULAR_FILE, schema_json)],
+        &[(ONNX_FILE, onnx_bytes), (TABULAR_FILE, schema_json), (REFERENCE_FILE, reference.to_json())],
         config.replace,
     )?;
     Ok(Artifact::load(&config.out)?.manifest)

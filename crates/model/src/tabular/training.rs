@@ -15,6 +15,7 @@ use super::evaluation::{self, Scored};
 use super::split::{self, Shares, SplitBy, Splits};
 use super::{ColumnKind, TABULAR_FILE, TabularSchema, number_text};
 use crate::artifact::{self, Artifact, ClassInfo, Manifest, ModelKind, Provenance, SplitRows, TrainingSummary};
+use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::gbdt::{self, Booster, Dataset, FeatureKind, Labels, Objective, Params};
 use crate::progress::Progress;
@@ -275,6 +276,8 @@ pub struct TabularFitted {
     pub objective: Objective,
     /// Training time.
     pub seconds: f64,
+    /// Reference distributions of the validation rows (drift monitoring).
+    pub reference: Reference,
 }
 
 /// Splits, fits the schema, encodes and trains on a table already read.
@@ -328,6 +331,11 @@ pub fn fit(
         Target::Values(_) => vec![config.roles.label.clone()],
     };
     let spec = booster.to_spec(&outputs);
+    let engine =
+        Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
+    let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let categorical: Vec<bool> = kinds.iter().map(|k| matches!(k, FeatureKind::Categorical { .. })).collect();
+    let reference = Reference::of_rows(&names, &categorical, &spec, &engine, &valid_x);
     let rows = SplitRows { train: train_rows.len(), validation: valid_rows.len(), test: test_rows.len(), dates: None };
     let fitted = TabularFitted {
         schema,
@@ -341,6 +349,7 @@ pub fn fit(
         params,
         objective,
         seconds: start.elapsed().as_secs_f64(),
+        reference,
     };
     Ok((fitted, test_rows))
 }
@@ -457,7 +466,11 @@ pub fn train_tabular(config: &TabularTrainConfig, progress: &dyn Progress) -> Re
         provenance: Provenance { rows: Some(rows), ..Provenance::of(&config.data, fingerprint, rows, config.seed) },
         files: BTreeMap::new(),
     };
-    let mut files = vec![(artifact::MODEL_FILE, model_json), (TABULAR_FILE, fitted.schema_json.clone())];
+    let mut files = vec![
+        (artifact::MODEL_FILE, model_json),
+        (TABULAR_FILE, fitted.schema_json.clone()),
+        (REFERENCE_FILE, fitted.reference.to_json()),
+    ];
     files.push((crate::card::CARD_FILE, evaluation::card(&manifest, &fitted.schema, &scored).into_bytes()));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;
     Ok(Artifact::load(&config.out)?.manifest)

@@ -178,3 +178,30 @@ fn a_two_gigabyte_line_is_refused_after_one_mebibyte() {
     assert!(err.to_string().contains("line 4 is longer than 1048576 bytes"), "{err}");
     assert!(start.elapsed().as_secs() < 30, "refused while reading, not after");
 }
+
+#[test]
+fn artifacts_carry_reference_distributions_and_old_ones_without_load() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("t.csv");
+    let mut bytes = Vec::new();
+    generate(TabularConfig { rows: 3000, seed: 5 }, &mut bytes, None, &Silent).expect("generate");
+    std::fs::write(&data, &bytes).expect("write");
+    let out = tmp.path().join("m");
+    train_tabular(&config(&data, "label", &out), &Silent).expect("train");
+    let artifact = Artifact::load(&out).expect("load");
+    let reference = artifact.reference.as_ref().expect("a reference");
+    assert_eq!(reference.rows as usize, artifact.manifest.training.rows.validation);
+    let names: Vec<&str> = reference.features.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, artifact.feature_names().iter().map(String::as_str).collect::<Vec<_>>());
+    // f3 has missing values: its missing bin counts some.
+    let f3 = reference.features[2].histogram.counts();
+    assert!(*f3.last().expect("missing bin") > 0, "{f3:?}");
+    // An artifact written before references: the file and its manifest entry gone.
+    let manifest_path = out.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
+    manifest["files"].as_object_mut().expect("files").remove("reference.json");
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).expect("json")).expect("write");
+    std::fs::remove_file(out.join("reference.json")).expect("remove");
+    assert!(Artifact::load(&out).expect("old artifact loads").reference.is_none());
+}

@@ -102,7 +102,8 @@ def prometheus_rule_text() -> str:
     }
     header = ("# Generated from deploy/monitoring/alerts.yml by\n"
               "#   python deploy/tests/test_monitoring.py --write-prometheusrule\n"
-              "# Do not edit: deploy/tests/test_monitoring.py fails when the two differ.\n")
+              "# Do not edit: deploy/tests/test_monitoring.py fails when the two differ.\n"
+              "# yamllint disable rule:line-length\n")
     return header + yaml.dump(rule, Dumper=IndentedDumper, sort_keys=False, width=100, allow_unicode=True)
 
 

@@ -72,10 +72,14 @@ mkdir -p "$OUT"
 
 log "lint"
 target/test-venv/bin/hadolint deploy/docker/Dockerfile
-promtool check config deploy/compose/prometheus.yml >&2
-# promtool checks that the token file exists: the container's path, mapped to a local one.
+# promtool checks that the rule and token files exist: the container's paths, mapped to local
+# ones (it then checks the rules too).
 echo placeholder >"$PROMETHEUS_TOKEN_FILE"
-sed "s|/etc/prometheus/token|$PROMETHEUS_TOKEN_FILE|" deploy/compose/prometheus-auth.yml >"$OUT/prometheus-auth.yml"
+alerts=$PWD/deploy/monitoring/alerts.yml
+sed "s|/etc/prometheus/alerts.yml|$alerts|" deploy/compose/prometheus.yml >"$OUT/prometheus.yml"
+promtool check config "$OUT/prometheus.yml" >&2
+sed -e "s|/etc/prometheus/token|$PROMETHEUS_TOKEN_FILE|" -e "s|/etc/prometheus/alerts.yml|$alerts|" \
+  deploy/compose/prometheus-auth.yml >"$OUT/prometheus-auth.yml"
 promtool check config "$OUT/prometheus-auth.yml" >&2
 docker-compose -f deploy/compose/docker-compose.yml config -q
 "${COMPOSE[@]}" config -q

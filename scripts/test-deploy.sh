@@ -2,8 +2,9 @@
 # Offline validation of the deployment kit (deploy/, scripts/*.sh, loadtest/): renders every
 # Kustomize variant, validates it against the Kubernetes 1.30 schemas (the oldest supported) and
 # 1.35 (the version the EKS kit deploys), scans it, the Terraform and the Dockerfile with checkov,
-# lints YAML and shell, checks `terraform fmt`, and runs the drift and Terraform structure tests,
-# and the scripts' dry runs. Called by scripts/test.sh after the cargo tests (it
+# lints YAML and shell, checks `terraform fmt`, checks and unit-tests the Prometheus alert rules
+# (promtool), and runs the drift, monitoring and Terraform structure tests, and the scripts' dry
+# runs. Called by scripts/test.sh after the cargo tests (it
 # uses the release binary they build).
 #
 #   scripts/test-deploy.sh
@@ -21,6 +22,7 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
   [[ $(id -u) == 0 ]] || fail "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -54,8 +56,8 @@ bin=${RETAIL_API_BIN:-target/release/retail-api}
 
 step "deploy: render every Kustomize variant"
 # The overlays (local, eks, and each with the forecast API's Deployment: local-forecast,
-# eks-forecast); eks-all is eks-forecast with every other component (ServiceMonitor, NLB,
-# registry); eks-secret and eks-forecast-secret are auth_mode = "secret" (the HS256 key from
+# eks-forecast); eks-all is eks-forecast with every other component (ServiceMonitor and
+# its alert rules, NLB, registry); eks-secret and eks-forecast-secret are auth_mode = "secret" (the HS256 key from
 # Secrets Manager instead of Cognito), with one API Deployment and with two.
 rendered=target/k8s-rendered
 rm -rf "$rendered" target/k8s-variants
@@ -73,7 +75,7 @@ write_variant() {
     done
   } >"target/k8s-variants/$name/kustomization.yaml"
 }
-write_variant eks-all eks-forecast servicemonitor nlb model-registry
+write_variant eks-all eks-forecast servicemonitor monitoring nlb model-registry
 write_variant eks-secret eks auth-secret
 write_variant eks-forecast-secret eks-forecast auth-secret
 declare -A variants=([local]=deploy/k8s/overlays/local [local-forecast]=deploy/k8s/overlays/local-forecast
@@ -91,13 +93,14 @@ for dir in deploy/k8s/overlays/*/; do
 done
 
 step "deploy: Kubernetes schemas (1.30, 1.35, strict)"
-# ServiceMonitor (Prometheus Operator), SecretStore and ExternalSecret (External Secrets Operator)
+# ServiceMonitor and PrometheusRule (Prometheus Operator), SecretStore and ExternalSecret (External
+# Secrets Operator)
 # are CRDs, which kubernetes-validate has no schema for; the drift tests check them instead
 # (their API version against the pinned chart's CRDs). Every other object must find its schema.
 "$tools/python" - "$rendered" <<'PY'
 import sys, pathlib, yaml
 rendered = pathlib.Path(sys.argv[1])
-crds = {"ServiceMonitor", "SecretStore", "ExternalSecret"}
+crds = {"ServiceMonitor", "PrometheusRule", "SecretStore", "ExternalSecret"}
 for path in rendered.glob("*.yaml"):
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] not in crds]
     out = rendered.parent / "k8s-schema" / path.name
@@ -144,6 +147,11 @@ if result.retcode != 0:
     sys.exit(f"terraform fmt -check: these files need `terraform fmt`:\n{result.value}")
 print("terraform fmt -check: ok", file=sys.stderr)
 PY
+
+step "deploy: Prometheus alert rules (promtool check and unit tests) and the monitoring tests"
+promtool check rules deploy/monitoring/alerts.yml >&2
+promtool test rules deploy/monitoring/alerts.test.yml >&2
+"$tools/python" -m unittest -v deploy/tests/test_monitoring.py
 
 step "deploy: drift tests (manifests vs the binary) and Terraform structure tests"
 RETAIL_API_BIN=$bin RENDERED_DIR=$rendered "$tools/python" -m unittest -v deploy/tests/test_manifests.py

@@ -15,6 +15,9 @@ use crate::{SEED, Server, bin, metric, run_fail};
 
 const SECRET: &str = "test-only-secret-0123456789abcdef0123";
 
+/// Request headers (or environment variables): names and values.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
 /// One request on its own connection with extra headers; the status and body.
 fn call(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
@@ -127,7 +130,7 @@ fn every_scoring_route_is_captured_and_nothing_else() {
     let batch = format!("{{\"records\":[{SEED},{SEED}]}}");
     let v2 = r#"{"inputs":[{"name":"SPEND","shape":[1],"datatype":"FP64","data":[12.5]}]}"#;
     let csv = [("Content-Type", "text/csv")];
-    let calls: [(&str, &[(&str, &str)], &str); 8] = [
+    let calls: [(&str, Pairs, &str); 8] = [
         ("/predict", &[], SEED),
         ("/predict/batch", &[], &batch),
         ("/batch-predict", &[], &batch),
@@ -252,7 +255,7 @@ fn invalid_capture_settings_are_refused_at_startup() {
     let file = dir.path().join("file");
     std::fs::write(&file, "x").expect("file");
     let file = file.display().to_string();
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(Pairs, &str); 5] = [
         (&[("CAPTURE_SAMPLE_PERCENT", "5")], "needs CAPTURE_URI"),
         (&[("CAPTURE_SAMPLE_PERCENT", "101"), ("CAPTURE_URI", "s3://b/p")], "from 0 to 100"),
         (&[("CAPTURE_SAMPLE_PERCENT", "5"), ("CAPTURE_URI", "gs://b/p")], "expected s3://"),

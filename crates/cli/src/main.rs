@@ -2,6 +2,7 @@
 //! library crates.
 
 mod auth;
+mod capture;
 mod healthcheck;
 #[cfg(feature = "train")]
 mod import;

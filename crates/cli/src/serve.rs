@@ -113,6 +113,8 @@ pub struct ServeArgs {
     shutdown_grace_seconds: f64,
     #[command(flatten)]
     auth: crate::auth::AuthArgs,
+    #[command(flatten)]
+    capture: crate::capture::CaptureArgs,
 }
 
 impl ServeArgs {
@@ -171,6 +173,7 @@ impl ServeArgs {
             drain_delay,
             shutdown_grace,
             model_poll: (!model_poll.is_zero()).then_some(model_poll),
+            capture: self.capture.config()?,
         })
     }
 }
@@ -348,6 +351,9 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     if auth.is_enabled() && state.config.cors_allowed_origins.iter().any(|o| o == "*") {
         bail!("CORS_ALLOWED_ORIGINS=* is refused while authentication is on: name the origins that may call the API");
+    }
+    if let Some(capture) = &state.config.capture {
+        tracing::info!(percent = capture.sample_percent, target = %capture.target, "payload capture on");
     }
     let state = Arc::new(state.with_auth(auth));
     runtime.block_on(retail_server::serve(state)).with_context(|| format!("cannot serve on {addr}"))

@@ -4,6 +4,7 @@
 //! OpenAPI with Swagger UI, and a web page. One JSON error shape; graceful shutdown.
 
 pub mod auth;
+pub mod capture;
 mod docs;
 pub mod edge;
 mod error;
@@ -124,6 +125,8 @@ pub struct ServerConfig {
     /// How often to check a model's source for a new version (`None`: never), for models that
     /// do not set their own interval.
     pub model_poll: Option<Duration>,
+    /// Payload capture of sampled scoring requests (`None`: off).
+    pub capture: Option<capture::CaptureConfig>,
 }
 
 impl Default for ServerConfig {
@@ -148,6 +151,7 @@ impl Default for ServerConfig {
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             model_poll: None,
+            capture: None,
         }
     }
 }
@@ -170,6 +174,8 @@ pub struct AppState {
     scoring: Arc<Semaphore>,
     /// Who may call what (off unless configured, see [`AppState::with_auth`]).
     pub auth: Arc<auth::Auth>,
+    /// Payload capture, when configured.
+    capture: Option<capture::Capture>,
 }
 
 impl AppState {
@@ -211,7 +217,9 @@ impl AppState {
         let permits = Semaphore::new(config.max_concurrent_requests);
         let body_budget = edge::admission::BodyBudget::new(config.max_buffered_body_bytes);
         let scoring = Arc::new(Semaphore::new(routes::predict::scoring_slots()));
-        Self { models, config, draining: AtomicBool::new(false), permits, body_budget, scoring, auth: Arc::default() }
+        let capture = config.capture.clone().map(capture::Capture::new);
+        let draining = AtomicBool::new(false);
+        Self { models, config, draining, permits, body_budget, scoring, auth: Arc::default(), capture }
     }
 
     /// This state with credentials checked as `auth` says.
@@ -283,6 +291,7 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     let config = state.map_or_else(ServerConfig::default, |s| s.config.clone());
     let admitted = |routes: OpenApiRouter<Arc<AppState>>, limit: usize| match state {
         Some(state) => routes
+            .route_layer(axum::middleware::from_fn_with_state(state.clone(), capture::layer))
             .route_layer(axum::middleware::from_fn_with_state(
                 (state.clone(), edge::admission::BodyLimit(limit)),
                 edge::admission::admit,
@@ -391,6 +400,7 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
     // A configured source not loaded yet (or covered by the fallback) is loaded in the background,
     // with backoff; its watcher starts once it has loaded.
     tokio::spawn(metrics::upkeep());
+    let capture = state.capture.as_ref().and_then(capture::Capture::start);
     let app = router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_state = state.clone();
@@ -414,16 +424,19 @@ pub async fn serve(state: Arc<AppState>) -> std::io::Result<()> {
         }
     };
     tokio::select! {
-        () = server => {
-            tracing::info!("all requests finished; exiting");
-            Ok(())
-        }
+        () = server => tracing::info!("all requests finished; exiting"),
         () = deadline => {
             tracing::warn!(grace_seconds = grace.as_secs_f64(), "grace period over: exiting with requests still in flight");
-            Ok(())
         }
     }
+    if let Some(writer) = capture {
+        writer.finish(CAPTURE_FLUSH_TIMEOUT).await;
+    }
+    Ok(())
 }
+
+/// At shutdown, longest the capture writer may take to write what is queued.
+const CAPTURE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SIGTERM, SIGINT (Ctrl-C) or SIGHUP: all three drain. SIGHUP drains rather than being
 /// ignored because nothing here reloads on it (the model reloads by polling), and a terminal or

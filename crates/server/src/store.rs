@@ -191,6 +191,11 @@ impl S3Source {
         Ok(Self { bucket: bucket.to_owned(), key: key.to_owned(), store })
     }
 
+    /// The object `key` in the same bucket, sharing this client.
+    pub fn sibling(&self, key: &str) -> Self {
+        Self { bucket: self.bucket.clone(), key: key.to_owned(), store: self.store.clone() }
+    }
+
     /// A client for `url`.
     pub fn at(url: &S3Url) -> Result<Self, StoreError> {
         Self::new(&url.bucket, &url.key)

@@ -1,6 +1,7 @@
 //! Integration tests of the `retail-api` binary (one test binary, real processes).
 
 mod auth;
+mod capture;
 mod default_model;
 mod edge;
 mod forecast;

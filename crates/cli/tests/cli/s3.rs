@@ -98,6 +98,15 @@ impl Moto {
         self.boto3("s3.delete_object(Bucket=sys.argv[2], Key=sys.argv[3])", &[bucket.as_ref(), key.as_ref()]);
     }
 
+    /// The keys under `prefix`.
+    pub fn list(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self.boto3(
+            "for o in s3.list_objects_v2(Bucket=sys.argv[2], Prefix=sys.argv[3]).get('Contents', []):\n    print(o['Key'])",
+            &[bucket.as_ref(), prefix.as_ref()],
+        );
+        String::from_utf8_lossy(&out).lines().map(str::to_owned).collect()
+    }
+
     /// Downloads an object.
     pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         self.boto3(

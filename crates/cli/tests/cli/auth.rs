@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::{SEED, Server, bin, json_body, root};
 
-const SECRET: &str = "test-only-secret-0123456789abcdef0123";
+pub(crate) const SECRET: &str = "test-only-secret-0123456789abcdef0123";
 const ISSUER: &str = "https://issuer.test/pool";
 const AUDIENCE: &str = "retail-api-client";
 
@@ -128,7 +128,7 @@ impl JwksServer {
 }
 
 /// One request with extra headers; the status, the `WWW-Authenticate` value and the body.
-fn call(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, Value) {
+pub(crate) fn call(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, Value) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -150,7 +150,7 @@ fn call(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
     (status, challenge, json_body(&answer))
 }
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 

@@ -2,6 +2,7 @@
 //! library crates.
 
 mod auth;
+mod drift_args;
 mod healthcheck;
 #[cfg(feature = "train")]
 mod import;

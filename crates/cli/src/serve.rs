@@ -113,6 +113,8 @@ pub struct ServeArgs {
     shutdown_grace_seconds: f64,
     #[command(flatten)]
     auth: crate::auth::AuthArgs,
+    #[command(flatten)]
+    drift: crate::drift_args::DriftArgs,
 }
 
 impl ServeArgs {
@@ -171,6 +173,7 @@ impl ServeArgs {
             drain_delay,
             shutdown_grace,
             model_poll: (!model_poll.is_zero()).then_some(model_poll),
+            drift: self.drift.settings()?,
         })
     }
 }

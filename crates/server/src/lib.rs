@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod docs;
+pub mod drift;
 pub mod edge;
 mod error;
 mod metrics;
@@ -124,6 +125,8 @@ pub struct ServerConfig {
     /// How often to check a model's source for a new version (`None`: never), for models that
     /// do not set their own interval.
     pub model_poll: Option<Duration>,
+    /// Drift windows and verdicts.
+    pub drift: drift::DriftSettings,
 }
 
 impl Default for ServerConfig {
@@ -148,6 +151,7 @@ impl Default for ServerConfig {
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             model_poll: None,
+            drift: drift::DriftSettings::default(),
         }
     }
 }
@@ -208,6 +212,7 @@ impl AppState {
     /// [`serve`] load them in the background).
     pub fn with_models(models: Models, config: ServerConfig) -> Self {
         metrics::init(config.request_timeout);
+        models.set_drift_window(&config.drift);
         let permits = Semaphore::new(config.max_concurrent_requests);
         let body_budget = edge::admission::BodyBudget::new(config.max_buffered_body_bytes);
         let scoring = Arc::new(Semaphore::new(routes::predict::scoring_slots()));
@@ -311,10 +316,13 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(model::info))
         .routes(routes!(model::info_alias))
         .routes(routes!(model::metrics))
+        .routes(routes!(model::drift))
         .routes(routes!(v2::model_metadata))
         .routes(routes!(v2::model_version_metadata));
-    let named_model_routes =
-        OpenApiRouter::new().routes(routes!(model::model_info)).routes(routes!(model::model_metrics));
+    let named_model_routes = OpenApiRouter::new()
+        .routes(routes!(model::model_info))
+        .routes(routes!(model::model_metrics))
+        .routes(routes!(model::model_drift));
     let model =
         docs::with_errors(model, &docs::model_errors()).merge(docs::with_errors(named_model_routes, &named_model));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

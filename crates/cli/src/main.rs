@@ -3,6 +3,7 @@
 
 mod auth;
 mod capture;
+mod drift_args;
 mod healthcheck;
 #[cfg(feature = "train")]
 mod import;

@@ -115,6 +115,8 @@ pub struct ServeArgs {
     auth: crate::auth::AuthArgs,
     #[command(flatten)]
     capture: crate::capture::CaptureArgs,
+    #[command(flatten)]
+    drift: crate::drift_args::DriftArgs,
 }
 
 impl ServeArgs {
@@ -174,6 +176,7 @@ impl ServeArgs {
             shutdown_grace,
             model_poll: (!model_poll.is_zero()).then_some(model_poll),
             capture: self.capture.config()?,
+            drift: self.drift.settings()?,
         })
     }
 }

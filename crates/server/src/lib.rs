@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod capture;
 mod docs;
+pub mod drift;
 pub mod edge;
 mod error;
 mod metrics;
@@ -127,6 +128,8 @@ pub struct ServerConfig {
     pub model_poll: Option<Duration>,
     /// Payload capture of sampled scoring requests (`None`: off).
     pub capture: Option<capture::CaptureConfig>,
+    /// Drift windows and verdicts.
+    pub drift: drift::DriftSettings,
 }
 
 impl Default for ServerConfig {
@@ -152,6 +155,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(20),
             model_poll: None,
             capture: None,
+            drift: drift::DriftSettings::default(),
         }
     }
 }
@@ -214,6 +218,7 @@ impl AppState {
     /// [`serve`] load them in the background).
     pub fn with_models(models: Models, config: ServerConfig) -> Self {
         metrics::init(config.request_timeout);
+        models.set_drift_window(&config.drift);
         let permits = Semaphore::new(config.max_concurrent_requests);
         let body_budget = edge::admission::BodyBudget::new(config.max_buffered_body_bytes);
         let scoring = Arc::new(Semaphore::new(routes::predict::scoring_slots()));
@@ -320,10 +325,13 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(model::info))
         .routes(routes!(model::info_alias))
         .routes(routes!(model::metrics))
+        .routes(routes!(model::drift))
         .routes(routes!(v2::model_metadata))
         .routes(routes!(v2::model_version_metadata));
-    let named_model_routes =
-        OpenApiRouter::new().routes(routes!(model::model_info)).routes(routes!(model::model_metrics));
+    let named_model_routes = OpenApiRouter::new()
+        .routes(routes!(model::model_info))
+        .routes(routes!(model::model_metrics))
+        .routes(routes!(model::model_drift));
     let model =
         docs::with_errors(model, &docs::model_errors()).merge(docs::with_errors(named_model_routes, &named_model));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

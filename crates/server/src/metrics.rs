@@ -78,6 +78,19 @@ fn describe() {
         "retail_api_auth_failures_total",
         "Requests refused by auth, by reason (missing, malformed, expired, not_yet_valid, bad_signature, bad_algorithm, bad_claims, unknown_key, revoked_key, expired_key, insufficient_scope)"
     );
+    metrics::describe_gauge!(
+        "retail_api_feature_drift",
+        "Drift of a feature's recent values from the training reference, by configured model, feature and statistic (psi, js, linf); NaN while the window is empty"
+    );
+    metrics::describe_gauge!(
+        "retail_api_prediction_drift",
+        "Drift of the recent predictions from the training reference, by configured model and statistic (psi, js, linf)"
+    );
+    metrics::describe_gauge!("retail_api_drift_window_rows", "Rows in a model's drift window, by configured model");
+    metrics::describe_counter!(
+        "retail_api_out_of_range_total",
+        "Scored values outside a numeric feature's training range (widened by 10% of its span each side), by configured model and feature"
+    );
     process_collector().describe();
 }
 
@@ -221,7 +234,7 @@ impl PredictionCounters {
             }
         };
         match notes {
-            Notes::Unseen(unseen) => unseen.iter().for_each(|u| count(u.field)),
+            Notes::Pipeline { unseen, .. } => unseen.iter().for_each(|u| count(u.field)),
             Notes::Tabular(warnings) => warnings.iter().for_each(|w| {
                 if let TabularWarning::Unseen { column, .. } = w {
                     count(column);

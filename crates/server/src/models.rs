@@ -10,6 +10,8 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use retail_model::artifact::Artifact;
 
+use crate::drift::window::{WindowLimits, system_clock};
+use crate::drift::{DriftMonitor, DriftSettings};
 use crate::scoring::BodyShape;
 use crate::{ApiError, ModelSource, metrics, registry, reload};
 
@@ -28,6 +30,8 @@ pub struct LoadedModel {
     /// The registry package it came from, if any.
     pub package: Option<registry::Package>,
     pub(crate) counters: metrics::PredictionCounters,
+    /// Its drift window, when the artifact carries a reference.
+    pub(crate) drift: Option<DriftMonitor>,
 }
 
 /// How one model is configured.
@@ -49,12 +53,21 @@ pub struct ModelSlot {
     configured: ModelSource,
     poll: Option<Duration>,
     model: ArcSwapOption<LoadedModel>,
+    /// The size of the drift windows of the versions it installs.
+    drift_window: Arc<WindowLimits>,
 }
 
 impl ModelSlot {
     /// A slot with nothing loaded yet.
     pub fn new(config: ModelConfig) -> Self {
-        Self { name: config.name.into(), configured: config.source, poll: config.poll, model: ArcSwapOption::empty() }
+        let d = DriftSettings::default();
+        Self {
+            name: config.name.into(),
+            configured: config.source,
+            poll: config.poll,
+            model: ArcSwapOption::empty(),
+            drift_window: Arc::new(WindowLimits::new(d.window_rows, d.window_seconds)),
+        }
     }
 
     /// The name it serves under.
@@ -102,8 +115,12 @@ impl ModelSlot {
             }
         }
         let counters = metrics::PredictionCounters::new(&self.name, &artifact);
+        let drift = artifact.reference.as_ref().map(|reference| {
+            let classifier = !crate::scoring::is_regression(&artifact);
+            DriftMonitor::new(&self.name, reference, classifier, self.drift_window.clone(), system_clock())
+        });
         let name = self.name.clone();
-        self.model.store(Some(Arc::new(LoadedModel { name, artifact, source, package, counters })));
+        self.model.store(Some(Arc::new(LoadedModel { name, artifact, source, package, counters, drift })));
     }
 
     /// Serves `artifact` now, as loaded from `source` (at start-up: the configured artifact, or a
@@ -262,6 +279,13 @@ impl Models {
     /// The configured names, in order.
     pub fn names(&self) -> Vec<&str> {
         self.slots.iter().map(|s| s.name()).collect()
+    }
+
+    /// Sizes the drift windows of every model (those installed already too).
+    pub fn set_drift_window(&self, settings: &DriftSettings) {
+        for slot in &self.slots {
+            slot.drift_window.set(settings.window_rows, settings.window_seconds);
+        }
     }
 
     /// Whether every configured model has a version serving.

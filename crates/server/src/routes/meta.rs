@@ -1,9 +1,13 @@
 //! `/version` (build information) and `/metrics` (Prometheus exposition).
 
+use std::sync::Arc;
+
 use axum::Json;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use crate::AppState;
 use crate::schema::VersionResponse;
 
 /// Build information, from the build environment (`GIT_COMMIT`, `GIT_BRANCH`, `BUILD_DATE`).
@@ -24,8 +28,9 @@ pub async fn version() -> Json<VersionResponse> {
     Json(build())
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format (the drift gauges computed as of now).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub async fn prometheus() -> impl IntoResponse {
+pub async fn prometheus(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    crate::drift::publish(state.models(), &state.config.drift);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::metrics::render())
 }

@@ -1,4 +1,4 @@
-//! `/model/info` (alias `/model-info`) and `/model/metrics`.
+//! `/model/info` (alias `/model-info`), `/model/metrics` and `/model/drift`.
 
 use std::sync::Arc;
 
@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
+use crate::drift::DriftResponse;
 use crate::schema::ErrorBody;
 use crate::{ApiError, AppState, ModelSlot};
 
@@ -122,4 +123,37 @@ fn metrics_of(slot: &ModelSlot) -> Result<Value, ApiError> {
             "customer_metadata": p.customer_metadata,
         })),
     }))
+}
+
+/// Drift of the default model's recent inputs and predictions from its training reference: per
+/// feature and for the prediction, the population stability index and the Jensen–Shannon
+/// distance (and L∞ for categorical features) of the rolling window (`DRIFT_WINDOW_ROWS` rows or
+/// `DRIFT_WINDOW_SECONDS`, reset when a new version loads) against the reference, with a
+/// verdict once the window holds `DRIFT_MIN_ROWS` rows. `available` is false (with `reason`)
+/// for artifacts made before references were recorded.
+#[utoipa::path(get, path = "/model/drift", tag = "model", operation_id = "model_drift", responses(
+    (status = 200, description = "drift statistics of the served version", body = DriftResponse),
+    (status = 503, description = "no model loaded yet", body = ErrorBody),
+))]
+pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<DriftResponse>, ApiError> {
+    drift_of(&state, state.models().default_slot()).map(Json)
+}
+
+/// Drift of the model `name` (as `/model/drift` gives for the default one).
+#[utoipa::path(get, path = "/models/{name}/drift", tag = "model", operation_id = "named_model_drift",
+    params(("name" = String, Path, description = "a configured model (GET /models)")),
+    responses(
+        (status = 200, description = "drift statistics of the served version", body = DriftResponse),
+        (status = 503, description = "no model loaded yet", body = ErrorBody),
+    ))]
+pub async fn model_drift(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<DriftResponse>, ApiError> {
+    drift_of(&state, state.models().named(&name)?).map(Json)
+}
+
+fn drift_of(state: &AppState, slot: &ModelSlot) -> Result<DriftResponse, ApiError> {
+    let model = slot.serving()?;
+    Ok(crate::drift::response(slot.name(), &model, &state.config.drift))
 }

@@ -46,6 +46,46 @@ pub(crate) fn quote(value: &str) -> String {
     out
 }
 
+/// A feature value outside its training range (widened by [`crate::drift::RANGE_MARGIN`] of
+/// its span): `SPEND: 9000000 is outside the training range [0.29, 428]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutOfRange {
+    /// The feature.
+    pub field: String,
+    /// Its value.
+    pub value: f64,
+    /// The smallest and largest training values.
+    pub range: [f64; 2],
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [lo, hi] = self.range;
+        write!(f, "{}: {} is outside the training range [{}, {}]", self.field, short(self.value), short(lo), short(hi))
+    }
+}
+
+/// A number with at most 6 significant digits, without trailing zeros.
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return x.to_string();
+    }
+    let digits = (5 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{x:.digits$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+}
+
+/// The values of `features` outside their reference range (numeric features with one).
+pub(crate) fn out_of_range<'r>(
+    reference: &'r retail_model::drift::Reference,
+    features: &'r [f64],
+) -> impl Iterator<Item = OutOfRange> + 'r {
+    reference.features.iter().zip(features).filter_map(|(f, &value)| {
+        let range = f.range?;
+        crate::drift::out_of_range(range, value).then(|| OutOfRange { field: f.name.clone(), value, range })
+    })
+}
+
 /// One basket's answer, borrowing the model's names: serialised exactly as
 /// [`PredictionResponse`] (a test compares them), so `/predict` writes its answer without
 /// copying names into an owned response first.
@@ -158,5 +198,13 @@ mod tests {
         assert_eq!(full, format!("STORE_REGION: unknown value \"{quoted}\"…; scored as unseen"));
         let missing = Unseen { field: "STORE_FORMAT", value: String::new() };
         assert_eq!(warning(&missing), "STORE_FORMAT: not provided; scored as unseen");
+    }
+
+    #[test]
+    fn out_of_range_warnings_show_short_numbers() {
+        let far = OutOfRange { field: "SPEND".to_owned(), value: 9_000_000.0, range: [0.29, 428.0] };
+        assert_eq!(far.to_string(), "SPEND: 9000000 is outside the training range [0.29, 428]");
+        let small = OutOfRange { field: "x".to_owned(), value: -1.0 / 3.0, range: [0.001_234_567, 2.5] };
+        assert_eq!(small.to_string(), "x: -0.333333 is outside the training range [0.00123457, 2.5]");
     }
 }

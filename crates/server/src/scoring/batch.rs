@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-use retail_model::metrics::argmax;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::answer::answer;
@@ -152,9 +151,9 @@ impl<'p> Batch<'p> {
         }
         let i = self.len();
         match encode() {
-            Ok(row) => {
+            Ok(mut row) => {
                 self.rows.extend_from_slice(row.features());
-                let mut notes = row.into_notes();
+                let mut notes = row.take_notes();
                 notes.clip();
                 self.notes.push(notes);
             }
@@ -448,9 +447,9 @@ pub fn probabilities<M: Scorer + ?Sized>(model: &M, rows: &[f64], cancel: &Cance
 pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cancel) -> Result<BatchAnswers, ScoreError> {
     let Rows { rows, notes, failed } = batch;
     let p = probabilities(model, &rows, cancel)?;
-    drop(rows);
     let artifact = model.artifact();
     let nc = artifact.engine.n_classes();
+    let mut features = rows.chunks(artifact.engine.n_features().max(1));
     let regression = is_regression(artifact);
     let mut scored = p.chunks(nc);
     let mut failures = failed.into_iter().peekable();
@@ -468,8 +467,9 @@ pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cance
             }));
             continue;
         }
-        let p = scored.next().ok_or_else(|| ScoreError::Request("fewer scores than records".to_owned()))?;
-        model.scored(argmax(p), &notes);
+        let fewer = || ScoreError::Request("fewer scores than records".to_owned());
+        let (p, row) = scored.next().zip(features.next()).ok_or_else(fewer)?;
+        let notes = super::noted(model, row, p, notes);
         items.push(if regression {
             BatchItem::Forecast(forecast_response(p[0], &artifact.manifest.version, notes.warnings()))
         } else {

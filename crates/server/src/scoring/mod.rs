@@ -29,7 +29,7 @@ use retail_model::forecast::{SalesEncoded, SalesStats};
 use retail_model::metrics::argmax;
 use retail_model::tabular::{TabularSchema, TabularWarning};
 
-pub use answer::{Answer, PREFIX_CHARS, answer, warning};
+pub use answer::{Answer, OutOfRange, PREFIX_CHARS, answer, warning};
 use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
 pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, RecordError, probabilities};
 pub use cancel::{Cancel, CancelOnDrop};
@@ -78,28 +78,36 @@ impl Row {
         }
     }
 
-    fn into_notes(self) -> Notes {
+    /// Its warnings, leaving the features.
+    fn take_notes(&mut self) -> Notes {
+        let pipeline =
+            |unseen: &mut Vec<Unseen>| Notes::Pipeline { unseen: std::mem::take(unseen), out_of_range: Vec::new() };
         match self {
-            Self::Basket(e) => Notes::Unseen(e.unseen),
-            Self::Sales(e) => Notes::Unseen(e.unseen),
-            Self::Tabular { warnings, .. } => Notes::Tabular(warnings),
+            Self::Basket(e) => pipeline(&mut e.unseen),
+            Self::Sales(e) => pipeline(&mut e.unseen),
+            Self::Tabular { warnings, .. } => Notes::Tabular(std::mem::take(warnings)),
         }
     }
 }
 
 /// What a scored record is warned about: the values a basket or forecast pipeline scored as
-/// unseen, or a tabular model's warnings.
+/// unseen and the values outside the training range, or a tabular model's warnings.
 #[derive(Debug)]
 pub enum Notes {
-    /// Unseen values (basket classifier, sales forecast).
-    Unseen(Vec<Unseen>),
+    /// Unseen values and values out of range (basket classifier, sales forecast).
+    Pipeline {
+        /// Values scored as unseen.
+        unseen: Vec<Unseen>,
+        /// Feature values outside the training range (with its margin).
+        out_of_range: Vec<OutOfRange>,
+    },
     /// Unseen categories and out-of-range numbers (tabular models).
     Tabular(Vec<TabularWarning>),
 }
 
 impl Default for Notes {
     fn default() -> Self {
-        Self::Unseen(Vec::new())
+        Self::Pipeline { unseen: Vec::new(), out_of_range: Vec::new() }
     }
 }
 
@@ -107,7 +115,9 @@ impl Notes {
     /// The answer's `warnings`, each quoting at most [`PREFIX_CHARS`] characters of a value.
     pub fn warnings(&self) -> Vec<String> {
         match self {
-            Self::Unseen(unseen) => unseen.iter().map(warning).collect(),
+            Self::Pipeline { unseen, out_of_range } => {
+                unseen.iter().map(warning).chain(out_of_range.iter().map(ToString::to_string)).collect()
+            }
             Self::Tabular(warnings) => warnings.iter().map(ToString::to_string).collect(),
         }
     }
@@ -115,7 +125,7 @@ impl Notes {
     /// Shortens the values kept to what a warning shows.
     pub(crate) fn clip(&mut self) {
         match self {
-            Self::Unseen(unseen) => answer::clip(unseen),
+            Self::Pipeline { unseen, .. } => answer::clip(unseen),
             Self::Tabular(warnings) => tabular::clip(warnings),
         }
     }
@@ -155,8 +165,9 @@ pub trait Scorer {
         })
     }
 
-    /// Counts one scored record: its predicted class (a regression: 0) and its warnings.
-    fn scored(&self, _class: usize, _notes: &Notes) {}
+    /// Counts one scored record: its feature row, its output (a classifier's probabilities, a
+    /// regression's value) and its warnings.
+    fn scored(&self, _features: &[f64], _output: &[f64], _notes: &Notes) {}
 }
 
 /// An artifact scores without counting (the offline command).
@@ -176,9 +187,22 @@ impl Scorer for LoadedModel {
         &self.name
     }
 
-    fn scored(&self, class: usize, notes: &Notes) {
-        self.counters.record(class, notes);
+    fn scored(&self, features: &[f64], output: &[f64], notes: &Notes) {
+        self.counters.record(argmax(output), notes);
+        if let (Some(monitor), Some(reference)) = (&self.drift, &self.artifact.reference) {
+            monitor.observe(reference, features, output);
+        }
     }
+}
+
+/// A scored record's warnings, with its values outside the training range for a basket or
+/// sales model (a tabular model warns from its schema), counted by `model`.
+fn noted<M: Scorer + ?Sized>(model: &M, features: &[f64], output: &[f64], mut notes: Notes) -> Notes {
+    if let (Notes::Pipeline { out_of_range, .. }, Some(reference)) = (&mut notes, &model.artifact().reference) {
+        out_of_range.extend(answer::out_of_range(reference, features));
+    }
+    model.scored(features, output, &notes);
+    notes
 }
 
 fn malformed(e: serde_json::Error) -> ScoreError {
@@ -226,20 +250,20 @@ impl<'m> One<'m> {
 /// `{"features": {...}}` by column name or `{"features": [...]}` in column order.
 pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<One<'m>, ScoreError> {
     let artifact = model.artifact();
-    let row = match parse(body, RecordSeed { encoder: model.encoder(), batch: None }).map_err(malformed)? {
+    let mut row = match parse(body, RecordSeed { encoder: model.encoder(), batch: None }).map_err(malformed)? {
         Parsed::Record(row) => row?,
         Parsed::NotObject | Parsed::Batch => return Err(invalid("body", "must be a JSON object".to_owned())),
     };
     if is_regression(artifact) {
         let value = artifact.engine.predict_value(row.features());
-        let notes = row.into_notes();
-        model.scored(0, &notes);
+        let notes = row.take_notes();
+        let notes = noted(model, row.features(), &[value], notes);
         return Ok(One::Forecast(forecast_response(value, &artifact.manifest.version, notes.warnings())));
     }
     let mut p = vec![0.0; artifact.engine.n_classes()];
     artifact.engine.predict_proba(row.features(), &mut p);
-    let notes = row.into_notes();
-    model.scored(argmax(&p), &notes);
+    let notes = row.take_notes();
+    let notes = noted(model, row.features(), &p, notes);
     Ok(One::Basket(answer(artifact, &p, notes.warnings())))
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod contract;
+mod drift;
 mod forecast;
 mod hostile;
 mod models;
@@ -323,6 +324,8 @@ async fn version_metrics_openapi_and_docs() {
         "/models/{name}/info",
         "/models/{name}/metrics",
         "/models/{name}/ready",
+        "/model/drift",
+        "/models/{name}/drift",
     ] {
         assert!(paths.contains_key(path), "{path} documented");
     }

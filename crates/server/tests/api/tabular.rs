@@ -22,13 +22,18 @@ use super::{call, call_full, fields, seed};
 /// A small deterministic table: `age` (numeric, some missing), `city` (categorical), `spend`,
 /// and a class `churn` (yes/no) and a number `amount` that depend on them.
 fn table() -> String {
+    table_of(400)
+}
+
+/// [`table`] with `rows` rows.
+pub(super) fn table_of(rows: usize) -> String {
     let mut state = 7u64;
     let mut next = move || {
         state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) as f64 / (1u64 << 31) as f64
     };
     let mut csv = String::from("age,city,spend,churn,amount\n");
-    for i in 0..400 {
+    for i in 0..rows {
         let age = 18.0 + (next() * 60.0).round();
         let city = ["Leeds", "York", "Hull"][i % 3];
         let spend = (next() * 100.0).round();
@@ -41,7 +46,7 @@ fn table() -> String {
 }
 
 /// Trains a tabular model named `name` on `csv` (label `label`, `ignore` not a feature).
-fn train(name: &str, csv: &str, label: &str, ignore: &[&str]) -> PathBuf {
+pub(super) fn train(name: &str, csv: &str, label: &str, ignore: &[&str]) -> PathBuf {
     let dir = tempfile::tempdir().expect("tempdir").keep();
     let data = dir.join("data.csv");
     std::fs::write(&data, csv).expect("write data");

@@ -114,11 +114,11 @@ pub fn infer<M: Scorer + ?Sized>(
     let (rows, notes) = batch.finish(Ok(()), super::ErrorsMode::AllOrNothing)?.into_scored();
     let outputs = outputs.map_err(ScoreError::Request)?;
     let probabilities = probabilities(model, &rows, cancel)?;
-    let nc = model.artifact().engine.n_classes();
-    let classes = probabilities.chunks(nc).zip(&notes).map(|(p, notes)| {
-        let class = argmax(p);
-        model.scored(class, notes);
-        class
+    let engine = &model.artifact().engine;
+    let (nc, nf) = (engine.n_classes(), engine.n_features().max(1));
+    let classes = probabilities.chunks(nc).zip(rows.chunks(nf)).zip(notes).map(|((p, row), notes)| {
+        super::noted(model, row, p, notes);
+        argmax(p)
     });
     let classes = if regression {
         classes.for_each(drop);

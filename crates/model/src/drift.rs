@@ -21,6 +21,19 @@ pub const MAX_CODES: usize = 64;
 /// Share given to an empty bin when comparing distributions, so PSI stays finite.
 const EPSILON: f64 = 1e-4;
 
+/// What a feature of the engine's row is, for its reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A category code: binned by code.
+    Categorical,
+    /// A number the caller sends (e.g. `SPEND`, a tabular column): binned, and its training range
+    /// recorded so a value far outside it is warned about.
+    Input,
+    /// A number computed from the inputs (e.g. `UNIT_PRICE`, a calendar feature): binned only;
+    /// its range says nothing a caller could act on.
+    Derived,
+}
+
 /// Reference distributions of an artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,18 +162,18 @@ impl Reference {
     /// The reference of feature rows (`rows` row-major, one name and kind per feature) and
     /// their predictions (`outputs` per row: class probabilities, or one value), with numeric
     /// edges from the model's split thresholds.
-    pub fn fit(names: &[String], categorical: &[bool], spec: &EnsembleSpec, rows: &[f64], predictions: &[f64]) -> Self {
+    pub fn fit(names: &[String], roles: &[Role], spec: &EnsembleSpec, rows: &[f64], predictions: &[f64]) -> Self {
         let nf = names.len();
         let n = rows.len() / nf.max(1);
         let column = |f: usize| rows.iter().skip(f).step_by(nf).copied();
         let features = (0..nf)
             .map(|f| {
-                let bins = if categorical[f] {
+                let bins = if roles[f] == Role::Categorical {
                     codes_bins(column(f))
                 } else {
                     numeric_bins(&thresholds(spec, f), column(f).collect())
                 };
-                let range = (!categorical[f]).then(|| {
+                let range = (roles[f] == Role::Input).then(|| {
                     column(f)
                         .filter(|x| !x.is_nan())
                         .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], x| [lo.min(x), hi.max(x)])
@@ -191,7 +204,7 @@ impl Reference {
     /// [`Reference::fit`] with the predictions `engine` (compiled from `spec`) makes for `rows`.
     pub fn of_rows(
         names: &[String],
-        categorical: &[bool],
+        roles: &[Role],
         spec: &EnsembleSpec,
         engine: &crate::engine::Engine,
         rows: &[f64],
@@ -199,7 +212,7 @@ impl Reference {
         let n = rows.len() / engine.n_features().max(1);
         let mut predictions = vec![0.0; n * engine.n_classes()];
         engine.predict_batch_parallel(rows, &mut predictions);
-        Self::fit(names, categorical, spec, rows, &predictions)
+        Self::fit(names, roles, spec, rows, &predictions)
     }
 
     /// The reference as the bytes an artifact stores.
@@ -323,7 +336,7 @@ mod tests {
         let rows: Vec<f64> = (0..1000).flat_map(|i| [f64::from(i % 100), f64::from(i % 3)]).collect();
         let predictions: Vec<f64> = (0..1000).flat_map(|i| if i % 4 == 0 { [0.9, 0.1] } else { [0.2, 0.8] }).collect();
         let names = vec!["x".to_owned(), "c".to_owned()];
-        let r = Reference::fit(&names, &[false, true], &spec(), &rows, &predictions);
+        let r = Reference::fit(&names, &[Role::Input, Role::Categorical], &spec(), &rows, &predictions);
         let Histogram::Numeric { edges, counts } = &r.features[0].histogram else { panic!("numeric") };
         assert_eq!(edges, &[9.5, 19.5, 29.5, 39.5, 49.5, 59.5, 69.5, 79.5, 89.5]);
         assert_eq!(counts.iter().sum::<u64>(), 1000);

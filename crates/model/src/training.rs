@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::artifact::{self, Artifact, ArtifactError, ClassInfo, Manifest, Provenance, SplitRows, TrainingSummary};
 use crate::catalogue;
 use crate::data::{self, Baskets, DataError};
-use crate::drift::{REFERENCE_FILE, Reference};
+use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::features::{
     FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FeatureSpec, InputSchema, MAX_QUANTITY, MAX_SPEND,
@@ -216,8 +216,20 @@ pub struct Fitted {
     pub rows: SplitRows,
     /// Training time.
     pub seconds: f64,
-    /// Reference distributions of the validation baskets (drift monitoring).
+    /// Reference distributions of the training baskets (drift monitoring).
     pub reference: Reference,
+}
+
+/// The drift roles of the basket features: `SPEND` and `QUANTITY` are inputs, `UNIT_PRICE` is
+/// computed from them, the rest are categories.
+pub fn basket_roles() -> Vec<Role> {
+    (0..N_FEATURES)
+        .map(|f| match f {
+            0 | 1 => Role::Input,
+            f if f < FIRST_CATEGORICAL => Role::Derived,
+            _ => Role::Categorical,
+        })
+        .collect()
 }
 
 /// Labelled baskets by split (train, validation, test), grouped by customer: every basket of a
@@ -257,6 +269,8 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let mut train = encode(&pipeline, baskets, &splits[0]);
     let valid = encode(&pipeline, baskets, &splits[1]);
     let test = encode(&pipeline, baskets, &splits[2]);
+    // The reference is of the training rows as read, before augmentation.
+    let reference_rows = train.rows.clone();
     // Augment: a few training values become "unseen".
     for (r, row) in train.rows.chunks_mut(N_FEATURES).enumerate() {
         let mut rng = Rng::new(config.seed, STREAM_AUGMENT, r as u64);
@@ -287,8 +301,8 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let engine =
         Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
     let names: Vec<String> = crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
-    let categorical: Vec<bool> = kinds.iter().map(|k| matches!(k, FeatureKind::Categorical { .. })).collect();
-    let reference = Reference::of_rows(&names, &categorical, &spec, &engine, &valid.rows);
+    let reference = Reference::of_rows(&names, &basket_roles(), &spec, &engine, &reference_rows);
+    drop(reference_rows);
     let mut probabilities = vec![0.0; test.labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&test.rows, &mut probabilities);
     let labels: Vec<usize> = test.labels.iter().map(|&y| usize::from(y)).collect();

@@ -30,7 +30,7 @@ use crate::artifact::{
     TrainingSummary,
 };
 use crate::card;
-use crate::drift::{REFERENCE_FILE, Reference};
+use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::gbdt::{self, Booster, Dataset, FeatureKind, Labels, Objective, Params};
 use crate::metrics::{RegressionMetrics, evaluate_regression};
@@ -248,7 +248,7 @@ pub struct SalesFitted {
     pub diagnostics: SalesDiagnostics,
     /// Training time.
     pub seconds: f64,
-    /// Reference distributions of the validation rows (drift monitoring).
+    /// Reference distributions of the training rows (drift monitoring).
     pub reference: Reference,
 }
 
@@ -300,15 +300,22 @@ pub fn fit_sales(
         Dataset { rows: &valid.rows, labels: Labels::Values(&valid.units) },
         progress,
     )?;
-    drop(train);
     let spec = booster.to_spec(&[FORECAST_TARGET.to_owned()]);
     let engine =
         Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
     let names: Vec<String> = super::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
-    let categorical: Vec<bool> =
-        feature_kinds(&stats).iter().map(|k| matches!(k, FeatureKind::Categorical { .. })).collect();
-    let reference = Reference::of_rows(&names, &categorical, &spec, &engine, &valid.rows);
-    drop(valid);
+    // The price is what a caller sends; the other numbers are computed (calendar, statistics).
+    let roles: Vec<Role> = feature_kinds(&stats)
+        .iter()
+        .zip(super::FEATURE_NAMES)
+        .map(|(k, name)| match k {
+            FeatureKind::Categorical { .. } => Role::Categorical,
+            FeatureKind::Numeric if name == "price" => Role::Input,
+            FeatureKind::Numeric => Role::Derived,
+        })
+        .collect();
+    let reference = Reference::of_rows(&names, &roles, &spec, &engine, &train.rows);
+    drop((train, valid));
     let mut predictions = vec![0.0; test.units.len()];
     engine.predict_batch_parallel(&test.rows, &mut predictions);
     let test_metrics = evaluate_regression(&predictions, &test.units);

@@ -16,7 +16,7 @@ use crate::artifact::{
     self, Artifact, ClassInfo, Manifest, ModelFormat, ModelKind, ONNX_FILE, ONNX_FORMAT_VERSION, Provenance, SplitRows,
     TrainingSummary,
 };
-use crate::drift::{REFERENCE_FILE, Reference};
+use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::Engine;
 use crate::import::ImportError;
 use crate::onnx::{self, InputMapping, RawTask};
@@ -95,7 +95,7 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
         }
     };
     let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-    let reference = Reference::of_rows(&names, &vec![false; names.len()], &imported.spec, &engine, &x);
+    let reference = Reference::of_rows(&names, &vec![Role::Input; names.len()], &imported.spec, &engine, &x);
     let scored = Scored::new(&engine, &x, labels, &outputs, unseen);
     let onnx_sha = artifact::sha256_hex(&onnx_bytes);
     let summary = &imported.summary;

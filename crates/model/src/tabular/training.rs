@@ -15,7 +15,7 @@ use super::evaluation::{self, Scored};
 use super::split::{self, Shares, SplitBy, Splits};
 use super::{ColumnKind, TABULAR_FILE, TabularSchema, number_text};
 use crate::artifact::{self, Artifact, ClassInfo, Manifest, ModelKind, Provenance, SplitRows, TrainingSummary};
-use crate::drift::{REFERENCE_FILE, Reference};
+use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::{Engine, EnsembleSpec};
 use crate::gbdt::{self, Booster, Dataset, FeatureKind, Labels, Objective, Params};
 use crate::progress::Progress;
@@ -276,7 +276,7 @@ pub struct TabularFitted {
     pub objective: Objective,
     /// Training time.
     pub seconds: f64,
-    /// Reference distributions of the validation rows (drift monitoring).
+    /// Reference distributions of the training rows (drift monitoring).
     pub reference: Reference,
 }
 
@@ -334,8 +334,11 @@ pub fn fit(
     let engine =
         Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
     let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-    let categorical: Vec<bool> = kinds.iter().map(|k| matches!(k, FeatureKind::Categorical { .. })).collect();
-    let reference = Reference::of_rows(&names, &categorical, &spec, &engine, &valid_x);
+    let roles: Vec<Role> = kinds
+        .iter()
+        .map(|k| if matches!(k, FeatureKind::Categorical { .. }) { Role::Categorical } else { Role::Input })
+        .collect();
+    let reference = Reference::of_rows(&names, &roles, &spec, &engine, &train_x);
     let rows = SplitRows { train: train_rows.len(), validation: valid_rows.len(), test: test_rows.len(), dates: None };
     let fitted = TabularFitted {
         schema,

@@ -190,7 +190,11 @@ async fn rows_of_one_predicted_class_show_prediction_drift() {
 
 #[tokio::test]
 async fn an_artifact_without_reference_has_no_drift() {
-    let s = super::state();
+    // As loaded from an artifact written before references were recorded.
+    let mut artifact = Artifact::embedded_default().expect("embedded model");
+    artifact.reference = None;
+    let s =
+        Arc::new(AppState::new(artifact, ModelSource::Embedded(ModelKind::BasketClassifier), ServerConfig::default()));
     let (status, report) = call(&s, "GET", "/model/drift", None, Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["available"], false, "{report}");

@@ -190,7 +190,7 @@ fn artifacts_carry_reference_distributions_and_old_ones_without_load() {
     train_tabular(&config(&data, "label", &out), &Silent).expect("train");
     let artifact = Artifact::load(&out).expect("load");
     let reference = artifact.reference.as_ref().expect("a reference");
-    assert_eq!(reference.rows as usize, artifact.manifest.training.rows.validation);
+    assert_eq!(reference.rows as usize, artifact.manifest.training.rows.train);
     let names: Vec<&str> = reference.features.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, artifact.feature_names().iter().map(String::as_str).collect::<Vec<_>>());
     // f3 has missing values: its missing bin counts some.

@@ -1,7 +1,8 @@
 //! `deploy/monitoring/metrics.txt` lists every `retail_api_*` metric the binary exposes (name,
 //! type, label names); the dashboard and the alert rules may query only those (checked by
 //! deploy/tests/test_monitoring.py). This test runs the binary, makes it record every metric
-//! (requests, a limit, an auth failure, unseen and out-of-range values, drift, capture), and
+//! (requests, a body read timeout, a refused reload, an auth failure, unseen and
+//! out-of-range values, drift, capture), and
 //! compares `/metrics` with the list both ways, so neither can drift from the code.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,10 +59,32 @@ fn listed() -> BTreeMap<String, (String, BTreeSet<String>)> {
         .collect()
 }
 
+/// A request whose body never finishes arriving (the body read timeout answers it).
+fn stalled_body(addr: &str, authorization: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "POST /predict HTTP/1.1\r\nHost: t\r\nAuthorization: {authorization}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
 #[test]
 fn metrics_txt_lists_exactly_what_the_binary_exposes() {
     let capture = tempfile::tempdir().expect("tmp");
+    // A local copy of the shipped model, polled, so a broken new version is refused (a reload).
+    let model = tempfile::tempdir().expect("tmp");
+    for entry in std::fs::read_dir(root().join("models/default")).expect("models/default") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, model.path().join(path.file_name().expect("name"))).expect("copy");
+    }
     let env = [
+        ("MODEL_URI", model.path().to_str().expect("utf-8 path")),
+        ("MODEL_POLL_SECONDS", "0.2"),
+        ("BODY_READ_TIMEOUT_SECONDS", "0.3"),
         ("JWT_SECRET_KEY", SECRET),
         ("METRICS_PUBLIC", "true"),
         ("CAPTURE_SAMPLE_PERCENT", "100"),
@@ -82,8 +105,13 @@ fn metrics_txt_lists_exactly_what_the_binary_exposes() {
     let odd = SEED.replace("\"LONDON\"", "\"ATLANTIS\"").replace("125.50", "9000000");
     assert_eq!(call(addr, "POST", "/predict", &auth, &odd).0, 200, "unseen region, SPEND out of range");
     assert_eq!(call(addr, "POST", "/predict", &[("Authorization", "Bearer nope")], SEED).0, 401);
-    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 << 20));
-    assert_eq!(call(addr, "POST", "/predict", &auth, &huge).0, 413, "a body over the limit");
+    let stalled = stalled_body(addr, &token);
+    assert!(stalled.starts_with("HTTP/1.1 408"), "the body read timeout: {stalled}");
+    let manifest = model.path().join("manifest.json");
+    let mut text = std::fs::read_to_string(&manifest).expect("manifest");
+    text = text.replacen("\"version\": \"", "\"version\": \"broken-", 1);
+    std::fs::write(model.path().join("model.json"), b"{}").expect("break the model");
+    std::fs::write(&manifest, text).expect("a new version");
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let text = request(addr, "GET", "/metrics", "").expect("metrics");
     let (exposed, listed) = (exposed(&text), listed());

@@ -11,15 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-models/sales-forecast}
-bin=${RETAIL_API_BIN:-}
-if [[ -z "$bin" ]]; then
-  cargo build --release --locked -p retail-api >&2
-  bin=target/release/retail-api
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# A fixed creation time keeps the manifest reproducible too.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1767225600}
+# shellcheck source=scripts/default-model-lib.sh
+source scripts/default-model-lib.sh
 "$bin" gen-data --kind sales --stores 5 --products 300 --days 731 --start 2023-01-01 --seed 7 \
   --out "$work/sales.csv" >&2
 "$bin" train --data "$work/sales.csv" --out "$out" --force

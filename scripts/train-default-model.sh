@@ -9,14 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-models/default}
-bin=${RETAIL_API_BIN:-}
-if [[ -z "$bin" ]]; then
-  cargo build --release --locked -p retail-api >&2
-  bin=target/release/retail-api
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# A fixed creation time keeps the manifest reproducible too.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1767225600}
+# shellcheck source=scripts/default-model-lib.sh
+source scripts/default-model-lib.sh
 "$bin" gen-data --baskets 200000 --seed 7 --out "$work/default.csv" >&2
 "$bin" train --data "$work/default.csv" --out "$out" --force --seed 42

@@ -120,9 +120,11 @@ module "eks" {
       # Enforce NetworkPolicy objects (deploy/k8s/base/server/networkpolicy.yaml).
       configuration_values = jsonencode({ enableNetworkPolicy = "true" })
     }
-    # Container Insights: node, pod and container metrics and logs in CloudWatch.
+    # Container Insights: node, pod and container metrics and logs in CloudWatch; and the API's
+    # own Prometheus metrics as CloudWatch metrics (cloudwatch-observability.yaml says how).
     amazon-cloudwatch-observability = {
       service_account_role_arn = module.cloudwatch_observability_irsa.iam_role_arn
+      configuration_values     = jsonencode(yamldecode(file("${path.module}/cloudwatch-observability.yaml")))
     }
   }
 

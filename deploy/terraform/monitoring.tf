@@ -259,3 +259,113 @@ resource "aws_cloudwatch_metric_alarm" "monthly_lb_cost" {
   threshold           = var.monthly_lb_budget_usd
   alarm_actions       = [aws_sns_topic.billing_alarms.arn]
 }
+
+# The API's own metrics, which the CloudWatch agent publishes in the RetailApi namespace
+# (cloudwatch-observability.yaml): they see what the ALB cannot — errors and time inside the
+# server, whichever way requests arrive (ALB, internal NLB, in-cluster clients), and model drift.
+# They exist without the ALB, so these alarms do not wait for it.
+locals {
+  app_metrics = { namespace = "RetailApi", dimensions = { ClusterName = module.eks.cluster_name, Namespace = "mlops" } }
+}
+
+# Share of 5xx among the requests the pods answered (status_class from the agent's relabelling).
+# Counters arrive as increases per scrape, only while pods run: no data is no traffic, not errors.
+resource "aws_cloudwatch_metric_alarm" "app_error_ratio" {
+  alarm_name          = "${local.name}-app-5xx-ratio"
+  alarm_description   = "The pods answered more than ${var.alarm_5xx_percent}% of requests with 5xx, 3 periods of 5 minutes out of 5"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_5xx_percent
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "ratio"
+    expression  = "IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)"
+    label       = "5xx % (pods)"
+    return_data = true
+  }
+  metric_query {
+    id = "requests"
+    metric {
+      namespace   = local.app_metrics.namespace
+      metric_name = "retail_api_requests_total"
+      dimensions  = local.app_metrics.dimensions
+      period      = 300
+      stat        = "Sum"
+    }
+  }
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = local.app_metrics.namespace
+      metric_name = "retail_api_requests_total"
+      dimensions  = merge(local.app_metrics.dimensions, { status_class = "5xx" })
+      period      = 300
+      stat        = "Sum"
+    }
+  }
+}
+
+# Mean time inside the server (the ALB's p99 alarm covers the network and the queue before it).
+resource "aws_cloudwatch_metric_alarm" "app_latency" {
+  alarm_name          = "${local.name}-app-mean-latency"
+  alarm_description   = "Mean request time inside the pods above ${var.alarm_app_mean_seconds} s, 3 periods of 5 minutes out of 5"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_app_mean_seconds
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "mean"
+    expression  = "IF(count > 0, FILL(seconds, 0) / count, 0)"
+    label       = "mean seconds per request (pods)"
+    return_data = true
+  }
+  dynamic "metric_query" {
+    for_each = {
+      seconds = "retail_api_request_duration_seconds_sum"
+      count   = "retail_api_request_duration_seconds_count"
+    }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = local.app_metrics.namespace
+        metric_name = metric_query.value
+        dimensions  = local.app_metrics.dimensions
+        period      = 300
+        stat        = "Sum"
+      }
+    }
+  }
+}
+
+# Drift: the largest PSI of any model's features (or of its predictions) against its training
+# reference, over the server's window (DRIFT_WINDOW_ROWS / DRIFT_WINDOW_SECONDS). At or above the
+# server's alert threshold (DRIFT_PSI_ALERT, 0.2) for 30 minutes: the model may be stale. No
+# data (no traffic, or too few rows for a verdict) is not drift.
+resource "aws_cloudwatch_metric_alarm" "app_drift" {
+  for_each = {
+    feature    = "retail_api_feature_drift"
+    prediction = "retail_api_prediction_drift"
+  }
+
+  alarm_name          = "${local.name}-${each.key}-drift"
+  alarm_description   = "A model's ${each.key} PSI against its training data is at least ${var.alarm_drift_psi} for 30 minutes (GET /models/{name}/drift says which)"
+  namespace           = local.app_metrics.namespace
+  metric_name         = each.value
+  dimensions          = merge(local.app_metrics.dimensions, { statistic = "psi" })
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 6
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarm_drift_psi
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

@@ -139,6 +139,18 @@ variable "alarm_5xx_percent" {
   default     = 1
 }
 
+variable "alarm_app_mean_seconds" {
+  description = "Mean request time inside the pods (the API's own histogram) above which the app_latency alarm fires."
+  type        = number
+  default     = 0.1
+}
+
+variable "alarm_drift_psi" {
+  description = "PSI at or above which the drift alarms fire (the server's own alert threshold, DRIFT_PSI_ALERT, is 0.2)."
+  type        = number
+  default     = 0.2
+}
+
 variable "monthly_budget_usd" {
   description = "Alarm when the month's estimated charges for the whole account exceed this (USD)."
   type        = number

@@ -546,9 +546,11 @@ class Manifests(unittest.TestCase):
             self.assertTrue(env.get("JWT_AUDIENCE"), "Cognito access tokens: the app client ID (client_id)")
             self.assertEqual(env.get("JWT_ALGORITHMS"), "RS256")
             self.assertEqual(issuer.split("/")[2].split(".")[1], env["AWS_REGION"])
-        # Prometheus sends no token: /metrics is public to the pods' network only with it.
-        monitored = bool(all_of(docs, "ServiceMonitor"))
-        self.assertEqual(env.get("METRICS_PUBLIC") == "true", monitored)
+        # The scrapers send no token (Prometheus through the ServiceMonitor, the CloudWatch agent
+        # on EKS): /metrics is public to the pods' network exactly where one of them scrapes it,
+        # and only where the public ingress refuses it (test_ingress_routes_the_api_and_hides_metrics).
+        scraped = bool(all_of(docs, "ServiceMonitor")) or variant.startswith("eks")
+        self.assertEqual(env.get("METRICS_PUBLIC") == "true", scraped)
 
     def test_service_account_may_only_get_its_own_objects(self):
         for variant, docs in self.variants.items():

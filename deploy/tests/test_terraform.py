@@ -27,6 +27,7 @@ MODULE_INPUTS = json.loads((TESTS / "module-inputs.json").read_text())
 # appVersion and supported Kubernetes versions of each chart version (with their sources).
 CHARTS = json.loads((TESTS / "chart-versions.json").read_text())
 # Arguments Terraform itself takes in a module block, not the module's inputs.
+CONTRACT_NAMESPACE = "mlops"
 META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
 
 
@@ -73,6 +74,33 @@ def module_key(source: str) -> str:
 def minor(version: str) -> tuple[int, int]:
     major, minor_, *_ = version.lstrip("v").split(".")
     return int(major), int(minor_)
+
+
+def agent_values() -> dict:
+    """The amazon-cloudwatch-observability add-on's configuration_values, as main.tf loads them."""
+    return yaml.safe_load((TF / "cloudwatch-observability.yaml").read_text())
+
+
+def value_paths(values: dict, opaque: set[str], prefix: str = "") -> list[str]:
+    """Dotted key paths of `values`, not descending into the `opaque` ones (free-form values)."""
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and path not in opaque:
+            paths += value_paths(value, opaque, f"{path}.")
+        else:
+            paths.append(path)
+    return paths
+
+
+def exposed_series() -> set[str]:
+    """The series names the binary exposes (deploy/monitoring/metrics.txt; histograms' too)."""
+    names = set()
+    for line in (ROOT / "deploy/monitoring/metrics.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, kind, *_ = line.split()
+            names |= {f"{name}_sum", f"{name}_count", f"{name}_bucket"} if kind == "histogram" else {name}
+    return names
 
 
 class Terraform(unittest.TestCase):
@@ -208,6 +236,67 @@ class Terraform(unittest.TestCase):
         self.assertEqual(group["capacity_type"], "${var.node_capacity_type}")
         self.assertEqual(unquote(group["metadata_options"]["http_tokens"]), "required")
 
+    def test_cloudwatch_agent_scrapes_the_apis_metrics(self):
+        addon = self.modules["eks"]["cluster_addons"]["amazon-cloudwatch-observability"]
+        self.assertIn('file("${path.module}/cloudwatch-observability.yaml")', addon["configuration_values"])
+        values = agent_values()
+        chart = json.loads((TESTS / "addon-values.json").read_text())
+        self.assertLessEqual(set(value_paths(values, set(chart["value_paths"]))), set(chart["value_paths"]))
+        config = values["agent"]["config"]
+        # Setting agent.config replaces the add-on's default: Container Insights must stay in it.
+        for section, default in chart["default_agent_config"]["logs"]["metrics_collected"].items():
+            self.assertEqual(config["logs"]["metrics_collected"][section], default, section)
+        self.assertTrue(values["agent"]["prometheus"]["targetAllocator"]["enabled"], "each pod scraped once")
+        (job,) = values["agent"]["prometheus"]["config"]["scrape_configs"]
+        keep = {tuple(r["source_labels"]): r for r in job["relabel_configs"] if r.get("action") == "keep"}
+        self.assertEqual(job["kubernetes_sd_configs"], [{"role": "pod", "namespaces": {"names": [CONTRACT_NAMESPACE]}}])
+        # It keeps exactly the API Deployments' pods (basket and forecast), on their container port.
+        keep_app = re.compile(keep[("__meta_kubernetes_pod_label_app",)]["regex"])
+        keep_port = re.compile(keep[("__meta_kubernetes_pod_container_port_number",)]["regex"])
+        eks_forecast = [d for d in yaml.safe_load_all((RENDERED / "eks-forecast.yaml").read_text()) if d]
+        deployments = [d for d in eks_forecast if d["kind"] == "Deployment" and d["metadata"]["namespace"] == CONTRACT_NAMESPACE]
+        self.assertEqual(len(deployments), 2, "the basket and forecast APIs")
+        for deployment in deployments:
+            pod = deployment["spec"]["template"]
+            self.assertTrue(keep_app.fullmatch(pod["metadata"]["labels"]["app"]), deployment["metadata"]["name"])
+            (container,) = pod["spec"]["containers"]
+            self.assertTrue(any(keep_port.fullmatch(str(p["containerPort"])) for p in container["ports"]))
+            env = {k: v for d in eks_forecast if d["kind"] == "ConfigMap" for k, v in d.get("data", {}).items()}
+            self.assertEqual(env.get("METRICS_PUBLIC"), "true", "the agent sends no token")
+
+    def test_app_alarms_watch_metrics_the_agent_publishes(self):
+        declarations = agent_values()["agent"]["config"]["logs"]["metrics_collected"]["prometheus"]["emf_processor"]
+        (job,) = agent_values()["agent"]["prometheus"]["config"]["scrape_configs"]
+        published = {}  # metric name -> dimension sets
+        for declaration in declarations["metric_declaration"]:
+            # The labels it matches on, joined by ";" as the agent does: this job's, PSI values.
+            scraped = ";".join({"job": job["job_name"], "statistic": "psi"}[l] for l in declaration["source_labels"])
+            self.assertRegex(scraped, declaration["label_matcher"])
+            for selector in declaration["metric_selectors"]:
+                names = [n for n in exposed_series() if re.fullmatch(selector.strip("^$"), n)]
+                self.assertEqual(len(names), 1, f"{selector} selects no metric the binary exposes")
+                published.setdefault(names[0], []).extend(frozenset(d) for d in declaration["dimensions"])
+        labels = {t["target_label"] for t in job["relabel_configs"] + job["metric_relabel_configs"] if "target_label" in t}
+        alarms = blocks(self.tf, "resource", "aws_cloudwatch_metric_alarm")
+        app = {n: a for n, a in alarms.items() if n.startswith("app_")}
+        self.assertEqual(set(app), {"app_error_ratio", "app_latency", "app_drift"})
+        for name, alarm in app.items():
+            metrics = [alarm] if "metric_name" in alarm else [q["metric"][0] for q in alarm.get("metric_query", []) if "metric" in q]
+            for dynamic in alarm.get("dynamic", []):
+                for body in dynamic.values():
+                    template = body["content"][0]["metric"][0]
+                    metrics += [dict(template, metric_name=m) for m in body["for_each"].values()]
+            if "for_each" in alarm:
+                metrics = [dict(alarm, metric_name=m) for m in alarm["for_each"].values()]
+            self.assertTrue(metrics, name)
+            for metric in metrics:
+                metric_name = unquote(metric["metric_name"])
+                self.assertEqual(unquote(metric["namespace"]), "${local.app_metrics.namespace}", name)
+                self.assertIn(metric_name, published, f"{name}: the agent does not publish {metric_name}")
+                dimensions = {"ClusterName", "Namespace"} | set(re.findall(r"(\w+)\s*=", metric["dimensions"].split("dimensions,")[-1]))
+                self.assertIn(frozenset(dimensions), published[metric_name], f"{name}: {metric_name} by {dimensions}")
+                self.assertLessEqual(dimensions - {"ClusterName", "statistic"}, labels | {"Namespace"}, name)
+
     def test_network_policy_admits_the_vpc(self):
         (policy,) = [d for d in self.eks if d["kind"] == "NetworkPolicy"]
         cidrs = [p["ipBlock"]["cidr"] for rule in policy["spec"]["ingress"] for p in rule["from"] if "ipBlock" in p]
@@ -217,7 +306,7 @@ class Terraform(unittest.TestCase):
         alarms = blocks(self.tf, "resource", "aws_cloudwatch_metric_alarm")
         self.assertEqual(set(alarms), {
             "error_rate", "elb_5xx", "healthy_hosts", "p99_latency", "unhealthy_hosts", "monthly_cost",
-            "monthly_lb_cost",
+            "monthly_lb_cost", "app_error_ratio", "app_latency", "app_drift",
         })
         for name in ("monthly_cost", "monthly_lb_cost"):
             self.assertEqual(alarms[name]["provider"], "${aws.billing}")

@@ -183,6 +183,17 @@ pub struct InputSchema {
     pub hierarchy: Hierarchy,
 }
 
+impl InputSchema {
+    /// The category code `code` of feature `feature` stands for (`None`: unseen or not a
+    /// categorical feature).
+    pub fn category(&self, feature: usize, code: u32) -> Option<String> {
+        match self.features.get(feature)? {
+            FeatureSpec::Categorical { vocabulary, .. } => vocabulary.get((code as usize).checked_sub(1)?).cloned(),
+            FeatureSpec::Numeric { .. } => None,
+        }
+    }
+}
+
 /// Why an input schema cannot drive this pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {

@@ -121,7 +121,8 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
         return Err(data_error("no labelled baskets to evaluate the model on".to_owned()));
     }
     let names: Vec<String> = crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
-    let reference = Reference::of_rows(&names, &crate::training::basket_roles(), &imported.spec, &engine, &rows);
+    let mut reference = Reference::of_rows(&names, &crate::training::basket_roles(), &imported.spec, &engine, &rows);
+    reference.label_rules(|feature, code| schema.category(feature, code));
     let mut probabilities = vec![0.0; labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&rows, &mut probabilities);
     let classes: Vec<String> = CLASSES.iter().map(|c| (*c).to_owned()).collect();

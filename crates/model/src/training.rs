@@ -301,7 +301,8 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let engine =
         Engine::compile(&spec).map_err(|e| TrainError::Config(format!("trained ensemble does not compile: {e}")))?;
     let names: Vec<String> = crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
-    let reference = Reference::of_rows(&names, &basket_roles(), &spec, &engine, &reference_rows);
+    let mut reference = Reference::of_rows(&names, &basket_roles(), &spec, &engine, &reference_rows);
+    reference.label_rules(|feature, code| schema.category(feature, code));
     drop(reference_rows);
     let mut probabilities = vec![0.0; test.labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&test.rows, &mut probabilities);

@@ -235,7 +235,7 @@ impl PredictionCounters {
         };
         match notes {
             Notes::Pipeline { unseen, .. } => unseen.iter().for_each(|u| count(u.field)),
-            Notes::Tabular(warnings) => warnings.iter().for_each(|w| {
+            Notes::Tabular { warnings, .. } => warnings.iter().for_each(|w| {
                 if let TabularWarning::Unseen { column, .. } = w {
                     count(column);
                 }

@@ -338,7 +338,13 @@ pub fn fit(
         .iter()
         .map(|k| if matches!(k, FeatureKind::Categorical { .. }) { Role::Categorical } else { Role::Input })
         .collect();
-    let reference = Reference::of_rows(&names, &roles, &spec, &engine, &train_x);
+    let mut reference = Reference::of_rows(&names, &roles, &spec, &engine, &train_x);
+    reference.label_rules(|f, code| match &schema.columns.get(f)?.kind {
+        ColumnKind::Categorical { vocabulary } => {
+            Some(vocabulary.get(code as usize).map_or_else(|| "(missing or unseen)".to_owned(), Clone::clone))
+        }
+        _ => None,
+    });
     let rows = SplitRows { train: train_rows.len(), validation: valid_rows.len(), test: test_rows.len(), dates: None };
     let fitted = TabularFitted {
         schema,

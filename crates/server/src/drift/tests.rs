@@ -33,8 +33,12 @@ fn reference() -> Reference {
 fn the_largest_monitor_stays_within_one_mebibyte() {
     let wide = Histogram::Categorical { codes: (0..MAX_CODES as u32).collect(), counts: vec![1; MAX_CODES + 1] };
     let feature = |i: usize| FeatureReference { name: format!("f{i}"), histogram: wide.clone(), range: None };
-    let reference =
-        Reference { rows: 1, features: (0..MAX_FEATURES + 10).map(feature).collect(), prediction: wide.clone() };
+    let reference = Reference {
+        rows: 1,
+        features: (0..MAX_FEATURES + 10).map(feature).collect(),
+        prediction: wide.clone(),
+        rules: Vec::new(),
+    };
     let (clock, _) = clock();
     let monitor = DriftMonitor::new("m", &reference, true, limits(&DriftSettings::default()), clock);
     let bytes = monitor.counter_bytes();

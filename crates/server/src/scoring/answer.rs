@@ -86,6 +86,45 @@ pub(crate) fn out_of_range<'r>(
     })
 }
 
+/// A record breaking a rule its model's training rows obey ([`retail_model::drift::Rule`]):
+/// `BASKET_SIZE "S" contradicts SPEND 300: in the training data, SPEND 129.995 or more always
+/// came with BASKET_SIZE "L"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contradiction {
+    /// The categorical feature, and the category the record has.
+    pub category: (String, String),
+    /// The numeric feature and the record's value.
+    pub number: (String, f64),
+    /// The interval the value is in, and the category it calls for.
+    pub expected: (String, String),
+}
+
+impl std::fmt::Display for Contradiction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ((category, has), (number, value), (interval, wants)) = (&self.category, &self.number, &self.expected);
+        write!(
+            f,
+            "{category} {has:?} contradicts {number} {}: in the training data, {number} {interval} always came with {category} {wants:?}",
+            short(*value)
+        )
+    }
+}
+
+/// The rules of `reference` that `features` break.
+pub(crate) fn contradictions<'r>(
+    reference: &'r retail_model::drift::Reference,
+    features: &'r [f64],
+) -> impl Iterator<Item = Contradiction> + 'r {
+    reference.contradictions(features).map(|(rule, has, wants)| {
+        let name = |f: usize| reference.features.get(f).map_or_else(|| format!("feature {f}"), |r| r.name.clone());
+        Contradiction {
+            category: (name(rule.category), rule.label(has)),
+            number: (name(rule.number), features[rule.number]),
+            expected: (rule.interval(wants, short), rule.label(wants)),
+        }
+    })
+}
+
 /// One basket's answer, borrowing the model's names: serialised exactly as
 /// [`PredictionResponse`] (a test compares them), so `/predict` writes its answer without
 /// copying names into an owned response first.

@@ -29,7 +29,7 @@ use retail_model::forecast::{SalesEncoded, SalesStats};
 use retail_model::metrics::argmax;
 use retail_model::tabular::{TabularSchema, TabularWarning};
 
-pub use answer::{Answer, OutOfRange, PREFIX_CHARS, answer, warning};
+pub use answer::{Answer, Contradiction, OutOfRange, PREFIX_CHARS, answer, warning};
 use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
 pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, RecordError, probabilities};
 pub use cancel::{Cancel, CancelOnDrop};
@@ -80,12 +80,17 @@ impl Row {
 
     /// Its warnings, leaving the features.
     fn take_notes(&mut self) -> Notes {
-        let pipeline =
-            |unseen: &mut Vec<Unseen>| Notes::Pipeline { unseen: std::mem::take(unseen), out_of_range: Vec::new() };
+        let pipeline = |unseen: &mut Vec<Unseen>| Notes::Pipeline {
+            unseen: std::mem::take(unseen),
+            out_of_range: Vec::new(),
+            contradictions: Vec::new(),
+        };
         match self {
             Self::Basket(e) => pipeline(&mut e.unseen),
             Self::Sales(e) => pipeline(&mut e.unseen),
-            Self::Tabular { warnings, .. } => Notes::Tabular(std::mem::take(warnings)),
+            Self::Tabular { warnings, .. } => {
+                Notes::Tabular { warnings: std::mem::take(warnings), contradictions: Vec::new() }
+            }
         }
     }
 }
@@ -100,14 +105,21 @@ pub enum Notes {
         unseen: Vec<Unseen>,
         /// Feature values outside the training range (with its margin).
         out_of_range: Vec<OutOfRange>,
+        /// Rules of the training data the record breaks.
+        contradictions: Vec<Contradiction>,
     },
     /// Unseen categories and out-of-range numbers (tabular models).
-    Tabular(Vec<TabularWarning>),
+    Tabular {
+        /// From the model's schema.
+        warnings: Vec<TabularWarning>,
+        /// Rules of the training data the record breaks.
+        contradictions: Vec<Contradiction>,
+    },
 }
 
 impl Default for Notes {
     fn default() -> Self {
-        Self::Pipeline { unseen: Vec::new(), out_of_range: Vec::new() }
+        Self::Pipeline { unseen: Vec::new(), out_of_range: Vec::new(), contradictions: Vec::new() }
     }
 }
 
@@ -115,10 +127,15 @@ impl Notes {
     /// The answer's `warnings`, each quoting at most [`PREFIX_CHARS`] characters of a value.
     pub fn warnings(&self) -> Vec<String> {
         match self {
-            Self::Pipeline { unseen, out_of_range } => {
-                unseen.iter().map(warning).chain(out_of_range.iter().map(ToString::to_string)).collect()
+            Self::Pipeline { unseen, out_of_range, contradictions } => unseen
+                .iter()
+                .map(warning)
+                .chain(out_of_range.iter().map(ToString::to_string))
+                .chain(contradictions.iter().map(ToString::to_string))
+                .collect(),
+            Self::Tabular { warnings, contradictions } => {
+                warnings.iter().map(ToString::to_string).chain(contradictions.iter().map(ToString::to_string)).collect()
             }
-            Self::Tabular(warnings) => warnings.iter().map(ToString::to_string).collect(),
         }
     }
 
@@ -126,7 +143,7 @@ impl Notes {
     pub(crate) fn clip(&mut self) {
         match self {
             Self::Pipeline { unseen, .. } => answer::clip(unseen),
-            Self::Tabular(warnings) => tabular::clip(warnings),
+            Self::Tabular { warnings, .. } => tabular::clip(warnings),
         }
     }
 }
@@ -196,10 +213,15 @@ impl Scorer for LoadedModel {
 }
 
 /// A scored record's warnings, with its values outside the training range for a basket or
-/// sales model (a tabular model warns from its schema), counted by `model`.
+/// sales model (a tabular model warns from its schema) and the training data's rules it breaks
+/// (any model), counted by `model`.
 fn noted<M: Scorer + ?Sized>(model: &M, features: &[f64], output: &[f64], mut notes: Notes) -> Notes {
-    if let (Notes::Pipeline { out_of_range, .. }, Some(reference)) = (&mut notes, &model.artifact().reference) {
-        out_of_range.extend(answer::out_of_range(reference, features));
+    if let Some(reference) = &model.artifact().reference {
+        if let Notes::Pipeline { out_of_range, .. } = &mut notes {
+            out_of_range.extend(answer::out_of_range(reference, features));
+        }
+        let (Notes::Pipeline { contradictions, .. } | Notes::Tabular { contradictions, .. }) = &mut notes;
+        contradictions.extend(answer::contradictions(reference, features));
     }
     model.scored(features, output, &notes);
     notes

@@ -221,7 +221,7 @@ fn basket_with_reference() -> Artifact {
         f.name = name.to_owned();
     }
     let prediction = Histogram::Categorical { codes: vec![0, 1, 2], counts: vec![10; 4] };
-    artifact.reference = Some(Reference { rows: 40, features, prediction });
+    artifact.reference = Some(Reference { rows: 40, features, prediction, rules: Vec::new() });
     artifact
 }
 
@@ -257,4 +257,43 @@ async fn values_outside_the_training_range_are_warned_and_counted() {
     assert_eq!(counted, Some(2.0));
     let report = drift(&s, "drift-basket").await;
     assert_eq!((report["available"].as_bool(), report["window"]["rows"].as_u64()), (Some(true), Some(4)));
+}
+
+#[tokio::test]
+async fn a_basket_size_its_spend_contradicts_is_warned() {
+    // The shipped model learned from its training baskets that BASKET_SIZE follows SPEND.
+    let artifact = Artifact::embedded(ModelKind::BasketClassifier).expect("embedded");
+    let rules = &artifact.reference.as_ref().expect("reference").rules;
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0].labels, ["S", "M", "L"]);
+    let s = serving("rules-basket", artifact);
+    let warnings = |answer: &Value| answer["warnings"].as_array().expect("warnings").clone();
+    for (size, spend) in [("L", 3.0), ("S", 300.0), ("M", 14.0)] {
+        let mut record = seed();
+        record["BASKET_SIZE"] = json!(size);
+        record["SPEND"] = json!(spend);
+        let (status, answer) = super::predict(&s, record).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let found = warnings(&answer);
+        assert_eq!(found.len(), 1, "{size} with {spend}: {answer}");
+        let text = found[0].as_str().expect("text");
+        assert!(
+            text.starts_with(&format!("BASKET_SIZE {size:?} contradicts SPEND {spend}: in the training data, SPEND "))
+        );
+    }
+    let mut large = seed();
+    large["BASKET_SIZE"] = json!("L");
+    large["SPEND"] = json!(3.0);
+    let (_, answer) = super::predict(&s, large).await;
+    assert_eq!(
+        answer["warnings"][0],
+        "BASKET_SIZE \"L\" contradicts SPEND 3: in the training data, SPEND below 15 always came with BASKET_SIZE \"S\""
+    );
+    for (size, spend) in [("S", 3.0), ("M", 125.5), ("L", 300.0), ("L", 5000.0)] {
+        let mut record = seed();
+        record["BASKET_SIZE"] = json!(size);
+        record["SPEND"] = json!(spend);
+        let (_, answer) = super::predict(&s, record).await;
+        assert!(warnings(&answer).iter().all(|w| !w.as_str().unwrap_or("").contains("contradicts")), "{answer}");
+    }
 }

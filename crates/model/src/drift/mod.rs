@@ -8,7 +8,11 @@
 //!
 //! Old artifacts have no reference; drift is then unavailable, nothing else changes.
 
+mod rules;
+
 use serde::{Deserialize, Serialize};
+
+pub use rules::{MIN_ROWS_PER_CODE, Rule};
 
 use crate::engine::{EnsembleSpec, SplitTest};
 
@@ -44,6 +48,9 @@ pub struct Reference {
     pub features: Vec<FeatureReference>,
     /// The predictions' reference.
     pub prediction: Histogram,
+    /// Categorical features the training rows fix by intervals of a numeric input ([`Rule`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
 }
 
 /// One feature's bins and training counts.
@@ -156,6 +163,20 @@ impl Reference {
                 return Err(ReferenceError(format!("{name}: bins are not valid")));
             }
         }
+        for rule in &reference.rules {
+            let valid = rule.category < n_features
+                && rule.number < n_features
+                && rule.codes.len() == rule.bounds.len() + 1
+                && rule.bounds.windows(2).all(|w| w[0] < w[1])
+                && rule.bounds.iter().all(|b| b.is_finite())
+                && (rule.labels.is_empty() || rule.labels.len() == rule.codes.len());
+            if !valid {
+                return Err(ReferenceError(format!(
+                    "rule of features {} and {} is not valid",
+                    rule.category, rule.number
+                )));
+            }
+        }
         Ok(reference)
     }
 
@@ -196,7 +217,21 @@ impl Reference {
         } else {
             numeric_bins(&[], predicted.clone())
         };
-        Self { rows: n as u64, features, prediction: prediction.with_counts(predicted.into_iter()) }
+        let rules = rules::learn(roles, rows);
+        Self { rows: n as u64, features, prediction: prediction.with_counts(predicted.into_iter()), rules }
+    }
+
+    /// Names the rules' codes with `label(feature, code)` (the trainer's vocabularies).
+    pub fn label_rules(&mut self, label: impl Fn(usize, u32) -> Option<String>) {
+        for rule in &mut self.rules {
+            let labels: Option<Vec<String>> = rule.codes.iter().map(|&code| label(rule.category, code)).collect();
+            rule.labels = labels.unwrap_or_default();
+        }
+    }
+
+    /// The rules `row` contradicts: `(rule, code index it has, code index its number calls for)`.
+    pub fn contradictions<'r>(&'r self, row: &'r [f64]) -> impl Iterator<Item = (&'r Rule, usize, usize)> + 'r {
+        self.rules.iter().filter_map(move |rule| rule.check(row).map(|(have, want)| (rule, have, want)))
     }
 }
 

@@ -59,7 +59,7 @@ impl Attribution {
     pub fn of(features: &Features) -> Self {
         match features {
             Features::Basket(_) => Self::basket(),
-            Features::Sales(_) => Self::equal_shares(&SALES_FIELDS, &SALES_PARTS),
+            Features::Sales(_) => Self::sales(),
             Features::Tabular(schema) => Self::identity(schema.columns.iter().map(|c| c.name.clone()).collect()),
         }
     }
@@ -70,7 +70,8 @@ impl Attribution {
         Self { fields, parts }
     }
 
-    fn basket() -> Self {
+    /// The basket classifier's attribution (`UNIT_PRICE` split between `SPEND` and `QUANTITY`).
+    pub fn basket() -> Self {
         let field = |name: &str| BASKET_FIELDS.iter().position(|f| *f == name);
         let parts = FEATURE_NAMES
             .iter()
@@ -81,6 +82,11 @@ impl Attribution {
             })
             .collect();
         Self { fields: BASKET_FIELDS.iter().map(|f| (*f).to_owned()).collect(), parts }
+    }
+
+    /// The sales forecast's attribution (see the table above).
+    pub fn sales() -> Self {
+        Self::equal_shares(&SALES_FIELDS, &SALES_PARTS)
     }
 
     fn equal_shares(fields: &[&str], parts: &[&[usize]]) -> Self {

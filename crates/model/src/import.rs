@@ -14,11 +14,25 @@ use crate::artifact::{
 use crate::data::{self, DataError};
 use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::{Engine, EngineError};
+use crate::explain::{Attribution, EXPLAIN_FILE, ExplainFile};
 use crate::features::{FeaturePipeline, N_FEATURES};
 use crate::metrics;
 use crate::onnx::{self, InputMapping, OnnxError};
 use crate::progress::Progress;
 use crate::{CLASSES, MODEL_NAME, TARGET};
+
+/// An import's files plus [`EXPLAIN_FILE`] when the `--data` rows reach every leaf of every
+/// tree (covers must be positive); otherwise the artifact is written without it and answers
+/// explanations with [`crate::explain::ExplainError::NoCovers`], as one made before them.
+pub(crate) fn with_explain(
+    mut files: Vec<(&'static str, Vec<u8>)>,
+    explain: Result<ExplainFile, crate::explain::ExplainError>,
+) -> Vec<(&'static str, Vec<u8>)> {
+    if let Ok(explain) = explain {
+        files.push((EXPLAIN_FILE, explain.to_json()));
+    }
+    files
+}
 
 /// What to import and where to write it.
 #[derive(Debug, Clone)]
@@ -166,7 +180,10 @@ pub fn import_onnx(config: &ImportConfig, progress: &dyn Progress) -> Result<Man
     artifact::write_dir(
         &config.out,
         manifest,
-        &[(ONNX_FILE, onnx_bytes), (REFERENCE_FILE, reference.to_json())],
+        &with_explain(
+            vec![(ONNX_FILE, onnx_bytes), (REFERENCE_FILE, reference.to_json())],
+            ExplainFile::of_rows(&imported.spec, &rows, Attribution::basket(), false),
+        ),
         config.replace,
     )?;
     Ok(Artifact::load(&config.out)?.manifest)

@@ -9,6 +9,7 @@ pub mod artifact;
 pub mod catalogue;
 pub mod drift;
 pub mod engine;
+pub mod explain;
 pub mod features;
 pub mod forecast;
 pub mod metrics;

@@ -13,6 +13,7 @@ use crate::catalogue;
 use crate::data::{self, Baskets, DataError};
 use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::{Engine, EnsembleSpec};
+use crate::explain::{Attribution, EXPLAIN_FILE, ExplainFile};
 use crate::features::{
     FEATURE_NAMES, FIRST_CATEGORICAL, FeaturePipeline, FeatureSpec, InputSchema, MAX_QUANTITY, MAX_SPEND,
     MAX_VOCABULARY, N_FEATURES, UNSEEN_CODE,
@@ -218,6 +219,8 @@ pub struct Fitted {
     pub seconds: f64,
     /// Reference distributions of the training baskets (drift monitoring).
     pub reference: Reference,
+    /// Covers and global importance, from the training rows.
+    pub explain: ExplainFile,
 }
 
 /// The drift roles of the basket features: `SPEND` and `QUANTITY` are inputs, `UNIT_PRICE` is
@@ -303,6 +306,7 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let names: Vec<String> = crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
     let mut reference = Reference::of_rows(&names, &basket_roles(), &spec, &engine, &reference_rows);
     reference.label_rules(|feature, code| schema.category(feature, code));
+    let explain = explain_file(&spec, &train.rows, Attribution::basket(), false)?;
     drop(reference_rows);
     let mut probabilities = vec![0.0; test.labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&test.rows, &mut probabilities);
@@ -310,7 +314,18 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let test_metrics = metrics::evaluate(&classes, &probabilities, &labels);
     let rows =
         SplitRows { train: train.labels.len(), validation: valid.labels.len(), test: test.labels.len(), dates: None };
-    Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64(), reference })
+    Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64(), reference, explain })
+}
+
+/// The covers and importance of a trained ensemble, from the rows it was trained on.
+pub(crate) fn explain_file(
+    spec: &EnsembleSpec,
+    rows: &[f64],
+    attribution: Attribution,
+    regression: bool,
+) -> Result<ExplainFile, TrainError> {
+    ExplainFile::of_rows(spec, rows, attribution, regression)
+        .map_err(|e| TrainError::Config(format!("trained ensemble cannot be explained: {e}")))
 }
 
 /// Reads the data, trains, and writes the artifact to `config.out` (atomically). Returns the
@@ -357,7 +372,11 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         provenance,
         files: BTreeMap::new(),
     };
-    let mut files = vec![(artifact::MODEL_FILE, model_json), (REFERENCE_FILE, fitted.reference.to_json())];
+    let mut files = vec![
+        (artifact::MODEL_FILE, model_json),
+        (REFERENCE_FILE, fitted.reference.to_json()),
+        (EXPLAIN_FILE, fitted.explain.to_json()),
+    ];
     files.extend(card::render(&card::CardInput::for_training(&manifest, &fitted.test_metrics)));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;
     Ok(Artifact::load(&config.out)?.manifest)

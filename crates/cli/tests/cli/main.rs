@@ -4,6 +4,7 @@ mod auth;
 mod capture;
 mod default_model;
 mod edge;
+mod explain;
 mod forecast;
 mod hostile_bodies;
 mod hostile_models;

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::{Engine, EnsembleSpec, Output};
+use crate::explain::{Attribution, EXPLAIN_FILE, ExplainError, ExplainFile, Explainer, Importance};
 use crate::features::{FeaturePipeline, InputSchema};
 use crate::forecast::SalesStats;
 use crate::onnx;
@@ -155,8 +156,29 @@ impl Artifact {
             ),
             false => None,
         };
-        Ok(Self { manifest, features, engine, reference })
+        let (explainer, importance) = explanations(&manifest, files, &spec, &features)?;
+        Ok(Self { manifest, features, engine, reference, explainer, importance })
     }
+}
+
+/// The explainer of a loaded model and its global importance, from the optional
+/// [`EXPLAIN_FILE`]: an artifact without it (made before explanations) loads, and explaining
+/// answers [`ExplainError::NoCovers`]; a file that does not parse is refused like any other.
+fn explanations(
+    manifest: &Manifest,
+    files: &BTreeMap<String, Vec<u8>>,
+    spec: &EnsembleSpec,
+    features: &Features,
+) -> Result<(Result<Explainer, ExplainError>, Option<Importance>), ArtifactError> {
+    if !manifest.files.contains_key(EXPLAIN_FILE) {
+        let reason = format!("the artifact has no {EXPLAIN_FILE}; retrain or re-import it to explain");
+        return Ok((Err(ExplainError::NoCovers { reason }), None));
+    }
+    let file = ExplainFile::from_json(listed(manifest, files, EXPLAIN_FILE)?)
+        .map_err(|reason| ArtifactError::Invalid { file: EXPLAIN_FILE.to_owned(), reason })?;
+    let regression = manifest.classes.len() == 1;
+    let explainer = Explainer::new(spec, &file.leaf_covers, Attribution::of(features), regression);
+    Ok((explainer, file.importance))
 }
 
 /// The content of a file the manifest lists (and so was verified), or a missing-file error.

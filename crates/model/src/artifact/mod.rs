@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::drift::Reference;
 use crate::engine::Engine;
+use crate::explain::{ExplainError, Explainer, Importance};
 use crate::features::{FeaturePipeline, InputSchema};
 use crate::forecast::SalesStats;
 use crate::metrics::{Metrics, RegressionMetrics};
@@ -446,6 +447,11 @@ pub struct Artifact {
     /// Reference distributions for drift monitoring ([`crate::drift::REFERENCE_FILE`]); `None` in artifacts
     /// made before they were recorded.
     pub reference: Option<Reference>,
+    /// The model's explainer, or why it cannot explain (no covers in an older artifact).
+    pub explainer: Result<Explainer, ExplainError>,
+    /// Global importance of the input fields ([`crate::explain::EXPLAIN_FILE`]); `None` in
+    /// artifacts made before it was recorded.
+    pub importance: Option<Importance>,
 }
 
 /// How a model's records become feature rows: the one pipeline of its kind, shared by training

@@ -32,10 +32,12 @@ use crate::artifact::{
 use crate::card;
 use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::{Engine, EnsembleSpec};
+use crate::explain::{Attribution, EXPLAIN_FILE, ExplainFile};
 use crate::gbdt::{self, Booster, Dataset, FeatureKind, Labels, Objective, Params};
 use crate::metrics::{RegressionMetrics, evaluate_regression};
 use crate::progress::Progress;
 use crate::training::TrainError;
+use crate::training::explain_file;
 
 /// Days of the test split by default: the last four weeks of the data.
 pub const DEFAULT_TEST_DAYS: u32 = 28;
@@ -250,6 +252,8 @@ pub struct SalesFitted {
     pub seconds: f64,
     /// Reference distributions of the training rows (drift monitoring).
     pub reference: Reference,
+    /// Covers and global importance, from the rows the trees were fitted on.
+    pub explain: ExplainFile,
 }
 
 /// Splits by date, fits the statistics on the training rows, encodes and trains on sales rows
@@ -315,6 +319,7 @@ pub fn fit_sales(
         })
         .collect();
     let reference = Reference::of_rows(&names, &roles, &spec, &engine, &train.rows);
+    let explain = explain_file(&spec, &train.rows, Attribution::sales(), true)?;
     drop((train, valid));
     let mut predictions = vec![0.0; test.units.len()];
     engine.predict_batch_parallel(&test.rows, &mut predictions);
@@ -336,6 +341,7 @@ pub fn fit_sales(
         diagnostics,
         seconds: start.elapsed().as_secs_f64(),
         reference,
+        explain,
     })
 }
 
@@ -407,6 +413,7 @@ pub fn train_sales(config: &SalesTrainConfig, progress: &dyn Progress) -> Result
         (artifact::MODEL_FILE, model_json),
         (artifact::FORECAST_FILE, fitted.stats_json.clone()),
         (REFERENCE_FILE, fitted.reference.to_json()),
+        (EXPLAIN_FILE, fitted.explain.to_json()),
     ];
     let card = card::sales::SalesCardInput::for_training(&manifest, &fitted);
     files.extend(card::sales::render(&card));

@@ -18,7 +18,8 @@ use crate::artifact::{
 };
 use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::Engine;
-use crate::import::ImportError;
+use crate::explain::{Attribution, ExplainFile};
+use crate::import::{ImportError, with_explain};
 use crate::onnx::{self, InputMapping, RawTask};
 
 /// What to import.
@@ -96,6 +97,8 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
     };
     let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
     let reference = Reference::of_rows(&names, &vec![Role::Input; names.len()], &imported.spec, &engine, &x);
+    let regression = kind == ModelKind::TabularRegressor;
+    let explain = ExplainFile::of_rows(&imported.spec, &x, Attribution::identity(names.clone()), regression);
     let scored = Scored::new(&engine, &x, labels, &outputs, unseen);
     let onnx_sha = artifact::sha256_hex(&onnx_bytes);
     let summary = &imported.summary;
@@ -137,7 +140,10 @@ pub fn import_tabular(config: &TabularImportConfig) -> Result<Manifest, ImportEr
     artifact::write_dir(
         &config.out,
         manifest,
-        &[(ONNX_FILE, onnx_bytes), (TABULAR_FILE, schema_json), (REFERENCE_FILE, reference.to_json())],
+        &with_explain(
+            vec![(ONNX_FILE, onnx_bytes), (TABULAR_FILE, schema_json), (REFERENCE_FILE, reference.to_json())],
+            explain,
+        ),
         config.replace,
     )?;
     Ok(Artifact::load(&config.out)?.manifest)

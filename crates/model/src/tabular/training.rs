@@ -17,9 +17,11 @@ use super::{ColumnKind, TABULAR_FILE, TabularSchema, number_text};
 use crate::artifact::{self, Artifact, ClassInfo, Manifest, ModelKind, Provenance, SplitRows, TrainingSummary};
 use crate::drift::{REFERENCE_FILE, Reference, Role};
 use crate::engine::{Engine, EnsembleSpec};
+use crate::explain::{Attribution, EXPLAIN_FILE, ExplainFile};
 use crate::gbdt::{self, Booster, Dataset, FeatureKind, Labels, Objective, Params};
 use crate::progress::Progress;
 use crate::training::TrainError;
+use crate::training::explain_file;
 
 /// Most classes of a classifier.
 pub const MAX_CLASSES: usize = 100;
@@ -278,6 +280,8 @@ pub struct TabularFitted {
     pub seconds: f64,
     /// Reference distributions of the training rows (drift monitoring).
     pub reference: Reference,
+    /// Covers and global importance, from the rows the trees were fitted on.
+    pub explain: ExplainFile,
 }
 
 /// Splits, fits the schema, encodes and trains on a table already read.
@@ -310,9 +314,11 @@ pub fn fit(
     )?;
     let early_stopping_rounds = booster.best_iteration;
     let refitted = train_rows.len() + valid_rows.len() < REFIT_BELOW_ROWS && booster.best_iteration > 0;
+    // The rows the kept trees were fitted on: their covers.
+    let mut fit_x = None;
     if refitted {
         // The rows already encoded, training then validation: nothing is read or encoded twice.
-        let all_x = [train_x.as_slice(), &valid_x].concat();
+        let all_x = fit_x.insert([train_x.as_slice(), &valid_x].concat());
         let all_y = labels_of(target, &[train_rows.as_slice(), &valid_rows].concat());
         let refit = Params { max_rounds: booster.best_iteration, early_stopping_rounds: usize::MAX, ..params.clone() };
         let labels = all_y.as_labels();
@@ -320,8 +326,8 @@ pub fn fit(
             &refit,
             &kinds,
             objective,
-            Dataset { rows: &all_x, labels },
-            Dataset { rows: &all_x, labels },
+            Dataset { rows: all_x, labels },
+            Dataset { rows: all_x, labels },
             progress,
         )?;
         booster.best_iteration = booster.rounds_run;
@@ -345,6 +351,9 @@ pub fn fit(
         }
         _ => None,
     });
+    let regression = matches!(target, Target::Values(_));
+    let explain =
+        explain_file(&spec, fit_x.as_deref().unwrap_or(&train_x), Attribution::identity(names.clone()), regression)?;
     let rows = SplitRows { train: train_rows.len(), validation: valid_rows.len(), test: test_rows.len(), dates: None };
     let fitted = TabularFitted {
         schema,
@@ -359,6 +368,7 @@ pub fn fit(
         objective,
         seconds: start.elapsed().as_secs_f64(),
         reference,
+        explain,
     };
     Ok((fitted, test_rows))
 }
@@ -473,6 +483,7 @@ pub fn train_tabular(config: &TabularTrainConfig, progress: &dyn Progress) -> Re
         (artifact::MODEL_FILE, model_json),
         (TABULAR_FILE, fitted.schema_json.clone()),
         (REFERENCE_FILE, fitted.reference.to_json()),
+        (EXPLAIN_FILE, fitted.explain.to_json()),
     ];
     files.push((crate::card::CARD_FILE, evaluation::card(&manifest, &fitted.schema, &scored).into_bytes()));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;

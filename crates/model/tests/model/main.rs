@@ -1,6 +1,7 @@
 //! Integration tests of retail-model (one test binary).
 
 mod artifact;
+mod explain;
 mod forecast;
 mod hostile;
 mod onnx;

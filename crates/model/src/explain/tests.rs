@@ -1,0 +1,160 @@
+//! TreeSHAP against brute-force Shapley values of the path-dependent value function, on trees
+//! with numeric, categorical and missing-value splits.
+
+use super::*;
+use crate::engine::{ENSEMBLE_FORMAT, Engine, NodeSpec, SplitTest, TreeSpec};
+
+fn node(feature: usize, test: SplitTest, left: i32, right: i32, missing_left: bool) -> NodeSpec {
+    NodeSpec { feature, test, left, right, missing_left }
+}
+
+/// Two classes, four features (feature 3 never split on), trees splitting twice on feature 0.
+fn spec() -> EnsembleSpec {
+    let t0 = TreeSpec {
+        class: 0,
+        nodes: vec![
+            node(0, SplitTest::Threshold(1.0), 1, 2, false),
+            node(1, SplitTest::Categories(vec![1, 3, 255]), -1, !1, true),
+            node(0, SplitTest::Threshold(4.0), !2, 3, true),
+            node(2, SplitTest::Threshold(0.5), !3, !4, false),
+        ],
+        leaves: vec![0.3, -1.2, 2.5, 0.7, -0.4],
+    };
+    let t1 = TreeSpec {
+        class: 1,
+        nodes: vec![node(2, SplitTest::Threshold(0.0), 1, !2, true), node(0, SplitTest::Threshold(2.0), -1, !1, false)],
+        leaves: vec![1.5, -0.5, 0.25],
+    };
+    let t2 = TreeSpec { class: 1, nodes: vec![], leaves: vec![0.125] };
+    EnsembleSpec {
+        format: ENSEMBLE_FORMAT.to_owned(),
+        n_features: 4,
+        classes: vec!["A".into(), "B".into()],
+        init_scores: vec![-0.2, 0.1],
+        trees: vec![t0, t1, t2],
+        output: Output::Softmax,
+    }
+}
+
+fn covers() -> Vec<Vec<f64>> {
+    vec![vec![10.0, 3.0, 7.0, 2.0, 5.0], vec![4.0, 9.0, 6.0], vec![19.0]]
+}
+
+/// E[tree(x) | x_S] with absent features following both children by cover.
+fn conditional(forest: &Forest, node: usize, row: &[f64], present: u32) -> f64 {
+    let n = &forest.nodes[node];
+    if n.is_leaf() {
+        return n.value;
+    }
+    if present >> n.feature & 1 == 1 {
+        let next = if forest.goes_left(n, row[n.feature]) { n.left } else { n.right };
+        return conditional(forest, next, row, present);
+    }
+    let (l, r) = (&forest.nodes[n.left], &forest.nodes[n.right]);
+    (l.cover * conditional(forest, n.left, row, present) + r.cover * conditional(forest, n.right, row, present))
+        / n.cover
+}
+
+fn factorial(n: usize) -> f64 {
+    (1..=n).map(|i| i as f64).product()
+}
+
+/// Shapley values of every feature for class `class` by enumerating coalitions.
+fn brute_force(spec: &EnsembleSpec, row: &[f64], class: usize) -> Vec<f64> {
+    let mut forest = Forest::of(spec);
+    forest.set_covers(&covers());
+    let m = spec.n_features;
+    let value = |s: u32| -> f64 {
+        forest.trees.iter().filter(|t| t.class == class).map(|t| conditional(&forest, t.root, row, s)).sum()
+    };
+    (0..m)
+        .map(|i| {
+            (0..1u32 << m)
+                .filter(|s| s >> i & 1 == 0)
+                .map(|s| {
+                    let k = s.count_ones() as usize;
+                    factorial(k) * factorial(m - k - 1) / factorial(m) * (value(s | 1 << i) - value(s))
+                })
+                .sum()
+        })
+        .collect()
+}
+
+fn rows() -> Vec<[f64; 4]> {
+    vec![
+        [0.5, 1.0, 0.2, 9.0],
+        [3.0, 2.0, 0.7, 0.0],
+        [5.0, f64::NAN, -1.0, 1.0],
+        [f64::NAN, 3.0, f64::NAN, 2.0],
+        [1.0, 300.0, 0.5, f64::NAN],
+        [4.0, -2.0, 1e9, 3.0],
+    ]
+}
+
+fn explainer() -> Explainer {
+    Explainer::new(&spec(), &covers(), Attribution::identity((0..4).map(|f| format!("f{f}")).collect()), false)
+        .expect("explainer")
+}
+
+#[test]
+fn contributions_equal_brute_force_shapley_values_including_missing_values() {
+    let explainer = explainer();
+    for row in rows() {
+        let e = explainer.explain(&row);
+        for class in 0..2 {
+            let expected = brute_force(&spec(), &row, class);
+            for (got, want) in e.of_output(class).iter().zip(&expected) {
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "row {row:?} class {class}: {:?} vs {expected:?}",
+                    e.of_output(class)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn base_plus_contributions_is_the_engines_margin() {
+    let explainer = explainer();
+    let engine = Engine::compile(&spec()).expect("compiles");
+    for row in rows() {
+        let e = explainer.explain(&row);
+        let mut margin = [0.0; 2];
+        engine.raw_scores(&row, &mut margin);
+        for (c, m) in margin.iter().enumerate() {
+            assert!((e.margin(c) - m).abs() < 1e-12, "row {row:?} class {c}: {} vs {m}", e.margin(c));
+        }
+    }
+}
+
+#[test]
+fn a_feature_no_split_uses_gets_exactly_zero() {
+    for row in rows() {
+        let e = explainer().explain(&row);
+        assert_eq!(e.of_output(0)[3], 0.0);
+        assert_eq!(e.of_output(1)[3], 0.0);
+    }
+}
+
+#[test]
+fn covers_must_fit_every_leaf() {
+    let attribution = || Attribution::identity((0..4).map(|f| format!("f{f}")).collect());
+    let mut short = covers();
+    short[1].pop();
+    let err = Explainer::new(&spec(), &short, attribution(), false).expect_err("short");
+    assert!(matches!(err, ExplainError::Covers(ref r) if r.contains("tree 1")), "{err}");
+    let mut zero = covers();
+    zero[0][2] = 0.0;
+    assert!(Explainer::new(&spec(), &zero, attribution(), false).is_err());
+}
+
+#[test]
+fn covers_from_rows_count_each_leaf_as_the_engine_routes() {
+    let flat: Vec<f64> = rows().concat();
+    let counts = file::leaf_covers(&spec(), &flat);
+    assert_eq!(counts.iter().map(|c| c.iter().sum::<f64>()).collect::<Vec<_>>(), vec![6.0; 3]);
+    // Row 2: feature 0 = 5 > 4, feature 2 = -1 <= 0.5: tree 0 leaf 3.
+    let forest = Forest::of(&spec());
+    assert_eq!(forest.leaf_of(0, &rows()[2]), 3);
+}

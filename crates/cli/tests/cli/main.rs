@@ -3,6 +3,7 @@
 mod auth;
 mod capture;
 mod default_model;
+mod drift;
 mod edge;
 mod explain;
 mod forecast;

@@ -31,6 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (the embedded default model unless MODEL_URI says otherwise).
+    #[command(after_help = serve::LOGGING_HELP)]
     Serve(Box<serve::ServeArgs>),
     /// Exit 0 when the local server is ready (for the image's HEALTHCHECK), else 1.
     Healthcheck(healthcheck::HealthcheckArgs),

@@ -7,6 +7,7 @@ mod edge;
 mod forecast;
 mod hostile_bodies;
 mod hostile_models;
+mod issue18;
 mod metrics_list;
 mod onnx;
 mod pipeline;

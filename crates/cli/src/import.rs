@@ -45,15 +45,16 @@ pub struct ImportOnnxArgs {
 }
 
 pub fn import_onnx(args: &ImportOnnxArgs) -> anyhow::Result<()> {
+    let replace = crate::output::check_dir(&args.out, args.force)?;
     let (Some(inputs), None) = (&args.inputs, &args.label) else {
-        return import_tabular(args);
+        return import_tabular(args, replace);
     };
     let config = ImportConfig {
         onnx: args.onnx.clone(),
         inputs: inputs.clone(),
         data: args.data.clone(),
         out: args.out.clone(),
-        replace: args.force,
+        replace,
         version: args.model_version.clone(),
         created_at: created_at(),
     };
@@ -65,7 +66,7 @@ pub fn import_onnx(args: &ImportOnnxArgs) -> anyhow::Result<()> {
 }
 
 /// `import-onnx --label`: a raw-vector tree ensemble becomes a tabular artifact.
-fn import_tabular(args: &ImportOnnxArgs) -> anyhow::Result<()> {
+fn import_tabular(args: &ImportOnnxArgs, replace: bool) -> anyhow::Result<()> {
     let label = args.label.clone().context("--label or --inputs is required")?;
     let config = TabularImportConfig {
         onnx: args.onnx.clone(),
@@ -76,7 +77,7 @@ fn import_tabular(args: &ImportOnnxArgs) -> anyhow::Result<()> {
             args.out.file_name().map_or_else(|| "tabular".to_owned(), |n| n.to_string_lossy().into_owned())
         }),
         out: args.out.clone(),
-        replace: args.force,
+        replace,
         version: args.model_version.clone(),
         created_at: created_at(),
     };

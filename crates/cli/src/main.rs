@@ -2,21 +2,32 @@
 //! library crates.
 
 mod auth;
+#[cfg(feature = "train")]
+mod bars;
 mod capture;
 mod drift_args;
+#[cfg(feature = "train")]
+mod evaluate;
 mod healthcheck;
 #[cfg(feature = "train")]
 mod import;
 mod models_config;
 #[cfg(feature = "train")]
+mod output;
+#[cfg(feature = "train")]
 mod predict;
 mod registry;
+mod report_error;
 mod serve;
+#[cfg(feature = "train")]
+mod summary;
 #[cfg(feature = "train")]
 mod tabular;
 mod telemetry;
 #[cfg(feature = "train")]
 mod train;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (the embedded default model unless MODEL_URI says otherwise).
+    #[command(after_help = serve::LOGGING_HELP)]
     Serve(Box<serve::ServeArgs>),
     /// Exit 0 when the local server is ready (for the image's HEALTHCHECK), else 1.
     Healthcheck(healthcheck::HealthcheckArgs),
@@ -50,10 +62,10 @@ enum Command {
     /// or a sales forecast from a sales CSV (detected from the header).
     #[cfg(feature = "train")]
     Train(Box<train::TrainArgs>),
-    /// Score an artifact on a labelled transaction CSV, or a forecast on a sales CSV; print
-    /// metrics as JSON.
+    /// Score an artifact on labelled data (transactions, sales, or a tabular model's CSV): a
+    /// summary on stderr, the metrics as JSON on stdout (or --json FILE).
     #[cfg(feature = "train")]
-    Evaluate(train::EvaluateArgs),
+    Evaluate(evaluate::EvaluateArgs),
     /// Offline batch scoring of a transaction CSV or a JSON-lines file of requests.
     #[cfg(feature = "train")]
     Predict(predict::PredictArgs),
@@ -63,10 +75,23 @@ enum Command {
     ImportOnnx(import::ImportOnnxArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log_writer = telemetry::init();
-    match cli.command {
+    let log_writer = telemetry::init();
+    let result = run(cli.command);
+    // Write buffered log lines before the error, so they come out in order.
+    drop(log_writer);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report_error::print(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => serve::serve(&args),
         Command::Healthcheck(args) => healthcheck::healthcheck(&args),
         Command::Openapi => serve::print_openapi(),
@@ -78,7 +103,7 @@ fn main() -> anyhow::Result<()> {
         #[cfg(feature = "train")]
         Command::Train(args) => train::train(&args),
         #[cfg(feature = "train")]
-        Command::Evaluate(args) => train::evaluate(&args),
+        Command::Evaluate(args) => evaluate::evaluate(&args),
         #[cfg(feature = "train")]
         Command::Predict(args) => predict::predict(&args),
         #[cfg(feature = "train")]

@@ -27,17 +27,22 @@ pub struct PredictArgs {
     /// Output file (default: stdout). CSV for CSV input, JSON lines for JSON lines.
     #[arg(long, env = "RETAIL_PREDICT_OUT")]
     out: Option<PathBuf>,
+    /// Replace `--out` if it exists.
+    #[arg(long, env = "RETAIL_FORCE")]
+    force: bool,
 }
 
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
+    if let Some(out) = &args.out {
+        crate::output::check_file(out, args.force)?;
+    }
     let artifact = match &args.model {
         Some(path) => Artifact::load(path).with_context(|| format!("cannot load model {}", path.display()))?,
         None => Artifact::embedded_default().context("cannot load the embedded default model")?,
     };
-    let mut out: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(BufWriter::new(
-            fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
+    let mut file = args.out.as_deref().map(crate::output::AtomicFile::create).transpose()?;
+    let mut out: Box<dyn Write + '_> = match &mut file {
+        Some(file) => Box::new(&mut file.writer),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let extension = args.input.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
@@ -47,6 +52,10 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         _ => bail!("{}: input must end in .csv (transactions) or .jsonl (one request per line)", args.input.display()),
     };
     out.flush().context("cannot write predictions")?;
+    drop(out);
+    if let Some(file) = file {
+        file.commit()?;
+    }
     if failed > 0 {
         bail!("{failed} input row(s) could not be scored; their errors are in the output");
     }

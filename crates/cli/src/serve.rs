@@ -15,6 +15,13 @@ use retail_model::forecast::FORECAST_MODEL_NAME;
 
 use crate::models_config::{self, Planned};
 
+/// What `serve --help` says about logging (read by [`crate::telemetry`], not flags).
+pub const LOGGING_HELP: &str = "Logging (environment only):
+  LOG_FORMAT=json|text  json: one JSON object per line, fields at the top level (containers);
+                        text (default): human lines, coloured only when stderr is a terminal
+  RUST_LOG=FILTER       level and targets, e.g. `info` (default), `debug`,
+                        `info,retail_server=debug`; S3 client retries show from `debug`";
+
 /// `retail-api serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {

@@ -5,14 +5,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use retail_model::artifact::Artifact;
+use retail_model::artifact::{Artifact, ModelMetrics};
 use retail_model::engine::MAX_DEPTH;
 use retail_model::tabular::data::Roles;
 use retail_model::tabular::evaluation::{self, score_file};
 use retail_model::tabular::split::{Shares, SplitBy};
 use retail_model::tabular::training::{self, Overrides, TabularTrainConfig, Task};
 
-use crate::train::{Bars, ObjectiveArg, TrainArgs, created_at, emit, written};
+use crate::evaluate::Outcome;
+use crate::train::{Bars, ObjectiveArg, TrainArgs, created_at, written};
 
 /// `retail-api train` flags of a tabular model (any CSV with a label column).
 #[derive(Debug, Args)]
@@ -68,8 +69,9 @@ fn seed_setting<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     }
 }
 
-/// Trains a tabular model from `train --label` flags.
-pub fn train(args: &TrainArgs, label: &str) -> anyhow::Result<()> {
+/// Trains a tabular model from `train --label` flags; `replace`: `--out` may be replaced (checked
+/// by the caller).
+pub fn train(args: &TrainArgs, label: &str, replace: bool) -> anyhow::Result<()> {
     let tabular = &args.tabular;
     let sales_only = [("--validation-days", args.validation_days.is_some()), ("--test-days", args.test_days.is_some())];
     if let Some((flag, _)) = sales_only.iter().find(|(_, given)| *given) {
@@ -131,7 +133,7 @@ pub fn train(args: &TrainArgs, label: &str) -> anyhow::Result<()> {
             lambda_l2: args.lambda_l2,
         },
         out: args.out.clone(),
-        replace: args.force,
+        replace,
         name: tabular.name.clone(),
         version: args.model_version.clone(),
         created_at: created_at(),
@@ -144,11 +146,10 @@ pub fn train(args: &TrainArgs, label: &str) -> anyhow::Result<()> {
 }
 
 /// `evaluate` of a tabular model on any labelled CSV with its columns.
-pub fn evaluate(artifact: &Artifact, data: &std::path::Path, report: Option<&std::path::Path>) -> anyhow::Result<()> {
+pub fn evaluate(artifact: &Artifact, data: &std::path::Path) -> anyhow::Result<Outcome> {
     let Some(schema) = artifact.tabular() else { bail!("not a tabular model") };
     let outputs: Vec<String> = artifact.manifest.classes.iter().map(|c| c.code.clone()).collect();
-    let scored = score_file(data, schema, &artifact.manifest.target, &outputs, &artifact.engine)
-        .with_context(|| format!("cannot evaluate on {}", data.display()))?;
+    let scored = score_file(data, schema, &artifact.manifest.target, &outputs, &artifact.engine)?;
     let metrics = scored.metrics();
     let unseen: serde_json::Map<String, serde_json::Value> = schema
         .columns
@@ -157,21 +158,19 @@ pub fn evaluate(artifact: &Artifact, data: &std::path::Path, report: Option<&std
         .filter(|(_, n)| **n > 0)
         .map(|(c, n)| (c.name.clone(), (*n).into()))
         .collect();
-    let result = serde_json::json!({
+    let json = serde_json::json!({
         "model": artifact.manifest.name,
         "version": artifact.manifest.version,
         "data": data,
         "metrics": metrics,
         "unseen_values": unseen,
     });
-    if let Some(dir) = report {
-        let mut manifest = artifact.manifest.clone();
-        manifest.metrics = metrics;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join(retail_model::card::CARD_FILE), evaluation::card(&manifest, schema, &scored))
-            .with_context(|| format!("cannot write {}", dir.display()))?;
-        std::fs::write(dir.join("metrics.json"), serde_json::to_vec_pretty(&result)?)
-            .with_context(|| format!("cannot write {}/metrics.json", dir.display()))?;
-    }
-    emit(&result)
+    let summary = match &metrics {
+        ModelMetrics::Classification(m) => crate::summary::classification(m, None, false),
+        ModelMetrics::Regression(r) => crate::summary::regression(r, None, false),
+    };
+    let mut manifest = artifact.manifest.clone();
+    manifest.metrics = metrics;
+    let card = vec![(retail_model::card::CARD_FILE, evaluation::card(&manifest, schema, &scored).into_bytes())];
+    Ok(Outcome { json, card, summary })
 }

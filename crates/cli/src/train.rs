@@ -1,24 +1,22 @@
 //! `gen-data`, `train` and `evaluate`: the model pipeline commands (cargo feature `train`).
 
 use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use retail_model::artifact::{Artifact, Manifest, ModelMetrics};
-use retail_model::card::sales::SalesCardInput;
-use retail_model::card::{self, CardInput};
+use retail_model::artifact::{Manifest, ModelMetrics};
 use retail_model::forecast::SALES_HEADER;
 use retail_model::forecast::calendar::parse_date;
-use retail_model::forecast::evaluation::evaluate_sales;
 use retail_model::forecast::training::{self as forecast_training, SalesTrainConfig};
 use retail_model::gbdt::{Objective, Params};
-use retail_model::progress::Progress;
 use retail_model::synth::sales::{self, SalesConfig};
 use retail_model::synth::{self, GenConfig};
 use retail_model::training::{self, TrainConfig};
+
+pub(crate) use crate::bars::Bars;
+use crate::output::{self, AtomicFile};
 
 /// What `gen-data` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +65,9 @@ pub struct GenDataArgs {
     /// sales row's expected units.
     #[arg(long, env = "RETAIL_TRUTH_OUT")]
     truth: Option<PathBuf>,
+    /// Replace `--out` and `--truth` if they exist.
+    #[arg(long, env = "RETAIL_FORCE")]
+    force: bool,
 }
 
 /// `retail-api train`.
@@ -145,67 +146,6 @@ pub enum ObjectiveArg {
     SquaredError,
 }
 
-/// `retail-api evaluate`.
-#[derive(Debug, Args)]
-pub struct EvaluateArgs {
-    /// Artifact directory or `.tar.gz`.
-    #[arg(long, env = "RETAIL_MODEL")]
-    model: PathBuf,
-    /// Labelled transaction CSV (a basket classifier), or sales CSV (a sales forecast: every row
-    /// is scored, so give it a later period than the training data).
-    #[arg(long, env = "RETAIL_DATA")]
-    data: PathBuf,
-    /// Truth sidecar of the data (adds the Bayes-optimal ceiling: the true class probabilities,
-    /// or the true mean units).
-    #[arg(long, env = "RETAIL_TRUTH")]
-    truth: Option<PathBuf>,
-    /// Write a model card (Markdown + SVG charts) of this evaluation into this directory.
-    #[arg(long, env = "RETAIL_REPORT")]
-    report: Option<PathBuf>,
-}
-
-/// Progress bars on stderr (hidden when stderr is not a terminal).
-pub(crate) struct Bars {
-    bar: ProgressBar,
-}
-
-impl Bars {
-    pub(crate) fn new() -> Self {
-        Self { bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()) }
-    }
-}
-
-impl Progress for Bars {
-    fn stage(&self, name: &str, total: u64) {
-        self.bar.reset();
-        self.bar.set_length(total);
-        let template = if name.starts_with("reading") {
-            "{prefix:>22} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}"
-        } else {
-            "{prefix:>22} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}"
-        };
-        if let Ok(style) = ProgressStyle::with_template(template) {
-            self.bar.set_style(style.progress_chars("=> "));
-        }
-        self.bar.set_prefix(name.to_owned());
-        tracing::info!(stage = name, total, "started");
-    }
-
-    fn advance(&self, n: u64) {
-        self.bar.inc(n);
-    }
-
-    fn message(&self, message: &str) {
-        self.bar.set_message(message.to_owned());
-    }
-}
-
-impl Drop for Bars {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
-    }
-}
-
 /// Prints a JSON document on stdout (the commands' machine-readable result).
 #[allow(clippy::print_stdout)]
 pub(crate) fn emit(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -213,37 +153,11 @@ pub(crate) fn emit(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A file written under a temporary name and renamed into place on success.
-struct AtomicFile {
-    tmp: PathBuf,
-    path: PathBuf,
-    writer: BufWriter<fs::File>,
-}
-
-impl AtomicFile {
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
-        let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-        let file = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        Ok(Self { tmp, path: path.to_owned(), writer: BufWriter::with_capacity(1 << 20, file) })
-    }
-
-    fn commit(mut self) -> anyhow::Result<()> {
-        self.writer.flush().with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.path.display()))?;
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        // Still there only when `commit` did not run: discard the partial file.
-        let _ = fs::remove_file(&self.tmp);
-    }
-}
-
 pub fn gen_data(args: &GenDataArgs) -> anyhow::Result<()> {
+    output::check_file(&args.out, args.force)?;
+    if let Some(truth) = &args.truth {
+        output::check_file(truth, args.force)?;
+    }
     match args.kind {
         DataKind::Baskets => gen_baskets(args),
         DataKind::Sales => gen_sales(args),
@@ -356,8 +270,9 @@ fn params(args: &TrainArgs, defaults: Params) -> anyhow::Result<Params> {
 }
 
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let replace = output::check_dir(&args.out, args.force)?;
     if let Some(label) = &args.tabular.label {
-        return crate::tabular::train(args, label);
+        return crate::tabular::train(args, label, replace);
     }
     let kind = args.kind.unwrap_or_else(|| detect_kind(&args.data));
     let (given, other, this): (&[(&str, bool)], &str, &str) = match kind {
@@ -381,16 +296,16 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         bail!("{flag} applies to {other} ({} is read as {this})", args.data.display());
     }
     let manifest = match kind {
-        DataKind::Baskets => train_baskets(args)?,
-        DataKind::Sales => train_sales(args)?,
+        DataKind::Baskets => train_baskets(args, replace)?,
+        DataKind::Sales => train_sales(args, replace)?,
         DataKind::Tabular => bail!("a tabular model needs --label COLUMN"),
     };
     written(&args.out, &manifest, "test_metrics")
 }
 
-fn train_baskets(args: &TrainArgs) -> anyhow::Result<Manifest> {
+fn train_baskets(args: &TrainArgs, replace: bool) -> anyhow::Result<Manifest> {
     let mut config = TrainConfig::new(args.data.clone(), args.out.clone(), created_at());
-    config.replace = args.force;
+    config.replace = replace;
     config.seed = args.seed;
     config.version.clone_from(&args.model_version);
     config.validation_share = args.validation_share.unwrap_or(config.validation_share);
@@ -400,9 +315,9 @@ fn train_baskets(args: &TrainArgs) -> anyhow::Result<Manifest> {
     training::train(&config, &progress).with_context(|| format!("training from {} failed", args.data.display()))
 }
 
-fn train_sales(args: &TrainArgs) -> anyhow::Result<Manifest> {
+fn train_sales(args: &TrainArgs, replace: bool) -> anyhow::Result<Manifest> {
     let mut config = SalesTrainConfig::new(args.data.clone(), args.out.clone(), created_at());
-    config.replace = args.force;
+    config.replace = replace;
     config.seed = args.seed;
     config.version.clone_from(&args.model_version);
     config.validation_days = args.validation_days.unwrap_or(config.validation_days);
@@ -436,40 +351,4 @@ pub(crate) fn written(out: &Path, manifest: &Manifest, metrics_key: &str) -> any
         ModelMetrics::Regression(r) => serde_json::to_value(r)?,
     };
     emit(&report)
-}
-
-pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let artifact =
-        Artifact::load(&args.model).with_context(|| format!("cannot load model {}", args.model.display()))?;
-    if artifact.tabular().is_some() {
-        if args.truth.is_some() {
-            bail!("--truth applies to basket and sales models");
-        }
-        return crate::tabular::evaluate(&artifact, &args.data, args.report.as_deref());
-    }
-    let progress = Bars::new();
-    let (report, evaluation) = match artifact.sales() {
-        None => {
-            let evaluation = training::evaluate(&artifact, &args.data, args.truth.as_deref(), &progress)?;
-            (
-                card::render(&CardInput::for_evaluation(&artifact.manifest, &evaluation)),
-                serde_json::to_value(&evaluation)?,
-            )
-        }
-        Some(stats) => {
-            let evaluation = evaluate_sales(&artifact, &args.data, args.truth.as_deref(), &progress)?;
-            let card = SalesCardInput::for_evaluation(&artifact.manifest, stats, &evaluation);
-            (card::sales::render(&card), serde_json::to_value(&evaluation)?)
-        }
-    };
-    drop(progress);
-    if let Some(dir) = &args.report {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, bytes) in report {
-            fs::write(dir.join(name), bytes).with_context(|| format!("cannot write {}", dir.join(name).display()))?;
-        }
-        fs::write(dir.join("metrics.json"), serde_json::to_vec_pretty(&evaluation)?)
-            .with_context(|| format!("cannot write {}/metrics.json", dir.display()))?;
-    }
-    emit(&evaluation)
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue;
+use crate::csv_lines::{BytesReader, Lines};
 use crate::features::{BasketRecord, N_CATEGORICAL, dominant_by_spend};
 use crate::progress::Progress;
 use crate::synth::HEADER;
@@ -176,8 +177,8 @@ impl Interner {
 
 /// A CSV reader over `bytes` and its header, after checking that every `required` column is
 /// present (extra columns are allowed).
-fn open_csv<'a>(bytes: &'a [u8], required: &[&str]) -> Result<(csv::Reader<&'a [u8]>, csv::ByteRecord), DataError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+fn open_csv<'a>(bytes: &'a [u8], required: &[&str]) -> Result<(BytesReader<'a>, csv::ByteRecord), DataError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(Lines::new(bytes));
     let header = reader.byte_headers().map_err(|e| DataError::Csv { line: 1, reason: e.to_string() })?.clone();
     let missing: Vec<String> =
         required.iter().filter(|h| !header.iter().any(|x| x == h.as_bytes())).map(|h| (*h).to_owned()).collect();
@@ -212,11 +213,11 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = reader.get_mut().line(e.position());
                 return Err(DataError::Csv { line, reason: e.to_string() });
             }
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = reader.get_mut().line(record.position());
         let field = |i: usize| record.get(i).unwrap_or_default();
         let spend = number(field(c_spend), line, "SPEND", 0.0)?;
         let quantity = number(field(c_quantity), line, "QUANTITY", f64::MIN_POSITIVE)?;
@@ -374,10 +375,12 @@ pub fn read_truth(path: &Path) -> Result<HashMap<String, [f64; 3]>, DataError> {
     let (mut reader, header) = open_csv(&bytes, &expected)?;
     let cols = expected.map(|name| column(&header, name));
     let mut truth = HashMap::new();
-    for record in reader.byte_records() {
-        let record =
-            record.map_err(|e| DataError::Csv { line: e.position().map_or(0, |p| p.line()), reason: e.to_string() })?;
-        let line = record.position().map_or(0, csv::Position::line);
+    let mut record = csv::ByteRecord::new();
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| DataError::Csv { line: reader.get_mut().line(e.position()), reason: e.to_string() })?
+    {
+        let line = reader.get_mut().line(record.position());
         let field = |i: usize| record.get(cols[i]).unwrap_or_default();
         let mut p = [0.0; 3];
         for (k, slot) in p.iter_mut().enumerate() {

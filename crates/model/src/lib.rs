@@ -20,6 +20,8 @@ pub mod time;
 #[cfg(feature = "train")]
 pub mod card;
 #[cfg(feature = "train")]
+pub mod csv_lines;
+#[cfg(feature = "train")]
 pub mod data;
 #[cfg(feature = "train")]
 pub mod gbdt;

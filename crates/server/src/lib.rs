@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod capture;
+mod credentials;
 mod docs;
 pub mod drift;
 pub mod edge;

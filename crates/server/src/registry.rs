@@ -168,7 +168,11 @@ impl Registry {
     /// One signed call of the SageMaker JSON protocol.
     async fn call(&self, operation: &'static str, body: &Value) -> Result<Value, RegistryError> {
         let http = |reason: String| RegistryError::Http { operation, reason };
-        let credential = self.credentials.get_credential().await.map_err(|e| http(format!("credentials: {e}")))?;
+        let credential = self
+            .credentials
+            .get_credential()
+            .await
+            .map_err(|e| http(format!("credentials: {}", crate::credentials::reason(&e))))?;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{}/", self.endpoint))

@@ -101,21 +101,33 @@ pub(crate) fn builder(bucket: &str) -> AmazonS3Builder {
     if let Some(region) = region.or(profile.region) {
         builder = builder.with_region(region);
     }
-    let env_has_credentials =
-        ["AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some());
-    if let (false, Some(key), Some(secret)) = (env_has_credentials, profile.access_key_id, profile.secret_access_key) {
-        builder = builder.with_access_key_id(key).with_secret_access_key(secret);
-        if let Some(token) = profile.session_token {
-            builder = builder.with_token(token);
+    let env_has_credentials = crate::credentials::env_has_credentials();
+    match (env_has_credentials, profile.access_key_id, profile.secret_access_key) {
+        (false, Some(key), Some(secret)) => {
+            builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+            if let Some(token) = profile.session_token {
+                builder = builder.with_token(token);
+            }
         }
+        // Only instance metadata is left: say which sources were tried when it fails too.
+        (false, _, _) => {
+            if let Ok(client) = builder.clone().build() {
+                let last = crate::credentials::LastResort::new(client.credentials().clone(), profile_name());
+                builder = builder.with_credentials(std::sync::Arc::new(last));
+            }
+        }
+        (true, _, _) => {}
     }
     let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(env_endpoint).unwrap_or_default();
     if endpoint.starts_with("http://") {
         builder = builder.with_allow_http(true);
     }
     builder
+}
+
+/// The profile of the shared AWS files: `AWS_PROFILE`, default `default`.
+fn profile_name() -> String {
+    std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned())
 }
 
 /// What the shared AWS files (`~/.aws/credentials`, `~/.aws/config`, or
@@ -140,8 +152,11 @@ impl Profile {
                 .and_then(|path| std::fs::read_to_string(path).ok())
                 .unwrap_or_default()
         };
-        let name = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned());
-        Self::parse(&name, &file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), &file("AWS_CONFIG_FILE", "config"))
+        Self::parse(
+            &profile_name(),
+            &file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            &file("AWS_CONFIG_FILE", "config"),
+        )
     }
 
     /// The profile `name` of an INI credentials file (`[name]`) and config file (`[profile name]`,
@@ -201,13 +216,14 @@ impl S3Source {
         Self::new(&url.bucket, &url.key)
     }
 
-    fn error(&self, reason: impl ToString) -> StoreError {
-        StoreError::S3 { bucket: self.bucket.clone(), key: self.key.clone(), reason: reason.to_string() }
+    fn error(&self, error: &object_store::Error) -> StoreError {
+        let reason = crate::credentials::reason(error);
+        StoreError::S3 { bucket: self.bucket.clone(), key: self.key.clone(), reason }
     }
 
     /// The object's ETag (changes whenever the object does).
     pub async fn etag(&self) -> Result<Option<String>, StoreError> {
-        let meta = self.store.head(&Path::from(self.key.as_str())).await.map_err(|e| self.error(e))?;
+        let meta = self.store.head(&Path::from(self.key.as_str())).await.map_err(|e| self.error(&e))?;
         Ok(meta.e_tag)
     }
 
@@ -219,13 +235,13 @@ impl S3Source {
     /// The object's content and ETag. Its size is checked before the body is read; the body
     /// cannot exceed it (the HTTP client holds it to the `Content-Length`), which is checked again.
     async fn get(&self, limit: u64) -> Result<(impl AsRef<[u8]> + Send + 'static, Option<String>), StoreError> {
-        let result = self.store.get(&Path::from(self.key.as_str())).await.map_err(|e| self.error(e))?;
+        let result = self.store.get(&Path::from(self.key.as_str())).await.map_err(|e| self.error(&e))?;
         let too_large = |size| StoreError::TooLarge { bucket: self.bucket.clone(), key: self.key.clone(), size, limit };
         if result.meta.size > limit {
             return Err(too_large(result.meta.size));
         }
         let etag = result.meta.e_tag.clone();
-        let bytes = result.bytes().await.map_err(|e| self.error(e))?;
+        let bytes = result.bytes().await.map_err(|e| self.error(&e))?;
         if bytes.len() as u64 > limit {
             return Err(too_large(bytes.len() as u64));
         }
@@ -234,7 +250,7 @@ impl S3Source {
 
     /// Writes the object.
     pub async fn put(&self, content: Vec<u8>) -> Result<(), StoreError> {
-        self.store.put(&Path::from(self.key.as_str()), content.into()).await.map(drop).map_err(|e| self.error(e))
+        self.store.put(&Path::from(self.key.as_str()), content.into()).await.map(drop).map_err(|e| self.error(&e))
     }
 
     /// Downloads (at most [`MAX_ARCHIVE_BYTES`]) and verifies the artifact; returns it with the

@@ -9,6 +9,7 @@ mod explain;
 mod forecast;
 mod hostile_bodies;
 mod hostile_models;
+mod issue18;
 mod metrics_list;
 mod onnx;
 mod pipeline;

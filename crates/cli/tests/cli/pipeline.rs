@@ -161,6 +161,8 @@ fn existing_output_needs_force_and_a_broken_model_is_named() {
     let p = |name: &str| tmp.path().join(name);
     run_json(bin().args(["gen-data", "--baskets", "3000", "--seed", "1", "--out"]).arg(p("d.csv")));
     fs::create_dir(p("m")).expect("mkdir");
+    // An empty directory may be trained into (issue 18); one with something in it needs --force.
+    fs::write(p("m/notes.txt"), "mine").expect("write");
     let out = run_fail(bin().args(["train", "--data"]).arg(p("d.csv")).arg("--out").arg(p("m")));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
     run_json(bin().args(["train", "--force", "--data"]).arg(p("d.csv")).arg("--out").arg(p("m")));

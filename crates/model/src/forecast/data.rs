@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{MAX_UNITS, SALES_HEADER, SalesColumns, SalesRecord, TRUTH_HEADER};
+use crate::csv_lines::{BytesReader, Lines};
 use crate::progress::Progress;
 
 /// Largest sales or truth file read, bytes.
@@ -100,8 +101,8 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, SalesDataError> {
 fn open_csv<'a, const N: usize>(
     bytes: &'a [u8],
     required: [&str; N],
-) -> Result<(csv::Reader<&'a [u8]>, [usize; N]), SalesDataError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(bytes);
+) -> Result<(BytesReader<'a>, [usize; N]), SalesDataError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(Lines::new(bytes));
     let header = reader.byte_headers().map_err(|e| SalesDataError::Csv { line: 1, reason: e.to_string() })?.clone();
     let find = |name: &str| header.iter().position(|h| h == name.as_bytes());
     let missing: Vec<String> = required.iter().filter(|h| find(h).is_none()).map(|h| (*h).to_owned()).collect();
@@ -113,7 +114,7 @@ fn open_csv<'a, const N: usize>(
 
 /// Reads the next record; `None` at the end of the data.
 fn next_record(
-    reader: &mut csv::Reader<&[u8]>,
+    reader: &mut BytesReader<'_>,
     record: &mut csv::ByteRecord,
     rows: usize,
 ) -> Result<Option<u64>, SalesDataError> {
@@ -121,10 +122,10 @@ fn next_record(
         Ok(true) => {}
         Ok(false) => return Ok(None),
         Err(e) => {
-            return Err(SalesDataError::Csv { line: e.position().map_or(0, |p| p.line()), reason: e.to_string() });
+            return Err(SalesDataError::Csv { line: reader.get_mut().line(e.position()), reason: e.to_string() });
         }
     }
-    let line = record.position().map_or(0, csv::Position::line);
+    let line = reader.get_mut().line(record.position());
     if rows >= MAX_SALES_ROWS {
         return Err(SalesDataError::TooManyRows { line, limit: MAX_SALES_ROWS });
     }

@@ -90,10 +90,21 @@ pub struct GenSummary {
     pub lines: u64,
     /// Customers in the population.
     pub customers: u64,
-    /// Baskets per label (`LA`, `MM`, `UM`, `XX`).
+    /// Baskets per label (`LA`, `MM`, `UM`, `XX`); written as an object keyed by label.
+    #[serde(serialize_with = "labelled_counts")]
     pub labels: [u64; 4],
     /// Mean of the largest true class probability over labelled baskets (expected Bayes accuracy).
     pub expected_bayes_accuracy: f64,
+}
+
+/// Serialises per-label counts as `{"LA": …, "MM": …, "UM": …, "XX": …}`.
+fn labelled_counts<S: serde::Serializer>(counts: &[u64; 4], serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(counts.len()))?;
+    for (label, count) in ["LA", "MM", "UM", "XX"].iter().zip(counts) {
+        map.serialize_entry(label, count)?;
+    }
+    map.end()
 }
 
 struct Customer {

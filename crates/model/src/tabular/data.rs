@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::csv_lines::Lines;
+
 use super::{Column, ColumnKind, MAX_CATEGORY_BYTES, MAX_COLUMNS, MAX_VOCABULARY, TabularSchema, Value, is_missing};
 
 /// Longest physical line of a CSV: 1 MiB.
@@ -318,8 +320,8 @@ pub fn parse_table(bytes: &[u8], roles: &Roles) -> Result<RawTable, TableError> 
     read_from(Source { inner: bytes, hasher: Sha256::new(), since_newline: 0, line: 0 }, roles)
 }
 
-fn csv_error(e: &csv::Error) -> TableError {
-    let line = e.position().map_or(0, csv::Position::line);
+/// A CSV error of the record on `line`.
+fn csv_error(e: &csv::Error, line: u64) -> TableError {
     let reason = match e.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
             format!("{len} fields, the header has {expected_len} (a ragged row)")
@@ -331,21 +333,23 @@ fn csv_error(e: &csv::Error) -> TableError {
 }
 
 fn read_from<R: Read>(source: Source<R>, roles: &Roles) -> Result<RawTable, TableError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(source);
-    let header: Vec<String> =
-        reader.headers().map_err(|e| csv_error(&e))?.iter().map(|h| h.trim().to_owned()).collect();
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(Lines::new(source));
+    let header: Vec<String> = match reader.headers() {
+        Ok(header) => header.iter().map(|h| h.trim().to_owned()).collect(),
+        Err(e) => return Err(csv_error(&e, 1)),
+    };
     let (mut builders, parts) = plan(&header, roles)?;
     let label = parts[builders.len() - 1 - roles.keep.len()];
     let mut record = csv::StringRecord::new();
     let mut rows = 0usize;
-    while reader.read_record(&mut record).map_err(|e| match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => TableError::Csv {
-            line: e.position().map_or(0, csv::Position::line),
-            reason: "is not valid UTF-8".to_owned(),
-        },
-        _ => csv_error(&e),
+    while reader.read_record(&mut record).map_err(|e| {
+        let line = reader.get_mut().line(e.position());
+        match e.kind() {
+            csv::ErrorKind::Utf8 { .. } => TableError::Csv { line, reason: "is not valid UTF-8".to_owned() },
+            _ => csv_error(&e, line),
+        }
     })? {
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = reader.get_mut().line(record.position());
         if is_missing(&record[label]) {
             return Err(field_error(line, &roles.label, &record[label], "is missing: every row needs a label"));
         }
@@ -357,7 +361,7 @@ fn read_from<R: Read>(source: Source<R>, roles: &Roles) -> Result<RawTable, Tabl
     if rows == 0 {
         return Err(TableError::Empty);
     }
-    let fingerprint = format!("sha256:{}", hex::encode(reader.into_inner().hasher.finalize()));
+    let fingerprint = format!("sha256:{}", hex::encode(reader.into_inner().into_inner().hasher.finalize()));
     finish(builders, roles, rows, fingerprint)
 }
 

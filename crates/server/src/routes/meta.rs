@@ -13,7 +13,7 @@ use crate::schema::VersionResponse;
 /// Build information, from the build environment (`GIT_COMMIT`, `GIT_BRANCH`, `BUILD_DATE`).
 pub fn build() -> VersionResponse {
     VersionResponse {
-        name: env!("CARGO_PKG_NAME"),
+        name: "retail-api",
         version: env!("CARGO_PKG_VERSION"),
         git_commit: option_env!("GIT_COMMIT").unwrap_or("unknown"),
         git_branch: option_env!("GIT_BRANCH").unwrap_or("unknown"),

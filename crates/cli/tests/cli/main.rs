@@ -9,7 +9,6 @@ mod explain;
 mod forecast;
 mod hostile_bodies;
 mod hostile_models;
-mod issue18;
 mod metrics_list;
 mod onnx;
 mod pipeline;
@@ -18,6 +17,7 @@ mod reload;
 mod s3;
 mod serve;
 mod tabular;
+mod usability;
 mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,4 +1,4 @@
-//! Issue 18, CLI section: output paths checked before any work and never overwritten without
+//! Everyday CLI use: output paths checked before any work and never overwritten without
 //! `--force`, a human `evaluate` summary, physical CSV line numbers, one line per error cause,
 //! `serve --help` and logging, AWS credential errors, and `/version` of a local build.
 

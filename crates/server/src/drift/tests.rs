@@ -26,6 +26,7 @@ fn reference() -> Reference {
             FeatureReference { name: "c".into(), histogram: categorical, range: None },
         ],
         prediction: Histogram::Categorical { codes: vec![0, 1], counts: vec![150, 150, 0] },
+        rules: Vec::new(),
     }
 }
 

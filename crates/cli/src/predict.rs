@@ -91,7 +91,7 @@ fn score_jsonl(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> 
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let answer = match scoring::score_one(artifact, &line) {
+        let answer = match scoring::score_one(artifact, &line, false) {
             Ok(prediction) => serde_json::to_value(prediction)?,
             Err(error) => {
                 failed += 1;

@@ -119,6 +119,9 @@ pub enum ScoreError {
         /// What the request holds.
         shape: &'static str,
     },
+    /// An explanation was asked of a model that cannot explain (its artifact has no covers).
+    #[error("{0}")]
+    Explain(retail_model::explain::ExplainError),
 }
 
 impl From<FieldErrors> for ScoreError {

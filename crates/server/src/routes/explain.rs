@@ -73,6 +73,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Explain {
     }
 }
 
+/// Whether the request's credential may have explanations (auth off, or it has the `explain`
+/// scope), as an extractor: v2 reads the request for explanations from the body.
+#[derive(Debug, Clone, Copy)]
+pub struct MayExplain(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for MayExplain {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<WithoutExplain>().is_none()))
+    }
+}
+
 /// A model's global importance: mean |contribution| of each input field over (a sample of) its
 /// training rows.
 #[derive(Debug, Serialize, ToSchema)]

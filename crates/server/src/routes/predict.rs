@@ -233,6 +233,7 @@ impl From<ScoreError> for ApiError {
             ScoreError::Invalid(errors) => Self::Invalid(errors),
             ScoreError::Cancelled => Self::Internal("scoring was cancelled".to_owned()),
             ScoreError::Explain(e) => Self::ExplanationUnavailable(e.to_string()),
+            ScoreError::ExplainNotAllowed => Self::InsufficientScope(crate::auth::Scope::Explain),
             wrong @ ScoreError::WrongModel { .. } => {
                 let mut errors = crate::scoring::FieldErrors::default();
                 errors.field("body", || wrong.to_string());

@@ -75,6 +75,36 @@ impl<'m> Explaining<'m> {
     }
 }
 
+/// Explanations of many rows as v2 tensors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContributionTensors {
+    /// Contributions, `[rows, outputs, fields]` row-major.
+    pub contributions: Vec<f64>,
+    /// Each row's base per output, `[rows, outputs]` (the same for every row).
+    pub base: Vec<f64>,
+    /// Outputs: a classifier's classes, or a regression's one.
+    pub outputs: usize,
+    /// The input fields, in the order of the last dimension.
+    pub fields: Arc<[String]>,
+    /// The space contributions are in.
+    pub space: Space,
+}
+
+impl Explaining<'_> {
+    /// Explanations of feature rows (row-major) as v2's `contributions` and `base` tensors.
+    pub fn tensors(&self, rows: &[f64], n_features: usize, cancel: &Cancel) -> Result<ContributionTensors, ScoreError> {
+        let explained = self.rows(rows, n_features, cancel)?;
+        let outputs = explained.first().map_or(0, |e| e.base.len());
+        let mut contributions = Vec::with_capacity(explained.len() * outputs * self.names.fields.len());
+        let mut base = Vec::with_capacity(explained.len() * outputs);
+        for e in &explained {
+            contributions.extend_from_slice(&e.contributions);
+            base.extend_from_slice(&e.base);
+        }
+        Ok(ContributionTensors { contributions, base, outputs, fields: self.names.fields.clone(), space: self.space() })
+    }
+}
+
 /// One record's explanation, as the answer's `explanation`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
@@ -145,7 +175,9 @@ impl Serialize for PerClass<'_> {
     }
 }
 
-/// What the OpenAPI document says `explanation` is.
+/// A prediction explained: its margin (a classifier's raw class scores, a regression's value in
+/// its link space) split into a base value and one contribution per input field (exact
+/// path-dependent TreeSHAP), base + Σ contributions = margin.
 #[derive(Debug, ToSchema)]
 #[schema(as = Explanation, example = json!({"space": "log_odds",
     "base": {"LA": -0.41, "MM": 0.37, "UM": 0.02},

@@ -36,7 +36,9 @@ pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, Record
 pub use cancel::{Cancel, CancelOnDrop};
 pub use csv::{CSV_COLUMNS, score_csv};
 pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
-pub use explain::{Explaining, Explanation, ExplanationBase, ExplanationContributions, ExplanationSchema};
+pub use explain::{
+    ContributionTensors, Explaining, Explanation, ExplanationBase, ExplanationContributions, ExplanationSchema,
+};
 use record::{Parsed, RecordSeed};
 pub use sales::SALES_FIELDS;
 use sales::forecast_response;

@@ -252,3 +252,61 @@ async fn issue17_explanations_need_the_explain_scope_predictions_do_not() {
     let (status, _, answer) = post_with_key(&s, "/predict?explain=false", PREDICT_ONLY, &seed()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
+
+/// A v2 request for the seed basket asking for `outputs`.
+fn v2_request(outputs: &[&str]) -> Value {
+    let mut request = super::v2_inputs(&[seed()]);
+    request["outputs"] = outputs.iter().map(|name| json!({"name": name})).collect();
+    request
+}
+
+const INFER: &str = "/v2/models/retail-price-sensitivity/infer";
+
+#[tokio::test]
+async fn issue17_v2_answers_a_contributions_tensor_with_its_field_order_and_base() {
+    let s = state();
+    let (status, answer) = post(&s, INFER, &v2_request(&["probabilities", "contributions"])).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let outputs = answer["outputs"].as_array().expect("outputs");
+    let names: Vec<&str> = outputs.iter().map(|o| o["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["probabilities", "contributions", "base"]);
+    let (contributions, base) = (&outputs[1], &outputs[2]);
+    assert_eq!(contributions["shape"], json!([1, 3, 8]));
+    assert_eq!(base["shape"], json!([1, 3]));
+    let fields = contributions["parameters"]["fields"].as_array().expect("fields");
+    assert_eq!(contributions["parameters"]["outputs"], json!(["LA", "MM", "UM"]));
+    let (_, explained) = post(&s, "/predict?explain=true", &seed()).await;
+    let data = contributions["data"].as_array().expect("data");
+    for (c, class) in ["LA", "MM", "UM"].iter().enumerate() {
+        assert_eq!(base["data"][c], explained["explanation"]["base"][class]);
+        for (f, field) in fields.iter().enumerate() {
+            let field = field.as_str().expect("field");
+            assert_eq!(
+                data[c * fields.len() + f],
+                explained["explanation"]["contributions"][class][field],
+                "{class} {field}"
+            );
+        }
+    }
+    let (status, plain) = post(&s, INFER, &super::v2_inputs(&[seed()])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(plain["outputs"].as_array().expect("outputs").len(), 2, "contributions only when asked for: {plain}");
+    let (_, metadata) = call(&s, "GET", "/v2/models/retail-price-sensitivity", None, Body::empty()).await;
+    assert_eq!(metadata["parameters"]["contribution_fields"], json!(fields));
+    assert!(metadata["outputs"].as_array().expect("outputs").iter().any(|o| o["name"] == "contributions"));
+}
+
+#[tokio::test]
+async fn issue17_v2_contributions_need_covers_and_the_explain_scope() {
+    let (status, answer) = post(&without_covers(), INFER, &v2_request(&["contributions"])).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"].as_str().expect("error").contains("explain.json"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = with_keys(&dir);
+    let (status, _, answer) = post_with_key(&s, INFER, PREDICT_ONLY, &v2_request(&["contributions"])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, _, _) = post_with_key(&s, INFER, PREDICT_ONLY, &v2_request(&["label"])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, answer) = post_with_key(&s, INFER, EXPLAINER, &v2_request(&["contributions"])).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}

@@ -167,8 +167,9 @@ struct PerClass<'a> {
 
 impl Serialize for PerClass<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.classes.len()))?;
-        for (c, class) in self.classes.iter().enumerate() {
+        let mut map = serializer.serialize_map(None)?;
+        // One entry per output the explanation has (a model has one output per class).
+        for (c, class) in self.classes.iter().enumerate().take(self.raw.base.len()) {
             map.serialize_entry(class, &Named { names: self.fields, values: self.raw.of_output(c) })?;
         }
         map.end()

@@ -30,6 +30,12 @@ pub struct PredictArgs {
     /// Replace `--out` if it exists.
     #[arg(long, env = "RETAIL_FORCE")]
     force: bool,
+    /// Explain each prediction (exact TreeSHAP, in log-odds): JSON lines get `explanation` as
+    /// `?explain=true` answers have it; CSV rows get `BASE_<class>` and `C_<class>_<field>`
+    /// columns (base + Σ contributions = the class score). Fails for a model without
+    /// `explain.json`.
+    #[arg(long, env = "RETAIL_PREDICT_EXPLAIN")]
+    explain: bool,
 }
 
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
@@ -40,6 +46,9 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         Some(path) => Artifact::load(path).with_context(|| format!("cannot load model {}", path.display()))?,
         None => Artifact::embedded_default().context("cannot load the embedded default model")?,
     };
+    if args.explain {
+        scoring::Explaining::of(&artifact).context("--explain")?;
+    }
     let mut file = args.out.as_deref().map(crate::output::AtomicFile::create).transpose()?;
     let mut out: Box<dyn Write + '_> = match &mut file {
         Some(file) => Box::new(&mut file.writer),
@@ -77,17 +86,46 @@ fn score_csv(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> an
         warnings.push(encoded.unseen.iter().map(|u| format!("{}={}", u.field, u.value)).collect::<Vec<_>>().join(";"));
     }
     let probabilities = scoring::probabilities(artifact, &rows, &Cancel::default())?;
-    writeln!(
-        out,
-        "BASKET_ID,PREDICTION,{},UNSEEN",
-        classes.iter().map(|c| format!("P_{c}")).collect::<Vec<_>>().join(",")
-    )?;
+    let explaining = args.explain.then(|| scoring::Explaining::of(artifact)).transpose()?;
+    let explained = match &explaining {
+        Some(e) => e.rows(&rows, N_FEATURES, &Cancel::default())?,
+        None => Vec::new(),
+    };
+    let p_columns: Vec<String> = classes.iter().map(|c| format!("P_{c}")).collect();
+    let explain_columns = explaining.as_ref().map(|e| explain_header(&classes, e.fields())).unwrap_or_default();
+    writeln!(out, "BASKET_ID,PREDICTION,{}{explain_columns},UNSEEN", p_columns.join(","))?;
     for (i, p) in probabilities.chunks(classes.len()).enumerate() {
         let best = classes[retail_model::metrics::argmax(p)];
         let p: Vec<String> = p.iter().map(f64::to_string).collect();
-        writeln!(out, "{},{best},{},{}", baskets.ids[i], p.join(","), warnings[i])?;
+        let explanation = explained.get(i).map(explain_cells).unwrap_or_default();
+        writeln!(out, "{},{best},{}{explanation},{}", baskets.ids[i], p.join(","), warnings[i])?;
     }
     Ok(0)
+}
+
+/// The explanation columns of the CSV header, each starting with a comma: per class
+/// `BASE_<class>` then `C_<class>_<field>` for each field.
+fn explain_header(classes: &[&str], fields: &[String]) -> String {
+    let mut header = String::new();
+    for class in classes {
+        header.push_str(&format!(",BASE_{class}"));
+        for field in fields {
+            header.push_str(&format!(",C_{class}_{field}"));
+        }
+    }
+    header
+}
+
+/// One row's explanation cells, in [`explain_header`]'s order, each starting with a comma.
+fn explain_cells(e: &retail_model::explain::Explanation) -> String {
+    let mut cells = String::new();
+    for (c, base) in e.base.iter().enumerate() {
+        cells.push_str(&format!(",{base}"));
+        for value in e.of_output(c) {
+            cells.push_str(&format!(",{value}"));
+        }
+    }
+    cells
 }
 
 /// One JSON line per input line: the prediction, or the error with the line number. Lines are
@@ -100,7 +138,7 @@ fn score_jsonl(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> 
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let answer = match scoring::score_one(artifact, &line) {
+        let answer = match scoring::score_one(artifact, &line, args.explain) {
             Ok(prediction) => serde_json::to_value(prediction)?,
             Err(error) => {
                 failed += 1;

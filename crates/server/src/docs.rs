@@ -32,8 +32,12 @@ pub fn scoring_errors() -> Vec<ApiError> {
         ApiError::Overloaded(512),
         ApiError::Timeout(10_000),
         ApiError::NotReady("no model loaded yet"),
+        ApiError::ExplanationUnavailable(NO_COVERS.to_owned()),
     ]
 }
+
+/// Why a model cannot explain, as the examples say it.
+const NO_COVERS: &str = "model has no node covers (explain.json), so it cannot explain predictions: the artifact has no explain.json; retrain or re-import it to explain";
 
 /// Errors of the routes that read the served model.
 pub fn model_errors() -> Vec<ApiError> {

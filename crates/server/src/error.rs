@@ -62,6 +62,10 @@ pub enum ApiError {
     /// The server is shutting down or has no model.
     #[error("not ready: {0}")]
     NotReady(&'static str),
+    /// An explanation or the global importance was asked of a model whose artifact has none
+    /// (no node covers in `explain.json`): why.
+    #[error("{0}")]
+    ExplanationUnavailable(String),
     /// A bug or an unexpected failure; the cause is logged.
     #[error("internal error")]
     Internal(String),
@@ -96,6 +100,9 @@ impl ApiError {
             Self::Unauthorized(_) => "no valid credential (Bearer token or X-API-Key)",
             Self::InsufficientScope(_) => "the credential lacks the scope this route needs",
             Self::NotReady(_) => "no model loaded yet, or shutting down",
+            Self::ExplanationUnavailable(_) => {
+                "the model cannot explain: its artifact has no explain.json (retrain or re-import it)"
+            }
             Self::Internal(_) => "an unexpected failure (logged)",
         }
     }
@@ -117,6 +124,7 @@ impl ApiError {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            Self::ExplanationUnavailable(_) => (StatusCode::CONFLICT, "explanation_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -293,7 +293,7 @@ struct ApiDoc;
 /// is public. `state` is absent when only the document is wanted.
 fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     use auth::Scope;
-    use routes::{health, meta, model, models, predict, sagemaker, v2};
+    use routes::{explain, health, meta, model, models, predict, sagemaker, v2};
     let config = state.map_or_else(ServerConfig::default, |s| s.config.clone());
     let admitted = |routes: OpenApiRouter<Arc<AppState>>, limit: usize| match state {
         Some(state) => routes
@@ -327,12 +327,14 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(model::info_alias))
         .routes(routes!(model::metrics))
         .routes(routes!(model::drift))
+        .routes(routes!(explain::importance))
         .routes(routes!(v2::model_metadata))
         .routes(routes!(v2::model_version_metadata));
     let named_model_routes = OpenApiRouter::new()
         .routes(routes!(model::model_info))
         .routes(routes!(model::model_metrics))
-        .routes(routes!(model::model_drift));
+        .routes(routes!(model::model_drift))
+        .routes(routes!(explain::model_importance));
     let model =
         docs::with_errors(model, &docs::model_errors()).merge(docs::with_errors(named_model_routes, &named_model));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

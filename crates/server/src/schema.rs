@@ -205,6 +205,10 @@ pub struct PredictionResponse {
     pub request_id: Option<String>,
     /// Category values scored as unseen, e.g. `STORE_REGION: unknown value "MARS"; scored as unseen`.
     pub warnings: Vec<String>,
+    /// With `?explain=true` only: the class scores explained per input field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::scoring::ExplanationSchema>)]
+    pub explanation: Option<crate::scoring::Explanation>,
 }
 
 /// A sales forecast: units expected to sell at that store, of that product, that day.
@@ -221,6 +225,10 @@ pub struct ForecastResponse {
     /// Ids without training history, scored with the defaults for an unseen store or product,
     /// e.g. `product_id: unknown value "4242"; scored as unseen`.
     pub warnings: Vec<String>,
+    /// With `?explain=true` only: the prediction explained per input field (in its link space).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::scoring::ExplanationSchema>)]
+    pub explanation: Option<crate::scoring::Explanation>,
 }
 
 /// Predictions of a batch, in request order.

@@ -82,3 +82,55 @@ fn contributions_equal_shaps_tree_path_dependent_values_for_lightgbm_and_scikit_
         eprintln!("{name}: {} rows, largest difference from shap {worst:e}", shap.len());
     }
 }
+
+/// Softmax of `margins`.
+fn softmax(margins: &[f64]) -> Vec<f64> {
+    let top = margins.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = margins.iter().map(|m| (m - top).exp()).sum();
+    margins.iter().map(|m| (m - top).exp() / total).collect()
+}
+
+#[test]
+fn issue17_predict_explain_writes_contribution_columns_and_explanations() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| tmp.path().join(name);
+    run_json(bin().args(["gen-data", "--baskets", "50", "--seed", "3", "--out"]).arg(p("d.csv")));
+    let out = bin().args(["predict", "--explain", "--input"]).arg(p("d.csv")).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = String::from_utf8(out.stdout).expect("utf8");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let fields = [
+        "SPEND",
+        "QUANTITY",
+        "PROD_CODE_20",
+        "PROD_CODE_30",
+        "BASKET_SIZE",
+        "BASKET_TYPE",
+        "STORE_REGION",
+        "STORE_FORMAT",
+    ];
+    let mut rows = 0;
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let number = |name: &str| cells[column(name)].parse::<f64>().expect("number");
+        let margins: Vec<f64> = ["LA", "MM", "UM"]
+            .iter()
+            .map(|c| number(&format!("BASE_{c}")) + fields.iter().map(|f| number(&format!("C_{c}_{f}"))).sum::<f64>())
+            .collect();
+        for (c, p) in ["LA", "MM", "UM"].iter().zip(softmax(&margins)) {
+            assert!((number(&format!("P_{c}")) - p).abs() < 1e-9, "{line}: P_{c}");
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 50);
+    let seed = r#"{"BASKET_SIZE":"M","BASKET_TYPE":"MIXED","STORE_REGION":"LONDON","STORE_FORMAT":"LS","SPEND":125.50,"QUANTITY":3,"PROD_CODE_20":"FOOD","PROD_CODE_30":"FRESH"}"#;
+    std::fs::write(p("r.jsonl"), seed).expect("write");
+    let out = bin().args(["predict", "--explain", "--input"]).arg(p("r.jsonl")).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json line");
+    assert_eq!(answer["explanation"]["space"], "log_odds", "{answer}");
+    let plain = bin().args(["predict", "--input"]).arg(p("r.jsonl")).output().expect("run");
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("explanation"));
+}

@@ -15,7 +15,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
-use super::{Auth, Failure, Principal, Scope, Verdict};
+use super::{Auth, Failure, Principal, Scope, Verdict, WithoutExplain};
 use crate::ApiError;
 
 /// Requires a credential carrying `scope` on every route of the group it is applied to.
@@ -71,11 +71,16 @@ fn deny(failure: Failure) -> Response {
 }
 
 /// Runs the inner service for an authorized request; the principal goes with the response (no
-/// handler reads it yet, so it is not put in the request: that would cost an allocation each).
-fn admit<S>(inner: &mut S, request: Request, principal: Principal) -> GuardFuture<S::Future>
+/// handler reads it, so it is not put in the request: that would cost an allocation each). A
+/// scoring request whose credential lacks `explain` is marked [`WithoutExplain`] (zero-sized), so
+/// its handler refuses an explanation.
+fn admit<S>(inner: &mut S, mut request: Request, principal: Principal, scope: Scope) -> GuardFuture<S::Future>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
+    if scope == Scope::Predict && !principal.scopes().contains(Scope::Explain) {
+        request.extensions_mut().insert(WithoutExplain);
+    }
     GuardFuture::Inner { inner: inner.call(request), principal: Some(principal) }
 }
 
@@ -95,7 +100,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         match self.auth.check(request.headers()) {
             Verdict::Allowed(principal) => match authorize(principal, self.scope) {
-                Some(principal) => admit(&mut self.inner, request, principal),
+                Some(principal) => admit(&mut self.inner, request, principal, self.scope),
                 None => GuardFuture::Done { response: Some(forbid(self.scope)) },
             },
             Verdict::Denied(failure) => GuardFuture::Done { response: Some(deny(failure)) },
@@ -109,7 +114,7 @@ where
                         let verdict = auth.check_after_refetch(request.headers()).await;
                         match verdict {
                             Verdict::Allowed(p) => match authorize(p, scope) {
-                                Some(principal) => admit(&mut inner, request, principal).await,
+                                Some(principal) => admit(&mut inner, request, principal, scope).await,
                                 None => Ok(forbid(scope)),
                             },
                             Verdict::Denied(failure) => Ok(deny(failure)),

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 
 pub use apikeys::{KeyFileError, check_line, hash_line};
 pub use layer::RequireScope;
-pub use scope::{Scope, Scopes};
+pub use scope::{Scope, Scopes, WithoutExplain};
 
 use crate::ApiError;
 

@@ -48,6 +48,11 @@ impl fmt::Display for Scope {
     }
 }
 
+/// Marks a request to a `predict` route whose credential lacks the `explain` scope: it may be
+/// scored but not explained. A zero-sized value, so marking allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WithoutExplain;
+
 /// A set of scopes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Scopes(u8);

@@ -56,6 +56,7 @@ fn info_of(slot: &ModelSlot) -> Result<Value, ApiError> {
         "input_schema": m.input_schema,
         "training": m.training,
         "provenance": m.provenance,
+        "explanations": super::explain::info(slot.name(), &model),
         "registry": model.package.as_ref().map(|p| json!({
             "group": p.group,
             "version": p.version,

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::edge::request_id::RequestId;
 use crate::routes::Scored;
+use crate::routes::explain::{Explain, ExplainParam};
 use crate::schema::{BatchRequest, BatchResponse, PredictAnswer, PredictRequest, TabularRequest};
 use crate::scoring::{self, BatchAnswers, Cancel, ErrorsMode, ScoreError};
 use crate::{ApiError, AppState, LoadedModel, ModelSlot};
@@ -27,6 +28,7 @@ const INLINE_BODY_BYTES: usize = 16 * 1024;
 /// `basket_items` shape), or a day of sales (`{"features": {...}}`). A body of another kind than
 /// the default model's is scored by the one loaded model of that kind.
 #[utoipa::path(post, path = "/predict", tag = "predict",
+    params(ExplainParam),
     request_body(content = PredictRequest, content_type = "application/json"),
     responses((status = 200, description = "the prediction: a basket's class and probabilities, or a forecast of units", body = PredictAnswer)))]
 pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
@@ -35,7 +37,7 @@ pub async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Re
 
 /// Scores one record with the model `name`.
 #[utoipa::path(post, path = "/models/{name}/predict", tag = "predict", operation_id = "model_predict",
-    params(("name" = String, Path, description = "a configured model (GET /models)")),
+    params(("name" = String, Path, description = "a configured model (GET /models)"), ExplainParam),
     request_body(content = PredictRequest, content_type = "application/json"),
     responses((status = 200, description = "the prediction: a basket's class and probabilities, or a forecast of units", body = PredictAnswer)))]
 pub async fn model_predict(
@@ -50,7 +52,7 @@ pub async fn model_predict(
 /// `{"features": {"col": v, …}}` by name, `null` a missing value; with the model `?model=`
 /// names, else the default model if it is tabular, else the one tabular model served.
 #[utoipa::path(post, path = "/predict-single", tag = "predict", operation_id = "predict_single",
-    params(ModelParam),
+    params(ModelParam, ExplainParam),
     request_body(content = TabularRequest, content_type = "application/json"),
     responses((status = 200, description = "the prediction: a class and its probabilities (tabular classifier) or a number (tabular regressor), with warnings for unseen categories and numbers outside the training range", body = PredictAnswer)))]
 pub async fn predict_single(
@@ -86,13 +88,15 @@ async fn predict_with(state: &Arc<AppState>, slot: Option<&ModelSlot>, request: 
     let id = crate::edge::request_id::id_of(parts.extensions.get());
     let limit = state.config.max_body_bytes;
     check_json(&parts.headers)?;
+    let explain = super::explain::asked(&parts.uri, &parts.extensions)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
     let model = slot.unwrap_or_else(|| state.models().for_body(&bytes)).serving()?;
-    let scored = if bytes.len() <= INLINE_BODY_BYTES {
-        answer_json(&model, &bytes, id)
+    // An explanation costs far more than scoring: off the runtime, under a scoring slot.
+    let scored = if bytes.len() <= INLINE_BODY_BYTES && !explain {
+        answer_json(&model, &bytes, id, false)
     } else {
         let (worker, id) = (model.clone(), id.to_owned());
-        off_the_runtime(state, move |_| answer_json(&worker, &bytes, &id)).await?
+        off_the_runtime(state, move |_| answer_json(&worker, &bytes, &id, explain)).await?
     };
     Ok(match scored {
         Ok(json) => with_scored(([(header::CONTENT_TYPE, JSON)], json), &model, 1),
@@ -103,58 +107,61 @@ async fn predict_with(state: &Arc<AppState>, slot: Option<&ModelSlot>, request: 
 /// `application/json`, as a header value.
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// Scores one body and writes its answer straight to JSON bytes.
-fn answer_json(model: &LoadedModel, body: &[u8], request_id: &str) -> Result<Vec<u8>, ScoreError> {
-    scoring::score_one(model, body).map(|answer| answer.with_request_id(request_id).to_json())
+/// Scores one body (explained when `explain`) and writes its answer straight to JSON bytes.
+fn answer_json(model: &LoadedModel, body: &[u8], request_id: &str, explain: bool) -> Result<Vec<u8>, ScoreError> {
+    scoring::score_one(model, body, explain).map(|answer| answer.with_request_id(request_id).to_json())
 }
 
 /// Scores many baskets in one call (up to the configured row limit), answers in request order.
 #[utoipa::path(post, path = "/predict/batch", tag = "predict",
     request_body(content = BatchRequest, content_type = "application/json"),
-    params(ErrorsParam),
+    params(ErrorsParam, ExplainParam),
     responses((status = 200, description = "one answer per record, in request order. By default any invalid record fails the batch (422, its fields listed as records[i].FIELD); with `errors=inline` (or `options.errors` in the body) each invalid record is answered in its place", body = BatchResponse)))]
 pub async fn batch(
     State(state): State<Arc<AppState>>,
     RequestId(id): RequestId,
+    Explain(explain): Explain,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    batch_with(&state, None, (id, uri, headers), body).await
+    batch_with(&state, None, (id, uri, headers, explain), body).await
 }
 
 /// Scores many records with the model `name` (as `/predict/batch` does with the default one).
 #[utoipa::path(post, path = "/models/{name}/predict/batch", tag = "predict", operation_id = "model_predict_batch",
-    params(("name" = String, Path, description = "a configured model (GET /models)"), ErrorsParam),
+    params(("name" = String, Path, description = "a configured model (GET /models)"), ErrorsParam, ExplainParam),
     request_body(content = BatchRequest, content_type = "application/json"),
     responses((status = 200, description = "one answer per record, in request order (see /predict/batch for `errors=inline`)", body = BatchResponse)))]
 pub async fn model_batch(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RequestId(id): RequestId,
+    Explain(explain): Explain,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    batch_with(&state, Some(state.models().named(&name)?), (id, uri, headers), body).await
+    batch_with(&state, Some(state.models().named(&name)?), (id, uri, headers, explain), body).await
 }
 
 /// Scores a batch with the model serving in `slot` (`None`: as for [`predict_with`]); `request`
-/// is the request id, URI and headers.
+/// is the request id, URI, headers and whether explanations were asked for.
 async fn batch_with(
     state: &Arc<AppState>,
     slot: Option<&ModelSlot>,
-    request: (String, Uri, HeaderMap),
+    request: (String, Uri, HeaderMap, bool),
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (id, uri, headers) = request;
+    let (id, uri, headers, explain) = request;
     check_json(&headers)?;
     let mode = errors_mode(&uri)?;
     let bytes = body_bytes(body, state.config.max_batch_body_bytes)?;
     let model = slot.unwrap_or_else(|| state.models().for_body(&bytes)).serving()?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
     let scored =
-        off_the_runtime(state, move |cancel| scoring::score_batch(&*worker, &bytes, (max_rows, mode), cancel)).await?;
+        off_the_runtime(state, move |cancel| scoring::score_batch(&*worker, &bytes, (max_rows, mode), explain, cancel))
+            .await?;
     Ok(batch_answer(&model, scored, id))
 }
 
@@ -182,16 +189,17 @@ pub fn errors_mode(uri: &Uri) -> Result<ErrorsMode, ApiError> {
 /// Scores many baskets (alias of `/predict/batch`).
 #[utoipa::path(post, path = "/batch-predict", tag = "predict",
     request_body(content = BatchRequest, content_type = "application/json"),
-    params(ErrorsParam),
+    params(ErrorsParam, ExplainParam),
     responses((status = 200, description = "one answer per record, in request order (see /predict/batch for `errors=inline`)", body = BatchResponse)))]
 pub async fn batch_alias(
     state: State<Arc<AppState>>,
     id: RequestId,
+    explain: Explain,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    batch(state, id, uri, headers, body).await
+    batch(state, id, explain, uri, headers, body).await
 }
 
 /// The JSON answer of a batch (`/predict/batch`, `/invocations`), with what it scored.
@@ -224,6 +232,8 @@ impl From<ScoreError> for ApiError {
             ScoreError::Malformed(message) | ScoreError::Request(message) => Self::MalformedJson(message),
             ScoreError::Invalid(errors) => Self::Invalid(errors),
             ScoreError::Cancelled => Self::Internal("scoring was cancelled".to_owned()),
+            ScoreError::Explain(e) => Self::ExplanationUnavailable(e.to_string()),
+            ScoreError::ExplainNotAllowed => Self::InsufficientScope(crate::auth::Scope::Explain),
             wrong @ ScoreError::WrongModel { .. } => {
                 let mut errors = crate::scoring::FieldErrors::default();
                 errors.field("body", || wrong.to_string());

@@ -15,13 +15,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::edge::request_id::RequestId;
+use crate::routes::explain::MayExplain;
 use crate::routes::predict::{check_json, off_the_runtime, with_scored};
 use crate::schema::{
     ErrorBody, V2InferRequest, V2InferResponse, V2Live, V2ModelMetadata, V2ModelReady, V2ModelReadyOrError, V2Ready,
     V2ServerMetadata,
 };
 use crate::scoring::v2::{INPUTS, Inference, SALES_INPUTS, tabular_inputs};
-use crate::scoring::{self, ScoreError};
+use crate::scoring::{self, ContributionTensors, ScoreError};
 use crate::{AppState, LoadedModel};
 use retail_model::artifact::Features;
 
@@ -103,13 +104,24 @@ fn metadata(model: &LoadedModel) -> Value {
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, m.classes.len()]},
         ])
     };
+    let mut outputs = outputs;
+    let mut parameters =
+        json!({"kind": m.kind.as_str(), "classes": m.classes.iter().map(|c| c.code.as_str()).collect::<Vec<_>>()});
+    if let (Ok(explainer), Some(list)) = (&model.artifact.explainer, outputs.as_array_mut()) {
+        let (n_out, n_fields) =
+            (if scoring::is_regression(&model.artifact) { 1 } else { m.classes.len() }, explainer.fields().len());
+        list.push(json!({"name": "contributions", "datatype": "FP64", "shape": [-1, n_out, n_fields]}));
+        list.push(json!({"name": "base", "datatype": "FP64", "shape": [-1, n_out]}));
+        parameters["contribution_fields"] = json!(explainer.fields());
+        parameters["contribution_space"] = json!(explainer.space().as_str());
+    }
     json!({
         "name": model.name.as_ref(),
         "versions": [m.version],
         "platform": "retail-gbdt",
         "inputs": inputs,
         "outputs": outputs,
-        "parameters": {"kind": m.kind.as_str(), "classes": m.classes.iter().map(|c| c.code.as_str()).collect::<Vec<_>>()},
+        "parameters": parameters,
     })
 }
 
@@ -172,37 +184,44 @@ pub async fn model_version_ready(
         {"name": "QUANTITY", "shape": [1], "datatype": "FP64", "data": [3]},
         {"name": "PROD_CODE_20", "shape": [1], "datatype": "BYTES", "data": ["FOOD"]},
         {"name": "PROD_CODE_30", "shape": [1], "datatype": "BYTES", "data": ["FRESH"]}]})),
-    responses((status = 200, description = "outputs label and probabilities", body = V2InferResponse), (status = 404, description = "unknown model", body = ErrorBody)))]
+    responses((status = 200, description = INFER_OUTPUTS, body = V2InferResponse), (status = 404, description = "unknown model", body = ErrorBody)))]
 pub async fn infer(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RequestId(id): RequestId,
+    MayExplain(may_explain): MayExplain,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, V2Error> {
     let model = resolve(&state, &name, None)?;
-    run_inference(&state, model, &headers, body, id).await
+    run_inference(&state, (model, may_explain), &headers, body, id).await
 }
+
+/// What an inference answers.
+const INFER_OUTPUTS: &str = "outputs label and probabilities (a classifier) or prediction (a regression); asked for by name, `contributions` (FP64 [N, outputs, fields]: each row's explanation, fields in the order of its `parameters.fields` and of /model/info's `explanations.fields`; needs the explain scope; 409 for a model without explain.json) and `base` (FP64 [N, outputs])";
 
 /// Inference on a version.
 #[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "inference protocol v2", params(("name" = String, Path, description = "model name"), ("version" = String, Path, description = "model version")),
     operation_id = "v2_infer_version",
     request_body(content = V2InferRequest, content_type = "application/json"),
-    responses((status = 200, description = "outputs label and probabilities", body = V2InferResponse), (status = 404, description = "unknown model or version", body = ErrorBody)))]
+    responses((status = 200, description = INFER_OUTPUTS, body = V2InferResponse), (status = 404, description = "unknown model or version", body = ErrorBody)))]
 pub async fn infer_version(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
     RequestId(id): RequestId,
+    MayExplain(may_explain): MayExplain,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, V2Error> {
     let model = resolve(&state, &name, Some(&version))?;
-    run_inference(&state, model, &headers, body, id).await
+    run_inference(&state, (model, may_explain), &headers, body, id).await
 }
 
+/// Scores a v2 request with `model` (`may_explain`: whether the credential may have the
+/// `contributions` output).
 async fn run_inference(
     state: &Arc<AppState>,
-    model: Arc<LoadedModel>,
+    (model, may_explain): (Arc<LoadedModel>, bool),
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     request_id: String,
@@ -211,23 +230,31 @@ async fn run_inference(
         .map_err(|_| V2Error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content type must be application/json".to_owned()))?;
     let body = body.map_err(|r| V2Error(r.status(), r.body_text()))?;
     let (worker, max_rows) = (model.clone(), state.config.max_batch_rows);
-    let inference = off_the_runtime(state, move |cancel| scoring::v2::infer(&*worker, &body, max_rows, cancel))
-        .await
-        .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let inference =
+        off_the_runtime(state, move |cancel| scoring::v2::infer(&*worker, &body, (max_rows, may_explain), cancel))
+            .await
+            .map_err(|e| V2Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(match inference {
         Ok(inference) => {
             let rows = inference.rows;
             with_scored(Json(answer(&model, &inference, &request_id)), &model, rows)
         }
-        Err(e) => with_scored(bad_request(message(e)), &model, 0),
+        Err(e) => with_scored(refusal(e), &model, 0),
     })
 }
 
-/// The protocol's message for a request that was not scored.
-fn message(e: ScoreError) -> String {
+/// The protocol's error for a request that was not scored: 403 for `contributions` without the
+/// `explain` scope (counted as an auth failure), 409 for them of a model that cannot explain,
+/// else 400.
+fn refusal(e: ScoreError) -> V2Error {
     match e {
-        ScoreError::Invalid(errors) => errors.summary(),
-        other => other.to_string(),
+        ScoreError::Invalid(errors) => bad_request(errors.summary()),
+        ScoreError::ExplainNotAllowed => {
+            crate::metrics::auth_failure("insufficient_scope");
+            V2Error(StatusCode::FORBIDDEN, e.to_string())
+        }
+        ScoreError::Explain(e) => V2Error(StatusCode::CONFLICT, e.to_string()),
+        other => bad_request(other.to_string()),
     }
 }
 
@@ -246,6 +273,8 @@ struct Output<'a> {
     name: &'static str,
     shape: Vec<usize>,
     datatype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<Value>,
     data: OutputData<'a>,
 }
 
@@ -256,25 +285,62 @@ enum OutputData<'a> {
     Numbers(&'a [f64]),
 }
 
+/// The `contributions` tensor (`[N, outputs, fields]`, its field and output names and space as
+/// `parameters`) and the `base` tensor (`[N, outputs]`).
+fn explanation_outputs<'a>(model: &LoadedModel, t: &'a ContributionTensors, n: usize) -> [Output<'a>; 2] {
+    let outputs: Vec<&str> = if scoring::is_regression(&model.artifact) {
+        vec!["prediction"]
+    } else {
+        model.artifact.manifest.classes.iter().map(|c| c.code.as_str()).collect()
+    };
+    let parameters = json!({"fields": t.fields, "outputs": outputs, "space": t.space.as_str()});
+    [
+        Output {
+            name: "contributions",
+            shape: vec![n, t.outputs, t.fields.len()],
+            datatype: "FP64",
+            parameters: Some(parameters),
+            data: OutputData::Numbers(&t.contributions),
+        },
+        Output {
+            name: "base",
+            shape: vec![n, t.outputs],
+            datatype: "FP64",
+            parameters: None,
+            data: OutputData::Numbers(&t.base),
+        },
+    ]
+}
+
 fn answer<'a>(model: &'a LoadedModel, inference: &'a Inference, request_id: &'a str) -> InferResponse<'a> {
     let m = &model.artifact.manifest;
     let n = inference.rows;
-    let mut outputs = Vec::with_capacity(2);
+    let mut outputs = Vec::with_capacity(4);
     if inference.outputs.prediction {
         let data = OutputData::Numbers(&inference.probabilities);
-        outputs.push(Output { name: "prediction", shape: vec![n], datatype: "FP64", data });
+        outputs.push(Output { name: "prediction", shape: vec![n], datatype: "FP64", parameters: None, data });
     }
     if inference.outputs.label {
         let labels = inference.classes.iter().map(|&c| m.classes.get(c).map_or("", |c| c.code.as_str())).collect();
-        outputs.push(Output { name: "label", shape: vec![n], datatype: "BYTES", data: OutputData::Labels(labels) });
+        outputs.push(Output {
+            name: "label",
+            shape: vec![n],
+            datatype: "BYTES",
+            parameters: None,
+            data: OutputData::Labels(labels),
+        });
     }
     if inference.outputs.probabilities {
         outputs.push(Output {
             name: "probabilities",
             shape: vec![n, m.classes.len()],
             datatype: "FP64",
+            parameters: None,
             data: OutputData::Numbers(&inference.probabilities),
         });
+    }
+    if let Some(t) = &inference.contributions {
+        outputs.extend(explanation_outputs(model, t, n));
     }
     InferResponse {
         model_name: &model.name,

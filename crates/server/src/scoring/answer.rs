@@ -10,6 +10,7 @@ use retail_model::artifact::{Artifact, ClassInfo};
 use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 
+use super::Explanation;
 use crate::schema::PredictionResponse;
 
 /// Most characters of an unknown value a warning quotes.
@@ -137,6 +138,8 @@ pub struct Answer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
     warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<Explanation>,
 }
 
 /// Class code → probability, as a JSON object in code order (the order of
@@ -165,6 +168,11 @@ impl<'a> Answer<'a> {
         Self { request_id: Some(request_id), ..self }
     }
 
+    /// The answer with the record's explanation (`None`: not asked for).
+    pub fn with_explanation(self, explanation: Option<Explanation>) -> Self {
+        Self { explanation, ..self }
+    }
+
     /// The answer as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
@@ -189,6 +197,7 @@ impl From<Answer<'_>> for PredictionResponse {
             model_version: a.model_version.to_owned(),
             request_id: a.request_id.map(str::to_owned),
             warnings: a.warnings,
+            explanation: a.explanation,
         }
     }
 }
@@ -204,6 +213,7 @@ pub fn answer<'a>(artifact: &'a Artifact, p: &[f64], warnings: Vec<String>) -> A
         model_version: &m.version,
         request_id: None,
         warnings,
+        explanation: None,
     }
 }
 

@@ -10,7 +10,7 @@ use super::answer::answer;
 use super::record::{Parsed, RecordSeed};
 use super::sales::forecast_response;
 use super::slot::{SlotVisitor, scalar_kinds};
-use super::{Cancel, Encoder, FieldErrors, Notes, Row, ScoreError, Scorer, is_regression};
+use super::{Cancel, Encoder, Explaining, FieldErrors, Notes, Row, ScoreError, Scorer, is_regression};
 use crate::schema::{ForecastResponse, PredictionResponse};
 
 /// Rows scored between two cancellation checks.
@@ -443,13 +443,23 @@ pub fn probabilities<M: Scorer + ?Sized>(model: &M, rows: &[f64], cancel: &Cance
 }
 
 /// Scores rows and builds their answers (counting each with the model), in request order, each
-/// invalid record answered in its place.
-pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cancel) -> Result<BatchAnswers, ScoreError> {
+/// invalid record answered in its place; each explained when `explaining`.
+pub(crate) fn answers<M: Scorer + ?Sized>(
+    model: &M,
+    batch: Rows,
+    explaining: Option<&Explaining<'_>>,
+    cancel: &Cancel,
+) -> Result<BatchAnswers, ScoreError> {
     let Rows { rows, notes, failed } = batch;
     let p = probabilities(model, &rows, cancel)?;
     let artifact = model.artifact();
-    let nc = artifact.engine.n_classes();
-    let mut features = rows.chunks(artifact.engine.n_features().max(1));
+    let (nc, nf) = (artifact.engine.n_classes(), artifact.engine.n_features().max(1));
+    let explained = match explaining {
+        Some(e) => e.rows(&rows, nf, cancel)?,
+        None => Vec::new(),
+    };
+    let mut explained = explained.into_iter().map(|raw| explaining.map(|e| e.wire(raw)));
+    let mut features = rows.chunks(nf);
     let regression = is_regression(artifact);
     let mut scored = p.chunks(nc);
     let mut failures = failed.into_iter().peekable();
@@ -470,10 +480,12 @@ pub(crate) fn answers<M: Scorer + ?Sized>(model: &M, batch: Rows, cancel: &Cance
         let fewer = || ScoreError::Request("fewer scores than records".to_owned());
         let (p, row) = scored.next().zip(features.next()).ok_or_else(fewer)?;
         let notes = super::noted(model, row, p, notes);
+        let explanation = explained.next().flatten();
         items.push(if regression {
-            BatchItem::Forecast(forecast_response(p[0], &artifact.manifest.version, notes.warnings()))
+            let answer = forecast_response(p[0], &artifact.manifest.version, notes.warnings());
+            BatchItem::Forecast(ForecastResponse { explanation, ..answer })
         } else {
-            BatchItem::Scored(answer(artifact, p, notes.warnings()).into())
+            BatchItem::Scored(answer(artifact, p, notes.warnings()).with_explanation(explanation).into())
         });
     }
     let failed = items.iter().filter(|item| matches!(item, BatchItem::Failed(_))).count();

@@ -76,7 +76,7 @@ pub fn score_csv<M: Scorer + ?Sized>(
             })?
         }
     };
-    answers(model, batch.finish(Ok(()), limits.1)?, cancel)
+    answers(model, batch.finish(Ok(()), limits.1)?, None, cancel)
 }
 
 /// Reads CSV rows of `columns` into a batch, skipping a first row `is_header` says is one;

@@ -119,6 +119,12 @@ pub enum ScoreError {
         /// What the request holds.
         shape: &'static str,
     },
+    /// An explanation was asked of a model that cannot explain (its artifact has no covers).
+    #[error("{0}")]
+    Explain(retail_model::explain::ExplainError),
+    /// An explanation was asked with a credential that lacks the `explain` scope.
+    #[error("the credential lacks the scope explain")]
+    ExplainNotAllowed,
 }
 
 impl From<FieldErrors> for ScoreError {

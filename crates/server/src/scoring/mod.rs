@@ -15,6 +15,7 @@ mod batch;
 mod cancel;
 mod csv;
 mod errors;
+mod explain;
 mod items;
 mod record;
 mod sales;
@@ -35,6 +36,9 @@ pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, Record
 pub use cancel::{Cancel, CancelOnDrop};
 pub use csv::{CSV_COLUMNS, score_csv};
 pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
+pub use explain::{
+    ContributionTensors, Explaining, Explanation, ExplanationBase, ExplanationContributions, ExplanationSchema,
+};
 use record::{Parsed, RecordSeed};
 pub use sales::SALES_FIELDS;
 use sales::forecast_response;
@@ -269,42 +273,50 @@ impl<'m> One<'m> {
 
 /// Scores one `/predict` body: for a basket classifier the flat record or the `basket_items`
 /// shape; for a sales forecast `{"features": {...}}` or the flat fields; for a tabular model
-/// `{"features": {...}}` by column name or `{"features": [...]}` in column order.
-pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8]) -> Result<One<'m>, ScoreError> {
+/// `{"features": {...}}` by column name or `{"features": [...]}` in column order. With
+/// `explain`, the answer carries the record's explanation ([`ScoreError::Explain`] when the
+/// model cannot explain).
+pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8], explain: bool) -> Result<One<'m>, ScoreError> {
     let artifact = model.artifact();
+    let explaining = explain.then(|| Explaining::of(artifact)).transpose()?;
     let mut row = match parse(body, RecordSeed { encoder: model.encoder(), batch: None }).map_err(malformed)? {
         Parsed::Record(row) => row?,
         Parsed::NotObject | Parsed::Batch => return Err(invalid("body", "must be a JSON object".to_owned())),
     };
+    let explanation = explaining.map(|e| e.one(row.features()));
     if is_regression(artifact) {
         let value = artifact.engine.predict_value(row.features());
         let notes = row.take_notes();
         let notes = noted(model, row.features(), &[value], notes);
-        return Ok(One::Forecast(forecast_response(value, &artifact.manifest.version, notes.warnings())));
+        let answer = forecast_response(value, &artifact.manifest.version, notes.warnings());
+        return Ok(One::Forecast(ForecastResponse { explanation, ..answer }));
     }
     let mut p = vec![0.0; artifact.engine.n_classes()];
     artifact.engine.predict_proba(row.features(), &mut p);
     let notes = row.take_notes();
     let notes = noted(model, row.features(), &p, notes);
-    Ok(One::Basket(answer(artifact, &p, notes.warnings())))
+    Ok(One::Basket(answer(artifact, &p, notes.warnings()).with_explanation(explanation)))
 }
 
 /// Scores a batch body, `{"records": [...]}` of at most `max_rows` records, in request order;
 /// every invalid field is listed as `records[i].FIELD` (or, with inline errors asked for by
 /// `mode` or by the body's `options.errors`, each invalid record is answered in its place).
+/// With `explain`, each answer carries its record's explanation.
 pub fn score_batch<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
     limits: (usize, ErrorsMode),
+    explain: bool,
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let (max_rows, mode) = limits;
+    let explaining = explain.then(|| Explaining::of(model.artifact())).transpose()?;
     let mut batch = Batch::new(model.encoder(), max_rows, cancel);
     let found = parse(body, BatchBodySeed { batch: &mut batch });
     if matches!(found, Ok(false)) {
         return Err(invalid("records", "is required".to_owned()));
     }
-    answers(model, batch.finish(found.map(|_| ()), mode)?, cancel)
+    answers(model, batch.finish(found.map(|_| ()), mode)?, explaining.as_ref(), cancel)
 }
 
 /// Scores a SageMaker `/invocations` JSON body: `{"records": [...]}`, a bare array of records,
@@ -322,7 +334,7 @@ pub fn score_invocations<M: Scorer + ?Sized>(
         Ok(Ok(())) => Ok(()),
         Err(e) => Err(e),
     };
-    answers(model, batch.finish(parsed, mode)?, cancel)
+    answers(model, batch.finish(parsed, mode)?, None, cancel)
 }
 
 #[cfg(test)]
@@ -340,16 +352,19 @@ mod tests {
         let cancel = Cancel::default();
         let body = format!("{{\"records\":[{SEED},{{\"SPEND\":-1}},{SEED}],\"options\":{{\"errors\":\"inline\"}}}}");
         for mode in [ALL, ErrorsMode::Inline] {
-            let answers = score_batch(&artifact, body.as_bytes(), (10, mode), &cancel).expect("scored");
+            let answers = score_batch(&artifact, body.as_bytes(), (10, mode), false, &cancel).expect("scored");
             assert_eq!(answers.failed, 1);
             assert!(
                 matches!(&answers.items[..], [BatchItem::Scored(_), BatchItem::Failed(f), BatchItem::Scored(_)] if f.index == 1 && f.total_errors == 8)
             );
         }
         let all = body.replace(",\"options\":{\"errors\":\"inline\"}", "");
-        assert!(matches!(score_batch(&artifact, all.as_bytes(), (10, ALL), &cancel), Err(ScoreError::Invalid(_))));
+        assert!(matches!(
+            score_batch(&artifact, all.as_bytes(), (10, ALL), false, &cancel),
+            Err(ScoreError::Invalid(_))
+        ));
         let bad = body.replace("\"inline\"", "\"some\"");
-        let e = score_batch(&artifact, bad.as_bytes(), (10, ALL), &cancel).expect_err("bad option");
+        let e = score_batch(&artifact, bad.as_bytes(), (10, ALL), false, &cancel).expect_err("bad option");
         assert_eq!(fields(e), ["options.errors: must be \"inline\" or \"all_or_nothing\", got \"some\""]);
         let csv = "M,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\nM,MIXED\nM,MIXED,LONDON,LS,-1,3,FOOD,FRESH\n";
         let answers = score_csv(&artifact, csv.as_bytes(), (10, ErrorsMode::Inline), &cancel).expect("scored");
@@ -372,23 +387,26 @@ mod tests {
         let cancel = Cancel::default();
         // What follows the third record is never read: not even its syntax error.
         let body = format!("{{\"records\":[{SEED},{SEED},{SEED},this is not JSON");
-        let e = score_batch(&artifact, body.as_bytes(), (2, ALL), &cancel).expect_err("too many");
+        let e = score_batch(&artifact, body.as_bytes(), (2, ALL), false, &cancel).expect_err("too many");
         assert_eq!(fields(e), ["records: must hold 1 to 2 records, got more than 2"]);
         let body = format!("{{\"records\":[{SEED},{SEED}]}}");
-        assert_eq!(score_batch(&artifact, body.as_bytes(), (2, ALL), &cancel).expect("scored").items.len(), 2);
+        assert_eq!(score_batch(&artifact, body.as_bytes(), (2, ALL), false, &cancel).expect("scored").items.len(), 2);
         cancel.cancel();
-        assert!(matches!(score_batch(&artifact, body.as_bytes(), (2, ALL), &cancel), Err(ScoreError::Cancelled)));
+        assert!(matches!(
+            score_batch(&artifact, body.as_bytes(), (2, ALL), false, &cancel),
+            Err(ScoreError::Cancelled)
+        ));
     }
 
     #[test]
     fn every_shape_of_records_reads_the_same() {
         let artifact = Artifact::embedded_default().expect("model");
         let cancel = Cancel::default();
-        let Ok(One::Basket(one)) = score_one(&artifact, SEED.as_bytes()) else { panic!("not a basket answer") };
+        let Ok(One::Basket(one)) = score_one(&artifact, SEED.as_bytes(), false) else { panic!("not a basket answer") };
         let one = PredictionResponse::from(one);
         let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
         let batches = [
-            score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), (10, ALL), &cancel),
+            score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), (10, ALL), false, &cancel),
             score_invocations(&artifact, format!("[{SEED}]").as_bytes(), (10, ALL), &cancel),
             score_invocations(&artifact, SEED.as_bytes(), (10, ALL), &cancel),
             score_csv(&artifact, csv.as_bytes(), (10, ALL), &cancel),

@@ -183,5 +183,11 @@ impl<'de> serde::de::Visitor<'de> for NestedVisitor {
 
 /// The answer of a regression (units expected, a tabular regressor's number), with its warnings.
 pub fn forecast_response(value: f64, model_version: &str, warnings: Vec<String>) -> ForecastResponse {
-    ForecastResponse { prediction: value, model_version: model_version.to_owned(), request_id: None, warnings }
+    ForecastResponse {
+        prediction: value,
+        model_version: model_version.to_owned(),
+        request_id: None,
+        warnings,
+        explanation: None,
+    }
 }

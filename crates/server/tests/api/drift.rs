@@ -171,7 +171,7 @@ async fn rows_of_one_predicted_class_show_prediction_drift() {
         .into_iter()
         .filter(|row| {
             let body = json!({"features": row}).to_string();
-            let Ok(one) = retail_server::scoring::score_one(&artifact, body.as_bytes()) else { return false };
+            let Ok(one) = retail_server::scoring::score_one(&artifact, body.as_bytes(), false) else { return false };
             serde_json::to_value(&one).expect("json")["prediction"] == code.as_str()
         })
         .collect();

@@ -15,12 +15,12 @@ use super::{call, fields, seed};
 
 const FORECAST: &str = "retail-sales-forecast";
 
-fn seed_forecast() -> Value {
+pub(super) fn seed_forecast() -> Value {
     json!({"features": {"store_id": 1, "product_id": 123, "date": "2024-01-01", "price": 29.99, "promotion": 0}})
 }
 
 /// Both embedded models, the basket classifier the default; or the forecast the default.
-fn both(default: &str) -> Arc<AppState> {
+pub(super) fn both(default: &str) -> Arc<AppState> {
     let configs = [(retail_model::MODEL_NAME, ModelKind::BasketClassifier), (FORECAST, ModelKind::SalesForecast)]
         .map(|(name, kind)| ModelConfig { name: name.to_owned(), source: ModelSource::Embedded(kind), poll: None });
     let models = Models::new(configs.to_vec(), Some(default)).expect("models");

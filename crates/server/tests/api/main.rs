@@ -1,6 +1,7 @@
 //! HTTP API tests through the router (`oneshot`), against the embedded default model.
 
 mod edge;
+mod explain;
 
 use std::sync::Arc;
 

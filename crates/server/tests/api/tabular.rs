@@ -325,3 +325,27 @@ async fn invocations_read_csv_rows_in_column_order() {
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(text.starts_with("prediction\n") && text.lines().count() == 3, "{text}");
 }
+
+#[tokio::test]
+async fn issue17_tabular_rows_are_explained_per_column() {
+    let s = state(&[classifier(), regressor()], None);
+    let (by_name, _) = row(json!(50), "Leeds", 20.0);
+    let (status, a) = post(&s, "/predict-single?model=churn&explain=true", &by_name).await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    let e = &a["explanation"];
+    let classes = a["probabilities"].as_object().expect("probabilities");
+    for class in classes.keys() {
+        let fields = e["contributions"][class].as_object().expect("per class");
+        let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["age", "city", "spend"], "{e}");
+    }
+    let features = json!({"features": {"age": 50, "city": "Leeds", "spend": 20}});
+    let (status, value) = post(&s, "/models/amount/predict?explain=true", &features).await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    let e = &value["explanation"];
+    assert_eq!(e["space"], "value", "{value}");
+    let sum: f64 = e["contributions"].as_object().expect("one map").values().filter_map(Value::as_f64).sum();
+    let prediction = value["prediction"].as_f64().expect("number");
+    assert!((e["base"].as_f64().expect("base") + sum - prediction).abs() < 1e-6, "{value}");
+}

@@ -17,7 +17,7 @@ use super::record::{FLAT_FIELDS, encode_flat};
 use super::sales::{RawSales, SALES_FIELDS};
 use super::slot::{Slot, SlotVisitor, scalar_kinds};
 use super::tabular::encode_slots;
-use super::{Cancel, Encoder, Row, ScoreError, Scorer, is_regression};
+use super::{Cancel, ContributionTensors, Encoder, Explaining, Row, ScoreError, Scorer, is_regression};
 
 /// Inputs a basket classifier takes, in the order of the seed's flat record, with their v2
 /// datatypes.
@@ -80,13 +80,16 @@ pub struct Inference {
     pub probabilities: Vec<f64>,
     /// The outputs to return.
     pub outputs: Outputs,
+    /// With the `contributions` output: each row's explanation.
+    pub contributions: Option<ContributionTensors>,
 }
 
-/// Scores a v2 inference request of at most `max_rows` rows.
+/// Scores a v2 inference request of at most `max_rows` rows; `may_explain`: whether its
+/// credential may have the `contributions` output ([`ScoreError::ExplainNotAllowed`] if it asks).
 pub fn infer<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
-    max_rows: usize,
+    (max_rows, may_explain): (usize, bool),
     cancel: &Cancel,
 ) -> Result<Inference, ScoreError> {
     let encoder = model.encoder();
@@ -113,9 +116,15 @@ pub fn infer<M: Scorer + ?Sized>(
     };
     let (rows, notes) = batch.finish(Ok(()), super::ErrorsMode::AllOrNothing)?.into_scored();
     let outputs = outputs.map_err(ScoreError::Request)?;
+    let explaining = match outputs.contributions {
+        true if !may_explain => return Err(ScoreError::ExplainNotAllowed),
+        true => Some(Explaining::of(model.artifact())?),
+        false => None,
+    };
     let probabilities = probabilities(model, &rows, cancel)?;
     let engine = &model.artifact().engine;
     let (nc, nf) = (engine.n_classes(), engine.n_features().max(1));
+    let contributions = explaining.map(|e| e.tensors(&rows, nf, cancel)).transpose()?;
     let classes = probabilities.chunks(nc).zip(rows.chunks(nf)).zip(notes).map(|((p, row), notes)| {
         super::noted(model, row, p, notes);
         argmax(p)
@@ -130,7 +139,7 @@ pub fn infer<M: Scorer + ?Sized>(
         Slot::Str(id) => Some(id.into_owned()),
         _ => None,
     };
-    Ok(Inference { id, rows: n, classes, probabilities, outputs })
+    Ok(Inference { id, rows: n, classes, probabilities, outputs, contributions })
 }
 
 /// Encodes `n` rows from the columns (in the model's row order) into the batch; a stop

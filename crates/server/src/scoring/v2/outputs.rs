@@ -1,5 +1,6 @@
 //! A v2 request's `outputs`: which of `label` and `probabilities` (a classifier's) or
-//! `prediction` (a forecast's) to return.
+//! `prediction` (a forecast's) to return, and whether `contributions` (any model's explanation,
+//! with its `base`).
 
 use std::fmt;
 
@@ -17,13 +18,15 @@ pub struct Outputs {
     pub probabilities: bool,
     /// `prediction`: each row's forecast.
     pub prediction: bool,
+    /// `contributions` (and `base`): each row's explanation. Never implied by naming no output.
+    pub contributions: bool,
 }
 
 impl Outputs {
     /// Every output of a classifier.
-    pub const CLASSIFIER: Self = Self { label: true, probabilities: true, prediction: false };
+    pub const CLASSIFIER: Self = Self { label: true, probabilities: true, prediction: false, contributions: false };
     /// Every output of a regression.
-    pub const REGRESSION: Self = Self { label: false, probabilities: false, prediction: true };
+    pub const REGRESSION: Self = Self { label: false, probabilities: false, prediction: true, contributions: false };
 
     /// These outputs if `all` (a model's every output) has each of them, else the first unknown.
     pub(super) fn within(self, all: Self) -> Result<Self, String> {
@@ -73,6 +76,7 @@ impl<'de> Visitor<'de> for OutputsSeed {
                 Slot::Str(n) if n == "label" => wanted.label = true,
                 Slot::Str(n) if n == "probabilities" => wanted.probabilities = true,
                 Slot::Str(n) if n == "prediction" => wanted.prediction = true,
+                Slot::Str(n) if n == "contributions" => wanted.contributions = true,
                 Slot::Str(n) => {
                     unknown.get_or_insert_with(|| quote(&n));
                 }
@@ -81,7 +85,9 @@ impl<'de> Visitor<'de> for OutputsSeed {
         }
         Ok(match unknown {
             _ if unnamed => Err("each output needs a name".to_owned()),
-            Some(name) => Err(format!("unknown output {name} (outputs are label and probabilities, or prediction)")),
+            Some(name) => Err(format!(
+                "unknown output {name} (outputs are label and probabilities, or prediction; and contributions)"
+            )),
             None => Ok(wanted),
         })
     }

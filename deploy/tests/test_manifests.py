@@ -91,16 +91,15 @@ def flag_default(help_text: str, flag: str) -> str:
 
 
 def accepted_settings() -> set[str]:
-    """Environment variables the binary reads: clap's `[env: NAME=]`, the `env::var("NAME")` reads
-    in its own crates, and RUST_LOG (tracing's EnvFilter::try_from_default_env, asserted below)."""
+    """Environment variables the binary reads: clap's `[env: NAME=]` and the `env::var("NAME")`
+    reads in its own crates (RUST_LOG among them: crates/cli/src/telemetry.rs)."""
     names = set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", serve_help()))  # `]`: hide_env_values
     for src in [*ROOT.glob("crates/cli/src/**/*.rs"), *ROOT.glob("crates/server/src/**/*.rs")]:
         names |= set(re.findall(r'env::var(?:_os)?\("([A-Z0-9_]+)"\)', src.read_text()))
-    telemetry = (ROOT / "crates/cli/src/telemetry.rs").read_text()
-    assert "EnvFilter::try_from_default_env" in telemetry, "telemetry no longer reads RUST_LOG"
+    assert {"RUST_LOG", "LOG_FORMAT"} <= names, "the binary no longer reads its logging settings"
     if not names & AUTH_SETTINGS:
         names |= AUTH_SETTINGS  # a binary from before issue 13: see AUTH_SETTINGS
-    return names | {"RUST_LOG"}
+    return names
 
 
 def openapi_paths() -> set[str]:

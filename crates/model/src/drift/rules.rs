@@ -86,23 +86,21 @@ fn search(roles: &[Role], rows: &[f64], max_visits: usize) -> Vec<Rule> {
         return Vec::new();
     }
     let stride = (pairs.len() * n).div_ceil(max_visits).max(1);
-    let all: Vec<&[f64]> = rows.chunks_exact(nf).collect();
-    let sample: Vec<&[f64]> = all.iter().step_by(stride).copied().collect();
     let min_rows = (MIN_ROWS_PER_CODE as usize).div_ceil(stride) as u64;
     pairs
         .into_iter()
         .filter_map(|(c, x)| {
-            let candidate = rule(c, x, &spans(c, x, &sample), min_rows)?;
+            let candidate = rule(c, x, &spans(c, x, rows.chunks_exact(nf).step_by(stride)), min_rows)?;
             if stride == 1 {
                 return Some(candidate);
             }
             // A pair the sample obeys, measured again on every row (few: most pairs fail above).
-            rule(c, x, &spans(c, x, &all), MIN_ROWS_PER_CODE)
+            rule(c, x, &spans(c, x, rows.chunks_exact(nf)), MIN_ROWS_PER_CODE)
         })
         .collect()
 }
 
-fn spans(c: usize, x: usize, rows: &[&[f64]]) -> Spans {
+fn spans<'r>(c: usize, x: usize, rows: impl Iterator<Item = &'r [f64]>) -> Spans {
     let mut spans = Spans::new();
     for row in rows {
         let (code, value) = (row[c], row[x]);

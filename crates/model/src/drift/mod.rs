@@ -400,3 +400,32 @@ mod tests {
         assert!((disjoint.js - 1.0).abs() < 1e-12, "{disjoint:?}");
     }
 }
+
+#[cfg(test)]
+mod rule_file_tests {
+    use super::*;
+
+    /// The shipped basket model's reference, with its one rule edited by `edit`.
+    fn edited(edit: impl Fn(&mut serde_json::Value)) -> Result<Reference, ReferenceError> {
+        let bytes = include_bytes!("../../../../models/default/reference.json");
+        let mut json: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+        edit(&mut json["rules"][0]);
+        Reference::from_json(&serde_json::to_vec(&json).expect("bytes"), crate::features::N_FEATURES)
+    }
+
+    #[test]
+    fn hostile_rules_are_refused_when_the_reference_loads() {
+        assert_eq!(edited(|_| ()).expect("the shipped reference").rules.len(), 1);
+        let hostile: [fn(&mut serde_json::Value); 5] = [
+            |r| r["category"] = 9.into(),
+            |r| r["number"] = 1_000_000.into(),
+            |r| r["bounds"] = serde_json::json!([15.0]),
+            |r| r["bounds"] = serde_json::json!([130.0, 15.0]),
+            |r| r["labels"] = serde_json::json!(["S"]),
+        ];
+        for edit in hostile {
+            let error = edited(edit).expect_err("refused");
+            assert!(error.0.contains("rule of features"), "{error}");
+        }
+    }
+}

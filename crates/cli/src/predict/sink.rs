@@ -1,0 +1,117 @@
+//! Writing `retail-api predict` results: CSV (`source,line,id,prediction,[P_class…],warnings,
+//! error`) or JSON lines (`source`, `line`, `id` for baskets of transaction lines, then the
+//! API's answer, or the error as `/invocations` lists it).
+
+use std::io::{self, Write};
+
+use retail_model::artifact::Artifact;
+use retail_server::scoring::{BatchItem, RecordError, is_regression};
+use serde_json::json;
+
+use super::chunks::{Item, Scored};
+use super::format::OutputFormat;
+
+/// Writes results in one format, counting the records not scored.
+pub(crate) struct Sink {
+    format: OutputFormat,
+    /// A classifier's class codes (empty for a regression).
+    classes: Vec<String>,
+    /// Records answered with an error.
+    pub(crate) failed: usize,
+    /// Records scored.
+    pub(crate) scored: usize,
+}
+
+impl Sink {
+    /// A sink for `artifact`'s answers.
+    pub(crate) fn new(format: OutputFormat, artifact: &Artifact) -> Self {
+        let classes = if is_regression(artifact) {
+            Vec::new()
+        } else {
+            artifact.manifest.classes.iter().map(|c| c.code.clone()).collect()
+        };
+        Self { format, classes, failed: 0, scored: 0 }
+    }
+
+    /// The CSV header (nothing for JSON lines).
+    pub(crate) fn header(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.format == OutputFormat::Jsonl {
+            return Ok(());
+        }
+        let probabilities: String = self.classes.iter().map(|c| format!(",P_{c}")).collect();
+        writeln!(out, "source,line,id,prediction{probabilities},warnings,error")
+    }
+
+    /// Writes the results of records of the input `source`.
+    pub(crate) fn write(&mut self, out: &mut dyn Write, source: &str, rows: &[Scored]) -> io::Result<()> {
+        let mut line = Vec::with_capacity(256);
+        for row in rows {
+            line.clear();
+            let failed = matches!(row.item, Item::Unreadable(_) | Item::Answer(BatchItem::Failed(_)));
+            self.failed += usize::from(failed);
+            self.scored += usize::from(!failed);
+            match self.format {
+                OutputFormat::Csv => self.csv_row(&mut line, source, row)?,
+                OutputFormat::Jsonl => {
+                    json_row(&mut line, source, row)?;
+                    line.push(b'\n');
+                }
+            }
+            out.write_all(&line)?;
+        }
+        Ok(())
+    }
+
+    fn csv_row(&self, line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
+        let none = || vec![String::new(); self.classes.len()];
+        let (prediction, probabilities, warnings, error) = match &row.item {
+            Item::Answer(BatchItem::Scored(p)) => {
+                let probabilities =
+                    self.classes.iter().map(|c| p.probabilities.get(c).map_or_else(String::new, f64::to_string));
+                (p.prediction.clone(), probabilities.collect(), p.warnings.join("; "), String::new())
+            }
+            Item::Answer(BatchItem::Forecast(f)) => {
+                (f.prediction.to_string(), none(), f.warnings.join("; "), String::new())
+            }
+            Item::Answer(BatchItem::Failed(e)) => (String::new(), none(), String::new(), field_errors(e)),
+            Item::Unreadable(e) => (String::new(), none(), String::new(), e.clone()),
+        };
+        let mut fields =
+            vec![source.to_owned(), row.line.to_string(), row.id.as_deref().unwrap_or_default().to_owned(), prediction];
+        fields.extend(probabilities);
+        fields.extend([warnings, error]);
+        let mut writer =
+            csv::WriterBuilder::new().has_headers(false).terminator(csv::Terminator::Any(b'\n')).from_writer(line);
+        writer.write_record(&fields).map_err(io::Error::other)?;
+        writer.flush()
+    }
+}
+
+/// A record's invalid fields in one cell: `FIELD: reason; …`, and how many more there were.
+fn field_errors(e: &RecordError) -> String {
+    let mut text = e.details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect::<Vec<_>>().join("; ");
+    if e.total_errors > e.details.len() {
+        text.push_str(&format!("; and {} more", e.total_errors - e.details.len()));
+    }
+    text
+}
+
+/// One JSON line: where the record came from, then its answer or error.
+fn json_row(line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
+    let mut head = json!({"source": source, "line": row.line});
+    if let Some(id) = &row.id {
+        head["id"] = json!(id);
+    }
+    let rest = match &row.item {
+        Item::Answer(BatchItem::Failed(e)) => {
+            json!({"error": e.error, "code": "invalid_input", "details": e.details, "total_errors": e.total_errors})
+        }
+        Item::Unreadable(e) => json!({"error": e, "code": "malformed_json"}),
+        Item::Answer(answer) => serde_json::to_value(answer)?,
+    };
+    if let (Some(head), serde_json::Value::Object(rest)) = (head.as_object_mut(), rest) {
+        head.extend(rest);
+    }
+    serde_json::to_writer(&mut *line, &head)?;
+    Ok(())
+}

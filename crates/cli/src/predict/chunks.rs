@@ -9,8 +9,6 @@ use std::io::BufRead;
 
 use anyhow::{Context, bail};
 use retail_model::artifact::{Artifact, Features};
-use retail_model::data;
-use retail_model::progress::Silent;
 use retail_server::scoring::{self, BatchItem, CSV_COLUMNS, Cancel, ErrorsMode, SALES_FIELDS};
 
 use super::format::{InputFormat, header_cells};
@@ -218,7 +216,21 @@ fn score_chunk(artifact: &Artifact, name: &str, body: &Body, chunk: Chunk) -> an
     Ok(all)
 }
 
+/// Transaction reading is left out of the serving build (the container image).
+#[cfg(not(feature = "train"))]
+fn score_transactions(
+    _: &Artifact,
+    (name, _): (&str, u64),
+    _: &[u8],
+    _: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    bail!(
+        "{name}: transaction lines need the full build of retail-api (this one serves); score flat rows or JSON lines"
+    )
+}
+
 /// Aggregates transaction lines per basket and scores the baskets as flat rows.
+#[cfg(feature = "train")]
 fn score_transactions(
     artifact: &Artifact,
     (name, skipped): (&str, u64),
@@ -231,7 +243,7 @@ fn score_transactions(
             artifact.kind().as_str()
         );
     }
-    let baskets = data::parse_unlabelled(bytes, &Silent).with_context(|| {
+    let baskets = retail_model::data::parse_unlabelled(bytes, &retail_model::progress::Silent).with_context(|| {
         format!(
             "cannot read {name}{}",
             if skipped > 0 { format!(" (after {skipped} blank lines)") } else { String::new() }

@@ -2,13 +2,12 @@
 //! else found from the input's extension and first line, or the output's extension.
 
 use clap::ValueEnum;
-use retail_model::data::SCORING_COLUMNS;
 
 /// What an input file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum InputFormat {
-    /// Transaction lines (the dunnhumby columns, `BASKET_ID` first among them), scored per basket;
-    /// the label is optional.
+    /// Transaction lines (the dunnhumby columns, `BASKET_ID` among them), scored per basket; the
+    /// label is optional (needs the full build: the serving image leaves transaction reading out).
     Transactions,
     /// CSV rows of the model's record columns: a basket's 8 flat-record fields, a sales
     /// forecast's `store_id,product_id,date,price,promotion`, a tabular model's columns.
@@ -50,15 +49,15 @@ impl OutputFormat {
 
 impl InputFormat {
     /// The format of the input `name` whose first line is `first`: JSON lines by extension or
-    /// a first line opening an object; transactions when the header has every column a basket
-    /// is read from; otherwise CSV rows of the model's fields.
+    /// a first line opening an object; transactions when the header has a `BASKET_ID` column;
+    /// otherwise CSV rows of the model's fields.
     pub(crate) fn detect(name: &str, first: &[u8]) -> Self {
         let lower = name.to_ascii_lowercase();
         if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || first.trim_ascii_start().starts_with(b"{") {
             return Self::Jsonl;
         }
         let header = header_cells(first);
-        if SCORING_COLUMNS.iter().all(|c| header.iter().any(|h| h == c)) { Self::Transactions } else { Self::Flat }
+        if header.iter().any(|h| h == "BASKET_ID") { Self::Transactions } else { Self::Flat }
     }
 
     /// The output format that fits this input when none is asked for.
@@ -76,7 +75,7 @@ pub(crate) fn header_cells(line: &[u8]) -> Vec<String> {
     text.trim_end_matches(['\r', '\n']).split(',').map(|c| c.trim().trim_matches('"').to_owned()).collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "train"))]
 mod tests {
     use super::*;
 
@@ -84,7 +83,7 @@ mod tests {
     fn formats_come_from_extension_or_header() {
         let dunnhumby = retail_model::synth::HEADER.join(",");
         assert_eq!(InputFormat::detect("x.csv", dunnhumby.as_bytes()), InputFormat::Transactions);
-        let unlabelled = SCORING_COLUMNS.join(",");
+        let unlabelled = retail_model::data::SCORING_COLUMNS.join(",");
         assert_eq!(InputFormat::detect("x", unlabelled.as_bytes()), InputFormat::Transactions);
         let flat = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30";
         assert_eq!(InputFormat::detect("x.csv", flat.as_bytes()), InputFormat::Flat);

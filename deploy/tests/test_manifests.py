@@ -456,8 +456,9 @@ class Manifests(unittest.TestCase):
         self.assertEqual(container["args"], ["predict", "--shard", "$(JOB_COMPLETION_INDEX)/$(BATCH_SHARDS)"])
         (index,) = [e for e in container["env"] if e["name"] == "JOB_COMPLETION_INDEX"]
         self.assertIn("job-completion-index", index["valueFrom"]["fieldRef"]["fieldPath"])
+        predict_help = run("predict", "--help")
         for name in ("RETAIL_PREDICT_INPUT", "RETAIL_PREDICT_OUT"):
-            self.assertIn(name, self.settings)
+            self.assertIn(f"[env: {name}", predict_help)
             self.assertTrue(config["data"][name].startswith("s3://"), name)
         _, server = self.servers(docs)[0]
         self.assertEqual(container["image"], server["image"])

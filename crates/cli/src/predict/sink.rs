@@ -96,22 +96,29 @@ fn field_errors(e: &RecordError) -> String {
     text
 }
 
-/// One JSON line: where the record came from, then its answer or error.
+/// One JSON line: where the record came from (first), then its answer or error.
 fn json_row(line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
-    let mut head = json!({"source": source, "line": row.line});
+    line.extend_from_slice(b"{\"source\":");
+    serde_json::to_writer(&mut *line, source)?;
+    line.extend_from_slice(format!(",\"line\":{}", row.line).as_bytes());
     if let Some(id) = &row.id {
-        head["id"] = json!(id);
+        line.extend_from_slice(b",\"id\":");
+        serde_json::to_writer(&mut *line, id)?;
     }
     let rest = match &row.item {
-        Item::Answer(BatchItem::Failed(e)) => {
-            json!({"error": e.error, "code": "invalid_input", "details": e.details, "total_errors": e.total_errors})
-        }
-        Item::Unreadable(e) => json!({"error": e, "code": "malformed_json"}),
-        Item::Answer(answer) => serde_json::to_value(answer)?,
+        Item::Answer(BatchItem::Failed(e)) => serde_json::to_vec(
+            &json!({"error": e.error, "code": "invalid_input", "details": e.details, "total_errors": e.total_errors}),
+        )?,
+        Item::Unreadable(e) => serde_json::to_vec(&json!({"error": e, "code": "malformed_json"}))?,
+        Item::Answer(answer) => serde_json::to_vec(answer)?,
     };
-    if let (Some(head), serde_json::Value::Object(rest)) = (head.as_object_mut(), rest) {
-        head.extend(rest);
+    // `rest` is an object: its members follow ours.
+    match rest.strip_prefix(b"{") {
+        Some(members) if members != b"}" => {
+            line.push(b',');
+            line.extend_from_slice(members);
+        }
+        _ => line.push(b'}'),
     }
-    serde_json::to_writer(&mut *line, &head)?;
     Ok(())
 }

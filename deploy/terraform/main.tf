@@ -49,8 +49,8 @@ locals {
   azs        = slice(data.aws_availability_zones.available.names, 0, 2)
 
   # The API's identity in the cluster (deploy/k8s/base): the only subject its IAM role trusts.
-  api_namespace         = "mlops"
-  api_service_account   = "retail-api-sa"
+  api_namespace       = "mlops"
+  api_service_account = "retail-api-sa"
   # The batch-scoring component's Jobs (deploy/k8s/components/batch-scoring/serviceaccount.yaml).
   batch_service_account = "retail-api-batch-sa"
 

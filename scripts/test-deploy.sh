@@ -75,7 +75,7 @@ write_variant() {
     done
   } >"target/k8s-variants/$name/kustomization.yaml"
 }
-write_variant eks-all eks-forecast servicemonitor monitoring nlb model-registry
+write_variant eks-all eks-forecast servicemonitor monitoring nlb model-registry batch-scoring
 write_variant eks-secret eks auth-secret
 write_variant eks-forecast-secret eks-forecast auth-secret
 declare -A variants=([local]=deploy/k8s/overlays/local [local-forecast]=deploy/k8s/overlays/local-forecast

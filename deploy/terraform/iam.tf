@@ -69,6 +69,64 @@ module "api_irsa" {
   }
 }
 
+# Batch scoring (the batch-scoring Kustomize component's Indexed Job): list and read the input
+# prefix, write (multipart) under the output prefix, with the model bucket's key. Nothing else.
+data "aws_iam_policy_document" "batch_scoring" {
+  statement {
+    sid       = "ReadBatchInput"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.model_bucket.s3_bucket_arn}/${var.batch_input_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListBatchInput"
+    actions   = ["s3:ListBucket"]
+    resources = [module.model_bucket.s3_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.batch_input_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteBatchOutput"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${module.model_bucket.s3_bucket_arn}/${var.batch_output_prefix}*"]
+  }
+
+  statement {
+    sid       = "UseModelBucketKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.models.arn]
+  }
+}
+
+resource "aws_iam_policy" "batch_scoring" {
+  name        = "${local.name}-batch-scoring"
+  description = "retail-api batch scoring Jobs: read the batch input prefix, write the batch output prefix"
+  policy      = data.aws_iam_policy_document.batch_scoring.json
+}
+
+module "batch_scoring_irsa" {
+  # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "~> 5.60"
+
+  role_name = "${local.name}-batch-scoring"
+  role_policy_arns = {
+    batch = aws_iam_policy.batch_scoring.arn
+  }
+
+  # Trust: only the token of system:serviceaccount:mlops:retail-api-batch-sa.
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["${local.api_namespace}:${local.batch_service_account}"]
+    }
+  }
+}
+
 module "lb_controller_irsa" {
   # checkov:skip=CKV_TF_1: Registry module pinned by version ("~>", house style); the registry serves versions, not commit hashes.
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"

@@ -51,6 +51,8 @@ locals {
   # The API's identity in the cluster (deploy/k8s/base): the only subject its IAM role trusts.
   api_namespace       = "mlops"
   api_service_account = "retail-api-sa"
+  # The batch-scoring component's Jobs (deploy/k8s/components/batch-scoring/serviceaccount.yaml).
+  batch_service_account = "retail-api-batch-sa"
 
   tags = merge(var.tags, {
     Project     = "retail-api"

@@ -91,6 +91,18 @@ variable "model_prefix" {
   default     = "models/"
 }
 
+variable "batch_input_prefix" {
+  description = "Key prefix in the model bucket that batch scoring Jobs read (deploy/k8s/components/batch-scoring)."
+  type        = string
+  default     = "batch/input/"
+}
+
+variable "batch_output_prefix" {
+  description = "Key prefix in the model bucket that batch scoring Jobs write their scores to."
+  type        = string
+  default     = "batch/output/"
+}
+
 variable "model_package_group" {
   description = "SageMaker Model Registry group the API may list and describe."
   type        = string

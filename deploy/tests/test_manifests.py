@@ -428,12 +428,43 @@ class Manifests(unittest.TestCase):
                     for kind in ("requests", "limits"):
                         need[f"{kind}.cpu"] += pods * cores(container["resources"][kind]["cpu"])
                         need[f"{kind}.memory"] += pods * mebibytes(container["resources"][kind]["memory"])
+                # Batch scoring Jobs run beside the APIs: all their pods at once.
+                for job in all_of(docs, "Job"):
+                    pods = int(job["spec"]["parallelism"])
+                    need["pods"] += pods
+                    for container in job["spec"]["template"]["spec"]["containers"]:
+                        for kind in ("requests", "limits"):
+                            need[f"{kind}.cpu"] += pods * cores(container["resources"][kind]["cpu"])
+                            need[f"{kind}.memory"] += pods * mebibytes(container["resources"][kind]["memory"])
                 (quota,) = all_of(docs, "ResourceQuota")
                 hard = quota["spec"]["hard"]
                 self.assertGreaterEqual(int(hard["pods"]), need["pods"])
                 for kind in ("requests", "limits"):
                     self.assertGreaterEqual(cores(hard[f"{kind}.cpu"]), need[f"{kind}.cpu"], f"{kind}.cpu")
                     self.assertGreaterEqual(mebibytes(hard[f"{kind}.memory"]), need[f"{kind}.memory"], f"{kind}.memory")
+
+    def test_batch_job_shards_by_completion_index_like_the_server_pods(self):
+        docs = self.variants["eks-all"]
+        job = one(docs, "Job", "retail-api-batch-scoring")
+        spec, pod = job["spec"], job["spec"]["template"]["spec"]
+        self.assertEqual(spec["completionMode"], "Indexed")
+        (config,) = [c for c in all_of(docs, "ConfigMap") if c["metadata"]["name"].startswith("retail-api-batch-scoring")]
+        shards = int(config["data"]["BATCH_SHARDS"])
+        self.assertEqual((spec["completions"], spec["parallelism"]), (shards, shards))
+        (container,) = pod["containers"]
+        self.assertEqual(container["args"], ["predict", "--shard", "$(JOB_COMPLETION_INDEX)/$(BATCH_SHARDS)"])
+        (index,) = [e for e in container["env"] if e["name"] == "JOB_COMPLETION_INDEX"]
+        self.assertIn("job-completion-index", index["valueFrom"]["fieldRef"]["fieldPath"])
+        predict_help = run("predict", "--help")
+        for name in ("RETAIL_PREDICT_INPUT", "RETAIL_PREDICT_OUT"):
+            self.assertIn(f"[env: {name}", predict_help)
+            self.assertTrue(config["data"][name].startswith("s3://"), name)
+        _, server = self.servers(docs)[0]
+        self.assertEqual(container["image"], server["image"])
+        self.assertEqual(container["securityContext"], server["securityContext"])
+        self.assertEqual(pod["securityContext"]["runAsUser"], CONTRACT["uid"])
+        account = one(docs, "ServiceAccount", pod["serviceAccountName"])
+        self.assertIn(":role/retail-api-batch-scoring", account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"])
 
     def test_eks_namespace_injects_alb_readiness_gates(self):
         # Without the label the controller injects no readiness gate, and a new pod is Ready

@@ -151,7 +151,7 @@ class Terraform(unittest.TestCase):
         roles = {n: m for n, m in self.modules.items() if "iam-role-for-service-accounts-eks" in m["source"]}
         self.assertEqual(set(roles), {
             "api_irsa", "lb_controller_irsa", "cluster_autoscaler_irsa", "cloudwatch_observability_irsa",
-            "external_secrets_irsa",
+            "external_secrets_irsa", "batch_scoring_irsa",
         })
         for name, module in roles.items():
             (provider,) = module["oidc_providers"].values()
@@ -183,6 +183,29 @@ class Terraform(unittest.TestCase):
         for resource in actions["sagemaker:DescribeModelPackage"]["resources"]:
             self.assertIn("${var.model_package_group}", resource)
         self.assertEqual(self.default("model_package_group"), "retail-price-sensitivity-models")
+
+    def test_batch_scoring_role_reads_its_input_and_writes_its_output_only(self):
+        component = ROOT / "deploy/k8s/components/batch-scoring/serviceaccount.yaml"
+        account = yaml.safe_load(component.read_text())
+        module = self.modules["batch_scoring_irsa"]
+        self.assertEqual(module["role_policy_arns"], {"batch": "${aws_iam_policy.batch_scoring.arn}"})
+        (provider,) = module["oidc_providers"].values()
+        self.assertEqual([self.resolve(s) for s in provider["namespace_service_accounts"]],
+                         [f"mlops:{account['metadata']['name']}"])
+        self.assertTrue(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/retail-api-batch-scoring"))
+        actions = {}
+        for statement in statements(self.tf, "batch_scoring"):
+            for action in statement["actions"]:
+                actions[unquote(action)] = [unquote(r) for r in statement["resources"]]
+        bucket = "${module.model_bucket.s3_bucket_arn}"
+        self.assertEqual(actions, {
+            "s3:GetObject": [f"{bucket}/${{var.batch_input_prefix}}*"],
+            "s3:ListBucket": [bucket],
+            "s3:PutObject": [f"{bucket}/${{var.batch_output_prefix}}*"],
+            "s3:AbortMultipartUpload": [f"{bucket}/${{var.batch_output_prefix}}*"],
+            "kms:Decrypt": ["${aws_kms_key.models.arn}"],
+            "kms:GenerateDataKey": ["${aws_kms_key.models.arn}"],
+        })
 
     def assert_private_bucket(self, name: str) -> dict:
         bucket = self.modules[name]

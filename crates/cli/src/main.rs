@@ -12,9 +12,7 @@ mod healthcheck;
 #[cfg(feature = "train")]
 mod import;
 mod models_config;
-#[cfg(feature = "train")]
 mod output;
-#[cfg(feature = "train")]
 mod predict;
 mod registry;
 mod report_error;
@@ -66,8 +64,8 @@ enum Command {
     /// summary on stderr, the metrics as JSON on stdout (or --json FILE).
     #[cfg(feature = "train")]
     Evaluate(evaluate::EvaluateArgs),
-    /// Offline batch scoring of a transaction CSV or a JSON-lines file of requests.
-    #[cfg(feature = "train")]
+    /// Offline batch scoring of local files or S3 objects: transaction lines, CSV rows of the
+    /// model's fields, or JSON lines of requests (also in the serving build, for batch Jobs).
     Predict(predict::PredictArgs),
     /// Turn an ONNX tree-ensemble classifier (scikit-learn, XGBoost, LightGBM via skl2onnx /
     /// onnxmltools) into an artifact directory served by the native engine.
@@ -104,7 +102,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Train(args) => train::train(&args),
         #[cfg(feature = "train")]
         Command::Evaluate(args) => evaluate::evaluate(&args),
-        #[cfg(feature = "train")]
         Command::Predict(args) => predict::predict(&args),
         #[cfg(feature = "train")]
         Command::ImportOnnx(args) => import::import_onnx(&args),

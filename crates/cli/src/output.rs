@@ -36,6 +36,7 @@ pub(crate) fn check_file(path: &Path, force: bool) -> anyhow::Result<()> {
 /// Checks that the directory `path` may be written: it does not exist or is empty, unless
 /// `force`. Returns whether the writer must replace what is there (an empty directory or
 /// `--force`).
+#[cfg(feature = "train")]
 pub(crate) fn check_dir(path: &Path, force: bool) -> anyhow::Result<bool> {
     match fs::metadata(path) {
         Ok(meta) if !meta.is_dir() => bail!("{} exists and is not a directory", path.display()),
@@ -79,7 +80,7 @@ impl Drop for AtomicFile {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "train"))]
 mod tests {
     use super::*;
 

@@ -1,47 +1,121 @@
-//! `retail-api predict`: offline batch scoring with an artifact. Transaction CSVs are scored per
-//! basket; JSONL files hold one `/predict` body per line (flat record or `basket_items`).
+//! `retail-api predict`: offline batch scoring with an artifact, of local files or S3 objects.
+//! Inputs are transaction lines (scored per basket), CSV rows of the model's record fields, or
+//! JSON lines of `/predict` bodies ([`format`]); each chunk of records is scored by the server's
+//! scoring module ([`chunks`]); results go out as CSV or JSON lines ([`sink`]) to stdout, a file,
+//! an object, or one output per input under a folder or prefix ([`location`]).
 
-use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+mod chunks;
+mod format;
+mod location;
+mod s3;
+mod sink;
+
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use retail_model::artifact::Artifact;
-use retail_model::data;
-use retail_model::features::N_FEATURES;
-use retail_model::progress::Silent;
-use retail_server::scoring::{self, Cancel, ScoreError};
-use serde_json::json;
+use retail_server::scoring;
+
+use format::{InputFormat, OutputFormat};
+use location::{Clients, Input, Location, Output, Shard};
+use sink::Sink;
 
 /// `retail-api predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
     /// Model: an artifact directory or `.tar.gz` (default: the embedded model).
     #[arg(long, env = "RETAIL_MODEL")]
-    model: Option<PathBuf>,
-    /// Input: a transaction CSV (`.csv`, scored per basket) or JSON lines (`.jsonl`, one
-    /// `/predict` body per line).
+    model: Option<std::path::PathBuf>,
+    /// Input: a file, a directory (its files), `s3://bucket/key`, or `s3://bucket/prefix/` (every
+    /// object under it). Transaction lines, CSV rows of the model's fields, or JSON lines.
     #[arg(long, env = "RETAIL_PREDICT_INPUT")]
-    input: PathBuf,
-    /// Output file (default: stdout). CSV for CSV input, JSON lines for JSON lines.
+    input: String,
+    /// Input format (default: from the extension and the first line).
+    #[arg(long, value_enum, env = "RETAIL_PREDICT_FORMAT")]
+    format: Option<InputFormat>,
+    /// Output (default: stdout): a file or `s3://bucket/key`, or a folder (`dir/`,
+    /// `s3://bucket/prefix/`) for one output per input file, named after it.
     #[arg(long, env = "RETAIL_PREDICT_OUT")]
-    out: Option<PathBuf>,
-    /// Replace `--out` if it exists.
+    out: Option<String>,
+    /// Output format (default: from `--out`'s extension, else CSV for CSV input and JSON lines for
+    /// JSON lines).
+    #[arg(long, value_enum, env = "RETAIL_PREDICT_OUTPUT_FORMAT")]
+    output_format: Option<OutputFormat>,
+    /// Score only shard i of N (0-based): the i-th of every N input files in sorted order, so N
+    /// processes with i = 0…N-1 together score every file once (`JOB_COMPLETION_INDEX/N`).
+    #[arg(long, value_name = "i/N", env = "RETAIL_PREDICT_SHARD")]
+    shard: Option<Shard>,
+    /// Replace `--out` if it exists (local files; S3 objects are always replaced).
     #[arg(long, env = "RETAIL_FORCE")]
     force: bool,
-    /// Explain each prediction (exact TreeSHAP, in log-odds): JSON lines get `explanation` as
-    /// `?explain=true` answers have it; CSV rows get `BASE_<class>` and `C_<class>_<field>`
-    /// columns (base + Σ contributions = the class score). Fails for a model without
-    /// `explain.json`.
+    /// Explain each prediction (exact TreeSHAP, in the model's margin space): JSON lines get
+    /// `explanation` as `?explain=true` answers have it; CSV rows get `BASE_<class>` and
+    /// `C_<class>_<field>` columns (`BASE` and `C_<field>` for a regression), base + Σ
+    /// contributions = the margin. Fails for a model without `explain.json`.
     #[arg(long, env = "RETAIL_PREDICT_EXPLAIN")]
     explain: bool,
 }
 
-pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
-    if let Some(out) = &args.out {
-        crate::output::check_file(out, args.force)?;
+/// Where results go: one output for everything, or one per input under a folder.
+struct Outputs<'a> {
+    args: &'a PredictArgs,
+    artifact: &'a Artifact,
+    out: Option<Location>,
+    folder: bool,
+    format: Option<OutputFormat>,
+    failed: usize,
+    scored: usize,
+}
+
+impl Outputs<'_> {
+    /// Opens the output of `input` (everything's, when `input` is `None` or the output is one).
+    fn open(
+        &self,
+        clients: &mut Clients,
+        input: Option<&Input>,
+        natural: OutputFormat,
+    ) -> anyhow::Result<(Output, Sink)> {
+        let format = self.format.unwrap_or(natural);
+        let location = match (&self.out, input) {
+            (Some(folder), Some(input)) if self.folder => Some(location::output_in(folder, input, format.extension())),
+            (out, _) => out.clone(),
+        };
+        if let Some(Location::Local(path)) = &location {
+            create_parent(path, self.folder)?;
+        }
+        let mut output = clients.create(location.as_ref(), self.args.force)?;
+        let sink = Sink::new(format, self.artifact, self.args.explain)?;
+        sink.header(output.writer()).context("cannot write predictions")?;
+        Ok((output, sink))
     }
+
+    /// Finishes an output, counting its records.
+    fn close(&mut self, (output, sink): (Output, Sink)) -> anyhow::Result<()> {
+        self.failed += sink.failed;
+        self.scored += sink.scored;
+        output.commit()
+    }
+}
+
+/// Makes the directories an output file under an output folder goes into.
+fn create_parent(path: &Path, folder: bool) -> anyhow::Result<()> {
+    match path.parent() {
+        Some(parent) if folder && !parent.as_os_str().is_empty() => {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
+    let input = Location::parse(&args.input)?;
+    let out = args.out.as_deref().map(Location::parse).transpose()?;
+    let folder = out.as_ref().is_some_and(Location::is_folder);
+    if let (Some(Location::Local(path)), false) = (&out, folder) {
+        crate::output::check_file(path, args.force)?;
+    }
+    let named = if folder { None } else { args.out.as_deref().and_then(OutputFormat::of_name) };
     let artifact = match &args.model {
         Some(path) => Artifact::load(path).with_context(|| format!("cannot load model {}", path.display()))?,
         None => Artifact::embedded_default().context("cannot load the embedded default model")?,
@@ -49,113 +123,42 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     if args.explain {
         scoring::Explaining::of(&artifact).context("--explain")?;
     }
-    let mut file = args.out.as_deref().map(crate::output::AtomicFile::create).transpose()?;
-    let mut out: Box<dyn Write + '_> = match &mut file {
-        Some(file) => Box::new(&mut file.writer),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
-    let extension = args.input.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let failed = match extension.as_str() {
-        "csv" => score_csv(&artifact, args, &mut out)?,
-        "jsonl" | "ndjson" => score_jsonl(&artifact, args, &mut out)?,
-        _ => bail!("{}: input must end in .csv (transactions) or .jsonl (one request per line)", args.input.display()),
-    };
-    out.flush().context("cannot write predictions")?;
-    drop(out);
-    if let Some(file) = file {
-        file.commit()?;
+    let mut outputs =
+        Outputs { args, artifact: &artifact, out, folder, format: args.output_format.or(named), failed: 0, scored: 0 };
+    let mut clients = Clients::default();
+    let inputs = location::shard(clients.inputs(&input)?, args.shard);
+    let mut single = None;
+    for input in &inputs {
+        let reader = clients.open(input)?;
+        let mut current = if folder { None } else { single.take() };
+        chunks::score_input(
+            chunks::Model { artifact: &artifact, explain: args.explain },
+            &input.name,
+            reader,
+            args.format,
+            &mut |format, rows| {
+                let (output, sink) = match &mut current {
+                    Some(open) => open,
+                    None => current.insert(outputs.open(&mut clients, Some(input), format.natural_output())?),
+                };
+                sink.write(output.writer(), &input.name, &rows).context("cannot write predictions")
+            },
+        )?;
+        match current {
+            Some(open) if folder => outputs.close(open)?,
+            other => single = other,
+        }
     }
-    if failed > 0 {
-        bail!("{failed} input row(s) could not be scored; their errors are in the output");
+    if !folder {
+        let open = match single {
+            Some(open) => open,
+            None => outputs.open(&mut clients, None, OutputFormat::Csv)?,
+        };
+        outputs.close(open)?;
+    }
+    eprintln!("scored {} record(s) of {} input file(s); {} failed", outputs.scored, inputs.len(), outputs.failed);
+    if outputs.failed > 0 {
+        bail!("{} input row(s) could not be scored; their errors are in the output", outputs.failed);
     }
     Ok(())
-}
-
-/// One row per basket: id, predicted class, class probabilities, warnings.
-fn score_csv(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
-    let (baskets, _) =
-        data::read_baskets(&args.input, &Silent).with_context(|| format!("cannot read {}", args.input.display()))?;
-    let classes: Vec<&str> = artifact.manifest.classes.iter().map(|c| c.code.as_str()).collect();
-    let pipeline = artifact.pipeline().context("this command scores basket classifiers")?;
-    let mut rows = Vec::with_capacity(baskets.len() * N_FEATURES);
-    let mut warnings = Vec::with_capacity(baskets.len());
-    for i in 0..baskets.len() {
-        // Reading validated every basket, so encoding cannot fail here.
-        let encoded = pipeline.encode(&baskets.record(i)).with_context(|| format!("basket {}", baskets.ids[i]))?;
-        rows.extend_from_slice(&encoded.features);
-        warnings.push(encoded.unseen.iter().map(|u| format!("{}={}", u.field, u.value)).collect::<Vec<_>>().join(";"));
-    }
-    let probabilities = scoring::probabilities(artifact, &rows, &Cancel::default())?;
-    let explaining = args.explain.then(|| scoring::Explaining::of(artifact)).transpose()?;
-    let explained = match &explaining {
-        Some(e) => e.rows(&rows, N_FEATURES, &Cancel::default())?,
-        None => Vec::new(),
-    };
-    let p_columns: Vec<String> = classes.iter().map(|c| format!("P_{c}")).collect();
-    let explain_columns = explaining.as_ref().map(|e| explain_header(&classes, e.fields())).unwrap_or_default();
-    writeln!(out, "BASKET_ID,PREDICTION,{}{explain_columns},UNSEEN", p_columns.join(","))?;
-    for (i, p) in probabilities.chunks(classes.len()).enumerate() {
-        let best = classes[retail_model::metrics::argmax(p)];
-        let p: Vec<String> = p.iter().map(f64::to_string).collect();
-        let explanation = explained.get(i).map(explain_cells).unwrap_or_default();
-        writeln!(out, "{},{best},{}{explanation},{}", baskets.ids[i], p.join(","), warnings[i])?;
-    }
-    Ok(0)
-}
-
-/// The explanation columns of the CSV header, each starting with a comma: per class
-/// `BASE_<class>` then `C_<class>_<field>` for each field.
-fn explain_header(classes: &[&str], fields: &[String]) -> String {
-    let mut header = String::new();
-    for class in classes {
-        header.push_str(&format!(",BASE_{class}"));
-        for field in fields {
-            header.push_str(&format!(",C_{class}_{field}"));
-        }
-    }
-    header
-}
-
-/// One row's explanation cells, in [`explain_header`]'s order, each starting with a comma.
-fn explain_cells(e: &retail_model::explain::Explanation) -> String {
-    let mut cells = String::new();
-    for (c, base) in e.base.iter().enumerate() {
-        cells.push_str(&format!(",{base}"));
-        for value in e.of_output(c) {
-            cells.push_str(&format!(",{value}"));
-        }
-    }
-    cells
-}
-
-/// One JSON line per input line: the prediction, or the error with the line number. Lines are
-/// read and scored one at a time by the server's scoring module.
-fn score_jsonl(artifact: &Artifact, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
-    let file = fs::File::open(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
-    let mut failed = 0;
-    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", args.input.display()))?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let answer = match scoring::score_one(artifact, &line, args.explain) {
-            Ok(prediction) => serde_json::to_value(prediction)?,
-            Err(error) => {
-                failed += 1;
-                error_line(n + 1, error)
-            }
-        };
-        writeln!(out, "{answer}")?;
-    }
-    Ok(failed)
-}
-
-/// The output line of an input line that was not scored.
-fn error_line(line: usize, error: ScoreError) -> serde_json::Value {
-    match error {
-        ScoreError::Invalid(errors) => {
-            json!({"line": line, "error": "request has invalid fields", "code": "invalid_input", "details": errors.listed(), "total_errors": errors.total()})
-        }
-        other => json!({"line": line, "error": format!("not valid JSON: {other}"), "code": "malformed_json"}),
-    }
 }

@@ -92,6 +92,8 @@ pub struct Baskets {
     pub values: Vec<Box<str>>,
     /// Transaction lines read.
     pub lines: u64,
+    /// The 1-based file line of each basket's first transaction line.
+    pub first_lines: Vec<u64>,
 }
 
 impl Baskets {
@@ -185,17 +187,42 @@ fn open_csv<'a>(bytes: &'a [u8], required: &[&str]) -> Result<(BytesReader<'a>, 
     if missing.is_empty() { Ok((reader, header)) } else { Err(DataError::Header { missing }) }
 }
 
+/// The columns scoring needs: a basket's id, its lines' amounts and products, and its
+/// basket-level categories (the label, the customer and the rest are optional).
+pub const SCORING_COLUMNS: [&str; 9] = [
+    "BASKET_ID",
+    "QUANTITY",
+    "SPEND",
+    "PROD_CODE_20",
+    "PROD_CODE_30",
+    "BASKET_SIZE",
+    "BASKET_TYPE",
+    "STORE_REGION",
+    "STORE_FORMAT",
+];
+
 /// Index of a column known to be in `header`.
 fn column(header: &csv::ByteRecord, name: &str) -> usize {
     header.iter().position(|h| h == name.as_bytes()).unwrap_or_default()
 }
 
-/// Parses transaction CSV bytes.
+/// Parses transaction CSV bytes with the full dunnhumby header (training, evaluation).
 pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, DataError> {
-    let (mut reader, header) = open_csv(bytes, &HEADER)?;
+    parse_with(bytes, progress, &HEADER)
+}
+
+/// Parses transaction CSV bytes to score: only [`SCORING_COLUMNS`] are required; a basket
+/// without a `BASKET_PRICE_SENSITIVITY` column is unlabelled (`None`), like one labelled `XX`.
+pub fn parse_unlabelled(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, DataError> {
+    parse_with(bytes, progress, &SCORING_COLUMNS)
+}
+
+fn parse_with(bytes: &[u8], progress: &dyn Progress, required: &[&str]) -> Result<Baskets, DataError> {
+    let (mut reader, header) = open_csv(bytes, required)?;
     let col = |name: &str| column(&header, name);
+    let optional = |name: &str| header.iter().position(|h| h == name.as_bytes());
     let (c_quantity, c_spend, c_basket, c_customer, c_label) =
-        (col("QUANTITY"), col("SPEND"), col("BASKET_ID"), col("CUST_CODE"), col(TARGET));
+        (col("QUANTITY"), col("SPEND"), col("BASKET_ID"), optional("CUST_CODE"), optional(TARGET));
     let (c_department, c_commodity) = (col("PROD_CODE_20"), col("PROD_CODE_30"));
     let c_basket_level = BASKET_COLUMNS.map(col);
 
@@ -229,10 +256,13 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
             interner.intern(field(c_basket_level[2]), line, BASKET_COLUMNS[2])?,
             interner.intern(field(c_basket_level[3]), line, BASKET_COLUMNS[3])?,
         ];
-        let customer_raw = field(c_customer);
+        let customer_raw = c_customer.map_or(&b""[..], field);
         let customer =
             if customer_raw.is_empty() { None } else { Some(interner.intern(customer_raw, line, "CUST_CODE")?) };
-        let label = parse_label(field(c_label), line)?;
+        let label = match c_label {
+            Some(c) => parse_label(field(c), line)?,
+            None => None,
+        };
         let basket_raw = field(c_basket);
         if basket_raw.is_empty() {
             return Err(DataError::Field {
@@ -313,7 +343,8 @@ pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, D
         out.categories[b][1] = *dominant_by_spend(&commodities, name).unwrap_or(&group[0].commodity);
     }
     out.values = interner.values;
-    for (b, &line) in first_line.iter().enumerate() {
+    out.first_lines = first_line;
+    for (b, &line) in out.first_lines.iter().enumerate() {
         if let Err(invalid) = out.record(b).validate() {
             let error = &invalid.errors[0];
             return Err(DataError::Field {
@@ -427,6 +458,24 @@ mod tests {
         assert_eq!(b.labels, vec![Some(1), None]);
         assert_eq!(b.group_key(0), "C1");
         assert_eq!(b.group_key(1), "B2", "no customer: the basket is its own group");
+    }
+
+    #[test]
+    fn scoring_reads_unlabelled_lines_of_the_basket_columns_and_keeps_first_lines() {
+        let header =
+            "BASKET_ID,QUANTITY,SPEND,PROD_CODE_20,PROD_CODE_30,BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT";
+        let csv = format!(
+            "{header}\nB1,1,2.00,FOOD,FRESH,M,MIXED,LONDON,LS\nB2,2,3.00,DRINKS,BEER_CIDER,S,MIXED,LONDON,LS\nB1,1,1.00,FOOD,FRESH,M,MIXED,LONDON,LS\n"
+        );
+        let b = parse_unlabelled(csv.as_bytes(), &Silent).expect("parse");
+        assert_eq!((b.len(), b.first_lines.clone()), (2, vec![2, 3]));
+        assert_eq!(b.labels, vec![None, None]);
+        assert_eq!(b.record(0).spend, 3.0);
+        assert!(parse_baskets(csv.as_bytes(), &Silent).is_err(), "training still needs the label");
+        let e = parse_unlabelled(b"BASKET_ID,SPEND\nB1,1\n", &Silent).expect_err("header").to_string();
+        assert!(e.contains("missing column(s) QUANTITY"), "{e}");
+        let labelled = [H.to_owned(), line("1", "2.00", "FOOD", "FRESH", "C1", "B1", "MM")].join("\n");
+        assert_eq!(parse_unlabelled(labelled.as_bytes(), &Silent).expect("labelled").labels, vec![Some(1)]);
     }
 
     #[test]

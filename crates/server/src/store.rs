@@ -125,6 +125,17 @@ pub(crate) fn builder(bucket: &str) -> AmazonS3Builder {
     builder
 }
 
+/// An S3 client for `bucket` with the serving credential chain (environment, web identity,
+/// shared profile files, instance metadata) and `AWS_ENDPOINT_URL`; for other commands that
+/// read or write S3 (offline batch scoring).
+pub fn client(bucket: &str) -> Result<AmazonS3, StoreError> {
+    builder(bucket).build().map_err(|e| StoreError::S3 {
+        bucket: bucket.to_owned(),
+        key: String::new(),
+        reason: crate::credentials::reason(&e),
+    })
+}
+
 /// The profile of the shared AWS files: `AWS_PROFILE`, default `default`.
 fn profile_name() -> String {
     std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned())

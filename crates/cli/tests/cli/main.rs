@@ -12,6 +12,7 @@ mod hostile_models;
 mod metrics_list;
 mod onnx;
 mod pipeline;
+mod predict;
 mod registry;
 mod reload;
 mod s3;

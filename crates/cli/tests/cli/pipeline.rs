@@ -181,7 +181,7 @@ fn predict_scores_csv_baskets_and_jsonl_requests() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = String::from_utf8(out.stdout).expect("utf8");
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("BASKET_ID,PREDICTION,P_LA,P_MM,P_UM,UNSEEN"));
+    assert_eq!(lines.next(), Some("source,line,id,prediction,P_LA,P_MM,P_UM,warnings,error"));
     assert_eq!(lines.count(), 200);
 
     let requests = [

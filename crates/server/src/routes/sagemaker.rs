@@ -60,9 +60,9 @@ pub async fn invocations(
     let worker = model.clone();
     let scored = off_the_runtime(&state, move |cancel| {
         if csv {
-            scoring::score_csv(&*worker, &body, limits, cancel)
+            scoring::score_csv(&*worker, &body, limits, false, cancel)
         } else {
-            scoring::score_invocations(&*worker, &body, limits, cancel)
+            scoring::score_invocations(&*worker, &body, limits, false, cancel)
         }
     })
     .await?;

@@ -8,7 +8,7 @@ use super::batch::{Batch, BatchAnswers, ErrorsMode, answers};
 use super::record::{FLAT_FIELDS, encode_flat};
 use super::slot::Slot;
 use super::tabular::encode_slots;
-use super::{Cancel, Encoder, FieldErrors, Row, ScoreError, Scorer};
+use super::{Cancel, Encoder, Explaining, FieldErrors, Row, ScoreError, Scorer};
 
 /// The CSV columns, the seed's field order.
 pub const CSV_COLUMNS: [&str; 8] =
@@ -46,13 +46,16 @@ const fn const_eq(a: &str, b: &str) -> bool {
 
 /// Scores CSV rows (at most `max_rows`); every invalid field is listed as `records[i].FIELD`.
 /// A basket row: a number that does not parse stays a string, so the record check names it. A
-/// tabular row: cells are text, read by their column as training read them.
+/// tabular row: cells are text, read by their column as training read them. With `explain`,
+/// each answer carries its record's explanation.
 pub fn score_csv<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
     limits: (usize, ErrorsMode),
+    explain: bool,
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
+    let explaining = explain.then(|| Explaining::of(model.artifact())).transpose()?;
     let batch = match model.encoder() {
         Encoder::Tabular(schema) => {
             let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
@@ -76,7 +79,7 @@ pub fn score_csv<M: Scorer + ?Sized>(
             })?
         }
     };
-    answers(model, batch.finish(Ok(()), limits.1)?, None, cancel)
+    answers(model, batch.finish(Ok(()), limits.1)?, explaining.as_ref(), cancel)
 }
 
 /// Reads CSV rows of `columns` into a batch, skipping a first row `is_header` says is one;

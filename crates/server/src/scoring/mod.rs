@@ -320,21 +320,23 @@ pub fn score_batch<M: Scorer + ?Sized>(
 }
 
 /// Scores a SageMaker `/invocations` JSON body: `{"records": [...]}`, a bare array of records,
-/// or one record.
+/// or one record; with `explain`, each answer carries its record's explanation.
 pub fn score_invocations<M: Scorer + ?Sized>(
     model: &M,
     body: &[u8],
     limits: (usize, ErrorsMode),
+    explain: bool,
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
     let (max_rows, mode) = limits;
+    let explaining = explain.then(|| Explaining::of(model.artifact())).transpose()?;
     let mut batch = Batch::new(model.encoder(), max_rows, cancel);
     let parsed = match parse(body, InvocationsSeed { batch: &mut batch }) {
         Ok(Err(kind)) => return Err(invalid("body", format!("must be records, got {kind}"))),
         Ok(Ok(())) => Ok(()),
         Err(e) => Err(e),
     };
-    answers(model, batch.finish(parsed, mode)?, None, cancel)
+    answers(model, batch.finish(parsed, mode)?, explaining.as_ref(), cancel)
 }
 
 #[cfg(test)]
@@ -367,9 +369,9 @@ mod tests {
         let e = score_batch(&artifact, bad.as_bytes(), (10, ALL), false, &cancel).expect_err("bad option");
         assert_eq!(fields(e), ["options.errors: must be \"inline\" or \"all_or_nothing\", got \"some\""]);
         let csv = "M,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\nM,MIXED\nM,MIXED,LONDON,LS,-1,3,FOOD,FRESH\n";
-        let answers = score_csv(&artifact, csv.as_bytes(), (10, ErrorsMode::Inline), &cancel).expect("scored");
+        let answers = score_csv(&artifact, csv.as_bytes(), (10, ErrorsMode::Inline), false, &cancel).expect("scored");
         assert_eq!((answers.items.len(), answers.failed), (3, 2));
-        assert!(score_csv(&artifact, csv.as_bytes(), (10, ALL), &cancel).is_err());
+        assert!(score_csv(&artifact, csv.as_bytes(), (10, ALL), false, &cancel).is_err());
     }
 
     fn fields(e: ScoreError) -> Vec<String> {
@@ -407,9 +409,9 @@ mod tests {
         let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
         let batches = [
             score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), (10, ALL), false, &cancel),
-            score_invocations(&artifact, format!("[{SEED}]").as_bytes(), (10, ALL), &cancel),
-            score_invocations(&artifact, SEED.as_bytes(), (10, ALL), &cancel),
-            score_csv(&artifact, csv.as_bytes(), (10, ALL), &cancel),
+            score_invocations(&artifact, format!("[{SEED}]").as_bytes(), (10, ALL), false, &cancel),
+            score_invocations(&artifact, SEED.as_bytes(), (10, ALL), false, &cancel),
+            score_csv(&artifact, csv.as_bytes(), (10, ALL), false, &cancel),
         ];
         for batch in batches {
             let Some(BatchItem::Scored(first)) = batch.expect("scored").items.into_iter().next() else {
@@ -417,9 +419,10 @@ mod tests {
             };
             assert_eq!(first.probabilities, one.probabilities);
         }
-        let e = score_invocations(&artifact, b"\"x\"", (10, ALL), &cancel).expect_err("not records");
+        let e = score_invocations(&artifact, b"\"x\"", (10, ALL), false, &cancel).expect_err("not records");
         assert_eq!(fields(e), ["body: must be records, got a string"]);
-        let e = score_csv(&artifact, b"M,MIXED,LONDON,LS,abc,0,FOOD,FRESH", (10, ALL), &cancel).expect_err("invalid");
+        let e = score_csv(&artifact, b"M,MIXED,LONDON,LS,abc,0,FOOD,FRESH", (10, ALL), false, &cancel)
+            .expect_err("invalid");
         assert_eq!(
             fields(e),
             ["records[0].SPEND: must be a number, got a string", "records[0].QUANTITY: must be >= 1, got 0"]

@@ -1,0 +1,292 @@
+//! Reading an input in chunks of records and scoring each chunk with the server's HTTP-free
+//! scoring module (the parsing, feature pipeline, warnings and errors of `/invocations`), so the
+//! offline answers are the API's. Flat CSV rows go through SageMaker's CSV reader as they are
+//! (a sales forecast's rows become JSON records by their header); JSON lines become one batch
+//! body per chunk; transaction lines are aggregated per basket (the whole input, since a
+//! basket's lines may be anywhere in it), then scored as flat rows.
+
+use std::io::BufRead;
+
+use anyhow::{Context, bail};
+use retail_model::artifact::{Artifact, Features};
+use retail_server::scoring::{self, BatchItem, CSV_COLUMNS, Cancel, ErrorsMode, SALES_FIELDS};
+
+use super::format::{InputFormat, header_cells};
+
+/// Records scored at once.
+pub(crate) const CHUNK_RECORDS: usize = 8192;
+
+/// The model records are scored with, and whether each answer carries its explanation.
+#[derive(Clone, Copy)]
+pub(crate) struct Model<'a> {
+    pub(crate) artifact: &'a Artifact,
+    pub(crate) explain: bool,
+}
+
+/// What one input record became.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every item is an answer, so boxing would add an allocation per record and save nothing"
+)]
+pub(crate) enum Item {
+    /// The API's answer: a prediction, or the record's invalid fields.
+    Answer(BatchItem),
+    /// The line is not a JSON value.
+    Unreadable(String),
+}
+
+/// One input record's result: its 1-based line, its id (a transaction basket's), the item.
+#[derive(Debug)]
+pub(crate) struct Scored {
+    /// The record's line (a basket's first line).
+    pub(crate) line: u64,
+    /// The basket's `BASKET_ID` (transaction input).
+    pub(crate) id: Option<Box<str>>,
+    /// Its answer.
+    pub(crate) item: Item,
+}
+
+/// How the records of a chunk are handed to the scoring module.
+#[derive(Debug, Clone)]
+enum Body {
+    /// CSV rows of [`CSV_COLUMNS`] or a tabular model's columns, in order.
+    Csv,
+    /// JSON lines.
+    Json,
+    /// CSV rows of these sales fields, turned into JSON records.
+    SalesCsv(Vec<String>),
+}
+
+/// A chunk: its records' bytes (one per line) and lines, ids and unreadable lines.
+#[derive(Default)]
+struct Chunk {
+    body: Vec<u8>,
+    lines: Vec<u64>,
+    ids: Vec<Box<str>>,
+    unreadable: Vec<(u64, String)>,
+}
+
+/// Scores the input `name` read from `reader`, handing each chunk's results (in line order) to
+/// `emit`. `format` is the asked one, else detected from `name` and the first line.
+pub(crate) fn score_input(
+    model: Model<'_>,
+    name: &str,
+    mut reader: Box<dyn BufRead + Send>,
+    format: Option<InputFormat>,
+    emit: &mut dyn FnMut(InputFormat, Vec<Scored>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut line = 0;
+    let Some((first_line, first)) = next_line(&mut reader, &mut line, name)? else { return Ok(()) };
+    let format = format.unwrap_or_else(|| InputFormat::detect(name, &first));
+    if format == InputFormat::Transactions {
+        let mut bytes = first;
+        bytes.push(b'\n');
+        reader.read_to_end(&mut bytes).with_context(|| format!("cannot read {name}"))?;
+        // The header was the first non-blank line: number the lines of the file, not of `bytes`.
+        return score_transactions(model, (name, first_line - 1), &bytes, &mut |s| emit(format, s));
+    }
+    let (body, header) = match format {
+        InputFormat::Jsonl => (Body::Json, false),
+        _ => flat_body(model.artifact, name, &first)?,
+    };
+    let mut pending = (!header).then_some((first_line, first));
+    loop {
+        let mut chunk = Chunk::default();
+        while chunk.lines.len() < CHUNK_RECORDS {
+            let next = match pending.take() {
+                Some(line) => Some(line),
+                None => next_line(&mut reader, &mut line, name)?,
+            };
+            let Some((n, text)) = next else { break };
+            add_line(&mut chunk, &body, n, &text);
+        }
+        if chunk.lines.is_empty() && chunk.unreadable.is_empty() {
+            return Ok(());
+        }
+        emit(format, score_chunk(model, name, &body, chunk)?)?;
+    }
+}
+
+/// The next non-blank line and its number, without its line ending.
+fn next_line(reader: &mut dyn BufRead, line: &mut u64, name: &str) -> anyhow::Result<Option<(u64, Vec<u8>)>> {
+    let mut text = Vec::new();
+    loop {
+        text.clear();
+        if reader.read_until(b'\n', &mut text).with_context(|| format!("cannot read {name}"))? == 0 {
+            return Ok(None);
+        }
+        *line += 1;
+        while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            text.pop();
+        }
+        if !text.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some((*line, text)));
+        }
+    }
+}
+
+/// How flat CSV rows reach the model, and whether `first` is their header (a first line naming
+/// any of the model's columns). Basket and tabular rows must have the model's columns in order.
+fn flat_body(artifact: &Artifact, name: &str, first: &[u8]) -> anyhow::Result<(Body, bool)> {
+    let cells = header_cells(first);
+    let columns: Vec<String> = match &artifact.features {
+        Features::Basket(_) => CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
+        Features::Tabular(schema) => schema.columns.iter().map(|c| c.name.clone()).collect(),
+        Features::Sales(_) => {
+            let header = cells.iter().any(|c| SALES_FIELDS.contains(&c.as_str()));
+            if let Some(other) = cells.iter().find(|c| header && !SALES_FIELDS.contains(&c.as_str())) {
+                bail!("{name}, line 1: unknown column {other:?}; a sales forecast reads {}", SALES_FIELDS.join(","));
+            }
+            let names = if header { cells } else { SALES_FIELDS.iter().map(|f| (*f).to_owned()).collect() };
+            return Ok((Body::SalesCsv(names), header));
+        }
+    };
+    let header = cells.iter().any(|c| columns.contains(c));
+    if header && cells != columns {
+        bail!(
+            "{name}, line 1: the header must be the model's columns in this order: {}; got {}",
+            columns.join(","),
+            cells.join(",")
+        );
+    }
+    Ok((Body::Csv, header))
+}
+
+/// Adds the line `n` to the chunk: as it is, or as a JSON record (a sales CSV row); a JSON line
+/// that is not one JSON value is set aside as unreadable.
+fn add_line(chunk: &mut Chunk, body: &Body, n: u64, text: &[u8]) {
+    match body {
+        Body::Csv => chunk.body.extend_from_slice(text),
+        Body::Json => {
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(text) {
+                chunk.unreadable.push((n, format!("not valid JSON: {e}")));
+                return;
+            }
+            chunk.body.push(if chunk.lines.is_empty() { b'[' } else { b',' });
+            chunk.body.extend_from_slice(text);
+        }
+        Body::SalesCsv(names) => {
+            chunk.body.push(if chunk.lines.is_empty() { b'[' } else { b',' });
+            sales_record(&mut chunk.body, names, text);
+        }
+    }
+    chunk.body.push(b'\n');
+    chunk.lines.push(n);
+}
+
+/// A sales CSV row as a JSON record: numbers as numbers, other cells as strings, empty cells
+/// left out (so the record check names them as missing).
+fn sales_record(out: &mut Vec<u8>, names: &[String], row: &[u8]) {
+    out.push(b'{');
+    let cells = String::from_utf8_lossy(row);
+    let mut first = true;
+    for (name, cell) in names.iter().zip(cells.split(',').map(str::trim)) {
+        if cell.is_empty() {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let value = match cell.parse::<f64>() {
+            Ok(n) if n.is_finite() => cell.to_owned(),
+            _ => serde_json::Value::from(cell).to_string(),
+        };
+        out.extend_from_slice(format!("{}:{value}", serde_json::Value::from(name.as_str())).as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// Scores a chunk with inline errors: each record answered in its place, merged with the
+/// unreadable lines in line order.
+fn score_chunk(model: Model<'_>, name: &str, body: &Body, chunk: Chunk) -> anyhow::Result<Vec<Scored>> {
+    let Chunk { body: mut bytes, lines, ids, unreadable } = chunk;
+    let limits = (lines.len() + 1, ErrorsMode::Inline);
+    let cancel = Cancel::default();
+    let Model { artifact, explain } = model;
+    let answers = match body {
+        _ if lines.is_empty() => Ok(Vec::new()),
+        Body::Csv => scoring::score_csv(artifact, &bytes, limits, explain, &cancel).map(|a| a.items),
+        Body::Json | Body::SalesCsv(_) => {
+            bytes.push(b']');
+            scoring::score_invocations(artifact, &bytes, limits, explain, &cancel).map(|a| a.items)
+        }
+    };
+    let first = lines.first().copied().unwrap_or_default();
+    let answers = answers.with_context(|| format!("{name}: cannot score the records from line {first}"))?;
+    if answers.len() != lines.len() {
+        bail!("{name}: {} answers for {} records from line {first}", answers.len(), lines.len());
+    }
+    let mut ids = ids.into_iter();
+    let scored =
+        lines.into_iter().zip(answers).map(|(line, item)| Scored { line, id: ids.next(), item: Item::Answer(item) });
+    let mut all: Vec<Scored> = scored
+        .chain(unreadable.into_iter().map(|(line, e)| Scored { line, id: None, item: Item::Unreadable(e) }))
+        .collect();
+    all.sort_by_key(|s| s.line);
+    Ok(all)
+}
+
+/// Transaction reading is left out of the serving build (the container image).
+#[cfg(not(feature = "train"))]
+fn score_transactions(
+    _: Model<'_>,
+    (name, _): (&str, u64),
+    _: &[u8],
+    _: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    bail!(
+        "{name}: transaction lines need the full build of retail-api (this one serves); score flat rows or JSON lines"
+    )
+}
+
+/// Aggregates transaction lines per basket and scores the baskets as flat rows.
+#[cfg(feature = "train")]
+fn score_transactions(
+    model: Model<'_>,
+    (name, skipped): (&str, u64),
+    bytes: &[u8],
+    emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let artifact = model.artifact;
+    if artifact.pipeline().is_none() {
+        bail!(
+            "{name}: transaction lines are scored per basket, by a basket classifier; this model is a {}",
+            artifact.kind().as_str()
+        );
+    }
+    let baskets = retail_model::data::parse_unlabelled(bytes, &retail_model::progress::Silent).with_context(|| {
+        format!(
+            "cannot read {name}{}",
+            if skipped > 0 { format!(" (after {skipped} blank lines)") } else { String::new() }
+        )
+    })?;
+    let mut start = 0;
+    while start < baskets.len() {
+        let end = baskets.len().min(start + CHUNK_RECORDS);
+        let mut chunk = Chunk::default();
+        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        for b in start..end {
+            let r = baskets.record(b);
+            let (spend, quantity) = (r.spend.to_string(), r.quantity.to_string());
+            let row = [
+                r.basket_size,
+                r.basket_type,
+                r.store_region,
+                r.store_format,
+                &spend,
+                &quantity,
+                r.prod_code_20,
+                r.prod_code_30,
+            ];
+            writer.write_record(row).context("cannot write a basket row")?;
+            chunk.lines.push(baskets.first_lines[b] + skipped);
+            chunk.ids.push(baskets.ids[b].clone());
+        }
+        chunk.body = writer.into_inner().context("cannot write a basket row")?;
+        emit(score_chunk(model, name, &Body::Csv, chunk)?)?;
+        start = end;
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Writing `retail-api predict` results: CSV (`source,line,id,prediction,[P_class…],warnings,
+//! error`) or JSON lines (`source`, `line`, `id` for baskets of transaction lines, then the
+//! API's answer, or the error as `/invocations` lists it).
+
+use std::io::{self, Write};
+
+use retail_model::artifact::Artifact;
+use retail_server::scoring::{BatchItem, Explaining, Explanation, RecordError, is_regression};
+use serde_json::json;
+
+use super::chunks::{Item, Scored};
+use super::format::OutputFormat;
+
+/// Writes results in one format, counting the records not scored.
+pub(crate) struct Sink {
+    format: OutputFormat,
+    /// A classifier's class codes (empty for a regression).
+    classes: Vec<String>,
+    /// With explanations: the CSV columns of one record's, `BASE_<class>` then
+    /// `C_<class>_<field>` per class (`BASE`, `C_<field>` for a regression).
+    explained: Option<Vec<String>>,
+    /// Records answered with an error.
+    pub(crate) failed: usize,
+    /// Records scored.
+    pub(crate) scored: usize,
+}
+
+impl Sink {
+    /// A sink for `artifact`'s answers, with their explanations when `explain`.
+    pub(crate) fn new(format: OutputFormat, artifact: &Artifact, explain: bool) -> anyhow::Result<Self> {
+        let classes = if is_regression(artifact) {
+            Vec::new()
+        } else {
+            artifact.manifest.classes.iter().map(|c| c.code.clone()).collect()
+        };
+        let explained = match explain {
+            true => Some(explain_columns(&classes, Explaining::of(artifact)?.fields())),
+            false => None,
+        };
+        Ok(Self { format, classes, explained, failed: 0, scored: 0 })
+    }
+
+    /// The CSV header (nothing for JSON lines).
+    pub(crate) fn header(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.format == OutputFormat::Jsonl {
+            return Ok(());
+        }
+        let probabilities: String = self.classes.iter().map(|c| format!(",P_{c}")).collect();
+        let explained: String = self.explained.iter().flatten().map(|c| format!(",{c}")).collect();
+        writeln!(out, "source,line,id,prediction{probabilities}{explained},warnings,error")
+    }
+
+    /// Writes the results of records of the input `source`.
+    pub(crate) fn write(&mut self, out: &mut dyn Write, source: &str, rows: &[Scored]) -> io::Result<()> {
+        let mut line = Vec::with_capacity(256);
+        for row in rows {
+            line.clear();
+            let failed = matches!(row.item, Item::Unreadable(_) | Item::Answer(BatchItem::Failed(_)));
+            self.failed += usize::from(failed);
+            self.scored += usize::from(!failed);
+            match self.format {
+                OutputFormat::Csv => self.csv_row(&mut line, source, row)?,
+                OutputFormat::Jsonl => {
+                    json_row(&mut line, source, row)?;
+                    line.push(b'\n');
+                }
+            }
+            out.write_all(&line)?;
+        }
+        Ok(())
+    }
+
+    fn csv_row(&self, line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
+        let none = || vec![String::new(); self.classes.len()];
+        let (prediction, probabilities, explanation, warnings, error) = match &row.item {
+            Item::Answer(BatchItem::Scored(p)) => {
+                let probabilities =
+                    self.classes.iter().map(|c| p.probabilities.get(c).map_or_else(String::new, f64::to_string));
+                let explanation = p.explanation.as_ref();
+                (p.prediction.clone(), probabilities.collect(), explanation, p.warnings.join("; "), String::new())
+            }
+            Item::Answer(BatchItem::Forecast(f)) => {
+                (f.prediction.to_string(), none(), f.explanation.as_ref(), f.warnings.join("; "), String::new())
+            }
+            Item::Answer(BatchItem::Failed(e)) => (String::new(), none(), None, String::new(), field_errors(e)),
+            Item::Unreadable(e) => (String::new(), none(), None, String::new(), e.clone()),
+        };
+        let mut fields =
+            vec![source.to_owned(), row.line.to_string(), row.id.as_deref().unwrap_or_default().to_owned(), prediction];
+        fields.extend(probabilities);
+        if let Some(columns) = &self.explained {
+            fields.extend(explain_cells(explanation, columns.len()));
+        }
+        fields.extend([warnings, error]);
+        let mut writer =
+            csv::WriterBuilder::new().has_headers(false).terminator(csv::Terminator::Any(b'\n')).from_writer(line);
+        writer.write_record(&fields).map_err(io::Error::other)?;
+        writer.flush()
+    }
+}
+
+/// The explanation columns: per output, `BASE_<class>` then `C_<class>_<field>` for each field
+/// (`BASE` and `C_<field>` for a regression's one output).
+fn explain_columns(classes: &[String], fields: &[String]) -> Vec<String> {
+    let outputs: Vec<String> = match classes.is_empty() {
+        true => vec![String::new()],
+        false => classes.iter().map(|c| format!("_{c}")).collect(),
+    };
+    let mut columns = Vec::with_capacity(outputs.len() * (fields.len() + 1));
+    for output in &outputs {
+        columns.push(format!("BASE{output}"));
+        columns.extend(fields.iter().map(|f| format!("C{output}_{f}")));
+    }
+    columns
+}
+
+/// One record's explanation cells in [`explain_columns`]' order (`n` empty cells without one).
+fn explain_cells(explanation: Option<&Explanation>, n: usize) -> Vec<String> {
+    let Some(raw) = explanation.map(Explanation::raw) else { return vec![String::new(); n] };
+    let mut cells = Vec::with_capacity(n);
+    for (output, base) in raw.base.iter().enumerate() {
+        cells.push(base.to_string());
+        cells.extend(raw.of_output(output).iter().map(f64::to_string));
+    }
+    cells
+}
+
+/// A record's invalid fields in one cell: `FIELD: reason; …`, and how many more there were.
+fn field_errors(e: &RecordError) -> String {
+    let mut text = e.details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect::<Vec<_>>().join("; ");
+    if e.total_errors > e.details.len() {
+        text.push_str(&format!("; and {} more", e.total_errors - e.details.len()));
+    }
+    text
+}
+
+/// One JSON line: where the record came from (first), then its answer or error.
+fn json_row(line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
+    line.extend_from_slice(b"{\"source\":");
+    serde_json::to_writer(&mut *line, source)?;
+    line.extend_from_slice(format!(",\"line\":{}", row.line).as_bytes());
+    if let Some(id) = &row.id {
+        line.extend_from_slice(b",\"id\":");
+        serde_json::to_writer(&mut *line, id)?;
+    }
+    let rest = match &row.item {
+        Item::Answer(BatchItem::Failed(e)) => serde_json::to_vec(
+            &json!({"error": e.error, "code": "invalid_input", "details": e.details, "total_errors": e.total_errors}),
+        )?,
+        Item::Unreadable(e) => serde_json::to_vec(&json!({"error": e, "code": "malformed_json"}))?,
+        Item::Answer(answer) => serde_json::to_vec(answer)?,
+    };
+    // `rest` is an object: its members follow ours.
+    match rest.strip_prefix(b"{") {
+        Some(members) if members != b"}" => {
+            line.push(b',');
+            line.extend_from_slice(members);
+        }
+        _ => line.push(b'}'),
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! Inference speed of the native engine: one row (the seed basket, with and without the feature
-//! pipeline) and batches of real held-out baskets on all cores.
+//! pipeline) and batches of real held-out baskets on all cores; and the cost of explaining them
+//! (exact TreeSHAP, issue 17): one row, and a batch on all cores.
 //! Model: `RETAIL_BENCH_MODEL` (artifact dir) or the embedded default.
 
 #![allow(missing_docs)]
@@ -71,6 +72,19 @@ fn bench(c: &mut Criterion) {
     group.bench_with_input(BenchmarkId::new("all_threads", n), &rows, |b, rows| {
         b.iter(|| engine.predict_batch_parallel(black_box(rows), &mut out))
     });
+    group.finish();
+    explain(c, &artifact, &encoded.features, &rows);
+}
+
+/// TreeSHAP of the seed row, and of 10,000 held-out rows on all cores.
+fn explain(c: &mut Criterion, artifact: &Artifact, seed: &[f64], rows: &[f64]) {
+    let explainer = artifact.explainer.as_ref().expect("the model ships explain.json");
+    c.bench_function("explain/single_row", |b| b.iter(|| black_box(explainer.explain(black_box(seed)))));
+    let rows = &rows[..10_000 * N_FEATURES];
+    let mut group = c.benchmark_group("explain_batch");
+    group.throughput(Throughput::Elements(10_000));
+    group.sample_size(10);
+    group.bench_function("all_threads/10000", |b| b.iter(|| black_box(explainer.explain_batch(black_box(rows)))));
     group.finish();
 }
 

@@ -15,6 +15,7 @@
 mod attribution;
 mod file;
 mod forest;
+mod table;
 mod treeshap;
 
 use rayon::prelude::*;
@@ -25,7 +26,12 @@ pub use file::{EXPLAIN_FILE, ExplainFile, FieldImportance, IMPORTANCE_ROWS, Impo
 
 use crate::engine::{EnsembleSpec, Output};
 use forest::Forest;
+use table::{TABLE_BUDGET, Tables};
 use treeshap::PathElement;
+
+/// Rows [`Explainer::explain_batch`] explains together, tree by tree (a tree's table stays in
+/// the core's cache for the block).
+const BLOCK_ROWS: usize = 64;
 
 /// Why a model cannot explain.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -109,6 +115,8 @@ pub struct Explainer {
     attribution: Attribution,
     space: Space,
     scratch_len: usize,
+    /// Precomputed leaf tables of the trees within budget; the others recurse.
+    tables: Tables,
 }
 
 impl Explainer {
@@ -137,12 +145,13 @@ impl Explainer {
             space => space,
         };
         Ok(Self {
-            forest,
             n_features: spec.n_features,
             base,
             attribution,
             space,
             scratch_len: treeshap::scratch_len(depth),
+            tables: Tables::build(&forest, TABLE_BUDGET),
+            forest,
         })
     }
 
@@ -162,14 +171,7 @@ impl Explainer {
     ///
     /// If `row` is not `n_features` long.
     pub fn explain(&self, row: &[f64]) -> Explanation {
-        let n_out = self.base.len();
-        let phi = self.feature_contributions(row);
-        let n_fields = self.attribution.fields.len();
-        let mut contributions = vec![0.0; n_out * n_fields];
-        for (p, c) in phi.chunks(self.n_features).zip(contributions.chunks_mut(n_fields)) {
-            self.attribution.add(p, c);
-        }
-        Explanation { base: self.base.clone(), contributions }
+        self.attribute(&self.feature_contributions(row))
     }
 
     /// Engine-feature contributions of one row (before attribution to fields), output-major.
@@ -179,18 +181,58 @@ impl Explainer {
     /// If `row` is not `n_features` long.
     pub fn feature_contributions(&self, row: &[f64]) -> Vec<f64> {
         assert_eq!(row.len(), self.n_features, "feature row length");
-        let mut phi = vec![0.0; self.base.len() * self.n_features];
+        self.block_contributions(row)
+    }
+
+    /// [`Explainer::feature_contributions`] of a block of rows (row-major), one after the other,
+    /// computed tree by tree so that each tree's table is read once for the whole block.
+    fn block_contributions(&self, rows: &[f64]) -> Vec<f64> {
+        let (nf, n_out) = (self.n_features, self.base.len());
+        assert_eq!(rows.len() % nf.max(1), 0, "feature row length");
+        let mut phi = vec![0.0; rows.len() / nf.max(1) * n_out * nf];
         let mut scratch = vec![PathElement::default(); self.scratch_len];
-        for tree in &self.forest.trees {
-            let class_phi = &mut phi[tree.class * self.n_features..(tree.class + 1) * self.n_features];
-            treeshap::tree_shap(&self.forest, tree, row, class_phi, &mut scratch);
+        let mut went_left = self.tables.scratch();
+        for (t, tree) in self.forest.trees.iter().enumerate() {
+            let tabled = self.tables.has(t);
+            for (row, phi) in rows.chunks(nf.max(1)).zip(phi.chunks_mut(n_out * nf)) {
+                let class_phi = &mut phi[tree.class * nf..(tree.class + 1) * nf];
+                if tabled {
+                    self.tables.add(&self.forest, t, row, class_phi, &mut went_left);
+                } else {
+                    treeshap::tree_shap(&self.forest, tree, row, class_phi, &mut scratch);
+                }
+            }
         }
         phi
     }
 
+    /// One row's engine-feature contributions (output-major) attributed to input fields.
+    fn attribute(&self, phi: &[f64]) -> Explanation {
+        let n_fields = self.attribution.fields.len();
+        let mut contributions = vec![0.0; self.base.len() * n_fields];
+        for (p, c) in phi.chunks(self.n_features).zip(contributions.chunks_mut(n_fields)) {
+            self.attribution.add(p, c);
+        }
+        Explanation { base: self.base.clone(), contributions }
+    }
+
+    /// The same explainer with the trees of at most `budget` table numbers tabled (tests
+    /// compare both ways of explaining).
+    #[cfg(test)]
+    fn with_table_budget(mut self, budget: usize) -> Self {
+        self.tables = Tables::build(&self.forest, budget);
+        self
+    }
+
     /// [`Explainer::explain`] of many rows (row-major), over the rayon thread pool.
     pub fn explain_batch(&self, rows: &[f64]) -> Vec<Explanation> {
-        rows.par_chunks(self.n_features).map(|row| self.explain(row)).collect()
+        let per_row = self.n_features * self.base.len();
+        rows.par_chunks(BLOCK_ROWS * self.n_features.max(1))
+            .flat_map_iter(|block| {
+                let phi = self.block_contributions(block);
+                phi.chunks(per_row.max(1)).map(|p| self.attribute(p)).collect::<Vec<_>>()
+            })
+            .collect()
     }
 }
 

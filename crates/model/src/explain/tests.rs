@@ -98,7 +98,13 @@ fn explainer() -> Explainer {
 
 #[test]
 fn contributions_equal_brute_force_shapley_values_including_missing_values() {
-    let explainer = explainer();
+    // With leaf tables (the default) and by recursion (no table budget).
+    for explainer in [explainer(), explainer().with_table_budget(0)] {
+        assert_brute_force(&explainer);
+    }
+}
+
+fn assert_brute_force(explainer: &Explainer) {
     for row in rows() {
         let e = explainer.explain(&row);
         for class in 0..2 {
@@ -157,4 +163,37 @@ fn covers_from_rows_count_each_leaf_as_the_engine_routes() {
     // Row 2: feature 0 = 5 > 4, feature 2 = -1 <= 0.5: tree 0 leaf 3.
     let forest = Forest::of(&spec());
     assert_eq!(forest.leaf_of(0, &rows()[2]), 3);
+}
+
+#[test]
+fn leaf_tables_agree_with_the_recursion_on_the_shipped_model_and_fit_the_budget() {
+    let artifact = crate::artifact::Artifact::embedded_default().expect("embedded model");
+    let tabled = artifact.explainer.expect("the shipped model has covers");
+    assert!((0..tabled.forest.trees.len()).all(|t| tabled.tables.has(t)), "every tree of depth 5 is tabled");
+    let recursive = tabled.clone().with_table_budget(0);
+    assert!(!recursive.tables.has(0));
+    let nf = tabled.n_features;
+    // Values over the features' scales, category codes in and out of range, missing values.
+    let value = |i: usize| match i % 13 {
+        0 => f64::NAN,
+        k if k < 6 => (i * 7919 % 41) as f64,
+        _ => (i * 104_729 % 997) as f64 / 3.7 - 20.0,
+    };
+    for r in 0..2_000 {
+        let row: Vec<f64> = (0..nf).map(|f| value(r * nf + f * 31 + r / 7)).collect();
+        let (a, b) = (tabled.feature_contributions(&row), recursive.feature_contributions(&row));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0), "row {row:?}: {a:?} vs {b:?}");
+        }
+    }
+}
+
+#[test]
+fn a_tree_beyond_the_budget_is_explained_by_recursion() {
+    // Tree 0's table: four leaves of 2 path features (2² × 2 numbers each) and one of 1 (2 × 1),
+    // 34 numbers; tree 1's: two of 2 and one of 1, 18; tree 2 (a leaf): none.
+    let budget = 20;
+    let explainer = explainer().with_table_budget(budget);
+    assert!(!explainer.tables.has(0) && explainer.tables.has(1) && explainer.tables.has(2), "tree 0 does not fit");
+    assert_brute_force(&explainer);
 }

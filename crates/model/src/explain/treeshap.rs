@@ -24,7 +24,7 @@ pub(super) fn scratch_len(depth: usize) -> usize {
 }
 
 /// Adds a split on `feature` to the path (whose first `depth` elements are set).
-fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: usize) {
+pub(super) fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: usize) {
     path[depth] = PathElement { feature, zero, one, weight: if depth == 0 { 1.0 } else { 0.0 } };
     let d1 = (depth + 1) as f64;
     for i in (0..depth).rev() {
@@ -57,7 +57,7 @@ fn unwind(path: &mut [PathElement], depth: usize, index: usize) {
 
 /// The total permutation weight the path would have with element `index` unwound, without
 /// changing it.
-fn unwound_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
+pub(super) fn unwound_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
     let PathElement { zero, one, .. } = path[index];
     let d1 = (depth + 1) as f64;
     let mut next = path[depth].weight;

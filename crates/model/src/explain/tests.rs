@@ -170,6 +170,8 @@ fn leaf_tables_agree_with_the_recursion_on_the_shipped_model_and_fit_the_budget(
     let artifact = crate::artifact::Artifact::embedded_default().expect("embedded model");
     let tabled = artifact.explainer.expect("the shipped model has covers");
     assert!((0..tabled.forest.trees.len()).all(|t| tabled.tables.has(t)), "every tree of depth 5 is tabled");
+    // 228,264 numbers (1.8 MB): Σ over leaves of 2^k × k for k distinct path features.
+    assert!(tabled.tables.len() <= 250_000, "{} table numbers", tabled.tables.len());
     let recursive = tabled.clone().with_table_budget(0);
     assert!(!recursive.tables.has(0));
     let nf = tabled.n_features;

@@ -8,6 +8,7 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
+use rayon::prelude::*;
 use retail_model::artifact::{Artifact, Features};
 use retail_server::scoring::{self, BatchItem, CSV_COLUMNS, Cancel, ErrorsMode, SALES_FIELDS};
 
@@ -92,20 +93,49 @@ pub(crate) fn score_input(
     };
     let mut pending = (!header).then_some((first_line, first));
     loop {
-        let mut chunk = Chunk::default();
-        while chunk.lines.len() < CHUNK_RECORDS {
-            let next = match pending.take() {
-                Some(line) => Some(line),
-                None => next_line(&mut reader, &mut line, name)?,
-            };
-            let Some((n, text)) = next else { break };
-            add_line(&mut chunk, &body, n, &text);
+        let mut chunks = Vec::with_capacity(parallel_chunks());
+        while chunks.len() < parallel_chunks() {
+            let mut chunk = Chunk::default();
+            while chunk.lines.len() < CHUNK_RECORDS {
+                let next = match pending.take() {
+                    Some(line) => Some(line),
+                    None => next_line(&mut reader, &mut line, name)?,
+                };
+                let Some((n, text)) = next else { break };
+                add_line(&mut chunk, &body, n, &text);
+            }
+            if chunk.lines.is_empty() && chunk.unreadable.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
         }
-        if chunk.lines.is_empty() && chunk.unreadable.is_empty() {
+        if chunks.is_empty() {
             return Ok(());
         }
-        emit(format, score_chunk(model, name, &body, chunk)?)?;
+        score_chunks(model, name, &body, chunks, &mut |s| emit(format, s))?;
     }
+}
+
+/// Chunks read ahead and scored at once, one per core and as many again (so a core that
+/// finishes early finds work): with 8,192 records each, a few tens of thousands in memory.
+fn parallel_chunks() -> usize {
+    rayon::current_num_threads().clamp(1, 64) * 2
+}
+
+/// Scores chunks on every core, handing their results to `emit` in order.
+fn score_chunks(
+    model: Model<'_>,
+    name: &str,
+    body: &Body,
+    chunks: Vec<Chunk>,
+    emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let scored: Vec<anyhow::Result<Vec<Scored>>> =
+        chunks.into_par_iter().map(|chunk| score_chunk(model, name, body, chunk)).collect();
+    for rows in scored {
+        emit(rows?)?;
+    }
+    Ok(())
 }
 
 /// The next non-blank line and its number, without its line ending.
@@ -262,31 +292,43 @@ fn score_transactions(
             if skipped > 0 { format!(" (after {skipped} blank lines)") } else { String::new() }
         )
     })?;
-    let mut start = 0;
-    while start < baskets.len() {
+    let mut chunks = Vec::with_capacity(parallel_chunks());
+    for start in (0..baskets.len()).step_by(CHUNK_RECORDS) {
         let end = baskets.len().min(start + CHUNK_RECORDS);
-        let mut chunk = Chunk::default();
-        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-        for b in start..end {
-            let r = baskets.record(b);
-            let (spend, quantity) = (r.spend.to_string(), r.quantity.to_string());
-            let row = [
-                r.basket_size,
-                r.basket_type,
-                r.store_region,
-                r.store_format,
-                &spend,
-                &quantity,
-                r.prod_code_20,
-                r.prod_code_30,
-            ];
-            writer.write_record(row).context("cannot write a basket row")?;
-            chunk.lines.push(baskets.first_lines[b] + skipped);
-            chunk.ids.push(baskets.ids[b].clone());
+        chunks.push(basket_chunk(&baskets, start..end, skipped)?);
+        if chunks.len() == parallel_chunks() || end == baskets.len() {
+            score_chunks(model, name, &Body::Csv, std::mem::take(&mut chunks), emit)?;
         }
-        chunk.body = writer.into_inner().context("cannot write a basket row")?;
-        emit(score_chunk(model, name, &Body::Csv, chunk)?)?;
-        start = end;
     }
     Ok(())
+}
+
+/// Baskets `range` as a chunk of flat CSV rows, each with its first line and id.
+#[cfg(feature = "train")]
+fn basket_chunk(
+    baskets: &retail_model::data::Baskets,
+    range: std::ops::Range<usize>,
+    skipped: u64,
+) -> anyhow::Result<Chunk> {
+    let mut chunk = Chunk::default();
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    for b in range {
+        let r = baskets.record(b);
+        let (spend, quantity) = (r.spend.to_string(), r.quantity.to_string());
+        let row = [
+            r.basket_size,
+            r.basket_type,
+            r.store_region,
+            r.store_format,
+            &spend,
+            &quantity,
+            r.prod_code_20,
+            r.prod_code_30,
+        ];
+        writer.write_record(row).context("cannot write a basket row")?;
+        chunk.lines.push(baskets.first_lines[b] + skipped);
+        chunk.ids.push(baskets.ids[b].clone());
+    }
+    chunk.body = writer.into_inner().context("cannot write a basket row")?;
+    Ok(chunk)
 }

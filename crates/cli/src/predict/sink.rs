@@ -4,12 +4,16 @@
 
 use std::io::{self, Write};
 
+use rayon::prelude::*;
 use retail_model::artifact::Artifact;
 use retail_server::scoring::{BatchItem, Explaining, Explanation, RecordError, is_regression};
 use serde_json::json;
 
 use super::chunks::{Item, Scored};
 use super::format::OutputFormat;
+
+/// Records formatted together on one core.
+const FORMAT_ROWS: usize = 1024;
 
 /// Writes results in one format, counting the records not scored.
 pub(crate) struct Sink {
@@ -50,24 +54,33 @@ impl Sink {
         writeln!(out, "source,line,id,prediction{probabilities}{explained},warnings,error")
     }
 
-    /// Writes the results of records of the input `source`.
+    /// Writes the results of records of the input `source`, formatted on every core in parts
+    /// of [`FORMAT_ROWS`] and written in order.
     pub(crate) fn write(&mut self, out: &mut dyn Write, source: &str, rows: &[Scored]) -> io::Result<()> {
-        let mut line = Vec::with_capacity(256);
+        let parts: Vec<io::Result<Vec<u8>>> =
+            rows.par_chunks(FORMAT_ROWS).map(|part| self.format(source, part)).collect();
+        for part in parts {
+            out.write_all(&part?)?;
+        }
+        let failed = rows.iter().filter(|row| is_failure(&row.item)).count();
+        self.failed += failed;
+        self.scored += rows.len() - failed;
+        Ok(())
+    }
+
+    /// The lines of records of `source`.
+    fn format(&self, source: &str, rows: &[Scored]) -> io::Result<Vec<u8>> {
+        let mut lines = Vec::with_capacity(rows.len() * 128);
         for row in rows {
-            line.clear();
-            let failed = matches!(row.item, Item::Unreadable(_) | Item::Answer(BatchItem::Failed(_)));
-            self.failed += usize::from(failed);
-            self.scored += usize::from(!failed);
             match self.format {
-                OutputFormat::Csv => self.csv_row(&mut line, source, row)?,
+                OutputFormat::Csv => self.csv_row(&mut lines, source, row)?,
                 OutputFormat::Jsonl => {
-                    json_row(&mut line, source, row)?;
-                    line.push(b'\n');
+                    json_row(&mut lines, source, row)?;
+                    lines.push(b'\n');
                 }
             }
-            out.write_all(&line)?;
         }
-        Ok(())
+        Ok(lines)
     }
 
     fn csv_row(&self, line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
@@ -123,6 +136,11 @@ fn explain_cells(explanation: Option<&Explanation>, n: usize) -> Vec<String> {
         cells.extend(raw.of_output(output).iter().map(f64::to_string));
     }
     cells
+}
+
+/// Whether a record was answered with an error.
+fn is_failure(item: &Item) -> bool {
+    matches!(item, Item::Unreadable(_) | Item::Answer(BatchItem::Failed(_)))
 }
 
 /// A record's invalid fields in one cell: `FIELD: reason; …`, and how many more there were.

@@ -157,3 +157,39 @@ fn predict_shards_of_an_s3_prefix_together_score_what_one_run_scores() {
     assert_eq!(scored, 450);
     assert_eq!(moto.list("scores", "sharded/").len(), 3);
 }
+
+/// Inputs of many chunks are scored on every core and written in input order: 40,000 flat rows
+/// (five chunks of 8,192, read ahead and scored together) and the same rows one by one agree.
+#[test]
+fn predict_keeps_input_order_across_chunks_scored_in_parallel() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| tmp.path().join(name);
+    let regions = ["LONDON", "WALES", "EAST", "SCOTLAND"];
+    let mut flat = String::from(FLAT_HEADER);
+    for i in 0..40_000 {
+        let spend = if i % 9_999 == 0 { "-1".to_owned() } else { format!("{:.2}", 1.0 + (i % 500) as f64 * 0.61) };
+        let region = regions[i % regions.len()];
+        flat.push_str(&format!("\nM,MIXED,{region},LS,{spend},{},FOOD,FRESH", 1 + i % 37));
+    }
+    fs::write(p("f.csv"), &flat).expect("write");
+    let out = run_fail(bin().args(["predict", "--output-format", "jsonl", "--input"]).arg(p("f.csv")));
+    let answers: Vec<serde_json::Value> = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("json"))
+        .collect();
+    assert_eq!(answers.len(), 40_000);
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["line"].as_u64(), Some(i as u64 + 2), "line order at record {i}");
+        assert_eq!(answer["code"].is_string(), i % 9_999 == 0, "record {i}: {answer}");
+    }
+    // Spot checks against one-record runs.
+    for i in [1, 8_191, 8_192, 24_577, 39_999] {
+        let row = flat.lines().nth(i + 1).expect("row");
+        fs::write(p("one.csv"), format!("{FLAT_HEADER}\n{row}\n")).expect("write");
+        let one = predict(&["--output-format", "jsonl"], &p("one.csv"));
+        let one: serde_json::Value = serde_json::from_str(one.trim()).expect("json");
+        assert_eq!(one["probabilities"], answers[i]["probabilities"], "record {i}");
+    }
+}

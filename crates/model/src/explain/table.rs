@@ -84,6 +84,7 @@ impl Tables {
     }
 
     /// Numbers the tables hold.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.values.len()
     }

@@ -9,9 +9,15 @@
 // (GET /models): the page's model picker and forecast form are checked too, and a second
 // screenshot of a forecast is saved next to the first (<screenshot>-forecast.png).
 //
+// Issue 17: the top contributions of each prediction (POST …/predict?explain=true) as signed bars,
+// and the reason instead when the service refuses the explanation. Issue 18: links to /docs/ and
+// /model/card, the model panel waiting for a service that is not ready yet (a proxy answering 503
+// first), and the basket summary the service derived from basket_items.
+//
 // Exits non-zero with a message on the first failed check; prints every check that passed.
 
 import { existsSync, mkdirSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
 import { dirname } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -48,10 +54,19 @@ function fail(message) {
   process.exit(1);
 }
 
+// Waits until `predicate` holds in the page; a timeout fails the check named `message`.
+async function waitUntil(page, predicate, message) {
+  await page.waitForFunction(predicate).catch((err) => check(false, message, err.message.split("\n")[0]));
+}
+
 function check(condition, message, detail) {
   if (!condition) throw new Error(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
   console.log(`ok - ${message}`);
 }
+
+// Whether a URL is a predict route (/predict, /models/{name}/predict), with or without ?explain.
+const isPredict = (url, path = "/predict") => new URL(url).pathname.endsWith(path);
+const isExplained = (url) => new URL(url).searchParams.get("explain") === "true";
 
 function sameJson(a, b) {
   // Key order does not matter to the service; compare with keys sorted.
@@ -64,8 +79,8 @@ function sameJson(a, b) {
 // Submits the form and returns the JSON body the page sent, after the page has shown the answer.
 async function submit(page) {
   const [request] = await Promise.all([
-    page.waitForRequest((r) => r.url().endsWith("/predict") && r.method() === "POST"),
-    page.waitForResponse((r) => r.url().endsWith("/predict")),
+    page.waitForRequest((r) => isPredict(r.url()) && r.method() === "POST"),
+    page.waitForResponse((r) => isPredict(r.url())),
     page.click("#submit"),
   ]);
   await page.waitForFunction(() => !document.getElementById("submit").disabled);
@@ -73,12 +88,25 @@ async function submit(page) {
   return request.postDataJSON();
 }
 
+// Submits the form and returns the body sent and the service's explained answer (the page asks
+// for the explanation first).
+async function submitExplained(page) {
+  const answers = [];
+  const onResponse = (r) => { if (isPredict(r.url())) answers.push(r); };
+  page.on("response", onResponse);
+  const sent = await submit(page);
+  page.off("response", onResponse);
+  const explained = answers.find((r) => isExplained(r.url()));
+  check(explained !== undefined, "the page asks for the prediction with ?explain=true", answers.map((r) => r.url()));
+  return { sent, answer: await explained.json() };
+}
+
 // Submits the form and returns the request and the response of the model `name`'s predict route.
 async function predictWith(page, name) {
   const path = `/models/${encodeURIComponent(name)}/predict`;
   const [request, response] = await Promise.all([
-    page.waitForRequest((r) => r.url().endsWith(path) && r.method() === "POST"),
-    page.waitForResponse((r) => r.url().endsWith(path)),
+    page.waitForRequest((r) => isPredict(r.url(), path) && r.method() === "POST"),
+    page.waitForResponse((r) => isPredict(r.url(), path)),
     page.click("#submit"),
   ]);
   await page.waitForFunction(() => !document.getElementById("submit").disabled);
@@ -136,6 +164,154 @@ async function readResult(page, what) {
   return shown;
 }
 
+// Issue 17: the chart of the answer's top contributions (the predicted class's, or a
+// regression's) is the API's explanation: its largest |contributions| in order, each labelled
+// "FIELD ±x.xx towards CLASS" with the API's value, its bar on the side of its sign. Returns the
+// rows shown.
+async function checkChart(page, answer, what) {
+  const e = answer.explanation;
+  check(e && e.contributions, `${what}: the API answered with an explanation`, answer);
+  const regression = typeof answer.prediction === "number";
+  const contributions = regression ? e.contributions : e.contributions[answer.prediction];
+  const expected = Object.entries(contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 6);
+  const towards = regression ? "on the prediction" : `towards ${answer.prediction}`;
+  const rows = await page.evaluate(() => [...document.querySelectorAll("#explanation-bars .contrib")].map((row) => {
+    const track = row.querySelector(".track").getBoundingClientRect();
+    const fill = row.querySelector(".fill").getBoundingClientRect();
+    const middle = track.left + track.width / 2;
+    const side = fill.width <= 0 ? "none" : fill.left >= middle - 1 ? "right" : fill.right <= middle + 1 ? "left" : "both";
+    return { field: row.dataset.field, value: Number(row.dataset.value), label: row.querySelector(".label").textContent, side, shown: row.checkVisibility() };
+  }));
+  const fields = expected.map(([field]) => field);
+  check(sameJson(rows.map((r) => r.field), fields), `${what}: the chart shows the top ${fields.length} fields by |contribution|: ${fields.join(", ")}`, rows);
+  expected.forEach(([field, value], i) => {
+    const label = `${field} ${value < 0 ? "−" : "+"}${Math.abs(value).toFixed(2)} ${towards}`;
+    const side = value < 0 ? "left" : "right";
+    check(rows[i].label === label && rows[i].value === value && rows[i].side === side && rows[i].shown,
+      `${what}: "${label}" (API ${value}), its bar to the ${side} of zero`, rows[i]);
+  });
+  return rows;
+}
+
+// Issue 17: when the service refuses the explanation (409 explanation_unavailable, answered here
+// by a route standing in for a model without explain.json), the page asks again without it,
+// shows the prediction, and says why there is no chart.
+async function checkRefusedExplanation(page) {
+  const refuse = (url) => isPredict(url.href) && isExplained(url.href);
+  await page.route(refuse, (route) => route.fulfill({
+    status: 409,
+    contentType: "application/json",
+    body: JSON.stringify({ error: "model \"retail-price-sensitivity\" cannot explain: its artifact has no explain.json", code: "explanation_unavailable", request_id: "test" }),
+  }));
+  const plain = page.waitForResponse((r) => isPredict(r.url()) && !isExplained(r.url()));
+  await submit(page);
+  check((await plain).status() === 200, "409 explanation_unavailable: the page asks again without ?explain and gets 200");
+  await page.unroute(refuse);
+  await readResult(page, "without an explanation");
+  const shown = await page.evaluate(() => ({
+    bars: document.querySelectorAll("#explanation-bars .contrib").length,
+    note: document.getElementById("explanation-note").innerText,
+    error: !document.getElementById("error").hidden,
+  }));
+  check(shown.bars === 0 && !shown.error && /no contribution chart/i.test(shown.note) && /cannot explain/.test(shown.note),
+    `409: the prediction is shown, with "${shown.note}" instead of a chart`, shown);
+}
+
+// Issue 18: links to the API reference (which answers) and to the model card.
+async function checkLinks(page, base) {
+  const links = await page.evaluate(() => [...document.querySelectorAll("header a[href]")].map((a) => ({ text: a.textContent, href: a.href, visible: a.checkVisibility() })));
+  const docs = links.find((l) => new URL(l.href).pathname === "/docs/");
+  check(docs && docs.visible && new URL(docs.href).origin === base.origin, `the page links to /docs/ ("${docs && docs.text}")`, links);
+  const status = (await fetch(docs.href)).status;
+  check(status === 200, `GET ${docs.href} answers 200`, status);
+  const card = links.find((l) => new URL(l.href).pathname === "/model/card");
+  check(card && card.visible && /model card/i.test(card.text), `the page links to /model/card ("${card && card.text}")`, links);
+}
+
+// Issue 18: in items mode the answer shows the basket the service derived (SPEND, QUANTITY,
+// department, commodity, size, type) as the API's basket_summary says; a flat record shows none.
+async function checkBasketSummary(page, answer) {
+  const summary = answer.basket_summary;
+  check(summary && Math.abs(summary.SPEND - 47.48) < 1e-9 && summary.QUANTITY === 3,
+    "the API's basket_summary of the seed items: SPEND 2 × 10.99 + 25.50 = 47.48, QUANTITY 3", summary);
+  const shown = await page.evaluate(() => ({
+    visible: document.getElementById("result-basket").checkVisibility(),
+    facts: Object.fromEntries([...document.querySelectorAll("#result-basket-facts dd")].map((d) => [d.dataset.field, d.textContent])),
+  }));
+  const expected = { SPEND: "£47.48", QUANTITY: "3", PROD_CODE_20: summary.PROD_CODE_20, PROD_CODE_30: summary.PROD_CODE_30, BASKET_SIZE: summary.BASKET_SIZE, BASKET_TYPE: summary.BASKET_TYPE };
+  check(shown.visible && sameJson(shown.facts, expected),
+    `items mode shows the derived basket: ${Object.entries(expected).map(([k, v]) => `${k} ${v}`).join(", ")}`, shown);
+}
+
+// A proxy to the service that answers 503 not_ready (as a starting service does) to the first
+// `refusals` requests for a model's info, and forwards everything else.
+async function notReadyProxy(base, refusals) {
+  const counts = { refused: 0, forwarded: 0 };
+  const server = createServer((req, res) => {
+    if (req.url.endsWith("/info") && counts.refused < refusals) {
+      counts.refused += 1;
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+      res.end(JSON.stringify({ error: "not ready: no model loaded yet", code: "not_ready", request_id: "proxy" }));
+      return;
+    }
+    counts.forwarded += 1;
+    const upstream = httpRequest({ host: base.hostname, port: base.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/`, counts, close: () => server.close() };
+}
+
+// Issue 18: a service that answers 503 to the first three asks for the model's info: the panel
+// says it is waiting for the model, asks again, and ends up showing the model.
+async function checkRetry(browser, base) {
+  const info = await (await fetch(new URL("/model/info", base))).json();
+  const proxy = await notReadyProxy(base, 3);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(20_000);
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  try {
+    await page.goto(proxy.url);
+    await waitUntil(page, () => /waiting for the model/i.test(document.getElementById("model-status")?.innerText), "the panel says it is waiting for the model");
+    const waiting = await page.evaluate(() => ({ status: document.getElementById("model-status").innerText, busy: document.getElementById("model").getAttribute("aria-busy") }));
+    check(waiting.busy === "true" && /503/.test(waiting.status), `while /info answers 503 the panel says "${waiting.status}"`, waiting);
+    await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
+    const panel = await modelPanel(page);
+    check(panel.error === "" && panel.version === info.version, `after ${proxy.counts.refused} refusals the panel shows the model ${info.version}`, panel);
+    check(proxy.counts.refused === 3 && await page.evaluate(() => document.getElementById("model-status").innerText === ""), "and the waiting status is gone", proxy.counts);
+    check(errors.length === 0, "no page errors while waiting", errors);
+  } finally {
+    await page.close();
+    proxy.close();
+  }
+}
+
+// Issue 18: a service that never gets ready: the panel gives up with a clear message after its
+// bounded wait (a fake clock runs the minute through).
+async function checkGiveUp(browser, base) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await page.clock.install();
+    await page.route((url) => url.pathname.endsWith("/info"), (route) => route.fulfill({
+      status: 503, contentType: "application/json", body: JSON.stringify({ error: "not ready: no model loaded yet", code: "not_ready" }),
+    }));
+    await page.goto(base.href);
+    await waitUntil(page, () => /waiting for the model/i.test(document.getElementById("model-status")?.innerText), "the panel says it is waiting for the model");
+    await page.clock.runFor(120_000);
+    await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
+    const shown = await page.evaluate(() => ({ error: document.getElementById("model-error").innerText, status: document.getElementById("model-status").innerText }));
+    check(/still not ready after/i.test(shown.error) && /503/.test(shown.error) && /reload/i.test(shown.error) && shown.status === "",
+      `a service never ready: the panel gives up with "${shown.error}"`, shown);
+  } finally {
+    await page.close();
+  }
+}
+
 async function run(browser) {
   const base = new URL(baseUrl);
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -148,7 +324,7 @@ async function run(browser) {
     if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) problems.push(`console error: ${msg.text()}`);
   });
   page.on("response", (r) => {
-    if (r.status() >= 400 && !r.url().endsWith("/predict")) problems.push(`HTTP ${r.status()} for ${r.url()}`);
+    if (r.status() >= 400 && !isPredict(r.url())) problems.push(`HTTP ${r.status()} for ${r.url()}`);
   });
   // The page must be self-contained: every request stays on the service.
   page.on("request", (r) => { if (new URL(r.url()).origin !== base.origin && !r.url().startsWith("data:")) problems.push(`external request: ${r.url()}`); });
@@ -168,6 +344,7 @@ async function run(browser) {
   check(panel.version === info.version, `model panel shows version ${info.version}`, panel.version);
   check(panel.text.includes(info.name) && panel.text.includes(info.source), "model panel shows name and source");
   check(/accuracy/i.test(panel.text) && /macro-F1/i.test(panel.text) && panel.perClass === 3, "model panel shows accuracy, macro-F1 and per-class scores");
+  await checkLinks(page, base);
 
   const vocabulary = Object.fromEntries(info.input_schema.features
     .filter((f) => f.type === "categorical").map((f) => [f.name, f.vocabulary]));
@@ -178,18 +355,27 @@ async function run(browser) {
     check(sameJson(options, vocabulary[name]), `${name} offers the model's ${vocabulary[name].length} values`, options);
   }
 
-  const flat = await submit(page);
+  const { sent: flat, answer: seedAnswer } = await submitExplained(page);
   check(sameJson(flat, SEED), "seed form sends the seed record with numbers as numbers", flat);
   await readResult(page, "seed basket");
+  const chart = await checkChart(page, seedAnswer, "seed basket");
+  check(chart.some((r) => r.value < 0) && chart.some((r) => r.value > 0), "the seed's chart has bars on both sides of zero", chart);
+  check(await page.isHidden("#result-basket"), "a flat record shows no derived basket");
   mkdirSync(dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`ok - screenshot saved to ${screenshot}`);
 
   await page.click("#mode-items");
   check(await page.isVisible("#items-fields") && !(await page.isVisible("#flat-fields")), "items mode shows the basket_items editor");
-  const items = await submit(page);
+  const { sent: items, answer: itemsAnswer } = await submitExplained(page);
   check(sameJson(items, SEED_ITEMS), "items mode sends the seed basket_items", items);
   await readResult(page, "seed items");
+  await checkBasketSummary(page, itemsAnswer);
+  await checkChart(page, itemsAnswer, "seed items");
+  const itemsShot = screenshot.replace(/(\.png)?$/, "-items.png");
+  await page.screenshot({ path: itemsShot, fullPage: true });
+  console.log(`ok - screenshot saved to ${itemsShot}`);
+  await checkRefusedExplanation(page);
 
   await page.click("#mode-flat");
   await page.fill("#f-SPEND", "-3");
@@ -205,12 +391,13 @@ async function run(browser) {
   check(/must be >= 0/.test(error.inline) && error.invalid === "true", `SPEND = -3: "${error.inline}" shown at the SPEND field`, error);
   check(!error.result, "SPEND = -3: no stale prediction left on screen");
 
-  await page.route("**/predict", (route) => route.abort("connectionrefused"));
+  const refused = (url) => isPredict(url.href);
+  await page.route(refused, (route) => route.abort("connectionrefused"));
   await page.fill("#f-SPEND", "125.50");
   await page.click("#submit");
   await page.waitForFunction(() => /could not reach/i.test(document.getElementById("error").innerText));
   console.log("ok - a network failure is shown inline");
-  await page.unroute("**/predict");
+  await page.unroute(refused);
 
   await checkModels(page, base);
 
@@ -222,6 +409,8 @@ async function run(browser) {
   }
 
   check(problems.length === 0, "no page errors, console errors, failed loads or external requests", problems);
+  await checkRetry(browser, base);
+  await checkGiveUp(browser, base);
 }
 
 // The model picker and the forecast form: the picker lists GET /models with the default chosen;
@@ -263,6 +452,7 @@ async function checkModels(page, base) {
   const answer = await seed.response.json();
   check(typeof answer.prediction === "number", `the forecast is a number (${answer.prediction})`, answer);
   await page.waitForSelector("#result-units", { state: "visible" });
+  await checkChart(page, answer, "the forecast");
   const result = await page.evaluate(() => ({
     units: document.getElementById("result-units").textContent,
     bars: document.getElementById("result-bars").checkVisibility(),
@@ -288,7 +478,7 @@ async function checkModels(page, base) {
 
   // A date input cannot hold 2023-02-30 (the browser empties it), so the request the field makes
   // is given that date on its way to the service.
-  const route = `**/models/${forecast.name}/predict`;
+  const route = (url) => isPredict(url.href, `/models/${forecast.name}/predict`);
   await page.route(route, (r) => {
     const body = r.request().postDataJSON();
     body.features.date = "2023-02-30";
@@ -341,7 +531,7 @@ async function runWithToken(browser, token) {
   await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
   const before = await page.evaluate(() => document.getElementById("model-error").textContent);
   check(/401/.test(before), "without a token the model panel reports 401", before);
-  const [refused] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/predict")), page.click("#submit")]);
+  const [refused] = await Promise.all([page.waitForResponse((r) => isPredict(r.url())), page.click("#submit")]);
   check(refused.status() === 401, "without a token /predict answers 401", refused.status());
 
   await page.fill("#token", token);
@@ -350,14 +540,19 @@ async function runWithToken(browser, token) {
   await page.waitForFunction(() => document.getElementById("model").getAttribute("aria-busy") === "false");
   check(await page.evaluate(() => document.getElementById("model-error").textContent) === "", "with the token the model panel loads");
   check(await page.evaluate(() => sessionStorage.getItem("retail-api-token")) === token, "the token is kept in sessionStorage");
-  const [request, response] = await Promise.all([
-    page.waitForRequest((r) => r.url().endsWith("/predict") && r.method() === "POST"),
-    page.waitForResponse((r) => r.url().endsWith("/predict")),
+  // The token has no explain scope: ?explain=true answers 403, and the page asks again without.
+  const [explained, request, response] = await Promise.all([
+    page.waitForResponse((r) => isPredict(r.url()) && isExplained(r.url())),
+    page.waitForRequest((r) => isPredict(r.url()) && !isExplained(r.url()) && r.method() === "POST"),
+    page.waitForResponse((r) => isPredict(r.url()) && !isExplained(r.url())),
     page.click("#submit"),
   ]);
+  check(explained.status() === 403, "without the explain scope /predict?explain=true answers 403", explained.status());
   check(request.headers()["authorization"] === `Bearer ${token}`, "the page sends the token as Bearer");
   check(response.status() === 200, "with the token /predict answers 200", response.status());
   await readResult(page, "with a token");
+  const note = await page.evaluate(() => document.getElementById("explanation-note").innerText);
+  check(/no contribution chart/i.test(note) && /explain scope/.test(note), `and the page says "${note}"`, note);
   await page.reload();
   check(await page.inputValue("#token") === token, "the token survives a reload of the tab");
 

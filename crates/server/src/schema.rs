@@ -209,6 +209,52 @@ pub struct PredictionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::scoring::ExplanationSchema>)]
     pub explanation: Option<crate::scoring::Explanation>,
+    /// For a `basket_items` body only (`/predict`, `/models/{name}/predict`; not in batch
+    /// answers): the flat record the service derived from the items and scored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basket_summary: Option<Box<BasketSummary>>,
+}
+
+/// The flat record the service derived from `basket_items` and scored: totals, dominant
+/// department and commodity group by spend, size and content mix; sent back as a flat record
+/// it gets the same answer.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[allow(non_snake_case)]
+#[schema(example = json!({"SPEND": 47.48, "QUANTITY": 3, "PROD_CODE_20": "GENERAL", "PROD_CODE_30": "ELECTRONICS", "BASKET_SIZE": "M", "BASKET_TYPE": "MIXED", "STORE_REGION": "LONDON", "STORE_FORMAT": "LS"}))]
+pub struct BasketSummary {
+    /// Total spend in pounds: the sum of quantity × price over the items.
+    pub SPEND: f64,
+    /// Total number of units: the sum of the items' quantities.
+    pub QUANTITY: f64,
+    /// Dominant department by spend (an item's category names its commodity group or its
+    /// department). When no item's category is known: the dominant unknown category (scored as
+    /// unseen), or an empty string when no item has one.
+    pub PROD_CODE_20: String,
+    /// Dominant commodity group by spend (the same fallback as `PROD_CODE_20`).
+    pub PROD_CODE_30: String,
+    /// Basket size derived from SPEND: S, M or L.
+    pub BASKET_SIZE: String,
+    /// Content mix derived from the items' spend per commodity class.
+    pub BASKET_TYPE: String,
+    /// The request's store region; an empty string when not given (scored as unseen).
+    pub STORE_REGION: String,
+    /// The request's store format; an empty string when not given (scored as unseen).
+    pub STORE_FORMAT: String,
+}
+
+impl From<&retail_model::features::BasketRecord> for BasketSummary {
+    fn from(r: &retail_model::features::BasketRecord) -> Self {
+        Self {
+            SPEND: r.spend,
+            QUANTITY: r.quantity,
+            PROD_CODE_20: r.prod_code_20.clone(),
+            PROD_CODE_30: r.prod_code_30.clone(),
+            BASKET_SIZE: r.basket_size.clone(),
+            BASKET_TYPE: r.basket_type.clone(),
+            STORE_REGION: r.store_region.clone(),
+            STORE_FORMAT: r.store_format.clone(),
+        }
+    }
 }
 
 /// A sales forecast: units expected to sell at that store, of that product, that day.

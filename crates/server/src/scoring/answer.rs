@@ -11,7 +11,7 @@ use retail_model::features::Unseen;
 use retail_model::metrics::argmax;
 
 use super::Explanation;
-use crate::schema::PredictionResponse;
+use crate::schema::{BasketSummary, PredictionResponse};
 
 /// Most characters of an unknown value a warning quotes.
 pub const PREFIX_CHARS: usize = 32;
@@ -140,6 +140,8 @@ pub struct Answer<'a> {
     warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<Explanation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basket_summary: Option<Box<BasketSummary>>,
 }
 
 /// Class code → probability, as a JSON object in code order (the order of
@@ -173,6 +175,12 @@ impl<'a> Answer<'a> {
         Self { explanation, ..self }
     }
 
+    /// The answer with the flat record derived from the body's `basket_items` (`None`: a flat
+    /// record was sent).
+    pub fn with_basket_summary(self, basket_summary: Option<Box<BasketSummary>>) -> Self {
+        Self { basket_summary, ..self }
+    }
+
     /// The answer as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
@@ -198,6 +206,7 @@ impl From<Answer<'_>> for PredictionResponse {
             request_id: a.request_id.map(str::to_owned),
             warnings: a.warnings,
             explanation: a.explanation,
+            basket_summary: a.basket_summary,
         }
     }
 }
@@ -214,6 +223,7 @@ pub fn answer<'a>(artifact: &'a Artifact, p: &[f64], warnings: Vec<String>) -> A
         request_id: None,
         warnings,
         explanation: None,
+        basket_summary: None,
     }
 }
 

@@ -25,7 +25,7 @@ mod tabular;
 pub mod v2;
 
 use retail_model::artifact::{Artifact, Features, ModelKind};
-use retail_model::features::{Encoded, FeaturePipeline, Unseen};
+use retail_model::features::{BasketRecord, Encoded, FeaturePipeline, Unseen};
 use retail_model::forecast::{SalesEncoded, SalesStats};
 use retail_model::metrics::argmax;
 use retail_model::tabular::{TabularSchema, TabularWarning};
@@ -45,7 +45,7 @@ use sales::forecast_response;
 pub use shape::{BodyShape, may_be_other_shape, shape};
 
 use crate::LoadedModel;
-use crate::schema::ForecastResponse;
+use crate::schema::{BasketSummary, ForecastResponse};
 
 /// How a model reads its records: the feature pipeline of its kind.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +62,8 @@ pub enum Encoder<'p> {
 pub(crate) enum Row {
     /// A basket's.
     Basket(Encoded),
+    /// A basket sent as `basket_items`: its features and the flat record derived from the items.
+    Items(Encoded, Box<BasketRecord>),
     /// A day of sales'.
     Sales(SalesEncoded),
     /// A tabular row's.
@@ -76,9 +78,17 @@ pub(crate) enum Row {
 impl Row {
     fn features(&self) -> &[f64] {
         match self {
-            Self::Basket(e) => &e.features,
+            Self::Basket(e) | Self::Items(e, _) => &e.features,
             Self::Sales(e) => &e.features,
             Self::Tabular { features, .. } => features,
+        }
+    }
+
+    /// The flat record derived from `basket_items`, for the answer (`None` for other rows).
+    fn basket_summary(&self) -> Option<Box<BasketSummary>> {
+        match self {
+            Self::Items(_, record) => Some(Box::new(BasketSummary::from(record.as_ref()))),
+            Self::Basket(_) | Self::Sales(_) | Self::Tabular { .. } => None,
         }
     }
 
@@ -90,7 +100,7 @@ impl Row {
             contradictions: Vec::new(),
         };
         match self {
-            Self::Basket(e) => pipeline(&mut e.unseen),
+            Self::Basket(e) | Self::Items(e, _) => pipeline(&mut e.unseen),
             Self::Sales(e) => pipeline(&mut e.unseen),
             Self::Tabular { warnings, .. } => {
                 Notes::Tabular { warnings: std::mem::take(warnings), contradictions: Vec::new() }
@@ -295,7 +305,8 @@ pub fn score_one<'m, M: Scorer + ?Sized>(model: &'m M, body: &[u8], explain: boo
     artifact.engine.predict_proba(row.features(), &mut p);
     let notes = row.take_notes();
     let notes = noted(model, row.features(), &p, notes);
-    Ok(One::Basket(answer(artifact, &p, notes.warnings()).with_explanation(explanation)))
+    let answer = answer(artifact, &p, notes.warnings()).with_explanation(explanation);
+    Ok(One::Basket(answer.with_basket_summary(row.basket_summary())))
 }
 
 /// Scores a batch body, `{"records": [...]}` of at most `max_rows` records, in request order;

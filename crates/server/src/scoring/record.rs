@@ -194,7 +194,7 @@ fn read_basket<'de, 'p, A: MapAccess<'de>>(
                 }
             }
         }
-        Ok(if is_batch { Parsed::Batch } else { Parsed::Record(record.encode(pipeline).map(Row::Basket)) })
+        Ok(if is_batch { Parsed::Batch } else { Parsed::Record(record.encode(pipeline)) })
     }
 }
 
@@ -205,12 +205,14 @@ impl RecordSeed<'_, '_> {
 }
 
 impl RawRecord<'_, '_> {
-    /// The record's features, or every invalid field (type errors first, then ranges).
-    fn encode(self, pipeline: &FeaturePipeline) -> Result<Encoded, FieldErrors> {
+    /// The record's features (with the record derived from its `basket_items`, if it has
+    /// them), or every invalid field (type errors first, then ranges).
+    fn encode(self, pipeline: &FeaturePipeline) -> Result<Row, FieldErrors> {
         let Self { flat, store_lower, customer_id, items } = self;
         match items {
             None => {
                 encode_flat(pipeline, [&flat[0], &flat[1], &flat[2], &flat[3], &flat[4], &flat[5], &flat[6], &flat[7]])
+                    .map(Row::Basket)
             }
             Some(items) => {
                 let mut errors = FieldErrors::default();
@@ -219,7 +221,8 @@ impl RawRecord<'_, '_> {
                     errors.field("customer_id", || format!("must be a string, got {}", customer_id.kind()));
                 }
                 let record = items.finish(&store, errors)?;
-                pipeline.encode(&record).map_err(FieldErrors::from)
+                let encoded = pipeline.encode(&record).map_err(FieldErrors::from)?;
+                Ok(Row::Items(encoded, Box::new(record)))
             }
         }
     }

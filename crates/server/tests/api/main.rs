@@ -103,6 +103,40 @@ async fn basket_items_seed_shape_goes_through_the_pipeline() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// Issue 18: a `basket_items` answer shows the flat record the service derived and scored;
+/// sent back as a flat record it gets the same answer. Flat records and batches carry none.
+#[tokio::test]
+async fn issue18_a_basket_items_answer_carries_the_derived_basket_summary() {
+    let s = state();
+    let items = json!({"basket_items": {"P1001": {"product_id": "P1001", "quantity": 2, "price": 10.99, "category": "grocery"}, "P2002": {"product_id": "P2002", "quantity": 1, "price": 25.50, "category": "electronics"}}, "STORE_REGION": "LONDON", "STORE_FORMAT": "LS"});
+    let (status, body) = predict(&s, items.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let summary = &body["basket_summary"];
+    let spend = summary["SPEND"].as_f64().expect("SPEND");
+    assert!((spend - 47.48).abs() < 1e-9, "2 × 10.99 + 25.50: {summary}");
+    assert_eq!(summary["QUANTITY"], json!(3.0));
+    let categories = ["PROD_CODE_20", "PROD_CODE_30", "BASKET_SIZE", "BASKET_TYPE", "STORE_REGION", "STORE_FORMAT"];
+    let shown: Vec<&str> = categories.iter().map(|c| summary[c].as_str().expect("category")).collect();
+    assert_eq!(shown, ["GENERAL", "ELECTRONICS", "M", "MIXED", "LONDON", "LS"], "{summary}");
+    let (status, flat) = predict(&s, summary.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{flat}");
+    assert_eq!(flat["probabilities"], body["probabilities"], "the summary scores as the items did");
+    assert!(flat.get("basket_summary").is_none(), "a flat record has no summary: {flat}");
+    let batch = json!({"records": [items]}).to_string();
+    let (status, batch) = call(&s, "POST", "/predict/batch", Some("application/json"), batch).await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    assert!(batch["predictions"][0].get("basket_summary").is_none(), "batch answers carry none: {batch}");
+    let spec = serde_json::to_value(retail_server::openapi()).expect("json");
+    let documented = &spec["components"]["schemas"]["PredictionResponse"]["properties"]["basket_summary"];
+    assert!(!documented.is_null(), "basket_summary is in the OpenAPI schema");
+    let fields = spec["components"]["schemas"]["BasketSummary"]["properties"].as_object().expect("BasketSummary");
+    let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut expected = ["SPEND", "QUANTITY"].into_iter().chain(categories).collect::<Vec<_>>();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+}
+
 #[tokio::test]
 async fn unknown_categories_are_scored_and_warned() {
     let s = state();

@@ -380,3 +380,36 @@ fn version_names_the_binary_and_the_checkout() {
     let date = version["build_date"].as_str().expect("date");
     assert!(date.len() == 20 && date.ends_with('Z') && date.as_bytes()[10] == b'T', "{date}");
 }
+
+/// The README shows the seed's whole `/predict` answer as the server gives it (every field,
+/// `request_id` included), and names every apt package the test command may install.
+#[test]
+fn issue18_readme_shows_the_whole_seed_answer_and_what_the_test_command_installs() {
+    let readme = fs::read_to_string(root().join("README.md")).expect("README");
+    let start = readme.find("# {\"prediction\":\"UM\"").expect("the seed answer in the README");
+    let shown: String = readme[start..]
+        .lines()
+        .take_while(|l| l.starts_with("# {") || l.starts_with("#  "))
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect();
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("the README's answer is JSON");
+    let server = Server::start();
+    let seed = crate::SEED;
+    let answer = crate::json_body(&request(server.addr(), "POST", "/predict", seed).expect("predict"));
+    let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&shown), keys(&answer), "the README shows every field");
+    for field in ["prediction", "label", "probabilities", "model_version", "warnings"] {
+        assert_eq!(shown[field], answer[field], "{field}");
+    }
+    let id = answer["request_id"].as_str().expect("request_id");
+    assert!(id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+
+    let script = fs::read_to_string(root().join("scripts/test.sh")).expect("test.sh");
+    let packages = script.lines().filter_map(|l| l.split_once("need_apt+=(")).flat_map(|(_, rest)| {
+        rest.split(')').next().unwrap_or_default().split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+    });
+    let section = &readme[readme.find("scripts/test.sh\n```").expect("the test command")..];
+    for package in packages {
+        assert!(section.contains(&format!("`{package}`")), "the README names the apt package {package}");
+    }
+}

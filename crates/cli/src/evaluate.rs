@@ -113,14 +113,19 @@ fn score(artifact: &Artifact, args: &EvaluateArgs) -> anyhow::Result<Outcome> {
         None => {
             let evaluation = training::evaluate(artifact, &args.data, truth, &progress)?;
             Outcome {
-                card: card::render(&CardInput::for_evaluation(&artifact.manifest, &evaluation)),
+                card: card::render(&CardInput::for_evaluation(
+                    &artifact.manifest,
+                    &evaluation,
+                    artifact.importance.as_ref(),
+                )),
                 summary: summary::classification(&evaluation.metrics, evaluation.bayes.as_ref(), true),
                 json: serde_json::to_value(&evaluation)?,
             }
         }
         Some(stats) => {
             let evaluation = evaluate_sales(artifact, &args.data, truth, &progress)?;
-            let card = SalesCardInput::for_evaluation(&artifact.manifest, stats, &evaluation);
+            let card =
+                SalesCardInput::for_evaluation(&artifact.manifest, stats, &evaluation, artifact.importance.as_ref());
             Outcome {
                 card: card::sales::render(&card),
                 summary: summary::regression(&evaluation.metrics, evaluation.bayes.as_ref(), true),

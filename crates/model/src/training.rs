@@ -377,7 +377,8 @@ pub fn train(config: &TrainConfig, progress: &dyn Progress) -> Result<Manifest, 
         (REFERENCE_FILE, fitted.reference.to_json()),
         (EXPLAIN_FILE, fitted.explain.to_json()),
     ];
-    files.extend(card::render(&card::CardInput::for_training(&manifest, &fitted.test_metrics)));
+    let importance = fitted.explain.importance.as_ref();
+    files.extend(card::render(&card::CardInput::for_training(&manifest, &fitted.test_metrics, importance)));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;
     Ok(Artifact::load(&config.out)?.manifest)
 }

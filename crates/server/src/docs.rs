@@ -44,6 +44,11 @@ pub fn model_errors() -> Vec<ApiError> {
     vec![ApiError::NotReady("no model loaded yet")]
 }
 
+/// Errors of the model-card routes: no model yet, or an artifact without a card.
+pub fn card_errors() -> Vec<ApiError> {
+    vec![ApiError::NotReady("no model loaded yet"), ApiError::NoCard("retail-price-sensitivity".to_owned())]
+}
+
 /// `errors`, and the 404 of a route that names a model (`/models/{name}/…`, or SageMaker's
 /// target-model header).
 pub fn naming_a_model(errors: &[ApiError]) -> Vec<ApiError> {

@@ -66,6 +66,9 @@ pub enum ApiError {
     /// (no node covers in `explain.json`): why.
     #[error("{0}")]
     ExplanationUnavailable(String),
+    /// `/model/card` of a model whose artifact has no model card (the model's name).
+    #[error("model {0:?} has no model card: its artifact has no card.md")]
+    NoCard(String),
     /// A bug or an unexpected failure; the cause is logged.
     #[error("internal error")]
     Internal(String),
@@ -103,6 +106,7 @@ impl ApiError {
             Self::ExplanationUnavailable(_) => {
                 "the model cannot explain: its artifact has no explain.json (retrain or re-import it)"
             }
+            Self::NoCard(_) => "the model's artifact has no model card (card.md)",
             Self::Internal(_) => "an unexpected failure (logged)",
         }
     }
@@ -125,6 +129,7 @@ impl ApiError {
             Self::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Self::ExplanationUnavailable(_) => (StatusCode::CONFLICT, "explanation_unavailable"),
+            Self::NoCard(_) => (StatusCode::NOT_FOUND, "card_not_found"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -293,7 +293,7 @@ struct ApiDoc;
 /// is public. `state` is absent when only the document is wanted.
 fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
     use auth::Scope;
-    use routes::{explain, health, meta, model, models, predict, sagemaker, v2};
+    use routes::{card, explain, health, meta, model, models, predict, sagemaker, v2};
     let config = state.map_or_else(ServerConfig::default, |s| s.config.clone());
     let admitted = |routes: OpenApiRouter<Arc<AppState>>, limit: usize| match state {
         Some(state) => routes
@@ -337,6 +337,12 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(explain::model_importance));
     let model =
         docs::with_errors(model, &docs::model_errors()).merge(docs::with_errors(named_model_routes, &named_model));
+    let cards = docs::with_errors(OpenApiRouter::new().routes(routes!(card::card)), &docs::card_errors()).merge(
+        docs::with_errors(
+            OpenApiRouter::new().routes(routes!(card::model_card)),
+            &docs::naming_a_model(&docs::card_errors()),
+        ),
+    );
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::healthz))
@@ -345,6 +351,7 @@ fn api(state: Option<&Arc<AppState>>) -> OpenApiRouter<Arc<AppState>> {
         .merge(guarded(admitted(single, config.max_body_bytes), Scope::Predict))
         .merge(guarded(admitted(batches, config.max_batch_body_bytes), Scope::Predict))
         .merge(guarded(model, Scope::ModelRead))
+        .merge(guarded(cards, Scope::ModelRead))
         .merge(guarded(OpenApiRouter::new().routes(routes!(models::list)), Scope::ModelRead))
         .routes(routes!(meta::version))
         .merge(guarded(OpenApiRouter::new().routes(routes!(meta::prometheus)), Scope::MetricsRead))

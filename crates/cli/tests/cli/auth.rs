@@ -288,6 +288,8 @@ fn issue13_every_bad_credential_is_a_401_or_403_with_its_challenge() {
         ("GET", "/model/info"),
         ("GET", "/model-info"),
         ("GET", "/model/metrics"),
+        ("GET", "/model/card"),
+        ("GET", "/models/retail-price-sensitivity/card"),
         ("GET", "/metrics"),
         ("GET", "/v2/models/retail-price-sensitivity"),
         ("POST", "/predict/batch"),
@@ -299,6 +301,7 @@ fn issue13_every_bad_credential_is_a_401_or_403_with_its_challenge() {
     }
     let model_reader = rs256(&claims(json!({"scope": "model:read"})));
     assert_eq!(call(addr, "GET", "/model/info", &[("Authorization", &bearer(&model_reader))], "").0, 200);
+    assert_eq!(call(addr, "GET", "/model/card", &[("Authorization", &bearer(&model_reader))], "").0, 200);
     assert_eq!(call(addr, "GET", "/metrics", &[("Authorization", &bearer(&model_reader))], "").0, 403);
 
     // Failures are counted by reason; the access log names the principal, never the credential.

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    Artifact, ArtifactError, FORECAST_FILE, FORMAT_VERSION, Features, FileEntry, MANIFEST_FILE, MAX_ARTIFACT_BYTES,
-    MAX_MANIFEST_BYTES, MAX_MODEL_FILE_BYTES, MODEL_FILE, Manifest, ModelFormat, ModelKind, ONNX_FORMAT_VERSION, parse,
-    read, sha256_hex,
+    Artifact, ArtifactError, CARD_FILE, FORECAST_FILE, FORMAT_VERSION, Features, FileEntry, MANIFEST_FILE,
+    MAX_ARTIFACT_BYTES, MAX_MANIFEST_BYTES, MAX_MODEL_FILE_BYTES, MODEL_FILE, Manifest, ModelCard, ModelFormat,
+    ModelKind, ONNX_FORMAT_VERSION, parse, read, sha256_hex,
 };
 use crate::drift::{REFERENCE_FILE, Reference};
 use crate::engine::{Engine, EnsembleSpec, Output};
@@ -157,8 +157,21 @@ impl Artifact {
             false => None,
         };
         let (explainer, importance) = explanations(&manifest, files, &spec, &features)?;
-        Ok(Self { manifest, features, engine, reference, explainer, importance })
+        let card = card(&manifest, files);
+        Ok(Self { manifest, features, engine, reference, explainer, importance, card })
     }
+}
+
+/// The model card, when the manifest lists [`CARD_FILE`]: its Markdown and every listed SVG.
+fn card(manifest: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Option<ModelCard> {
+    let markdown = listed(manifest, files, CARD_FILE).ok()?;
+    let charts = manifest
+        .files
+        .keys()
+        .filter(|name| name.ends_with(".svg"))
+        .filter_map(|name| Some((name.clone(), String::from_utf8_lossy(files.get(name)?).into_owned())))
+        .collect();
+    Some(ModelCard { markdown: String::from_utf8_lossy(markdown).into_owned(), charts })
 }
 
 /// The explainer of a loaded model and its global importance, from the optional

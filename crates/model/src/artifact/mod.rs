@@ -44,6 +44,8 @@ pub const MODEL_FILE: &str = "model.json";
 /// Name of a sales forecast's training statistics ([`SalesStats`]), the lookups its features
 /// are computed with.
 pub const FORECAST_FILE: &str = "forecast.json";
+/// File name of the model card (Markdown; its charts are SVG files beside it).
+pub const CARD_FILE: &str = "card.md";
 /// Largest artifact accepted (the sum of its files' sizes): 128 MiB, twice the model-file limit
 /// (the other files are a model card and two small charts). Checked from the sizes the manifest
 /// declares, the files' metadata or the tar headers, before their content is read.
@@ -452,6 +454,20 @@ pub struct Artifact {
     /// Global importance of the input fields ([`crate::explain::EXPLAIN_FILE`]); `None` in
     /// artifacts made before it was recorded.
     pub importance: Option<Importance>,
+    /// The model card ([`CARD_FILE`] and its charts); `None` when the artifact has none (an
+    /// import, or an artifact written by other tools).
+    pub card: Option<ModelCard>,
+}
+
+/// The model card an artifact carries: `card.md` and the SVG charts listed beside it, verified
+/// against the manifest like every file (invalid UTF-8 is replaced, not refused: the card is
+/// for reading, not for scoring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelCard {
+    /// The Markdown of [`CARD_FILE`].
+    pub markdown: String,
+    /// Every `.svg` file the manifest lists, by file name.
+    pub charts: BTreeMap<String, String>,
 }
 
 /// How a model's records become feature rows: the one pipeline of its kind, shared by training

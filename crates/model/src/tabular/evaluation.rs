@@ -10,6 +10,7 @@ use super::data::{self, Roles, TableError};
 use super::training::{OwnedLabels, Target, Task, label_texts, labels_of, target};
 use super::{ColumnKind, TabularSchema};
 use crate::artifact::{Manifest, ModelMetrics};
+use crate::card::format::{fixed, rows, sig};
 use crate::engine::Engine;
 use crate::metrics::{self, evaluate, evaluate_regression};
 
@@ -134,32 +135,34 @@ pub fn card(manifest: &Manifest, schema: &TabularSchema, scored: &Scored) -> Str
     let _ = writeln!(
         s,
         "- Rows: {} training, {} validation, {} test; {} rounds kept of {} run\n",
-        t.rows.train, t.rows.validation, t.rows.test, t.best_iteration, t.rounds_run
+        rows(t.rows.train),
+        rows(t.rows.validation),
+        rows(t.rows.test),
+        rows(t.best_iteration),
+        rows(t.rounds_run)
     );
     let _ = writeln!(s, "## Held-out metrics\n");
     match &manifest.metrics {
         ModelMetrics::Classification(m) => {
             let _ = writeln!(s, "| rows | accuracy | macro-F1 | log loss | ECE | ROC AUC |\n|---|---|---|---|---|---|");
-            let auc = m.roc_auc.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.4}"));
-            let _ = writeln!(
-                s,
-                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {auc} |\n",
-                m.rows, m.accuracy, m.macro_f1, m.log_loss, m.ece
-            );
+            let auc = m.roc_auc.map_or_else(|| "n/a".to_owned(), |a| fixed(a, 4));
+            let (accuracy, f1, loss, ece) =
+                (fixed(m.accuracy, 4), fixed(m.macro_f1, 4), fixed(m.log_loss, 4), fixed(m.ece, 4));
+            let _ = writeln!(s, "| {} | {accuracy} | {f1} | {loss} | {ece} | {auc} |\n", rows(m.rows));
         }
         ModelMetrics::Regression(m) => {
-            let r2 = m.r2.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}"));
+            let r2 = m.r2.map_or_else(|| "n/a".to_owned(), |r| fixed(r, 4));
             let _ = writeln!(s, "| rows | RMSE | MAE | R² |\n|---|---|---|---|");
-            let _ = writeln!(s, "| {} | {:.4} | {:.4} | {r2} |\n", m.rows, m.rmse, m.mae);
+            let _ = writeln!(s, "| {} | {} | {} | {r2} |\n", rows(m.rows), fixed(m.rmse, 4), fixed(m.mae, 4));
         }
     }
     let _ = writeln!(s, "## Columns\n\n| column | type | training range or values | missing |\n|---|---|---|---|");
     for c in &schema.columns {
         let (kind, what) = match &c.kind {
-            ColumnKind::Numeric { min, max } => ("numeric", format!("{min} to {max}")),
-            ColumnKind::Categorical { vocabulary } => ("categorical", format!("{} values", vocabulary.len())),
+            ColumnKind::Numeric { min, max } => ("numeric", format!("{} to {}", sig(*min, 6), sig(*max, 6))),
+            ColumnKind::Categorical { vocabulary } => ("categorical", format!("{} values", rows(vocabulary.len()))),
         };
-        let _ = writeln!(s, "| `{}` | {kind} | {what} | {:.1}% |", c.name, 100.0 * c.missing_share);
+        let _ = writeln!(s, "| `{}` | {kind} | {what} | {}% |", c.name, fixed(100.0 * c.missing_share, 1));
     }
     let _ = writeln!(
         s,

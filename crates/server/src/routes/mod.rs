@@ -1,5 +1,6 @@
 //! Handlers, by resource.
 
+pub mod card;
 pub mod explain;
 pub mod health;
 pub mod meta;

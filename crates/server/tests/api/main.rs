@@ -13,6 +13,7 @@ use retail_server::{AppState, ModelSource, ServerConfig, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod card;
 mod contract;
 mod drift;
 mod forecast;
@@ -361,6 +362,8 @@ async fn version_metrics_openapi_and_docs() {
         "/models/{name}/ready",
         "/model/drift",
         "/models/{name}/drift",
+        "/model/card",
+        "/models/{name}/card",
     ] {
         assert!(paths.contains_key(path), "{path} documented");
     }

@@ -70,45 +70,88 @@ impl Sink {
 
     /// The lines of records of `source`.
     fn format(&self, source: &str, rows: &[Scored]) -> io::Result<Vec<u8>> {
-        let mut lines = Vec::with_capacity(rows.len() * 128);
-        for row in rows {
-            match self.format {
-                OutputFormat::Csv => self.csv_row(&mut lines, source, row)?,
-                OutputFormat::Jsonl => {
+        let lines = Vec::with_capacity(rows.len() * 128);
+        match self.format {
+            OutputFormat::Csv => {
+                // One writer for the part: a writer's buffer is 8 KiB, zeroed when it is made.
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .terminator(csv::Terminator::Any(b'\n'))
+                    .from_writer(lines);
+                for row in rows {
+                    self.csv_row(&mut writer, source, row).map_err(io::Error::other)?;
+                }
+                writer.into_inner().map_err(|e| io::Error::other(e.to_string()))
+            }
+            OutputFormat::Jsonl => {
+                let mut lines = lines;
+                for row in rows {
                     json_row(&mut lines, source, row)?;
                     lines.push(b'\n');
                 }
+                Ok(lines)
             }
         }
-        Ok(lines)
     }
 
-    fn csv_row(&self, line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
-        let none = || vec![String::new(); self.classes.len()];
-        let (prediction, probabilities, explanation, warnings, error) = match &row.item {
+    /// One CSV record, written field by field.
+    fn csv_row(&self, writer: &mut csv::Writer<Vec<u8>>, source: &str, row: &Scored) -> csv::Result<()> {
+        let mut number = Vec::with_capacity(24);
+        let mut float = |writer: &mut csv::Writer<Vec<u8>>, value: Option<f64>| {
+            number.clear();
+            if let Some(value) = value {
+                // `Write` into a Vec cannot fail.
+                let _ = write!(number, "{value}");
+            }
+            writer.write_field(&number)
+        };
+        writer.write_field(source)?;
+        writer.write_field(row.line.to_string())?;
+        writer.write_field(row.id.as_deref().unwrap_or_default())?;
+        let (explanation, warnings) = match &row.item {
             Item::Answer(BatchItem::Scored(p)) => {
-                let probabilities =
-                    self.classes.iter().map(|c| p.probabilities.get(c).map_or_else(String::new, f64::to_string));
-                let explanation = p.explanation.as_ref();
-                (p.prediction.clone(), probabilities.collect(), explanation, p.warnings.join("; "), String::new())
+                writer.write_field(&p.prediction)?;
+                for class in &self.classes {
+                    float(writer, p.probabilities.get(class).copied())?;
+                }
+                (p.explanation.as_ref(), p.warnings.as_slice())
             }
             Item::Answer(BatchItem::Forecast(f)) => {
-                (f.prediction.to_string(), none(), f.explanation.as_ref(), f.warnings.join("; "), String::new())
+                float(writer, Some(f.prediction))?;
+                (f.explanation.as_ref(), f.warnings.as_slice())
             }
-            Item::Answer(BatchItem::Failed(e)) => (String::new(), none(), None, String::new(), field_errors(e)),
-            Item::Unreadable(e) => (String::new(), none(), None, String::new(), e.clone()),
+            Item::Answer(BatchItem::Failed(_)) | Item::Unreadable(_) => {
+                writer.write_field("")?;
+                for _ in &self.classes {
+                    writer.write_field("")?;
+                }
+                (None, [].as_slice())
+            }
         };
-        let mut fields =
-            vec![source.to_owned(), row.line.to_string(), row.id.as_deref().unwrap_or_default().to_owned(), prediction];
-        fields.extend(probabilities);
         if let Some(columns) = &self.explained {
-            fields.extend(explain_cells(explanation, columns.len()));
+            match explanation.map(Explanation::raw) {
+                Some(raw) => {
+                    for (output, base) in raw.base.iter().enumerate() {
+                        float(writer, Some(*base))?;
+                        for value in raw.of_output(output) {
+                            float(writer, Some(*value))?;
+                        }
+                    }
+                }
+                None => {
+                    for _ in columns {
+                        writer.write_field("")?;
+                    }
+                }
+            }
         }
-        fields.extend([warnings, error]);
-        let mut writer =
-            csv::WriterBuilder::new().has_headers(false).terminator(csv::Terminator::Any(b'\n')).from_writer(line);
-        writer.write_record(&fields).map_err(io::Error::other)?;
-        writer.flush()
+        writer.write_field(warnings.join("; "))?;
+        match &row.item {
+            Item::Answer(BatchItem::Failed(e)) => writer.write_field(field_errors(e))?,
+            Item::Unreadable(e) => writer.write_field(e)?,
+            Item::Answer(_) => writer.write_field("")?,
+        }
+        writer.write_record(None::<&[u8]>)
     }
 }
 
@@ -125,17 +168,6 @@ fn explain_columns(classes: &[String], fields: &[String]) -> Vec<String> {
         columns.extend(fields.iter().map(|f| format!("C{output}_{f}")));
     }
     columns
-}
-
-/// One record's explanation cells in [`explain_columns`]' order (`n` empty cells without one).
-fn explain_cells(explanation: Option<&Explanation>, n: usize) -> Vec<String> {
-    let Some(raw) = explanation.map(Explanation::raw) else { return vec![String::new(); n] };
-    let mut cells = Vec::with_capacity(n);
-    for (output, base) in raw.base.iter().enumerate() {
-        cells.push(base.to_string());
-        cells.extend(raw.of_output(output).iter().map(f64::to_string));
-    }
-    cells
 }
 
 /// Whether a record was answered with an error.

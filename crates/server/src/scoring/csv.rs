@@ -60,18 +60,19 @@ pub fn score_csv<M: Scorer + ?Sized>(
         Encoder::Tabular(schema) => {
             let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
             // A header is the column names; an unlikely first row of data equal to them reads so.
-            let header = |row: &csv::StringRecord| row.iter().eq(names.iter().copied());
+            let header = |row: &csv::StringRecord| row.iter().map(str::trim_ascii).eq(names.iter().copied());
             read_rows(body, &names, header, Encoder::Tabular(schema), limits, cancel, |cells| {
-                let slots: Vec<Slot<'_>> = cells.iter().map(|cell| Slot::Str(Cow::Borrowed(cell))).collect();
+                let slots: Vec<Slot<'_>> =
+                    cells.iter().map(|cell| Slot::Str(Cow::Borrowed(cell.trim_ascii()))).collect();
                 encode_slots(schema, &slots, "")
             })?
         }
         _ => {
             let pipeline = model.basket_pipeline()?;
-            let header = |row: &csv::StringRecord| row.get(0) == Some(CSV_COLUMNS[0]);
+            let header = |row: &csv::StringRecord| row.get(0).map(str::trim_ascii) == Some(CSV_COLUMNS[0]);
             read_rows(body, &CSV_COLUMNS, header, Encoder::Basket(pipeline), limits, cancel, |row| {
                 let slots: [Slot<'_>; 8] = std::array::from_fn(|f| {
-                    let cell = row.get(COLUMN_OF_FIELD[f]).unwrap_or_default();
+                    let cell = row.get(COLUMN_OF_FIELD[f]).unwrap_or_default().trim_ascii();
                     let number = if f < 2 { cell.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
                     number.map_or(Slot::Str(Cow::Borrowed(cell)), Slot::Number)
                 });
@@ -83,7 +84,7 @@ pub fn score_csv<M: Scorer + ?Sized>(
 }
 
 /// Reads CSV rows of `columns` into a batch, skipping a first row `is_header` says is one;
-/// `encode` reads a row of the right length.
+/// `encode` reads a row of the right length, trimming its cells (`str::trim_ascii`).
 fn read_rows<'p>(
     body: &[u8],
     columns: &[&str],
@@ -93,7 +94,8 @@ fn read_rows<'p>(
     cancel: &Cancel,
     encode: impl Fn(&csv::StringRecord) -> Result<Row, FieldErrors>,
 ) -> Result<Batch<'p>, ScoreError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(body);
+    // Cells are trimmed where they are read: the reader's own trimming copies every row.
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
     let mut batch = Batch::new(encoder, max_rows, cancel);
     let mut row = csv::StringRecord::new();
     let mut line = 0;

@@ -418,11 +418,14 @@ mod tests {
         let Ok(One::Basket(one)) = score_one(&artifact, SEED.as_bytes(), false) else { panic!("not a basket answer") };
         let one = PredictionResponse::from(one);
         let csv = "BASKET_SIZE,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\nM,MIXED,LONDON,LS,125.50,3,FOOD,FRESH\n";
+        let spaced = " BASKET_SIZE ,BASKET_TYPE,STORE_REGION,STORE_FORMAT,SPEND,QUANTITY,PROD_CODE_20,PROD_CODE_30\n M , MIXED,\"LONDON \",LS\t, 125.50 ,3 ,FOOD,FRESH  \n";
         let batches = [
             score_batch(&artifact, format!("{{\"records\":[{SEED}]}}").as_bytes(), (10, ALL), false, &cancel),
             score_invocations(&artifact, format!("[{SEED}]").as_bytes(), (10, ALL), false, &cancel),
             score_invocations(&artifact, SEED.as_bytes(), (10, ALL), false, &cancel),
             score_csv(&artifact, csv.as_bytes(), (10, ALL), false, &cancel),
+            // Cells (and the header) are read trimmed, quoted ones too.
+            score_csv(&artifact, spaced.as_bytes(), (10, ALL), false, &cancel),
         ];
         for batch in batches {
             let Some(BatchItem::Scored(first)) = batch.expect("scored").items.into_iter().next() else {

@@ -171,6 +171,9 @@ pub fn evaluate(artifact: &Artifact, data: &std::path::Path) -> anyhow::Result<O
     };
     let mut manifest = artifact.manifest.clone();
     manifest.metrics = metrics;
-    let card = vec![(retail_model::card::CARD_FILE, evaluation::card(&manifest, schema, &scored).into_bytes())];
+    let importance = artifact.importance.as_ref();
+    let mut card =
+        vec![(retail_model::card::CARD_FILE, evaluation::card(&manifest, schema, &scored, importance).into_bytes())];
+    card.extend(retail_model::card::importance::chart(importance));
     Ok(Outcome { json, card, summary })
 }

@@ -73,7 +73,7 @@ fn train_default_forecast_script_reproduces_the_committed_forecast_exactly() {
 fn train_default_tabular_script_reproduces_the_committed_tabular_model_exactly() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, committed) = rebuild("train-default-tabular.sh", "tabular", tmp.path());
-    for file in ["model.json", "tabular.json", "card.md"] {
+    for file in ["model.json", "tabular.json", "card.md", "importance.svg"] {
         assert!(
             read(&out, file) == read(&committed, file),
             "{file} differs from the committed one: rerun scripts/train-default-tabular.sh and commit models/tabular"

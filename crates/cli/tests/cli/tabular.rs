@@ -38,6 +38,10 @@ fn every_scikit_learn_dataset_trains_evaluates_and_serves_by_name() {
         } else {
             assert!(m["r2"].as_f64().is_some_and(|r2| r2 > 0.2), "{name}: {trained}");
         }
+        let card = std::fs::read_to_string(out.join("card.md")).expect("card.md");
+        let chart = std::fs::read_to_string(out.join("importance.svg")).expect("importance.svg");
+        assert!(card.contains("![Feature importance](importance.svg)"), "{name}: {card}");
+        assert!(chart.starts_with("<svg") && chart.contains("Feature importance"), "{name}: {chart}");
         let evaluated = run_json(bin().args(["evaluate", "--model"]).arg(&out).arg("--data").arg(&csv));
         let key = if d["task"] == "classification" { "accuracy" } else { "rmse" };
         assert!(evaluated["metrics"][key].is_f64(), "{name}: {evaluated}");
@@ -56,6 +60,12 @@ fn every_scikit_learn_dataset_trains_evaluates_and_serves_by_name() {
         } else {
             assert!(json["prediction"].is_f64(), "{name}: {json}");
         }
+        let card = request(server.addr(), "GET", &format!("/models/{name}/card"), "").expect("card");
+        assert!(card.starts_with("HTTP/1.1 200"), "{name}: {card}");
+        assert!(
+            card.contains("<img src=\"data:image/svg+xml;base64,PHN2Zy"),
+            "{name}: the card shows its importance chart"
+        );
     }
 }
 

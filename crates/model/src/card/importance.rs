@@ -30,6 +30,28 @@ fn unit(importance: &Importance) -> &'static str {
     }
 }
 
+/// The outputs shown: those with any importance. A binary classifier scores its first class
+/// at a fixed 0, so only the second one's log-odds (against the first) are explained.
+fn shown(importance: &Importance) -> Vec<usize> {
+    let n = importance.outputs.len();
+    let any = |c: &usize| importance.fields.iter().any(|f| f.per_output.get(*c).is_some_and(|v| *v != 0.0));
+    let shown: Vec<usize> = (0..n).filter(any).collect();
+    if shown.is_empty() { (0..n).collect() } else { shown }
+}
+
+/// What the numbers measure when one output of several is shown (a binary classifier): the
+/// log-odds of that class against the others.
+fn against(importance: &Importance, shown: &[usize]) -> Option<String> {
+    let ([one], [_, _, ..]) = (shown, importance.outputs.as_slice()) else { return None };
+    let others: Vec<String> =
+        (0..importance.outputs.len()).filter(|c| c != one).map(|c| format!("`{}`", importance.outputs[c])).collect();
+    Some(format!(
+        "the log-odds of class `{}` against {} (whose score is fixed at 0)",
+        importance.outputs[*one],
+        others.join(", ")
+    ))
+}
+
 /// The fields, most important first (the file's order, kept when already sorted).
 fn ranked(importance: &Importance) -> Vec<&FieldImportance> {
     let mut fields: Vec<&FieldImportance> = importance.fields.iter().collect();
@@ -49,7 +71,8 @@ pub fn section(s: &mut String, importance: Option<&Importance>) {
         );
         return;
     };
-    let per_class = importance.outputs.len() > 1;
+    let shown = shown(importance);
+    let per_class = shown.len() > 1;
     let _ = writeln!(s, "![Feature importance]({IMPORTANCE_FILE})\n");
     let _ = writeln!(
         s,
@@ -58,16 +81,16 @@ pub fn section(s: &mut String, importance: Option<&Importance>) {
          It ranks what the model relies on; it does not say that a field causes the outcome, and \
          fields that carry the same information share the credit.\n",
         rows(importance.rows),
-        unit(importance),
+        against(importance, &shown).unwrap_or_else(|| unit(importance).to_owned()),
         if per_class { ", summed over the classes (each class is one segment of the bar)" } else { "" }
     );
-    let outputs = if per_class { importance.outputs.as_slice() } else { &[] };
-    let head: String = outputs.iter().map(|o| format!(" {o} |")).collect();
+    let outputs: &[usize] = if per_class { &shown } else { &[] };
+    let head: String = outputs.iter().map(|o| format!(" {} |", importance.outputs[*o])).collect();
     let rule = "---|".repeat(outputs.len());
     let _ = writeln!(s, "| field | mean \\|SHAP\\| |{head}\n|---|---|{rule}");
     for f in ranked(importance) {
         let cells: String = if per_class {
-            f.per_output.iter().map(|v| format!(" {} |", fixed(*v, 4))).collect()
+            outputs.iter().map(|o| format!(" {} |", fixed(f.per_output.get(*o).copied().unwrap_or(0.0), 4))).collect()
         } else {
             String::new()
         };
@@ -80,7 +103,8 @@ pub fn section(s: &mut String, importance: Option<&Importance>) {
 /// by class with a legend.
 pub fn svg(importance: &Importance) -> String {
     let fields = ranked(importance);
-    let per_class = importance.outputs.len() > 1;
+    let shown = shown(importance);
+    let per_class = shown.len() > 1;
     let (w, bar, top, left, right) = (560.0, 24.0, 44.0, 150.0, 70.0);
     let legend = if per_class { 26.0 } else { 0.0 };
     let h = top + bar * fields.len().max(1) as f64 + legend + 40.0;
@@ -100,9 +124,10 @@ pub fn svg(importance: &Importance) -> String {
         );
         let mut x = left;
         let segments: Vec<(f64, &str)> = if per_class {
-            f.per_output.iter().zip(&importance.outputs).map(|(v, o)| (*v, o.as_str())).collect()
+            let value = |o: usize| f.per_output.get(o).copied().unwrap_or(0.0);
+            shown.iter().map(|&o| (value(o), importance.outputs[o].as_str())).collect()
         } else {
-            vec![(f.mean_abs, importance.outputs.first().map_or("", String::as_str))]
+            vec![(f.mean_abs, shown.first().map_or("", |&o| importance.outputs[o].as_str()))]
         };
         for (c, (value, output)) in segments.into_iter().enumerate() {
             let width = value.max(0.0) / largest * plot;
@@ -128,7 +153,7 @@ pub fn svg(importance: &Importance) -> String {
     }
     if per_class {
         let mut x = left;
-        for (c, output) in importance.outputs.iter().enumerate() {
+        for (c, output) in shown.iter().map(|&o| &importance.outputs[o]).enumerate() {
             let colour = OUTPUT_COLOURS[c % OUTPUT_COLOURS.len()];
             let _ = write!(
                 s,
@@ -189,6 +214,28 @@ mod tests {
         assert!(first < second && second < svg.find(">Q</text>").expect("third"), "most important first");
         assert_eq!(svg.matches("<rect x=").count(), 9 + 3, "a segment per field and class, a legend box per class");
         assert!(svg.contains("19,923 rows"));
+    }
+
+    #[test]
+    fn issue17_a_binary_classifier_shows_the_log_odds_of_its_second_class_only() {
+        let field =
+            |name: &str, v: f64| FieldImportance { field: name.to_owned(), mean_abs: v, per_output: vec![0.0, v] };
+        let binary = Importance {
+            rows: 100,
+            space: Space::LogOdds,
+            outputs: vec!["no".into(), "yes".into()],
+            fields: vec![field("f1", 0.7), field("f2", 0.2)],
+        };
+        let mut s = String::new();
+        section(&mut s, Some(&binary));
+        assert!(s.contains("| field | mean \\|SHAP\\| |\n") && s.contains("| `f1` | 0.7000 |\n"), "{s}");
+        assert!(
+            s.contains("moves the log-odds of class `yes` against `no` (whose score is fixed at 0) away")
+                && !s.contains("segment"),
+            "{s}"
+        );
+        let svg = svg(&binary);
+        assert_eq!(svg.matches("<rect x=").count(), 2, "one bar per field, no legend: {svg}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::{ColumnKind, TabularSchema};
 use crate::artifact::{Manifest, ModelMetrics};
 use crate::card::format::{fixed, rows, sig};
 use crate::engine::Engine;
+use crate::explain::Importance;
 use crate::metrics::{self, evaluate, evaluate_regression};
 
 /// Predictions of a model on labelled rows.
@@ -115,8 +116,9 @@ pub fn schema_roles(schema: &TabularSchema, label: &str) -> Roles {
     }
 }
 
-/// The model card (`card.md`) of a tabular model.
-pub fn card(manifest: &Manifest, schema: &TabularSchema, scored: &Scored) -> String {
+/// The model card (`card.md`) of a tabular model: metrics, feature importance (its chart is
+/// [`crate::card::importance::chart`]'s file beside the card), columns.
+pub fn card(manifest: &Manifest, schema: &TabularSchema, scored: &Scored, importance: Option<&Importance>) -> String {
     let mut s = String::new();
     let t = &manifest.training;
     let _ = writeln!(s, "# Model card: {} {}\n", manifest.name, manifest.version);
@@ -156,6 +158,7 @@ pub fn card(manifest: &Manifest, schema: &TabularSchema, scored: &Scored) -> Str
             let _ = writeln!(s, "| {} | {} | {} | {r2} |\n", rows(m.rows), fixed(m.rmse, 4), fixed(m.mae, 4));
         }
     }
+    crate::card::importance::section(&mut s, importance);
     let _ = writeln!(s, "## Columns\n\n| column | type | training range or values | missing |\n|---|---|---|---|");
     for c in &schema.columns {
         let (kind, what) = match &c.kind {

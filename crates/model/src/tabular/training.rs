@@ -485,7 +485,9 @@ pub fn train_tabular(config: &TabularTrainConfig, progress: &dyn Progress) -> Re
         (REFERENCE_FILE, fitted.reference.to_json()),
         (EXPLAIN_FILE, fitted.explain.to_json()),
     ];
-    files.push((crate::card::CARD_FILE, evaluation::card(&manifest, &fitted.schema, &scored).into_bytes()));
+    let importance = fitted.explain.importance.as_ref();
+    files.push((crate::card::CARD_FILE, evaluation::card(&manifest, &fitted.schema, &scored, importance).into_bytes()));
+    files.extend(crate::card::importance::chart(importance));
     artifact::write_dir(&config.out, manifest, &files, config.replace)?;
     Ok(Artifact::load(&config.out)?.manifest)
 }

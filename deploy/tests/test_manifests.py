@@ -207,6 +207,11 @@ class Manifests(unittest.TestCase):
         return [d["metadata"]["name"] for d, _ in self.servers(docs)
                 if matches(selector, d["spec"]["template"]["metadata"]["labels"])]
 
+    def job_policy(self, docs, policy: dict) -> bool:
+        """Whether a NetworkPolicy selects the pods of a Job (batch scoring)."""
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        return any(matches(selector, j["spec"]["template"]["metadata"]["labels"]) for j in all_of(docs, "Job"))
+
     def main_services(self, docs) -> list[str]:
         """Each API Deployment's own Service (the contract's, and seed 002's forecast Service)."""
         names = [d["metadata"]["name"] for d, _ in self.servers(docs)]
@@ -407,7 +412,8 @@ class Manifests(unittest.TestCase):
                     self.assertEqual(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300)
                 pdbs = [self.selected(docs, p["spec"]["selector"]["matchLabels"]) for p in all_of(docs, "PodDisruptionBudget")]
                 self.assertEqual(sorted(pdbs), sorted([n] for n in names), "each PDB covers one Deployment's pods")
-                policies = all_of(docs, "NetworkPolicy")
+                # The batch Job's own policy (test_batch_job_...) aside, each policy covers one API.
+                policies = [p for p in all_of(docs, "NetworkPolicy") if not self.job_policy(docs, p)]
                 selected = [self.selected(docs, p["spec"]["podSelector"]["matchLabels"]) for p in policies]
                 self.assertEqual(sorted(selected), sorted([n] for n in names), "each NetworkPolicy covers one Deployment's pods")
                 for policy in policies:
@@ -465,6 +471,15 @@ class Manifests(unittest.TestCase):
         self.assertEqual(pod["securityContext"]["runAsUser"], CONTRACT["uid"])
         account = one(docs, "ServiceAccount", pod["serviceAccountName"])
         self.assertIn(":role/retail-api-batch-scoring", account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"])
+        # Its pods take no connections and reach DNS and HTTPS (S3, STS), never the instance metadata.
+        (policy,) = [p for p in all_of(docs, "NetworkPolicy") if self.job_policy(docs, p)]
+        self.assertEqual(policy["spec"]["policyTypes"], ["Ingress", "Egress"])
+        self.assertNotIn("ingress", policy["spec"])
+        self.assertFalse(self.selected(docs, policy["spec"]["podSelector"]["matchLabels"]), "no API pod")
+        egress = policy["spec"]["egress"]
+        self.assertEqual(sorted({p["port"] for rule in egress for p in rule["ports"]}), [53, 443])
+        blocks = [t["ipBlock"] for rule in egress for t in rule["to"] if "ipBlock" in t]
+        self.assertTrue(blocks and all("169.254.169.254/32" in b.get("except", []) for b in blocks), blocks)
 
     def test_eks_namespace_injects_alb_readiness_gates(self):
         # Without the label the controller injects no readiness gate, and a new pod is Ready
@@ -493,8 +508,12 @@ class Manifests(unittest.TestCase):
         for variant, docs in self.variants.items():
             with self.subTest(variant=variant):
                 for policy in all_of(docs, "NetworkPolicy"):
-                    ports = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
-                    self.assertEqual(ports, [self.port], "the EKS policy agent drops rules with named ports")
+                    ingress = [p["port"] for rule in policy["spec"].get("ingress", []) for p in rule["ports"]]
+                    egress = [p["port"] for rule in policy["spec"].get("egress", []) for p in rule.get("ports", [])]
+                    self.assertTrue(all(isinstance(p, int) for p in ingress + egress),
+                                    "the EKS policy agent drops rules with named ports")
+                    if not self.job_policy(docs, policy):
+                        self.assertEqual(ingress, [self.port], "an API takes connections on its port only")
 
     def test_service_monitor_selects_each_apis_own_service(self):
         # One Service per scrape target: each selected Service makes every pod a target again.

@@ -45,27 +45,42 @@ impl<R> Lines<R> {
     }
 
     fn observe(&mut self, chunk: &[u8]) {
-        for (i, &byte) in chunk.iter().enumerate() {
-            let at = self.read + i as u64;
-            // A `\r` is a line break of its own unless this is the `\n` of `\r\n`.
-            if let Some(cr) = self.cr.take()
-                && byte != b'\n'
-            {
-                self.pending.push_back(cr);
+        let mut from = 0;
+        // Only line breaks need a look: memchr finds them, skipping the bytes between.
+        for at in memchr::memchr2_iter(b'\n', b'\r', chunk) {
+            if at > from {
+                self.other();
             }
-            match byte {
-                b'\n' => {
-                    let start = *self.run.get_or_insert(at);
-                    self.pending.push_back((at, start));
-                }
-                b'\r' => {
-                    let start = *self.run.get_or_insert(at);
-                    self.cr = Some((at, start));
-                }
-                _ => self.run = None,
-            }
+            self.line_break(self.read + at as u64, chunk[at]);
+            from = at + 1;
+        }
+        if chunk.len() > from {
+            self.other();
         }
         self.read += chunk.len() as u64;
+    }
+
+    /// A run of bytes that are not line breaks: a `\r` before it was a line break of its own.
+    fn other(&mut self) {
+        if let Some(cr) = self.cr.take() {
+            self.pending.push_back(cr);
+        }
+        self.run = None;
+    }
+
+    /// A `\n` or `\r` at offset `at`.
+    fn line_break(&mut self, at: u64, byte: u8) {
+        // A `\r` is a line break of its own unless this is the `\n` of `\r\n`.
+        if let Some(cr) = self.cr.take()
+            && byte != b'\n'
+        {
+            self.pending.push_back(cr);
+        }
+        let start = *self.run.get_or_insert(at);
+        match byte {
+            b'\n' => self.pending.push_back((at, start)),
+            _ => self.cr = Some((at, start)),
+        }
     }
 
     /// The physical line (1-based) of the record at `position`, from records in file order; 0
@@ -98,9 +113,29 @@ impl<R: Read> Read for Lines<R> {
 mod tests {
     use super::*;
 
-    /// The line of each data record and of a CSV error, for `text`.
+    /// Hands out its bytes `step` at a time: line breaks split across reads.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The line of each data record and of a CSV error, for `text`; the same whatever the reads.
     fn lines(text: &str) -> Vec<u64> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(Lines::new(text.as_bytes()));
+        let all = lines_read(Lines::new(text.as_bytes()));
+        for step in [1, 2, 3] {
+            assert_eq!(lines_read(Lines::new(Trickle(text.as_bytes(), step))), all, "{step} bytes per read: {text:?}");
+        }
+        all
+    }
+
+    fn lines_read<R: Read>(source: Lines<R>) -> Vec<u64> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(source);
         let _ = reader.byte_headers().expect("header");
         let mut record = csv::ByteRecord::new();
         let mut out = Vec::new();

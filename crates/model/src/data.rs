@@ -149,9 +149,9 @@ struct Line {
 
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<Box<[u8]>, u32>,
+    ids: foldhash::HashMap<Box<[u8]>, u32>,
     values: Vec<Box<str>>,
-    canonical: HashMap<String, u32>,
+    canonical: foldhash::HashMap<String, u32>,
 }
 
 impl Interner {
@@ -228,7 +228,7 @@ fn parse_with(bytes: &[u8], progress: &dyn Progress, required: &[&str]) -> Resul
 
     progress.stage("reading transactions", bytes.len() as u64);
     let mut interner = Interner::default();
-    let mut basket_index: HashMap<Box<[u8]>, u32> = HashMap::new();
+    let mut basket_index = foldhash::HashMap::<Box<[u8]>, u32>::default();
     let mut out = Baskets::default();
     // Per basket: line-level consistency reference (customer, label, basket-level columns).
     let mut first_line: Vec<u64> = Vec::new();
@@ -274,21 +274,12 @@ fn parse_with(bytes: &[u8], progress: &dyn Progress, required: &[&str]) -> Resul
         }
         let basket = match basket_index.get(basket_raw) {
             Some(&b) => {
-                let b = b as usize;
-                let check = |column: &'static str, first: String, found: String| {
-                    if first == found {
-                        Ok(())
-                    } else {
-                        Err(DataError::Inconsistent { line, column, basket: out.ids[b].to_string(), first, found })
-                    }
-                };
-                let name = |id: Option<u32>| id.map_or_else(String::new, |i| interner.values[i as usize].to_string());
-                check("CUST_CODE", name(out.customers[b]), name(customer))?;
-                check(TARGET, label_name(out.labels[b]), label_name(label))?;
-                for (k, column) in BASKET_COLUMNS.iter().enumerate() {
-                    check(column, name(Some(out.categories[b][2 + k])), name(Some(basket_level[k])))?;
+                // Interned ids are canonical spellings: equal ids, equal values (no text built).
+                let (first, this) = (&out.categories[b as usize][2..], &basket_level[..]);
+                if out.customers[b as usize] != customer || out.labels[b as usize] != label || first != this {
+                    return Err(inconsistent(&out, &interner, b as usize, line, (customer, label, basket_level)));
                 }
-                b as u32
+                b
             }
             None => {
                 let b = out.ids.len() as u32;
@@ -395,6 +386,31 @@ fn parse_label(raw: &[u8], line: u64) -> Result<Option<u8>, DataError> {
     })
 }
 
+/// The error for a line of basket `b` whose customer, label or basket-level columns differ
+/// from its first line's: the first column that differs, both values named.
+fn inconsistent(
+    out: &Baskets,
+    interner: &Interner,
+    b: usize,
+    line: u64,
+    (customer, label, basket_level): (Option<u32>, Option<u8>, [u32; 4]),
+) -> DataError {
+    let name = |id: Option<u32>| id.map_or_else(String::new, |i| interner.values[i as usize].to_string());
+    let mut columns = vec![
+        ("CUST_CODE", name(out.customers[b]), name(customer)),
+        (TARGET, label_name(out.labels[b]), label_name(label)),
+    ];
+    for (k, column) in BASKET_COLUMNS.iter().enumerate() {
+        columns.push((column, name(Some(out.categories[b][2 + k])), name(Some(basket_level[k]))));
+    }
+    let (column, first, found) = columns.into_iter().find(|(_, first, found)| first != found).unwrap_or((
+        "CUST_CODE",
+        String::new(),
+        String::new(),
+    ));
+    DataError::Inconsistent { line, column, basket: out.ids[b].to_string(), first, found }
+}
+
 fn label_name(label: Option<u8>) -> String {
     label.map_or("XX", |l| CLASSES[l as usize]).to_owned()
 }
@@ -437,6 +453,30 @@ mod tests {
         format!(
             "200614,20060403,2,10,{quantity},{spend},P1,CL1,{dept},{comm},D1,{cust},MM,YA,{basket},M,{label},MIXED,TOP_UP,S1,LS,LONDON"
         )
+    }
+
+    #[test]
+    fn a_basket_whose_customer_or_label_changes_is_refused_naming_line_column_and_values() {
+        let parse = |second: String| {
+            let csv = [H.to_owned(), line("1", "2.00", "FOOD", "FRESH", "C1", "B1", "MM"), second].join("\n");
+            parse_baskets(csv.as_bytes(), &Silent).map(|b| b.len()).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse(line("1", "1.00", "FOOD", "FRESH", "C2", "B1", "MM")),
+            Err("line 3, column CUST_CODE: basket B1 has \"C2\" here but \"C1\" on its first line".to_owned())
+        );
+        assert_eq!(
+            parse(line("1", "1.00", "FOOD", "FRESH", "C1", "B1", "UM")),
+            Err(format!("line 3, column {TARGET}: basket B1 has \"UM\" here but \"MM\" on its first line"))
+        );
+        let region = line("1", "1.00", "FOOD", "FRESH", "C1", "B1", "MM").replace(",LS,LONDON", ",LS,NORTH");
+        assert_eq!(
+            parse(region),
+            Err("line 3, column STORE_REGION: basket B1 has \"NORTH\" here but \"LONDON\" on its first line".to_owned())
+        );
+        // Spellings that canonicalise alike are the same value.
+        let lower = line("1", "1.00", "FOOD", "FRESH", "C1", "B1", "MM").replace(",LS,LONDON", ",ls,london");
+        assert_eq!(parse(lower), Ok(1));
     }
 
     #[test]

@@ -3,8 +3,6 @@
 //! turns a record into the model's feature vector. Unknown category values are scored as an
 //! explicit "unseen" code (0) and reported, never rejected.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{self, Hierarchy};
@@ -228,7 +226,7 @@ pub struct Encoded {
 #[derive(Debug, Clone)]
 pub struct FeaturePipeline {
     schema: InputSchema,
-    codes: Vec<HashMap<String, u32>>,
+    codes: Vec<foldhash::HashMap<String, u32>>,
 }
 
 impl FeaturePipeline {
@@ -326,12 +324,12 @@ impl FeaturePipeline {
     }
 }
 
-fn vocabulary_codes(name: &str, vocabulary: &[String]) -> Result<HashMap<String, u32>, SchemaError> {
+fn vocabulary_codes(name: &str, vocabulary: &[String]) -> Result<foldhash::HashMap<String, u32>, SchemaError> {
     let fail = |reason: String| SchemaError::Feature { name: name.to_owned(), reason };
     if vocabulary.len() > MAX_VOCABULARY {
         return Err(fail(format!("vocabulary has {} values, at most {MAX_VOCABULARY} fit", vocabulary.len())));
     }
-    let mut codes = HashMap::with_capacity(vocabulary.len());
+    let mut codes = foldhash::HashMap::with_capacity_and_hasher(vocabulary.len(), Default::default());
     for (i, value) in vocabulary.iter().enumerate() {
         let code = u32::try_from(i + 1).map_err(|_| fail("vocabulary too large".to_owned()))?;
         if codes.insert(value.clone(), code).is_some() {

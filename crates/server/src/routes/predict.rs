@@ -24,6 +24,11 @@ use crate::{ApiError, AppState, LoadedModel, ModelSlot};
 /// `basket_items` list) go to the blocking pool like batches.
 const INLINE_BODY_BYTES: usize = 16 * 1024;
 
+/// An explanation of at most this many steps ([`retail_model::explain::Explainer::row_steps`],
+/// about 100 µs) is computed on the runtime thread too: the hop to the blocking pool and back
+/// cost about as much again (the shipped model's explanation: 17,200 steps, 55 µs).
+const INLINE_EXPLAIN_STEPS: usize = 32_000;
+
 /// Scores one record with the default model: a basket (the seed's flat record or its
 /// `basket_items` shape), or a day of sales (`{"features": {...}}`). A body of another kind than
 /// the default model's is scored by the one loaded model of that kind.
@@ -91,9 +96,9 @@ async fn predict_with(state: &Arc<AppState>, slot: Option<&ModelSlot>, request: 
     let explain = super::explain::asked(&parts.uri, &parts.extensions)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge(limit))?;
     let model = slot.unwrap_or_else(|| state.models().for_body(&bytes)).serving()?;
-    // An explanation costs far more than scoring: off the runtime, under a scoring slot.
-    let scored = if bytes.len() <= INLINE_BODY_BYTES && !explain {
-        answer_json(&model, &bytes, id, false)
+    // A large body or a costly explanation goes off the runtime, under a scoring slot.
+    let scored = if bytes.len() <= INLINE_BODY_BYTES && (!explain || explains_inline(&model.artifact)) {
+        answer_json(&model, &bytes, id, explain)
     } else {
         let (worker, id) = (model.clone(), id.to_owned());
         off_the_runtime(state, move |_| answer_json(&worker, &bytes, &id, explain)).await?
@@ -106,6 +111,12 @@ async fn predict_with(state: &Arc<AppState>, slot: Option<&ModelSlot>, request: 
 
 /// `application/json`, as a header value.
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Whether the model's one-row explanation is cheap enough for the runtime thread (an artifact
+/// without covers answers its 409 there too).
+fn explains_inline(artifact: &retail_model::artifact::Artifact) -> bool {
+    artifact.explainer.as_ref().map_or(true, |e| e.row_steps().is_some_and(|steps| steps <= INLINE_EXPLAIN_STEPS))
+}
 
 /// Scores one body (explained when `explain`) and writes its answer straight to JSON bytes.
 fn answer_json(model: &LoadedModel, body: &[u8], request_id: &str, explain: bool) -> Result<Vec<u8>, ScoreError> {
@@ -298,6 +309,14 @@ mod tests {
 
     use super::*;
     use crate::{ModelSource, ServerConfig, router};
+
+    #[test]
+    fn the_shipped_models_explanation_runs_inline_and_a_recursive_one_would_not() {
+        let artifact = Artifact::embedded_default().expect("model");
+        assert!(explains_inline(&artifact), "17,200 steps");
+        let steps = artifact.explainer.as_ref().ok().and_then(|e| e.row_steps()).expect("tabled");
+        assert!(steps * 2 > INLINE_EXPLAIN_STEPS, "a model twice its size would go to the blocking pool");
+    }
 
     fn state() -> Arc<AppState> {
         let artifact = Artifact::embedded_default().expect("embedded model");

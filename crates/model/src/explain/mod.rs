@@ -199,13 +199,13 @@ impl Explainer {
         assert_eq!(rows.len() % nf.max(1), 0, "feature row length");
         let mut phi = vec![0.0; rows.len() / nf.max(1) * n_out * nf];
         let mut scratch = vec![PathElement::default(); self.scratch_len];
-        let mut went_left = self.tables.scratch();
+        let mut table_scratch = self.tables.scratch();
         for (t, tree) in self.forest.trees.iter().enumerate() {
             let tabled = self.tables.has(t);
             for (row, phi) in rows.chunks(nf.max(1)).zip(phi.chunks_mut(n_out * nf)) {
                 let class_phi = &mut phi[tree.class * nf..(tree.class + 1) * nf];
                 if tabled {
-                    self.tables.add(&self.forest, t, row, class_phi, &mut went_left);
+                    self.tables.add(&self.forest, t, row, class_phi, &mut table_scratch);
                 } else {
                     treeshap::tree_shap(&self.forest, tree, row, class_phi, &mut scratch);
                 }

@@ -60,6 +60,14 @@ pub(super) struct Tables {
     values: Vec<f64>,
     /// The most splits of one tabled tree.
     max_splits: usize,
+    /// The most leaves of one tabled tree.
+    max_leaves: usize,
+}
+
+/// Scratch space for [`Tables::add`]: each split's direction for the row, each leaf's entry.
+pub(super) struct Scratch {
+    went_left: Vec<bool>,
+    entries: Vec<usize>,
 }
 
 /// A leaf's path while the tables are built: its node, conditions and distinct features.
@@ -95,29 +103,32 @@ impl Tables {
     }
 
     /// Scratch space for [`Tables::add`].
-    pub(super) fn scratch(&self) -> Vec<bool> {
-        vec![false; self.max_splits]
+    pub(super) fn scratch(&self) -> Scratch {
+        Scratch { went_left: vec![false; self.max_splits], entries: vec![0; self.max_leaves] }
     }
 
-    /// Adds tree `t`'s Shapley values for `row` to `phi`, if it has a table. `went_left` is
-    /// [`Tables::scratch`].
-    pub(super) fn add(&self, forest: &Forest, t: usize, row: &[f64], phi: &mut [f64], went_left: &mut [bool]) {
+    /// Adds tree `t`'s Shapley values for `row` to `phi`, if it has a table.
+    pub(super) fn add(&self, forest: &Forest, t: usize, row: &[f64], phi: &mut [f64], scratch: &mut Scratch) {
         let Some(Some(tree)) = self.trees.get(t) else { return };
+        let Scratch { went_left, entries } = scratch;
         for (went, &n) in went_left.iter_mut().zip(&self.splits[tree.splits.clone()]) {
             let node = &forest.nodes[n];
             *went = forest.goes_left(node, row[node.feature]);
         }
-        for leaf in &self.leaves[tree.leaves.clone()] {
-            let features = &self.features[leaf.features.clone()];
-            let k = features.len();
+        let leaves = &self.leaves[tree.leaves.clone()];
+        // Every leaf's entry first, then the reads: with their addresses known the reads of the
+        // tables (larger than the core's cache) overlap instead of waiting on each other.
+        for (entry, leaf) in entries.iter_mut().zip(leaves) {
+            let k = leaf.features.len();
             let mut pattern = (1usize << k) - 1;
             for c in &self.conditions[leaf.conditions.clone()] {
-                if went_left[c.split as usize] != c.left {
-                    pattern &= !(1 << c.bit);
-                }
+                pattern &= !(usize::from(went_left[c.split as usize] != c.left) << c.bit);
             }
-            let start = leaf.offset + pattern * k;
-            for (&feature, share) in features.iter().zip(&self.values[start..start + k]) {
+            *entry = leaf.offset + pattern * k;
+        }
+        for (&entry, leaf) in entries.iter().zip(leaves) {
+            let features = &self.features[leaf.features.clone()];
+            for (&feature, share) in features.iter().zip(&self.values[entry..entry + features.len()]) {
                 phi[feature] += share;
             }
         }
@@ -126,6 +137,7 @@ impl Tables {
     /// Stores a tree's splits and leaves, computing each leaf's shares for every pattern.
     fn add_tree(&mut self, forest: &Forest, splits: Vec<usize>, paths: Vec<Path>) -> TreeTable {
         self.max_splits = self.max_splits.max(splits.len());
+        self.max_leaves = self.max_leaves.max(paths.len());
         let table = TreeTable {
             splits: self.splits.len()..self.splits.len() + splits.len(),
             leaves: self.leaves.len()..self.leaves.len() + paths.len(),

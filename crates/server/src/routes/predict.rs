@@ -26,7 +26,7 @@ const INLINE_BODY_BYTES: usize = 16 * 1024;
 
 /// An explanation of at most this many steps ([`retail_model::explain::Explainer::row_steps`],
 /// about 100 µs) is computed on the runtime thread too: the hop to the blocking pool and back
-/// cost about as much again (the shipped model's explanation: 17,200 steps, 55 µs).
+/// cost about as much again (the shipped model's explanation: 17,200 steps, 44 µs at the median).
 const INLINE_EXPLAIN_STEPS: usize = 32_000;
 
 /// Scores one record with the default model: a basket (the seed's flat record or its

@@ -4,20 +4,8 @@
 
 use std::fmt::Write as _;
 
+use retail_model::card::format::{count, rows};
 use retail_model::metrics::{Metrics, RegressionMetrics};
-
-/// `1234567` as `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn percent(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
@@ -39,8 +27,7 @@ pub(crate) fn classification(metrics: &Metrics, bayes: Option<&Metrics>, hint_tr
     if bayes.is_none() && hint_truth {
         s.push_str("(Bayes ceiling: pass --truth with the sidecar gen-data wrote for this data)\n");
     }
-    let _ =
-        write!(s, "rows {}, log loss {:.4}, ECE {:.4}", thousands(metrics.rows as u64), metrics.log_loss, metrics.ece);
+    let _ = write!(s, "rows {}, log loss {:.4}, ECE {:.4}", rows(metrics.rows), metrics.log_loss, metrics.ece);
     if let Some(auc) = metrics.roc_auc {
         let _ = write!(s, ", ROC AUC {auc:.4}");
     }
@@ -56,7 +43,7 @@ pub(crate) fn classification(metrics: &Metrics, bayes: Option<&Metrics>, hint_tr
             percent(c.precision),
             percent(c.recall),
             percent(c.f1),
-            thousands(c.support)
+            count(c.support)
         );
     }
     s.push('\n');
@@ -66,7 +53,7 @@ pub(crate) fn classification(metrics: &Metrics, bayes: Option<&Metrics>, hint_tr
 
 /// `confusion[true][predicted]` with class names on both axes.
 fn confusion(classes: &[&str], counts: &[Vec<u64>]) -> String {
-    let cells: Vec<Vec<String>> = counts.iter().map(|row| row.iter().map(|n| thousands(*n)).collect()).collect();
+    let cells: Vec<Vec<String>> = counts.iter().map(|row| row.iter().map(|n| count(*n)).collect()).collect();
     let width = classes.iter().map(|c| c.len()).chain(cells.iter().flatten().map(String::len)).max().unwrap_or(1);
     let label = classes.iter().map(|c| c.len()).max().unwrap_or(1);
     let mut s = String::from("confusion (rows: true class, columns: predicted)\n");
@@ -91,7 +78,7 @@ type Metric = fn(&RegressionMetrics) -> Option<f64>;
 /// A regression's summary: each error of the model, and of the optimum when known.
 /// `hint_truth` adds how to get the optimum when it is missing.
 pub(crate) fn regression(metrics: &RegressionMetrics, optimum: Option<&RegressionMetrics>, hint_truth: bool) -> String {
-    let mut s = format!("rows {}\n", thousands(metrics.rows as u64));
+    let mut s = format!("rows {}\n", rows(metrics.rows));
     let header = format!("{:<17} {:>10} {:>10}", "", "model", if optimum.is_some() { "optimum" } else { "" });
     let _ = writeln!(s, "{}", header.trim_end());
     let number = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
@@ -122,10 +109,10 @@ mod tests {
 
     #[test]
     fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(count(0_u64), "0");
+        assert_eq!(count(999_u64), "999");
+        assert_eq!(count(1_000_u64), "1,000");
+        assert_eq!(count(1_234_567_u64), "1,234,567");
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Explainer {
     scratch_len: usize,
     /// Precomputed leaf tables of the trees within budget; the others recurse.
     tables: Tables,
+    /// [`Explainer::row_steps`], counted once with the tables.
+    row_steps: Option<usize>,
 }
 
 impl Explainer {
@@ -144,13 +146,15 @@ impl Explainer {
             Space::Probability if regression => Space::Value,
             space => space,
         };
+        let tables = Tables::build(&forest, TABLE_BUDGET);
         Ok(Self {
             n_features: spec.n_features,
             base,
             attribution,
             space,
             scratch_len: treeshap::scratch_len(depth),
-            tables: Tables::build(&forest, TABLE_BUDGET),
+            row_steps: row_steps(&forest, &tables),
+            tables,
             forest,
         })
     }
@@ -159,8 +163,7 @@ impl Explainer {
     /// about 3 ns each (the shipped model: 17,200 steps, 44 µs at the median). `None` when some tree is
     /// explained by recursion, which costs several times more per tree.
     pub fn row_steps(&self) -> Option<usize> {
-        let tree_steps = |(t, tree): (usize, &forest::Tree)| self.tables.has(t).then(|| tree.leaves.len() * tree.depth);
-        self.forest.trees.iter().enumerate().map(tree_steps).sum()
+        self.row_steps
     }
 
     /// The input fields contributions are reported for.
@@ -229,6 +232,7 @@ impl Explainer {
     #[cfg(test)]
     fn with_table_budget(mut self, budget: usize) -> Self {
         self.tables = Tables::build(&self.forest, budget);
+        self.row_steps = row_steps(&self.forest, &self.tables);
         self
     }
 
@@ -261,6 +265,12 @@ fn check_covers(spec: &EnsembleSpec, leaf_covers: &[Vec<f64>]) -> Result<(), Exp
         }
     }
     Ok(())
+}
+
+/// The (leaf, path split) steps of explaining one row when every tree of `forest` is tabled.
+fn row_steps(forest: &Forest, tables: &Tables) -> Option<usize> {
+    let tree_steps = |(t, tree): (usize, &forest::Tree)| tables.has(t).then(|| tree.leaves.len() * tree.depth);
+    forest.trees.iter().enumerate().map(tree_steps).sum()
 }
 
 #[cfg(test)]

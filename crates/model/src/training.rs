@@ -306,7 +306,7 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     let names: Vec<String> = crate::features::FEATURE_NAMES.iter().map(|n| (*n).to_owned()).collect();
     let mut reference = Reference::of_rows(&names, &basket_roles(), &spec, &engine, &reference_rows);
     reference.label_rules(|feature, code| schema.category(feature, code));
-    let explain = explain_file(&spec, &train.rows, Attribution::basket(), false)?;
+    let explain = explain_file(&booster, &spec, &train.rows, Attribution::basket(), false)?;
     drop(reference_rows);
     let mut probabilities = vec![0.0; test.labels.len() * CLASSES.len()];
     engine.predict_batch_parallel(&test.rows, &mut probabilities);
@@ -317,14 +317,16 @@ pub fn fit(baskets: &Baskets, config: &TrainConfig, progress: &dyn Progress) -> 
     Ok(Fitted { booster, spec, schema, test_metrics, rows, seconds: start.elapsed().as_secs_f64(), reference, explain })
 }
 
-/// The covers and importance of a trained ensemble, from the rows it was trained on.
+/// The covers and importance of a trained ensemble: the covers as `booster` counted the rows
+/// it was trained on, `rows`, and the importance over them.
 pub(crate) fn explain_file(
+    booster: &Booster,
     spec: &EnsembleSpec,
     rows: &[f64],
     attribution: Attribution,
     regression: bool,
 ) -> Result<ExplainFile, TrainError> {
-    ExplainFile::of_rows(spec, rows, attribution, regression)
+    ExplainFile::of_covers(spec, booster.leaf_covers(), rows, attribution, regression)
         .map_err(|e| TrainError::Config(format!("trained ensemble cannot be explained: {e}")))
 }
 

@@ -66,7 +66,18 @@ impl ExplainFile {
         attribution: Attribution,
         regression: bool,
     ) -> Result<Self, ExplainError> {
-        let leaf_covers = leaf_covers(spec, rows);
+        Self::of_covers(spec, leaf_covers(spec, rows), rows, attribution, regression)
+    }
+
+    /// The file of `spec` with `leaf_covers` known (a trainer counts them as it grows the
+    /// trees), and importance over (a sample of) `rows`.
+    pub fn of_covers(
+        spec: &EnsembleSpec,
+        leaf_covers: Vec<Vec<f64>>,
+        rows: &[f64],
+        attribution: Attribution,
+        regression: bool,
+    ) -> Result<Self, ExplainError> {
         let explainer = Explainer::new(spec, &leaf_covers, attribution, regression).map_err(|e| match e {
             ExplainError::Covers(reason) => {
                 ExplainError::NoCovers { reason: format!("the data rows do not reach every leaf: {reason}") }

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use attribution::Attribution;
-pub use file::{EXPLAIN_FILE, ExplainFile, FieldImportance, IMPORTANCE_ROWS, Importance};
+pub use file::{EXPLAIN_FILE, ExplainFile, FieldImportance, IMPORTANCE_ROWS, Importance, leaf_covers};
 
 use crate::engine::{EnsembleSpec, Output};
 use forest::Forest;

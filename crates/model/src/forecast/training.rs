@@ -319,7 +319,7 @@ pub fn fit_sales(
         })
         .collect();
     let reference = Reference::of_rows(&names, &roles, &spec, &engine, &train.rows);
-    let explain = explain_file(&spec, &train.rows, Attribution::sales(), true)?;
+    let explain = explain_file(&booster, &spec, &train.rows, Attribution::sales(), true)?;
     drop((train, valid));
     let mut predictions = vec![0.0; test.units.len()];
     engine.predict_batch_parallel(&test.rows, &mut predictions);

@@ -126,10 +126,12 @@ impl std::ops::SubAssign for Bin {
     }
 }
 
-/// Binned rows (row-major `u8`).
+/// Binned rows, row-major `u8` (each row's bins together, as histograms read them) and
+/// column-major (each feature's bins together, as partitions read them).
 pub(super) struct Binned {
     n_features: usize,
     bins: Vec<u8>,
+    columns: Vec<u8>,
 }
 
 impl Binned {
@@ -141,12 +143,42 @@ impl Binned {
                 *o = m.bin(*x);
             }
         });
-        Self { n_features: nf, bins }
+        let columns = transpose(&bins, nf);
+        Self { n_features: nf, bins, columns }
     }
 
     pub(super) fn row(&self, r: usize) -> &[u8] {
         &self.bins[r * self.n_features..(r + 1) * self.n_features]
     }
+
+    /// Feature `f`'s bins, one per row.
+    pub(super) fn column(&self, f: usize) -> &[u8] {
+        let n = self.bins.len() / self.n_features.max(1);
+        &self.columns[f * n..(f + 1) * n]
+    }
+}
+
+/// Column-major copy of row-major `bins` (`nf` per row), in blocks of rows in parallel, so
+/// that each block's rows are read from cache once per feature.
+fn transpose(bins: &[u8], nf: usize) -> Vec<u8> {
+    const BLOCK: usize = 4096;
+    let n = bins.len() / nf.max(1);
+    let mut columns = vec![0u8; bins.len()];
+    let mut blocks: Vec<Vec<&mut [u8]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::with_capacity(nf)).collect();
+    for column in columns.chunks_mut(n.max(1)) {
+        for (block, part) in blocks.iter_mut().zip(column.chunks_mut(BLOCK)) {
+            block.push(part);
+        }
+    }
+    blocks.into_par_iter().enumerate().for_each(|(b, parts)| {
+        let rows = &bins[b * BLOCK * nf..];
+        for (f, part) in parts.into_iter().enumerate() {
+            for (c, row) in part.iter_mut().zip(rows.chunks_exact(nf)) {
+                *c = row[f];
+            }
+        }
+    });
+    columns
 }
 
 /// Where each feature's bins start in a histogram, and the histogram's length.

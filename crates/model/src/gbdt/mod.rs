@@ -389,6 +389,12 @@ impl Booster {
         link(score[0])
     }
 
+    /// How many training rows reach each leaf of each tree, trees and leaves in
+    /// [`Booster::to_spec`]'s order: the covers TreeSHAP needs, without another pass over the rows.
+    pub fn leaf_covers(&self) -> Vec<Vec<f64>> {
+        self.trees.iter().map(|t| t.covers.clone()).collect()
+    }
+
     /// The objective it was trained for.
     pub fn objective(&self) -> Objective {
         self.objective

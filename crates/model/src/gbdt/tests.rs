@@ -2,6 +2,7 @@
 //! [`regression`].
 
 mod golden;
+mod grower;
 mod logistic;
 mod missing;
 mod regression;

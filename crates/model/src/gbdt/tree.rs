@@ -2,6 +2,8 @@
 //! depth limit, second-order gains with L2 regularisation, and categorical splits found by
 //! sorting categories by gradient ratio.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::Params;
@@ -10,6 +12,12 @@ use crate::engine::{NodeSpec, SplitTest, TreeSpec};
 
 /// Rows per parallel histogram chunk; fixed so results do not depend on the thread count.
 const HIST_CHUNK: usize = 32_768;
+
+/// Fewer rows than this are histogrammed, or partitioned, on one thread.
+const PARALLEL_ROWS: usize = 4_096;
+
+/// Rows whose loads a histogram starts together, before adding them.
+const GATHER: usize = 16;
 
 #[derive(Debug, Clone)]
 struct Node {
@@ -26,6 +34,8 @@ pub(super) struct Tree {
     pub(super) class: usize,
     nodes: Vec<Node>,
     pub(super) leaves: Vec<f64>,
+    /// How many training rows each leaf holds (TreeSHAP's covers).
+    pub(super) covers: Vec<f64>,
 }
 
 impl Tree {
@@ -160,30 +170,66 @@ pub(super) struct Grown {
 }
 
 impl Grower<'_> {
-    fn histogram(&self, rows: &[u32]) -> Vec<Bin> {
-        let build = |rows: &[u32]| {
-            let mut hist = vec![Bin::default(); self.layout.total];
-            for &r in rows {
-                let r = r as usize;
-                let e = Bin { g: self.g[r * self.k + self.class], h: self.h[r * self.k + self.class], n: 1 };
-                for (offset, &b) in self.layout.offsets.iter().zip(self.binned.row(r)) {
-                    hist[offset + usize::from(b)] += e;
+    /// The histogram of `rows`. Above [`HIST_CHUNK`] rows, one per fixed-size chunk of rows,
+    /// added in chunk order; below, one pass over the rows per block of features, the blocks
+    /// in parallel: every bin still adds its rows in row order, so the histogram is the same
+    /// whatever the number of blocks.
+    pub(super) fn histogram(&self, rows: &[u32]) -> Vec<Bin> {
+        let features = self.mappers.len();
+        if rows.len() > HIST_CHUNK {
+            let build = |rows: &[u32]| {
+                let mut hist = vec![Bin::default(); self.layout.total];
+                self.accumulate(rows, 0..features, &mut hist);
+                hist
+            };
+            let parts: Vec<Vec<Bin>> = rows.par_chunks(HIST_CHUNK).map(build).collect();
+            let mut parts = parts.into_iter();
+            let mut hist = parts.next().unwrap_or_default();
+            for part in parts {
+                for (a, b) in hist.iter_mut().zip(part) {
+                    *a += b;
                 }
             }
-            hist
-        };
-        if rows.len() <= HIST_CHUNK {
-            return build(rows);
+            return hist;
         }
-        let parts: Vec<Vec<Bin>> = rows.par_chunks(HIST_CHUNK).map(build).collect();
-        let mut parts = parts.into_iter();
-        let mut hist = parts.next().unwrap_or_default();
-        for part in parts {
-            for (a, b) in hist.iter_mut().zip(part) {
-                *a += b;
+        let mut hist = vec![Bin::default(); self.layout.total];
+        let blocks = if rows.len() < PARALLEL_ROWS { 1 } else { rayon::current_num_threads().clamp(1, features) };
+        let mut parts = Vec::with_capacity(blocks);
+        let mut rest = hist.as_mut_slice();
+        for block in 0..blocks {
+            let range = features * block / blocks..features * (block + 1) / blocks;
+            let end = self.layout.offsets.get(range.end).copied().unwrap_or(self.layout.total);
+            let (part, tail) = rest.split_at_mut(end - self.layout.offsets[range.start]);
+            parts.push((range, part));
+            rest = tail;
+        }
+        parts.into_par_iter().for_each(|(range, part)| self.accumulate(rows, range, part));
+        hist
+    }
+
+    /// Adds `rows` to `hist`, the bins of `features` (which start at the first one's offset).
+    /// The rows are touched [`GATHER`] at a time (first and last bin, so every cache line of
+    /// the row) before they are added: their loads do not wait on each other or on the
+    /// additions, so their cache misses overlap.
+    fn accumulate(&self, rows: &[u32], features: Range<usize>, hist: &mut [Bin]) {
+        let offsets = &self.layout.offsets[features.clone()];
+        let base = offsets.first().copied().unwrap_or(0);
+        let mut stats = [Bin::default(); GATHER];
+        let mut touched = 0u8;
+        for group in rows.chunks(GATHER) {
+            for (&r, e) in group.iter().zip(&mut stats) {
+                let r = r as usize;
+                let row = self.binned.row(r);
+                touched ^= row[features.start] ^ row[features.end - 1];
+                *e = Bin { g: self.g[r * self.k + self.class], h: self.h[r * self.k + self.class], n: 1 };
+            }
+            for (&r, &e) in group.iter().zip(&stats) {
+                for (offset, &b) in offsets.iter().zip(&self.binned.row(r as usize)[features.clone()]) {
+                    hist[offset - base + usize::from(b)] += e;
+                }
             }
         }
-        hist
+        std::hint::black_box(touched);
     }
 
     fn score(&self, b: &Bin) -> f64 {
@@ -293,29 +339,60 @@ impl Grower<'_> {
             self.split(&mut growing, id, cand);
         }
         let Growing { leaves, nodes, index, .. } = growing;
-        let tree = Tree { class: self.class, nodes, leaves: leaves.iter().map(|l| self.leaf_value(&l.sum)).collect() };
+        let tree = Tree {
+            class: self.class,
+            nodes,
+            leaves: leaves.iter().map(|l| self.leaf_value(&l.sum)).collect(),
+            covers: leaves.iter().map(|l| f64::from(l.sum.n)).collect(),
+        };
         let ranges = leaves.iter().map(|l| (l.start, l.end)).collect();
         Grown { tree, index, ranges }
+    }
+
+    /// Stable partition of `rows` by `split` of `feature`, left rows first, in chunks of
+    /// [`PARALLEL_ROWS`] in parallel (`scratch` is as long as `rows`); the number of left rows.
+    pub(super) fn partition(&self, rows: &mut [u32], scratch: &mut [u32], split: &BinSplit, feature: usize) -> usize {
+        let column = self.binned.column(feature);
+        let counts: Vec<(usize, usize)> = rows
+            .par_chunks_mut(PARALLEL_ROWS)
+            .zip(scratch.par_chunks_mut(PARALLEL_ROWS))
+            .map(|(rows, right)| {
+                let (mut l, mut r) = (0, 0);
+                for i in 0..rows.len() {
+                    let row = rows[i];
+                    if split.goes_left(column[row as usize]) {
+                        rows[l] = row;
+                        l += 1;
+                    } else {
+                        right[r] = row;
+                        r += 1;
+                    }
+                }
+                (l, r)
+            })
+            .collect();
+        // Each chunk's left rows move down to follow the previous chunks' (never past their
+        // own place), then the right rows follow all of them.
+        let mut left = 0;
+        for (chunk, &(l, _)) in counts.iter().enumerate() {
+            let from = chunk * PARALLEL_ROWS;
+            rows.copy_within(from..from + l, left);
+            left += l;
+        }
+        let mut at = left;
+        for (chunk, &(_, r)) in counts.iter().enumerate() {
+            let from = chunk * PARALLEL_ROWS;
+            rows[at..at + r].copy_from_slice(&scratch[from..from + r]);
+            at += r;
+        }
+        left
     }
 
     /// Splits leaf `id` by `cand`: the left child keeps its place, the right one is appended.
     fn split(&self, growing: &mut Growing, id: usize, cand: Candidate) {
         let Growing { leaves, nodes, index, scratch } = growing;
         let (start, end) = (leaves[id].start, leaves[id].end);
-        // Stable partition of the leaf's rows: left rows first.
-        let (mut l, mut r) = (start, 0);
-        for i in start..end {
-            let row = index[i];
-            if cand.split.goes_left(self.binned.row(row as usize)[cand.feature]) {
-                index[l] = row;
-                l += 1;
-            } else {
-                scratch[r] = row;
-                r += 1;
-            }
-        }
-        index[l..end].copy_from_slice(&scratch[..r]);
-        let mid = l;
+        let mid = start + self.partition(&mut index[start..end], &mut scratch[start..end], &cand.split, cand.feature);
         let node = nodes.len();
         let new_id = leaves.len() as i32;
         nodes.push(Node { feature: cand.feature, split: cand.split, left: !(id as i32), right: !new_id });

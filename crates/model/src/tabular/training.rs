@@ -352,8 +352,8 @@ pub fn fit(
         _ => None,
     });
     let regression = matches!(target, Target::Values(_));
-    let explain =
-        explain_file(&spec, fit_x.as_deref().unwrap_or(&train_x), Attribution::identity(names.clone()), regression)?;
+    let fit_rows = fit_x.as_deref().unwrap_or(&train_x);
+    let explain = explain_file(&booster, &spec, fit_rows, Attribution::identity(names.clone()), regression)?;
     let rows = SplitRows { train: train_rows.len(), validation: valid_rows.len(), test: test_rows.len(), dates: None };
     let fitted = TabularFitted {
         schema,

@@ -153,3 +153,14 @@ fn categories_must_be_codes() {
         assert!(matches!(err, InputError::Category { set: "validation", row: 0, feature: 2, .. }), "{err}");
     }
 }
+
+#[test]
+fn leaf_covers_are_the_training_rows_each_leaf_of_the_spec_holds() {
+    let class = |x: f64| x.is_nan() || (x * 7.3).fract() > 0.4;
+    let booster = fit(class, 25);
+    let spec = booster.to_spec(&["no".into(), "yes".into()]);
+    let (train_rows, _) = rows(4000, 1, class);
+    let covers = booster.leaf_covers();
+    assert_eq!(covers.len(), spec.trees.len());
+    assert_eq!(covers, crate::explain::leaf_covers(&spec, &train_rows), "the counts the grower kept");
+}

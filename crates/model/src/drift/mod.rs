@@ -10,6 +10,7 @@
 
 mod rules;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use rules::{MIN_ROWS_PER_CODE, Rule};
@@ -20,6 +21,9 @@ use crate::engine::{EnsembleSpec, SplitTest};
 pub const REFERENCE_FILE: &str = "reference.json";
 /// Most bin edges of a numeric feature (so at most this + 2 bins with the missing one).
 pub const MAX_EDGES: usize = 9;
+
+/// Feature columns a reference copies out of the rows per pass over them.
+const COLUMNS_PER_PASS: usize = 8;
 /// Most codes a categorical feature lists (the rest share the last bin).
 pub const MAX_CODES: usize = 64;
 /// Share given to an empty bin when comparing distributions, so PSI stays finite.
@@ -186,24 +190,22 @@ impl Reference {
     pub fn fit(names: &[String], roles: &[Role], spec: &EnsembleSpec, rows: &[f64], predictions: &[f64]) -> Self {
         let nf = names.len();
         let n = rows.len() / nf.max(1);
-        let column = |f: usize| rows.iter().skip(f).step_by(nf).copied();
-        let features = (0..nf)
-            .map(|f| {
-                let bins = if roles[f] == Role::Categorical {
-                    codes_bins(column(f))
-                } else {
-                    numeric_bins(&thresholds(spec, f), column(f).collect())
-                };
-                let range = (roles[f] == Role::Input).then(|| {
-                    column(f)
-                        .filter(|x| !x.is_nan())
-                        .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], x| [lo.min(x), hi.max(x)])
-                });
-                FeatureReference {
-                    name: names[f].clone(),
-                    histogram: bins.with_counts(column(f)),
-                    range: range.filter(|[lo, hi]| lo <= hi),
+        // Columns are copied out a few at a time: one pass over the rows reads each group's
+        // values from the same cache lines.
+        let all: Vec<usize> = (0..nf).collect();
+        let features = all
+            .par_chunks(COLUMNS_PER_PASS)
+            .flat_map_iter(|group| {
+                let mut columns: Vec<Vec<f64>> = group.iter().map(|_| Vec::with_capacity(n)).collect();
+                for row in rows.chunks_exact(nf) {
+                    for (column, &f) in columns.iter_mut().zip(group) {
+                        column.push(row[f]);
+                    }
                 }
+                let feature = |(&f, values): (&usize, Vec<f64>)| {
+                    FeatureReference::of_column(names[f].clone(), roles[f], &thresholds(spec, f), values)
+                };
+                group.iter().zip(columns).map(feature).collect::<Vec<_>>()
             })
             .collect();
         let k = predictions.len() / n.max(1);
@@ -232,6 +234,25 @@ impl Reference {
     /// The rules `row` contradicts: `(rule, code index it has, code index its number calls for)`.
     pub fn contradictions<'r>(&'r self, row: &'r [f64]) -> impl Iterator<Item = (&'r Rule, usize, usize)> + 'r {
         self.rules.iter().filter_map(move |rule| rule.check(row).map(|(have, want)| (rule, have, want)))
+    }
+}
+
+impl FeatureReference {
+    /// The reference of one feature's `values`, with numeric edges from the model's split
+    /// `thresholds` (increasing) on that feature.
+    fn of_column(name: String, role: Role, thresholds: &[f64], values: Vec<f64>) -> Self {
+        let range = (role == Role::Input).then(|| {
+            values
+                .iter()
+                .filter(|x| !x.is_nan())
+                .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], &x| [lo.min(x), hi.max(x)])
+        });
+        let bins = if role == Role::Categorical {
+            codes_bins(values.iter().copied())
+        } else {
+            numeric_bins(thresholds, values.clone())
+        };
+        Self { name, histogram: bins.with_counts(values.into_iter()), range: range.filter(|[lo, hi]| lo <= hi) }
     }
 }
 
@@ -277,11 +298,9 @@ fn thresholds(spec: &EnsembleSpec, f: usize) -> Vec<f64> {
 /// itself when the model never splits the feature), deduplicated.
 fn numeric_bins(thresholds: &[f64], mut values: Vec<f64>) -> Histogram {
     values.retain(|x| !x.is_nan());
-    values.sort_by(f64::total_cmp);
     let mut edges = Vec::new();
     if !values.is_empty() {
-        for q in 1..=MAX_EDGES {
-            let decile = values[(values.len() * q / (MAX_EDGES + 1)).min(values.len() - 1)];
+        for decile in deciles(&mut values) {
             let edge = thresholds
                 .iter()
                 .copied()
@@ -293,6 +312,22 @@ fn numeric_bins(thresholds: &[f64], mut values: Vec<f64>) -> Histogram {
         }
     }
     Histogram::Numeric { edges, counts: Vec::new() }
+}
+
+/// The values at the ranks of the [`MAX_EDGES`] deciles, as a sort would place them
+/// (`f64::total_cmp`), found by selecting each rank above the previous one instead of sorting.
+fn deciles(values: &mut [f64]) -> Vec<f64> {
+    let mut found = Vec::with_capacity(MAX_EDGES);
+    let mut from = 0;
+    for q in 1..=MAX_EDGES {
+        let rank = (values.len() * q / (MAX_EDGES + 1)).min(values.len() - 1);
+        if rank >= from {
+            values[from..].select_nth_unstable_by(rank - from, f64::total_cmp);
+            from = rank + 1;
+        }
+        found.push(values[rank]);
+    }
+    found
 }
 
 /// The most frequent codes (at most [`MAX_CODES`]), in code order.
@@ -386,6 +421,21 @@ mod tests {
         assert!(Reference::from_json(&json, 3).is_err());
         assert_eq!(r.features[0].histogram.bin(f64::NAN), 10);
         assert_eq!(r.features[1].histogram.bin(7.0), 3);
+    }
+
+    #[test]
+    fn deciles_are_the_ranks_a_sort_gives() {
+        let mut rng = crate::rng::Rng::new(5, 0, 0);
+        for n in (1..40).chain([1000, 10_001]) {
+            // Few distinct values (ties), both zeros, and negatives.
+            let values: Vec<f64> = (0..n).map(|_| [(rng.below(7) as f64 - 3.0) / 2.0, -0.0][rng.below(2)]).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let expected: Vec<u64> =
+                (1..=MAX_EDGES).map(|q| sorted[(n * q / (MAX_EDGES + 1)).min(n - 1)].to_bits()).collect();
+            let found: Vec<u64> = deciles(&mut values.clone()).iter().map(|x| x.to_bits()).collect();
+            assert_eq!(found, expected, "{n} values");
+        }
     }
 
     #[test]

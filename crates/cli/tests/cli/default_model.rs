@@ -26,10 +26,12 @@ fn read(dir: &Path, file: &str) -> Vec<u8> {
 fn train_default_model_script_reproduces_the_committed_model_exactly() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, committed) = rebuild("train-default-model.sh", "default", tmp.path());
-    assert!(
-        read(&out, "model.json") == read(&committed, "model.json"),
-        "model.json differs from the committed one: rerun scripts/train-default-model.sh and commit models/default"
-    );
+    for file in ["model.json", "explain.json", "reference.json"] {
+        assert!(
+            read(&out, file) == read(&committed, file),
+            "{file} differs from the committed one: rerun scripts/train-default-model.sh and commit models/default"
+        );
+    }
     let manifest = |dir: &std::path::Path| -> serde_json::Value {
         serde_json::from_slice(&read(dir, "manifest.json")).expect("json")
     };
@@ -47,7 +49,9 @@ fn train_default_model_script_reproduces_the_committed_model_exactly() {
 fn train_default_forecast_script_reproduces_the_committed_forecast_exactly() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, committed) = rebuild("train-default-forecast.sh", "sales-forecast", tmp.path());
-    for file in ["model.json", "forecast.json", "predicted_vs_actual.svg", "residuals.svg"] {
+    for file in
+        ["model.json", "forecast.json", "explain.json", "reference.json", "predicted_vs_actual.svg", "residuals.svg"]
+    {
         assert!(
             read(&out, file) == read(&committed, file),
             "{file} differs from the committed one: rerun scripts/train-default-forecast.sh and commit \
@@ -73,7 +77,7 @@ fn train_default_forecast_script_reproduces_the_committed_forecast_exactly() {
 fn train_default_tabular_script_reproduces_the_committed_tabular_model_exactly() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, committed) = rebuild("train-default-tabular.sh", "tabular", tmp.path());
-    for file in ["model.json", "tabular.json", "card.md", "importance.svg"] {
+    for file in ["model.json", "tabular.json", "explain.json", "reference.json", "card.md", "importance.svg"] {
         assert!(
             read(&out, file) == read(&committed, file),
             "{file} differs from the committed one: rerun scripts/train-default-tabular.sh and commit models/tabular"

@@ -11,26 +11,43 @@ use crate::rng::Rng;
 
 const N: usize = 20_000;
 
-/// Five features: four numeric with some missing values, one categorical of 7 codes.
-fn data() -> (Vec<BinMapper>, Binned, Vec<f64>, Vec<f64>) {
-    let mut rng = Rng::new(11, 0, 0);
-    let mut rows = Vec::with_capacity(N * 5);
-    for _ in 0..N {
-        for _ in 0..4 {
-            rows.push(if rng.uniform() < 0.1 { f64::NAN } else { rng.normal() });
+/// Five features (four numeric with some missing values, one categorical of 7 codes), binned,
+/// and a gradient and hessian per row.
+struct Data {
+    mappers: Vec<BinMapper>,
+    layout: Layout,
+    binned: Binned,
+    g: Vec<f64>,
+    h: Vec<f64>,
+    params: Params,
+}
+
+impl Data {
+    fn new() -> Self {
+        let mut rng = Rng::new(11, 0, 0);
+        let mut rows = Vec::with_capacity(N * 5);
+        for _ in 0..N {
+            for _ in 0..4 {
+                rows.push(if rng.uniform() < 0.1 { f64::NAN } else { rng.normal() });
+            }
+            rows.push(rng.below(7) as f64);
         }
-        rows.push(rng.below(7) as f64);
+        let kinds = [[FeatureKind::Numeric; 4].as_slice(), &[FeatureKind::Categorical { n_codes: 7 }]].concat();
+        let mappers: Vec<BinMapper> = kinds
+            .iter()
+            .enumerate()
+            .map(|(f, &kind)| BinMapper::fit(kind, rows.iter().skip(f).step_by(5).copied(), 255))
+            .collect();
+        let (layout, binned) = (Layout::new(&mappers), Binned::new(&mappers, &rows));
+        let g = (0..N).map(|_| rng.normal()).collect();
+        let h = (0..N).map(|_| rng.uniform() + 0.1).collect();
+        Self { mappers, layout, binned, g, h, params: Params::default() }
     }
-    let kinds = [[FeatureKind::Numeric; 4].as_slice(), &[FeatureKind::Categorical { n_codes: 7 }]].concat();
-    let mappers: Vec<BinMapper> = kinds
-        .iter()
-        .enumerate()
-        .map(|(f, &kind)| BinMapper::fit(kind, rows.iter().skip(f).step_by(5).copied(), 255))
-        .collect();
-    let binned = Binned::new(&mappers, &rows);
-    let g = (0..N).map(|_| rng.normal()).collect();
-    let h = (0..N).map(|_| rng.uniform() + 0.1).collect();
-    (mappers, binned, g, h)
+
+    fn grower(&self) -> Grower<'_> {
+        let Self { mappers, layout, binned, g, h, params } = self;
+        Grower { params, mappers, layout, binned, g, h, k: 1, class: 0 }
+    }
 }
 
 /// Every third row, and more rows than one partition chunk or the serial histogram limit.
@@ -44,10 +61,8 @@ fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 
 #[test]
 fn partitions_are_stable_across_chunks_whatever_the_threads() {
-    let (mappers, binned, g, h) = data();
-    let (params, layout) = (Params::default(), Layout::new(&mappers));
-    let grower =
-        Grower { params: &params, mappers: &mappers, layout: &layout, binned: &binned, g: &g, h: &h, k: 1, class: 0 };
+    let data = Data::new();
+    let (grower, binned) = (data.grower(), &data.binned);
     let splits = [
         (0, BinSplit::Le { max: 100, missing: 255, missing_left: false }),
         (1, BinSplit::Le { max: 30, missing: 255, missing_left: true }),
@@ -70,10 +85,8 @@ fn partitions_are_stable_across_chunks_whatever_the_threads() {
 
 #[test]
 fn histograms_add_each_bin_in_row_order_whatever_the_threads() {
-    let (mappers, binned, g, h) = data();
-    let (params, layout) = (Params::default(), Layout::new(&mappers));
-    let grower =
-        Grower { params: &params, mappers: &mappers, layout: &layout, binned: &binned, g: &g, h: &h, k: 1, class: 0 };
+    let data = Data::new();
+    let (grower, Data { layout, binned, g, h, .. }) = (data.grower(), &data);
     let rows = subset();
     let mut plain = vec![Bin::default(); layout.total];
     for &r in &rows {

@@ -24,7 +24,7 @@ use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, bounded_exp, softmax};
 use crate::progress::Progress;
 use bins::{Binned, Layout};
 use objective::Targets;
-use tree::{Grower, Grown, Tree};
+use tree::{Buffers, Grower, Grown, Tree};
 
 /// Hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +301,7 @@ fn boost(
     let mut best = f64::INFINITY;
     let mut grads = vec![0.0; n * k];
     let mut hess = vec![0.0; n * k];
+    let buffers = Buffers::default();
     progress.stage("boosting rounds", params.max_rounds as u64);
     for round in 0..params.max_rounds {
         targets.gradients(&scores, &mut grads, &mut hess);
@@ -316,6 +317,7 @@ fn boost(
                     h: &hess,
                     k,
                     class,
+                    buffers: &buffers,
                 };
                 grower.grow(n)
             })

@@ -5,7 +5,7 @@
 use rayon::ThreadPoolBuilder;
 
 use super::super::bins::{Bin, BinMapper, BinSplit, Binned, Layout};
-use super::super::tree::Grower;
+use super::super::tree::{Buffers, Grower};
 use super::super::*;
 use crate::rng::Rng;
 
@@ -20,6 +20,7 @@ struct Data {
     g: Vec<f64>,
     h: Vec<f64>,
     params: Params,
+    buffers: Buffers,
 }
 
 impl Data {
@@ -41,12 +42,12 @@ impl Data {
         let (layout, binned) = (Layout::new(&mappers), Binned::new(&mappers, &rows));
         let g = (0..N).map(|_| rng.normal()).collect();
         let h = (0..N).map(|_| rng.uniform() + 0.1).collect();
-        Self { mappers, layout, binned, g, h, params: Params::default() }
+        Self { mappers, layout, binned, g, h, params: Params::default(), buffers: Buffers::default() }
     }
 
     fn grower(&self) -> Grower<'_> {
-        let Self { mappers, layout, binned, g, h, params } = self;
-        Grower { params, mappers, layout, binned, g, h, k: 1, class: 0 }
+        let Self { mappers, layout, binned, g, h, params, buffers } = self;
+        Grower { params, mappers, layout, binned, g, h, k: 1, class: 0, buffers }
     }
 }
 

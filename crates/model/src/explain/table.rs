@@ -13,12 +13,17 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use super::forest::{Forest, NONE, Tree};
 use super::treeshap::{PathElement, extend, unwound_sum};
 
 /// Numbers (f64) all of a model's tables may hold: 8 Mi, 64 MiB. The shipped basket model
 /// (120 trees of depth 5, 3,440 leaves) needs 228,264 (1.8 MB).
 pub(super) const TABLE_BUDGET: usize = 8 << 20;
+
+/// Trees whose shares are computed in parallel before they are appended to the tables.
+const TREES_AT_ONCE: usize = 64;
 
 /// Distinct features a leaf's path may split on for its tree to get a table (2^12 patterns).
 const MAX_PATH_FEATURES: usize = 12;
@@ -80,13 +85,44 @@ struct Path {
 impl Tables {
     /// Tables for the trees of `forest` in order, as long as they fit in `budget` numbers.
     pub(super) fn build(forest: &Forest, budget: usize) -> Self {
-        let mut tables = Self::default();
+        // Which trees fit is decided in order; their shares are then computed in parallel,
+        // [`TREES_AT_ONCE`] trees at a time so that at most that many trees' shares wait to be
+        // appended.
+        let mut planned = Vec::with_capacity(forest.trees.len());
+        let mut size = 0;
         for tree in &forest.trees {
-            let table = paths(forest, tree).and_then(|(splits, paths)| {
-                let size: usize = paths.iter().map(|p| p.features.len() << p.features.len()).sum();
-                (tables.values.len() + size <= budget).then(|| tables.add_tree(forest, splits, paths))
+            let plan = paths(forest, tree).filter(|(_, paths)| {
+                let more: usize = paths.iter().map(|p| p.features.len() << p.features.len()).sum();
+                size + more <= budget && {
+                    size += more;
+                    true
+                }
             });
-            tables.trees.push(table);
+            planned.push(plan);
+        }
+        let mut tables = Self::default();
+        let mut planned = planned.into_iter().peekable();
+        while planned.peek().is_some() {
+            let batch: Vec<_> = planned.by_ref().take(TREES_AT_ONCE).collect();
+            let computed: Vec<_> = batch
+                .into_par_iter()
+                .map(|plan| {
+                    plan.map(|(splits, paths)| {
+                        let shares: Vec<Vec<f64>> = paths
+                            .iter()
+                            .map(|path| {
+                                let zeros = zero_fractions(forest, &splits, path);
+                                shares(&zeros, &path.features, forest.nodes[path.leaf].value)
+                            })
+                            .collect();
+                        (splits, paths, shares)
+                    })
+                })
+                .collect();
+            for tree in computed {
+                let table = tree.map(|(splits, paths, shares)| tables.add_tree(splits, paths, shares));
+                tables.trees.push(table);
+            }
         }
         tables
     }
@@ -135,7 +171,7 @@ impl Tables {
     }
 
     /// Stores a tree's splits and leaves, computing each leaf's shares for every pattern.
-    fn add_tree(&mut self, forest: &Forest, splits: Vec<usize>, paths: Vec<Path>) -> TreeTable {
+    fn add_tree(&mut self, splits: Vec<usize>, paths: Vec<Path>, shares: Vec<Vec<f64>>) -> TreeTable {
         self.max_splits = self.max_splits.max(splits.len());
         self.max_leaves = self.max_leaves.max(paths.len());
         let table = TreeTable {
@@ -143,10 +179,9 @@ impl Tables {
             leaves: self.leaves.len()..self.leaves.len() + paths.len(),
         };
         self.splits.extend(&splits);
-        for path in paths {
-            let zeros = zero_fractions(forest, &splits, &path);
+        for (path, shares) in paths.into_iter().zip(shares) {
             let offset = self.values.len();
-            self.values.extend(shares(&zeros, &path.features, forest.nodes[path.leaf].value));
+            self.values.extend(shares);
             self.leaves.push(Leaf {
                 conditions: self.conditions.len()..self.conditions.len() + path.conditions.len(),
                 features: self.features.len()..self.features.len() + path.features.len(),

@@ -24,7 +24,7 @@ use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, bounded_exp, softmax};
 use crate::progress::Progress;
 use bins::{Binned, Layout};
 use objective::Targets;
-use tree::{Buffers, Grower, Grown, Tree};
+use tree::{Buffers, Grower, Tree};
 
 /// Hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,7 +305,7 @@ fn boost(
     progress.stage("boosting rounds", params.max_rounds as u64);
     for round in 0..params.max_rounds {
         targets.gradients(&scores, &mut grads, &mut hess);
-        let grown: Vec<Grown> = (0..k)
+        let grown: Vec<Tree> = (0..k)
             .into_par_iter()
             .map(|class| {
                 let grower = Grower {
@@ -322,15 +322,9 @@ fn boost(
                 grower.grow(n)
             })
             .collect();
-        for Grown { tree, index, ranges } in grown {
-            for (leaf, &(start, end)) in ranges.iter().enumerate() {
-                for &r in &index[start..end] {
-                    scores[r as usize * k + tree.class] += tree.leaves[leaf];
-                }
-            }
-            for r in 0..valid_targets.len() {
-                valid_scores[r * k + tree.class] += tree.leaves[tree.leaf(binnings.valid.row(r))];
-            }
+        for tree in grown {
+            add_tree(&mut scores, k, &binnings.train, &tree);
+            add_tree(&mut valid_scores, k, &binnings.valid, &tree);
             booster.trees.push(tree);
         }
         let loss = valid_targets.loss(&valid_scores);
@@ -346,6 +340,18 @@ fn boost(
         }
     }
     booster.trees.truncate(booster.best_iteration * k);
+}
+
+/// Rows per parallel chunk when a tree's leaf values are added to the scores.
+const SCORE_CHUNK: usize = 16_384;
+
+/// Adds `tree`'s leaf values to the raw scores (`k` per row) of `binned`'s rows.
+fn add_tree(scores: &mut [f64], k: usize, binned: &Binned, tree: &Tree) {
+    scores.par_chunks_mut(SCORE_CHUNK * k).enumerate().for_each(|(chunk, scores)| {
+        for (i, row_scores) in scores.chunks_exact_mut(k).enumerate() {
+            row_scores[tree.class] += tree.leaves[tree.leaf(binned.row(chunk * SCORE_CHUNK + i))];
+        }
+    });
 }
 
 impl Booster {

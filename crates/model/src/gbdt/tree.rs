@@ -192,13 +192,6 @@ impl Buffers {
     }
 }
 
-/// A grown tree, the training rows in leaf order, and each leaf's `[start, end)` in that order.
-pub(super) struct Grown {
-    pub(super) tree: Tree,
-    pub(super) index: Vec<u32>,
-    pub(super) ranges: Vec<(usize, usize)>,
-}
-
 impl Grower<'_> {
     /// The histogram of `rows`. Above [`HIST_CHUNK`] rows, one per fixed-size chunk of rows,
     /// added in chunk order; below, one pass over the rows per block of features, the blocks
@@ -343,7 +336,7 @@ impl Grower<'_> {
     }
 
     /// Grows one tree over all training rows.
-    pub(super) fn grow(&self, n_rows: usize) -> Grown {
+    pub(super) fn grow(&self, n_rows: usize) -> Tree {
         let index: Vec<u32> = (0..n_rows as u32).collect();
         let hist = self.histogram(&index);
         let sum = hist[..self.mappers[0].n_bins()].iter().fold(Bin::default(), |mut a, b| {
@@ -369,18 +362,16 @@ impl Grower<'_> {
             };
             self.split(&mut growing, id, cand);
         }
-        let Growing { mut leaves, nodes, index, .. } = growing;
+        let Growing { mut leaves, nodes, .. } = growing;
         for leaf in &mut leaves {
             self.buffers.give(std::mem::take(&mut leaf.hist));
         }
-        let tree = Tree {
+        Tree {
             class: self.class,
             nodes,
             leaves: leaves.iter().map(|l| self.leaf_value(&l.sum)).collect(),
             covers: leaves.iter().map(|l| f64::from(l.sum.n)).collect(),
-        };
-        let ranges = leaves.iter().map(|l| (l.start, l.end)).collect();
-        Grown { tree, index, ranges }
+        }
     }
 
     /// Stable partition of `rows` by `split` of `feature`, left rows first, in chunks of

@@ -29,9 +29,7 @@ impl BinMapper {
             FeatureKind::Categorical { n_codes } => Self::Categorical { n_codes },
             FeatureKind::Numeric => {
                 // Bounds between the values present; the missing ones have their own bin.
-                let mut values: Vec<f64> = column.filter(|x| !x.is_nan()).collect();
-                // Values equal under `total_cmp` have the same bits, so an unstable sort gives the same order.
-                values.sort_unstable_by(f64::total_cmp);
+                let values = sorted(column.filter(|x| !x.is_nan()));
                 let mut distinct: Vec<(f64, usize)> = Vec::new();
                 for v in values.iter().copied() {
                     match distinct.last_mut() {
@@ -75,6 +73,21 @@ impl BinMapper {
             Self::Categorical { .. } => (x as usize).min(255) as u8,
         }
     }
+}
+
+/// `values` in `f64::total_cmp` order. They are sorted as integers that order the same way
+/// (the sign bit flips the rest for negatives, as `total_cmp` does), which is about twice as
+/// fast as comparing floats; values equal under `total_cmp` have the same bits, so an unstable
+/// sort gives the same result.
+pub(super) fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let key = |x: f64| {
+        let bits = x.to_bits() as i64;
+        bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+    };
+    let mut keys: Vec<i64> = values.map(key).collect();
+    keys.sort_unstable();
+    // The key is its own inverse.
+    keys.into_iter().map(|k| f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)).collect()
 }
 
 /// The missing-value bin of a numeric feature with these upper bounds: the one after its value

@@ -105,3 +105,23 @@ fn bins_respect_thresholds() {
     let all_missing = BinMapper::fit(FeatureKind::Numeric, [f64::NAN; 3].into_iter(), 255);
     assert_eq!((all_missing.n_bins(), all_missing.bin(f64::NAN), all_missing.bin(4.0)), (2, 1, 0));
 }
+
+#[test]
+fn bin_values_sort_as_total_cmp_does() {
+    let mut rng = Rng::new(3, 0, 0);
+    let mut values: Vec<f64> = (0..5000).map(|_| rng.normal() * 10f64.powi(rng.below(20) as i32 - 10)).collect();
+    values.extend([
+        0.0,
+        -0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE / 4.0,
+        -f64::MIN_POSITIVE / 4.0,
+        1.0,
+        1.0,
+    ]);
+    let mut expected = values.clone();
+    expected.sort_by(f64::total_cmp);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&bins::sorted(values.into_iter())), bits(&expected));
+}

@@ -80,14 +80,11 @@ impl BinMapper {
 /// fast as comparing floats; values equal under `total_cmp` have the same bits, so an unstable
 /// sort gives the same result.
 pub(super) fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
-    let key = |x: f64| {
-        let bits = x.to_bits() as i64;
-        bits ^ ((((bits >> 63) as u64) >> 1) as i64)
-    };
-    let mut keys: Vec<i64> = values.map(key).collect();
+    // Flipping a negative's other bits is its own inverse: the same function maps back.
+    let flip = |bits: i64| bits ^ ((((bits >> 63) as u64) >> 1) as i64);
+    let mut keys: Vec<i64> = values.map(|x| flip(x.to_bits() as i64)).collect();
     keys.sort_unstable();
-    // The key is its own inverse.
-    keys.into_iter().map(|k| f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)).collect()
+    keys.into_iter().map(|k| f64::from_bits(flip(k) as u64)).collect()
 }
 
 /// The missing-value bin of a numeric feature with these upper bounds: the one after its value
@@ -139,12 +136,10 @@ impl std::ops::SubAssign for Bin {
     }
 }
 
-/// Binned rows, row-major `u8` (each row's bins together, as histograms read them) and
-/// column-major (each feature's bins together, as partitions read them).
+/// Binned rows (row-major `u8`: each row's bins together, as histograms read them).
 pub(super) struct Binned {
     n_features: usize,
     bins: Vec<u8>,
-    columns: Vec<u8>,
 }
 
 impl Binned {
@@ -156,42 +151,50 @@ impl Binned {
                 *o = m.bin(*x);
             }
         });
-        let columns = transpose(&bins, nf);
-        Self { n_features: nf, bins, columns }
+        Self { n_features: nf, bins }
     }
 
     pub(super) fn row(&self, r: usize) -> &[u8] {
         &self.bins[r * self.n_features..(r + 1) * self.n_features]
     }
+}
+
+/// The training rows' bins column-major (each feature's bins together), as partitions read
+/// them: one byte per row of the split feature instead of a whole row.
+pub(super) struct Columns {
+    rows: usize,
+    bins: Vec<u8>,
+}
+
+impl Columns {
+    /// The column-major copy of `binned`, in blocks of rows in parallel, so that each block's
+    /// rows are read from cache once per feature.
+    pub(super) fn of(binned: &Binned) -> Self {
+        const BLOCK: usize = 4096;
+        let nf = binned.n_features;
+        let n = binned.bins.len() / nf.max(1);
+        let mut columns = vec![0u8; binned.bins.len()];
+        let mut blocks: Vec<Vec<&mut [u8]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::with_capacity(nf)).collect();
+        for column in columns.chunks_mut(n.max(1)) {
+            for (block, part) in blocks.iter_mut().zip(column.chunks_mut(BLOCK)) {
+                block.push(part);
+            }
+        }
+        blocks.into_par_iter().enumerate().for_each(|(b, parts)| {
+            let rows = &binned.bins[b * BLOCK * nf..];
+            for (f, part) in parts.into_iter().enumerate() {
+                for (c, row) in part.iter_mut().zip(rows.chunks_exact(nf)) {
+                    *c = row[f];
+                }
+            }
+        });
+        Self { rows: n, bins: columns }
+    }
 
     /// Feature `f`'s bins, one per row.
     pub(super) fn column(&self, f: usize) -> &[u8] {
-        let n = self.bins.len() / self.n_features.max(1);
-        &self.columns[f * n..(f + 1) * n]
+        &self.bins[f * self.rows..(f + 1) * self.rows]
     }
-}
-
-/// Column-major copy of row-major `bins` (`nf` per row), in blocks of rows in parallel, so
-/// that each block's rows are read from cache once per feature.
-fn transpose(bins: &[u8], nf: usize) -> Vec<u8> {
-    const BLOCK: usize = 4096;
-    let n = bins.len() / nf.max(1);
-    let mut columns = vec![0u8; bins.len()];
-    let mut blocks: Vec<Vec<&mut [u8]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::with_capacity(nf)).collect();
-    for column in columns.chunks_mut(n.max(1)) {
-        for (block, part) in blocks.iter_mut().zip(column.chunks_mut(BLOCK)) {
-            block.push(part);
-        }
-    }
-    blocks.into_par_iter().enumerate().for_each(|(b, parts)| {
-        let rows = &bins[b * BLOCK * nf..];
-        for (f, part) in parts.into_iter().enumerate() {
-            for (c, row) in part.iter_mut().zip(rows.chunks_exact(nf)) {
-                *c = row[f];
-            }
-        }
-    });
-    columns
 }
 
 /// Where each feature's bins start in a histogram, and the histogram's length.

@@ -22,7 +22,7 @@ pub use objective::{MAX_REGRESSION_LABEL, Objective, POISSON_MAX_DELTA_STEP};
 
 use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, bounded_exp, softmax};
 use crate::progress::Progress;
-use bins::{Binned, Layout};
+use bins::{Binned, Columns, Layout};
 use objective::Targets;
 use tree::{Buffers, Grower, Tree};
 
@@ -202,11 +202,13 @@ pub struct Booster {
     pub validation_loss: Vec<f64>,
 }
 
-/// The bin mappers fitted on the training rows, and both sets binned.
+/// The bin mappers fitted on the training rows, and both sets binned (the training rows also
+/// column-major, for partitions).
 struct Binnings {
     mappers: Vec<BinMapper>,
     layout: Layout,
     train: Binned,
+    columns: Columns,
     valid: Binned,
 }
 
@@ -241,9 +243,11 @@ pub fn train(
         .enumerate()
         .map(|(f, &kind)| BinMapper::fit(kind, train.rows.iter().skip(f).step_by(nf).copied(), params.max_bins))
         .collect();
+    let train_bins = Binned::new(&mappers, train.rows);
     let binnings = Binnings {
         layout: Layout::new(&mappers),
-        train: Binned::new(&mappers, train.rows),
+        columns: Columns::of(&train_bins),
+        train: train_bins,
         valid: Binned::new(&mappers, valid.rows),
         mappers,
     };
@@ -313,6 +317,7 @@ fn boost(
                     mappers: &binnings.mappers,
                     layout: &binnings.layout,
                     binned: &binnings.train,
+                    columns: &binnings.columns,
                     g: &grads,
                     h: &hess,
                     k,

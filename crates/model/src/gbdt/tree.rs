@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::Params;
-use super::bins::{Bin, BinMapper, BinSplit, Binned, Layout, missing_bin};
+use super::bins::{Bin, BinMapper, BinSplit, Binned, Columns, Layout, missing_bin};
 use crate::engine::{NodeSpec, SplitTest, TreeSpec};
 
 /// Rows per parallel histogram chunk; fixed so results do not depend on the thread count.
@@ -156,6 +156,8 @@ pub(super) struct Grower<'a> {
     pub(super) mappers: &'a [BinMapper],
     pub(super) layout: &'a Layout,
     pub(super) binned: &'a Binned,
+    /// The same rows column-major.
+    pub(super) columns: &'a Columns,
     /// Gradients and hessians, row-major `n × k`; this tree reads column `class`.
     pub(super) g: &'a [f64],
     pub(super) h: &'a [f64],
@@ -377,7 +379,7 @@ impl Grower<'_> {
     /// Stable partition of `rows` by `split` of `feature`, left rows first, in chunks of
     /// [`PARALLEL_ROWS`] in parallel (`scratch` is as long as `rows`); the number of left rows.
     pub(super) fn partition(&self, rows: &mut [u32], scratch: &mut [u32], split: &BinSplit, feature: usize) -> usize {
-        let column = self.binned.column(feature);
+        let column = self.columns.column(feature);
         let counts: Vec<(usize, usize)> = rows
             .par_chunks_mut(PARALLEL_ROWS)
             .zip(scratch.par_chunks_mut(PARALLEL_ROWS))

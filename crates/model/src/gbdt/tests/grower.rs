@@ -4,7 +4,7 @@
 
 use rayon::ThreadPoolBuilder;
 
-use super::super::bins::{Bin, BinMapper, BinSplit, Binned, Layout};
+use super::super::bins::{Bin, BinMapper, BinSplit, Binned, Columns, Layout};
 use super::super::tree::{Buffers, Grower};
 use super::super::*;
 use crate::rng::Rng;
@@ -17,6 +17,7 @@ struct Data {
     mappers: Vec<BinMapper>,
     layout: Layout,
     binned: Binned,
+    columns: Columns,
     g: Vec<f64>,
     h: Vec<f64>,
     params: Params,
@@ -40,14 +41,15 @@ impl Data {
             .map(|(f, &kind)| BinMapper::fit(kind, rows.iter().skip(f).step_by(5).copied(), 255))
             .collect();
         let (layout, binned) = (Layout::new(&mappers), Binned::new(&mappers, &rows));
+        let columns = Columns::of(&binned);
         let g = (0..N).map(|_| rng.normal()).collect();
         let h = (0..N).map(|_| rng.uniform() + 0.1).collect();
-        Self { mappers, layout, binned, g, h, params: Params::default(), buffers: Buffers::default() }
+        Self { mappers, layout, binned, columns, g, h, params: Params::default(), buffers: Buffers::default() }
     }
 
     fn grower(&self) -> Grower<'_> {
-        let Self { mappers, layout, binned, g, h, params, buffers } = self;
-        Grower { params, mappers, layout, binned, g, h, k: 1, class: 0, buffers }
+        let Self { mappers, layout, binned, columns, g, h, params, buffers } = self;
+        Grower { params, mappers, layout, binned, columns, g, h, k: 1, class: 0, buffers }
     }
 }
 

@@ -91,13 +91,14 @@ impl Tables {
         let mut planned = Vec::with_capacity(forest.trees.len());
         let mut size = 0;
         for tree in &forest.trees {
-            let plan = paths(forest, tree).filter(|(_, paths)| {
-                let more: usize = paths.iter().map(|p| p.features.len() << p.features.len()).sum();
-                size + more <= budget && {
-                    size += more;
-                    true
-                }
-            });
+            let mut plan = paths(forest, tree);
+            let more: usize =
+                plan.iter().flat_map(|(_, paths)| paths).map(|p| p.features.len() << p.features.len()).sum();
+            if size + more <= budget {
+                size += more;
+            } else {
+                plan = None;
+            }
             planned.push(plan);
         }
         let mut tables = Self::default();
@@ -106,21 +107,10 @@ impl Tables {
             let batch: Vec<_> = planned.by_ref().take(TREES_AT_ONCE).collect();
             let computed: Vec<_> = batch
                 .into_par_iter()
-                .map(|plan| {
-                    plan.map(|(splits, paths)| {
-                        let shares: Vec<Vec<f64>> = paths
-                            .iter()
-                            .map(|path| {
-                                let zeros = zero_fractions(forest, &splits, path);
-                                shares(&zeros, &path.features, forest.nodes[path.leaf].value)
-                            })
-                            .collect();
-                        (splits, paths, shares)
-                    })
-                })
+                .map(|plan| plan.map(|(splits, paths)| (tree_shares(forest, &splits, &paths), splits, paths)))
                 .collect();
             for tree in computed {
-                let table = tree.map(|(splits, paths, shares)| tables.add_tree(splits, paths, shares));
+                let table = tree.map(|(shares, splits, paths)| tables.add_tree(splits, paths, shares));
                 tables.trees.push(table);
             }
         }
@@ -170,7 +160,7 @@ impl Tables {
         }
     }
 
-    /// Stores a tree's splits and leaves, computing each leaf's shares for every pattern.
+    /// Stores a tree's splits and leaves, with each leaf's shares ([`tree_shares`]).
     fn add_tree(&mut self, splits: Vec<usize>, paths: Vec<Path>, shares: Vec<Vec<f64>>) -> TreeTable {
         self.max_splits = self.max_splits.max(splits.len());
         self.max_leaves = self.max_leaves.max(paths.len());
@@ -192,6 +182,14 @@ impl Tables {
         }
         table
     }
+}
+
+/// The shares of each leaf of a tree with these splits and leaf paths.
+fn tree_shares(forest: &Forest, splits: &[usize], paths: &[Path]) -> Vec<Vec<f64>> {
+    paths
+        .iter()
+        .map(|path| shares(&zero_fractions(forest, splits, path), &path.features, forest.nodes[path.leaf].value))
+        .collect()
 }
 
 /// A leaf's shares, pattern by pattern (bit j set: the row follows the path on feature j), each

@@ -24,7 +24,7 @@ use crate::engine::{ENSEMBLE_FORMAT, EnsembleSpec, bounded_exp, softmax};
 use crate::progress::Progress;
 use bins::{Binned, Columns, Layout};
 use objective::Targets;
-use tree::{Buffers, Grower, Tree};
+use tree::{Buffers, Grower, LeafRows, Tree};
 
 /// Hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,7 +309,7 @@ fn boost(
     progress.stage("boosting rounds", params.max_rounds as u64);
     for round in 0..params.max_rounds {
         targets.gradients(&scores, &mut grads, &mut hess);
-        let grown: Vec<Tree> = (0..k)
+        let grown: Vec<(Tree, LeafRows)> = (0..k)
             .into_par_iter()
             .map(|class| {
                 let grower = Grower {
@@ -327,8 +327,8 @@ fn boost(
                 grower.grow(n)
             })
             .collect();
-        for tree in grown {
-            add_tree(&mut scores, k, &binnings.train, &tree);
+        for (tree, rows) in grown {
+            rows.add_scores(&tree, &mut scores, k);
             add_tree(&mut valid_scores, k, &binnings.valid, &tree);
             booster.trees.push(tree);
         }
@@ -350,7 +350,8 @@ fn boost(
 /// Rows per parallel chunk when a tree's leaf values are added to the scores.
 const SCORE_CHUNK: usize = 16_384;
 
-/// Adds `tree`'s leaf values to the raw scores (`k` per row) of `binned`'s rows.
+/// Adds `tree`'s leaf values to the raw scores (`k` per row) of `binned`'s rows (the validation
+/// rows; the training rows take them from the grower's [`LeafRows`]).
 fn add_tree(scores: &mut [f64], k: usize, binned: &Binned, tree: &Tree) {
     scores.par_chunks_mut(SCORE_CHUNK * k).enumerate().for_each(|(chunk, scores)| {
         for (i, row_scores) in scores.chunks_exact_mut(k).enumerate() {

@@ -97,6 +97,24 @@ impl Tree {
     }
 }
 
+/// The training rows of a grown tree's leaves: leaf `l` holds `index[ranges[l]]`.
+pub(super) struct LeafRows {
+    index: Vec<u32>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl LeafRows {
+    /// Adds `tree`'s leaf values to the raw scores (`k` per row) of the rows it was grown on,
+    /// without walking the tree: each leaf's value to each of its rows.
+    pub(super) fn add_scores(&self, tree: &Tree, scores: &mut [f64], k: usize) {
+        for (range, &value) in self.ranges.iter().zip(&tree.leaves) {
+            for &r in &self.index[range.clone()] {
+                scores[r as usize * k + tree.class] += value;
+            }
+        }
+    }
+}
+
 /// The best split of a node found so far.
 struct Best<'a> {
     grower: &'a Grower<'a>,
@@ -337,8 +355,8 @@ impl Grower<'_> {
         -sum.g / (sum.h + self.params.lambda_l2) * self.params.learning_rate
     }
 
-    /// Grows one tree over all training rows.
-    pub(super) fn grow(&self, n_rows: usize) -> Tree {
+    /// Grows one tree over all training rows; also returns the rows each leaf holds.
+    pub(super) fn grow(&self, n_rows: usize) -> (Tree, LeafRows) {
         let index: Vec<u32> = (0..n_rows as u32).collect();
         let hist = self.histogram(&index);
         let sum = hist[..self.mappers[0].n_bins()].iter().fold(Bin::default(), |mut a, b| {
@@ -364,16 +382,17 @@ impl Grower<'_> {
             };
             self.split(&mut growing, id, cand);
         }
-        let Growing { mut leaves, nodes, .. } = growing;
+        let Growing { mut leaves, nodes, index, .. } = growing;
         for leaf in &mut leaves {
             self.buffers.give(std::mem::take(&mut leaf.hist));
         }
-        Tree {
+        let tree = Tree {
             class: self.class,
             nodes,
             leaves: leaves.iter().map(|l| self.leaf_value(&l.sum)).collect(),
             covers: leaves.iter().map(|l| f64::from(l.sum.n)).collect(),
-        }
+        };
+        (tree, LeafRows { index, ranges: leaves.iter().map(|l| l.start..l.end).collect() })
     }
 
     /// Stable partition of `rows` by `split` of `feature`, left rows first, in chunks of

@@ -49,7 +49,7 @@ impl Output {
     }
 
     /// Turns raw scores into probabilities (or predictions) in place; they are always finite.
-    pub(super) fn apply(self, scores: &mut [f64]) {
+    pub(crate) fn apply(self, scores: &mut [f64]) {
         debug_assert!(scores.iter().all(|s| s.abs() <= MAX_SCORE_MAGNITUDE), "scores {scores:?} escaped verification");
         match self {
             Self::Softmax => softmax(scores),

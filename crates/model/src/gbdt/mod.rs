@@ -200,6 +200,8 @@ pub struct Booster {
     pub rounds_run: usize,
     /// Validation loss of the objective after each round ([`Objective::loss_name`]).
     pub validation_loss: Vec<f64>,
+    /// Raw scores of the training rows (one per output, row-major) with the kept trees.
+    train_scores: Vec<f64>,
 }
 
 /// The bin mappers fitted on the training rows, and both sets binned (the training rows also
@@ -259,6 +261,7 @@ pub fn train(
         best_iteration: 0,
         rounds_run: 0,
         validation_loss: Vec::new(),
+        train_scores: Vec::new(),
     };
     boost(params, &binnings, (targets, valid_targets), &mut booster, progress);
     Ok(booster)
@@ -345,6 +348,15 @@ fn boost(
         }
     }
     booster.trees.truncate(booster.best_iteration * k);
+    if booster.rounds_run > booster.best_iteration {
+        // The trees past the best round are dropped: their scores are summed again without them,
+        // in the same order.
+        scores = booster.init_scores.iter().copied().cycle().take(n * k).collect();
+        for tree in &booster.trees {
+            add_tree(&mut scores, k, &binnings.train, tree);
+        }
+    }
+    booster.train_scores = scores;
 }
 
 /// Rows per parallel chunk when a tree's leaf values are added to the scores.
@@ -361,6 +373,28 @@ fn add_tree(scores: &mut [f64], k: usize, binned: &Binned, tree: &Tree) {
 }
 
 impl Booster {
+    /// What the engine compiled from [`Booster::to_spec`] predicts for the training rows
+    /// (probabilities, `n_classes` per row, or a regression's value), from the scores boosting
+    /// kept: the same sums in the same order, so the same numbers bit for bit, without a pass
+    /// over the rows.
+    pub fn training_predictions(&self) -> Vec<f64> {
+        let k = self.objective.n_outputs();
+        // A logistic spec has a first class whose raw score is always 0.
+        let first = usize::from(self.objective == Objective::Logistic);
+        let output = self.objective.output();
+        let rows = self.train_scores.len() / k.max(1);
+        let mut out = vec![0.0; rows * (k + first)];
+        out.par_chunks_mut(SCORE_CHUNK * (k + first)).zip(self.train_scores.par_chunks(SCORE_CHUNK * k)).for_each(
+            |(out, scores)| {
+                for (o, s) in out.chunks_exact_mut(k + first).zip(scores.chunks_exact(k)) {
+                    o[first..].copy_from_slice(s);
+                    output.apply(o);
+                }
+            },
+        );
+        out
+    }
+
     /// Raw scores of one row (one per class, or the regression's one), computed over bins (the
     /// trainer's own prediction path).
     pub fn predict_raw(&self, row: &[f64], scores: &mut [f64]) {

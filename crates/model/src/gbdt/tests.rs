@@ -6,6 +6,7 @@ mod grower;
 mod logistic;
 mod missing;
 mod regression;
+mod training_predictions;
 
 use super::*;
 use crate::engine::Engine;

@@ -344,7 +344,11 @@ pub fn fit(
         .iter()
         .map(|k| if matches!(k, FeatureKind::Categorical { .. }) { Role::Categorical } else { Role::Input })
         .collect();
-    let mut reference = Reference::of_rows(&names, &roles, &spec, &engine, &train_x);
+    // The engine's predictions of the training rows, from the scores boosting kept (a refit's
+    // rows are the training rows, then the validation rows).
+    let mut predictions = booster.training_predictions();
+    predictions.truncate(train_rows.len() * engine.n_classes());
+    let mut reference = Reference::fit(&names, &roles, &spec, &train_x, &predictions);
     reference.label_rules(|f, code| match &schema.columns.get(f)?.kind {
         ColumnKind::Categorical { vocabulary } => {
             Some(vocabulary.get(code as usize).map_or_else(|| "(missing or unseen)".to_owned(), Clone::clone))

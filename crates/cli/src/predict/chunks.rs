@@ -91,28 +91,66 @@ pub(crate) fn score_input(
         InputFormat::Jsonl => (Body::Json, false),
         _ => flat_body(model.artifact, name, &first)?,
     };
-    let mut pending = (!header).then_some((first_line, first));
-    loop {
+    let mut input = Input { reader, line, pending: (!header).then_some((first_line, first)), name };
+    // While chunks are scored on the pool, this thread writes the results of the ones before
+    // and reads the next ones.
+    let mut chunks = input.chunks(&body)?;
+    let mut scored = Vec::new();
+    while !chunks.is_empty() || !scored.is_empty() {
+        let mut next_scored = Vec::new();
+        let current = std::mem::take(&mut chunks);
+        let (emitted, next) = rayon::in_place_scope(|scope| {
+            scope.spawn(|_| next_scored = score_all(model, name, &body, current));
+            let emitted = scored.drain(..).try_for_each(|rows: anyhow::Result<Vec<Scored>>| emit(format, rows?));
+            let next = if emitted.is_ok() { input.chunks(&body) } else { Ok(Vec::new()) };
+            (emitted, next)
+        });
+        emitted?;
+        match next {
+            Ok(next) => chunks = next,
+            Err(e) => {
+                // What was read before the failure is still written.
+                for rows in next_scored {
+                    emit(format, rows?)?;
+                }
+                return Err(e);
+            }
+        }
+        scored = next_scored;
+    }
+    Ok(())
+}
+
+/// A line-oriented input being read: its reader, the last line read, a line read but not yet
+/// added (the first one when it is not a header).
+struct Input<'a> {
+    reader: Box<dyn BufRead + Send>,
+    line: u64,
+    pending: Option<(u64, Vec<u8>)>,
+    name: &'a str,
+}
+
+impl Input<'_> {
+    /// The next chunks (at most [`parallel_chunks`] of [`CHUNK_RECORDS`] records); none at the
+    /// end of the input.
+    fn chunks(&mut self, body: &Body) -> anyhow::Result<Vec<Chunk>> {
         let mut chunks = Vec::with_capacity(parallel_chunks());
         while chunks.len() < parallel_chunks() {
             let mut chunk = Chunk::default();
             while chunk.lines.len() < CHUNK_RECORDS {
-                let next = match pending.take() {
+                let next = match self.pending.take() {
                     Some(line) => Some(line),
-                    None => next_line(&mut reader, &mut line, name)?,
+                    None => next_line(&mut self.reader, &mut self.line, self.name)?,
                 };
                 let Some((n, text)) = next else { break };
-                add_line(&mut chunk, &body, n, &text);
+                add_line(&mut chunk, body, n, &text);
             }
             if chunk.lines.is_empty() && chunk.unreadable.is_empty() {
                 break;
             }
             chunks.push(chunk);
         }
-        if chunks.is_empty() {
-            return Ok(());
-        }
-        score_chunks(model, name, &body, chunks, &mut |s| emit(format, s))?;
+        Ok(chunks)
     }
 }
 
@@ -122,7 +160,13 @@ fn parallel_chunks() -> usize {
     rayon::current_num_threads().clamp(1, 64) * 2
 }
 
+/// Scores chunks on every core, their results in order.
+fn score_all(model: Model<'_>, name: &str, body: &Body, chunks: Vec<Chunk>) -> Vec<anyhow::Result<Vec<Scored>>> {
+    chunks.into_par_iter().map(|chunk| score_chunk(model, name, body, chunk)).collect()
+}
+
 /// Scores chunks on every core, handing their results to `emit` in order.
+#[cfg(feature = "train")]
 fn score_chunks(
     model: Model<'_>,
     name: &str,
@@ -130,9 +174,7 @@ fn score_chunks(
     chunks: Vec<Chunk>,
     emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let scored: Vec<anyhow::Result<Vec<Scored>>> =
-        chunks.into_par_iter().map(|chunk| score_chunk(model, name, body, chunk)).collect();
-    for rows in scored {
+    for rows in score_all(model, name, body, chunks) {
         emit(rows?)?;
     }
     Ok(())

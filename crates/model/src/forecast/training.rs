@@ -318,7 +318,8 @@ pub fn fit_sales(
             FeatureKind::Numeric => Role::Derived,
         })
         .collect();
-    let reference = Reference::of_rows(&names, &roles, &spec, &engine, &train.rows);
+    // The engine's predictions of the training rows are the scores boosting kept.
+    let reference = Reference::fit(&names, &roles, &spec, &train.rows, &booster.training_predictions());
     let explain = explain_file(&booster, &spec, &train.rows, Attribution::sales(), true)?;
     drop((train, valid));
     let mut predictions = vec![0.0; test.units.len()];

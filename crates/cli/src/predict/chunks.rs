@@ -5,7 +5,7 @@
 //! body per chunk; transaction lines are aggregated per basket (the whole input, since a
 //! basket's lines may be anywhere in it), then scored as flat rows.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use anyhow::{Context, bail};
 use rayon::prelude::*;
@@ -80,38 +80,49 @@ pub(crate) fn score_input(
     let mut line = 0;
     let Some((first_line, first)) = next_line(&mut reader, &mut line, name)? else { return Ok(()) };
     let format = format.unwrap_or_else(|| InputFormat::detect(name, &first));
+    let emit = &mut |rows| emit(format, rows);
     if format == InputFormat::Transactions {
-        let mut bytes = first;
-        bytes.push(b'\n');
-        reader.read_to_end(&mut bytes).with_context(|| format!("cannot read {name}"))?;
-        // The header was the first non-blank line: number the lines of the file, not of `bytes`.
-        return score_transactions(model, (name, first_line - 1), &bytes, &mut |s| emit(format, s));
+        let mut header = first;
+        header.push(b'\n');
+        let lines = std::io::Cursor::new(header).chain(reader);
+        // The header was the first non-blank line: number the lines of the file, not of `lines`.
+        return score_transactions(model, (name, first_line - 1), lines, emit);
     }
     let (body, header) = match format {
         InputFormat::Jsonl => (Body::Json, false),
         _ => flat_body(model.artifact, name, &first)?,
     };
     let mut input = Input { reader, line, pending: (!header).then_some((first_line, first)), name };
-    // While chunks are scored on the pool, this thread writes the results of the ones before
-    // and reads the next ones.
-    let mut chunks = input.chunks(&body)?;
+    score_stream(model, (name, &body), &mut || input.chunks(&body), emit)
+}
+
+/// Scores the chunks `next` reads until it reads none, handing each chunk's results to `emit`
+/// in order. While chunks are scored on the pool, this thread writes the results of the ones
+/// before and reads the next ones.
+fn score_stream(
+    model: Model<'_>,
+    (name, body): (&str, &Body),
+    next: &mut dyn FnMut() -> anyhow::Result<Vec<Chunk>>,
+    emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut chunks = next()?;
     let mut scored = Vec::new();
     while !chunks.is_empty() || !scored.is_empty() {
         let mut next_scored = Vec::new();
         let current = std::mem::take(&mut chunks);
-        let (emitted, next) = rayon::in_place_scope(|scope| {
-            scope.spawn(|_| next_scored = score_all(model, name, &body, current));
-            let emitted = scored.drain(..).try_for_each(|rows: anyhow::Result<Vec<Scored>>| emit(format, rows?));
-            let next = if emitted.is_ok() { input.chunks(&body) } else { Ok(Vec::new()) };
-            (emitted, next)
+        let (emitted, read) = rayon::in_place_scope(|scope| {
+            scope.spawn(|_| next_scored = score_all(model, name, body, current));
+            let emitted = scored.drain(..).try_for_each(|rows: anyhow::Result<Vec<Scored>>| emit(rows?));
+            let read = if emitted.is_ok() { next() } else { Ok(Vec::new()) };
+            (emitted, read)
         });
         emitted?;
-        match next {
-            Ok(next) => chunks = next,
+        match read {
+            Ok(read) => chunks = read,
             Err(e) => {
                 // What was read before the failure is still written.
                 for rows in next_scored {
-                    emit(format, rows?)?;
+                    emit(rows?)?;
                 }
                 return Err(e);
             }
@@ -163,21 +174,6 @@ fn parallel_chunks() -> usize {
 /// Scores chunks on every core, their results in order.
 fn score_all(model: Model<'_>, name: &str, body: &Body, chunks: Vec<Chunk>) -> Vec<anyhow::Result<Vec<Scored>>> {
     chunks.into_par_iter().map(|chunk| score_chunk(model, name, body, chunk)).collect()
-}
-
-/// Scores chunks on every core, handing their results to `emit` in order.
-#[cfg(feature = "train")]
-fn score_chunks(
-    model: Model<'_>,
-    name: &str,
-    body: &Body,
-    chunks: Vec<Chunk>,
-    emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    for rows in score_all(model, name, body, chunks) {
-        emit(rows?)?;
-    }
-    Ok(())
 }
 
 /// The next non-blank line and its number, without its line ending.
@@ -305,7 +301,7 @@ fn score_chunk(model: Model<'_>, name: &str, body: &Body, chunk: Chunk) -> anyho
 fn score_transactions(
     _: Model<'_>,
     (name, _): (&str, u64),
-    _: &[u8],
+    _: impl Read,
     _: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     bail!(
@@ -318,7 +314,7 @@ fn score_transactions(
 fn score_transactions(
     model: Model<'_>,
     (name, skipped): (&str, u64),
-    bytes: &[u8],
+    lines: impl Read,
     emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let artifact = model.artifact;
@@ -328,21 +324,23 @@ fn score_transactions(
             artifact.kind().as_str()
         );
     }
-    let baskets = retail_model::data::parse_unlabelled(bytes, &retail_model::progress::Silent).with_context(|| {
+    let baskets = retail_model::data::read_unlabelled(name, lines, &retail_model::progress::Silent).with_context(|| {
         format!(
             "cannot read {name}{}",
             if skipped > 0 { format!(" (after {skipped} blank lines)") } else { String::new() }
         )
     })?;
-    let mut chunks = Vec::with_capacity(parallel_chunks());
-    for start in (0..baskets.len()).step_by(CHUNK_RECORDS) {
-        let end = baskets.len().min(start + CHUNK_RECORDS);
-        chunks.push(basket_chunk(&baskets, start..end, skipped)?);
-        if chunks.len() == parallel_chunks() || end == baskets.len() {
-            score_chunks(model, name, &Body::Csv, std::mem::take(&mut chunks), emit)?;
+    let mut starts = (0..baskets.len()).step_by(CHUNK_RECORDS);
+    let mut next = || {
+        let mut chunks = Vec::with_capacity(parallel_chunks());
+        while chunks.len() < parallel_chunks()
+            && let Some(start) = starts.next()
+        {
+            chunks.push(basket_chunk(&baskets, start..baskets.len().min(start + CHUNK_RECORDS), skipped)?);
         }
-    }
-    Ok(())
+        Ok(chunks)
+    };
+    score_stream(model, (name, &Body::Csv), &mut next, emit)
 }
 
 /// Baskets `range` as a chunk of flat CSV rows, each with its first line and id.

@@ -3,7 +3,10 @@
 //! the dominant department and commodity group are found by [`dominant_by_spend`], the same rule
 //! the generator and `basket_items` use. Errors name the line and column.
 
+mod blocks;
+
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue;
@@ -67,6 +70,17 @@ pub enum DataError {
         /// Value on this line.
         found: String,
     },
+}
+
+impl DataError {
+    /// The error with its line number `by` lines further on (an error of a block of lines
+    /// numbered from its start).
+    fn shifted(mut self, by: u64) -> Self {
+        if let Self::Csv { line, .. } | Self::Field { line, .. } | Self::Inconsistent { line, .. } = &mut self {
+            *line += by;
+        }
+        self
+    }
 }
 
 /// Basket-level categorical columns in [`BasketRecord::categories`] order, after the two
@@ -166,14 +180,19 @@ impl Interner {
             value: String::from_utf8_lossy(raw).into_owned(),
             reason: "is not valid UTF-8".to_owned(),
         })?;
-        let canonical = catalogue::canonical(text);
-        let next = self.values.len() as u32;
-        let id = *self.canonical.entry(canonical.clone()).or_insert(next);
-        if id == next {
-            self.values.push(canonical.into_boxed_str());
-        }
+        let id = self.canonical_id(catalogue::canonical(text));
         self.ids.insert(raw.into(), id);
         Ok(id)
+    }
+
+    /// Id of a canonical spelling.
+    fn canonical_id(&mut self, canonical: String) -> u32 {
+        let next = self.values.len() as u32;
+        let id = *self.canonical.entry(canonical).or_insert_with_key(|canonical| {
+            self.values.push(canonical.as_str().into());
+            next
+        });
+        id
     }
 }
 
@@ -181,10 +200,16 @@ impl Interner {
 /// present (extra columns are allowed).
 fn open_csv<'a>(bytes: &'a [u8], required: &[&str]) -> Result<(BytesReader<'a>, csv::ByteRecord), DataError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(Lines::new(bytes));
+    let header = header(&mut reader, required)?;
+    Ok((reader, header))
+}
+
+/// The header `reader` starts with, after checking that every `required` column is present.
+fn header<R: Read>(reader: &mut csv::Reader<R>, required: &[&str]) -> Result<csv::ByteRecord, DataError> {
     let header = reader.byte_headers().map_err(|e| DataError::Csv { line: 1, reason: e.to_string() })?.clone();
     let missing: Vec<String> =
         required.iter().filter(|h| !header.iter().any(|x| x == h.as_bytes())).map(|h| (*h).to_owned()).collect();
-    if missing.is_empty() { Ok((reader, header)) } else { Err(DataError::Header { missing }) }
+    if missing.is_empty() { Ok(header) } else { Err(DataError::Header { missing }) }
 }
 
 /// The columns scoring needs: a basket's id, its lines' amounts and products, and its
@@ -208,107 +233,28 @@ fn column(header: &csv::ByteRecord, name: &str) -> usize {
 
 /// Parses transaction CSV bytes with the full dunnhumby header (training, evaluation).
 pub fn parse_baskets(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, DataError> {
-    parse_with(bytes, progress, &HEADER)
+    blocks::read(("input", bytes), progress, &HEADER, bytes.len() as u64)
 }
 
 /// Parses transaction CSV bytes to score: only [`SCORING_COLUMNS`] are required; a basket
 /// without a `BASKET_PRICE_SENSITIVITY` column is unlabelled (`None`), like one labelled `XX`.
 pub fn parse_unlabelled(bytes: &[u8], progress: &dyn Progress) -> Result<Baskets, DataError> {
-    parse_with(bytes, progress, &SCORING_COLUMNS)
+    blocks::read(("input", bytes), progress, &SCORING_COLUMNS, bytes.len() as u64)
 }
 
-fn parse_with(bytes: &[u8], progress: &dyn Progress, required: &[&str]) -> Result<Baskets, DataError> {
-    let (mut reader, header) = open_csv(bytes, required)?;
-    let col = |name: &str| column(&header, name);
-    let optional = |name: &str| header.iter().position(|h| h == name.as_bytes());
-    let (c_quantity, c_spend, c_basket, c_customer, c_label) =
-        (col("QUANTITY"), col("SPEND"), col("BASKET_ID"), optional("CUST_CODE"), optional(TARGET));
-    let (c_department, c_commodity) = (col("PROD_CODE_20"), col("PROD_CODE_30"));
-    let c_basket_level = BASKET_COLUMNS.map(col);
+/// [`parse_unlabelled`] of the transaction lines read from `reader` (the input `name`), a block
+/// at a time: blocks are parsed on every core while the next ones are read, and the input is
+/// never held whole in memory.
+pub fn read_unlabelled(name: &str, reader: impl Read, progress: &dyn Progress) -> Result<Baskets, DataError> {
+    blocks::read((name, reader), progress, &SCORING_COLUMNS, 0)
+}
 
-    progress.stage("reading transactions", bytes.len() as u64);
-    let mut interner = Interner::default();
-    let mut basket_index = foldhash::HashMap::<Box<[u8]>, u32>::default();
-    let mut out = Baskets::default();
-    // Per basket: line-level consistency reference (customer, label, basket-level columns).
-    let mut first_line: Vec<u64> = Vec::new();
-    let mut lines: Vec<Line> = Vec::new();
-    let mut record = csv::ByteRecord::new();
-    let mut last_offset = 0;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = reader.get_mut().line(e.position());
-                return Err(DataError::Csv { line, reason: e.to_string() });
-            }
-        }
-        let line = reader.get_mut().line(record.position());
-        let field = |i: usize| record.get(i).unwrap_or_default();
-        let spend = number(field(c_spend), line, "SPEND", 0.0)?;
-        let quantity = number(field(c_quantity), line, "QUANTITY", f64::MIN_POSITIVE)?;
-        let department = interner.intern(field(c_department), line, "PROD_CODE_20")?;
-        let commodity = interner.intern(field(c_commodity), line, "PROD_CODE_30")?;
-        let basket_level = [
-            interner.intern(field(c_basket_level[0]), line, BASKET_COLUMNS[0])?,
-            interner.intern(field(c_basket_level[1]), line, BASKET_COLUMNS[1])?,
-            interner.intern(field(c_basket_level[2]), line, BASKET_COLUMNS[2])?,
-            interner.intern(field(c_basket_level[3]), line, BASKET_COLUMNS[3])?,
-        ];
-        let customer_raw = c_customer.map_or(&b""[..], field);
-        let customer =
-            if customer_raw.is_empty() { None } else { Some(interner.intern(customer_raw, line, "CUST_CODE")?) };
-        let label = match c_label {
-            Some(c) => parse_label(field(c), line)?,
-            None => None,
-        };
-        let basket_raw = field(c_basket);
-        if basket_raw.is_empty() {
-            return Err(DataError::Field {
-                line,
-                column: "BASKET_ID".to_owned(),
-                value: String::new(),
-                reason: "is empty".to_owned(),
-            });
-        }
-        let basket = match basket_index.get(basket_raw) {
-            Some(&b) => {
-                // Interned ids are canonical spellings: equal ids, equal values (no text built).
-                let (first, this) = (&out.categories[b as usize][2..], &basket_level[..]);
-                if out.customers[b as usize] != customer || out.labels[b as usize] != label || first != this {
-                    return Err(inconsistent(&out, &interner, b as usize, line, (customer, label, basket_level)));
-                }
-                b
-            }
-            None => {
-                let b = out.ids.len() as u32;
-                let id = std::str::from_utf8(basket_raw).map_err(|_| DataError::Field {
-                    line,
-                    column: "BASKET_ID".to_owned(),
-                    value: String::from_utf8_lossy(basket_raw).into_owned(),
-                    reason: "is not valid UTF-8".to_owned(),
-                })?;
-                basket_index.insert(basket_raw.into(), b);
-                out.ids.push(id.into());
-                out.customers.push(customer);
-                out.labels.push(label);
-                out.categories.push([0, 0, basket_level[0], basket_level[1], basket_level[2], basket_level[3]]);
-                first_line.push(line);
-                b
-            }
-        };
-        lines.push(Line { basket, department, commodity, spend, quantity });
-        let offset = record.position().map_or(0, csv::Position::byte);
-        if offset - last_offset > 1 << 22 {
-            progress.advance(offset - last_offset);
-            last_offset = offset;
-        }
-    }
+/// Sums each basket's lines (in file order) into its spend and quantity, finds its dominant
+/// department and commodity, and checks every basket's totals.
+fn aggregate(mut out: Baskets, values: Vec<Box<str>>, mut lines: Vec<Line>) -> Result<Baskets, DataError> {
     if lines.is_empty() {
         return Err(DataError::Empty);
     }
-    progress.advance(bytes.len() as u64 - last_offset);
     out.lines = lines.len() as u64;
     // Lines of one basket are usually contiguous; a stable sort keeps file order within a basket.
     if !lines.windows(2).all(|w| w[0].basket <= w[1].basket) {
@@ -329,12 +275,11 @@ fn parse_with(bytes: &[u8], progress: &dyn Progress, required: &[&str]) -> Resul
             add(&mut departments, l.department, l.spend);
             add(&mut commodities, l.commodity, l.spend);
         }
-        let name = |id: &u32| &*interner.values[*id as usize];
+        let name = |id: &u32| &*values[*id as usize];
         out.categories[b][0] = *dominant_by_spend(&departments, name).unwrap_or(&group[0].department);
         out.categories[b][1] = *dominant_by_spend(&commodities, name).unwrap_or(&group[0].commodity);
     }
-    out.values = interner.values;
-    out.first_lines = first_line;
+    out.values = values;
     for (b, &line) in out.first_lines.iter().enumerate() {
         if let Err(invalid) = out.record(b).validate() {
             let error = &invalid.errors[0];
@@ -390,12 +335,12 @@ fn parse_label(raw: &[u8], line: u64) -> Result<Option<u8>, DataError> {
 /// from its first line's: the first column that differs, both values named.
 fn inconsistent(
     out: &Baskets,
-    interner: &Interner,
+    values: &[Box<str>],
     b: usize,
     line: u64,
     (customer, label, basket_level): (Option<u32>, Option<u8>, [u32; 4]),
 ) -> DataError {
-    let name = |id: Option<u32>| id.map_or_else(String::new, |i| interner.values[i as usize].to_string());
+    let name = |id: Option<u32>| id.map_or_else(String::new, |i| values[i as usize].to_string());
     let mut columns = vec![
         ("CUST_CODE", name(out.customers[b]), name(customer)),
         (TARGET, label_name(out.labels[b]), label_name(label)),

@@ -10,7 +10,7 @@ use std::io::{BufRead, Read};
 use anyhow::{Context, bail};
 use rayon::prelude::*;
 use retail_model::artifact::{Artifact, Features};
-use retail_server::scoring::{self, BatchItem, CSV_COLUMNS, Cancel, ErrorsMode, SALES_FIELDS};
+use retail_server::scoring::{self, CSV_COLUMNS, Cancel, ErrorsMode, SALES_FIELDS, Scores};
 
 use super::format::{InputFormat, header_cells};
 
@@ -24,28 +24,29 @@ pub(crate) struct Model<'a> {
     pub(crate) explain: bool,
 }
 
-/// What one input record became.
+/// What one input line became.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "nearly every item is an answer, so boxing would add an allocation per record and save nothing"
-)]
 pub(crate) enum Item {
-    /// The API's answer: a prediction, or the record's invalid fields.
-    Answer(BatchItem),
+    /// The chunk's record `i`: its scores, or its invalid fields.
+    Record(usize),
     /// The line is not a JSON value.
     Unreadable(String),
 }
 
-/// One input record's result: its 1-based line, its id (a transaction basket's), the item.
+/// One input line's result: its 1-based line (a basket's first line) and what it became.
 #[derive(Debug)]
-pub(crate) struct Scored {
-    /// The record's line (a basket's first line).
+pub(crate) struct Row {
     pub(crate) line: u64,
-    /// The basket's `BASKET_ID` (transaction input).
-    pub(crate) id: Option<Box<str>>,
-    /// Its answer.
     pub(crate) item: Item,
+}
+
+/// A chunk's results: a row per line, in line order; the records' scores, and their ids (a
+/// transaction basket's `BASKET_ID`, one per record, or none).
+#[derive(Debug)]
+pub(crate) struct Scored<'m> {
+    pub(crate) rows: Vec<Row>,
+    pub(crate) scores: Option<Scores<'m>>,
+    pub(crate) ids: Vec<Box<str>>,
 }
 
 /// How the records of a chunk are handed to the scoring module.
@@ -75,12 +76,12 @@ pub(crate) fn score_input(
     name: &str,
     mut reader: Box<dyn BufRead + Send>,
     format: Option<InputFormat>,
-    emit: &mut dyn FnMut(InputFormat, Vec<Scored>) -> anyhow::Result<()>,
+    emit: &mut dyn FnMut(InputFormat, Scored<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut line = 0;
     let Some((first_line, first)) = next_line(&mut reader, &mut line, name)? else { return Ok(()) };
     let format = format.unwrap_or_else(|| InputFormat::detect(name, &first));
-    let emit = &mut |rows| emit(format, rows);
+    let emit = &mut |rows: Scored<'_>| emit(format, rows);
     if format == InputFormat::Transactions {
         let mut header = first;
         header.push(b'\n');
@@ -99,11 +100,11 @@ pub(crate) fn score_input(
 /// Scores the chunks `next` reads until it reads none, handing each chunk's results to `emit`
 /// in order. While chunks are scored on the pool, this thread writes the results of the ones
 /// before and reads the next ones.
-fn score_stream(
-    model: Model<'_>,
+fn score_stream<'a>(
+    model: Model<'a>,
     (name, body): (&str, &Body),
     next: &mut dyn FnMut() -> anyhow::Result<Vec<Chunk>>,
-    emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+    emit: &mut dyn FnMut(Scored<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut chunks = next()?;
     let mut scored = Vec::new();
@@ -112,7 +113,7 @@ fn score_stream(
         let current = std::mem::take(&mut chunks);
         let (emitted, read) = rayon::in_place_scope(|scope| {
             scope.spawn(|_| next_scored = score_all(model, name, body, current));
-            let emitted = scored.drain(..).try_for_each(|rows: anyhow::Result<Vec<Scored>>| emit(rows?));
+            let emitted = scored.drain(..).try_for_each(|rows: anyhow::Result<Scored<'a>>| emit(rows?));
             let read = if emitted.is_ok() { next() } else { Ok(Vec::new()) };
             (emitted, read)
         });
@@ -172,7 +173,7 @@ fn parallel_chunks() -> usize {
 }
 
 /// Scores chunks on every core, their results in order.
-fn score_all(model: Model<'_>, name: &str, body: &Body, chunks: Vec<Chunk>) -> Vec<anyhow::Result<Vec<Scored>>> {
+fn score_all<'a>(model: Model<'a>, name: &str, body: &Body, chunks: Vec<Chunk>) -> Vec<anyhow::Result<Scored<'a>>> {
     chunks.into_par_iter().map(|chunk| score_chunk(model, name, body, chunk)).collect()
 }
 
@@ -268,32 +269,30 @@ fn sales_record(out: &mut Vec<u8>, names: &[String], row: &[u8]) {
 
 /// Scores a chunk with inline errors: each record answered in its place, merged with the
 /// unreadable lines in line order.
-fn score_chunk(model: Model<'_>, name: &str, body: &Body, chunk: Chunk) -> anyhow::Result<Vec<Scored>> {
+fn score_chunk<'a>(model: Model<'a>, name: &str, body: &Body, chunk: Chunk) -> anyhow::Result<Scored<'a>> {
     let Chunk { body: mut bytes, lines, ids, unreadable } = chunk;
     let limits = (lines.len() + 1, ErrorsMode::Inline);
     let cancel = Cancel::default();
     let Model { artifact, explain } = model;
-    let answers = match body {
-        _ if lines.is_empty() => Ok(Vec::new()),
-        Body::Csv => scoring::score_csv(artifact, &bytes, limits, explain, &cancel).map(|a| a.items),
+    let scores = match body {
+        _ if lines.is_empty() => None,
+        Body::Csv => Some(scoring::csv_scores(artifact, &bytes, limits, explain, &cancel)),
         Body::Json | Body::SalesCsv(_) => {
             bytes.push(b']');
-            scoring::score_invocations(artifact, &bytes, limits, explain, &cancel).map(|a| a.items)
+            Some(scoring::invocations_scores(artifact, &bytes, limits, explain, &cancel))
         }
     };
     let first = lines.first().copied().unwrap_or_default();
-    let answers = answers.with_context(|| format!("{name}: cannot score the records from line {first}"))?;
-    if answers.len() != lines.len() {
-        bail!("{name}: {} answers for {} records from line {first}", answers.len(), lines.len());
+    let scores = scores.transpose().with_context(|| format!("{name}: cannot score the records from line {first}"))?;
+    let answered = scores.as_ref().map_or(0, Scores::len);
+    if answered != lines.len() {
+        bail!("{name}: {answered} answers for {} records from line {first}", lines.len());
     }
-    let mut ids = ids.into_iter();
-    let scored =
-        lines.into_iter().zip(answers).map(|(line, item)| Scored { line, id: ids.next(), item: Item::Answer(item) });
-    let mut all: Vec<Scored> = scored
-        .chain(unreadable.into_iter().map(|(line, e)| Scored { line, id: None, item: Item::Unreadable(e) }))
-        .collect();
-    all.sort_by_key(|s| s.line);
-    Ok(all)
+    let records = lines.into_iter().enumerate().map(|(i, line)| Row { line, item: Item::Record(i) });
+    let mut rows: Vec<Row> =
+        records.chain(unreadable.into_iter().map(|(line, e)| Row { line, item: Item::Unreadable(e) })).collect();
+    rows.sort_by_key(|row| row.line);
+    Ok(Scored { rows, scores, ids })
 }
 
 /// Transaction reading is left out of the serving build (the container image).
@@ -302,7 +301,7 @@ fn score_transactions(
     _: Model<'_>,
     (name, _): (&str, u64),
     _: impl Read,
-    _: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+    _: &mut dyn FnMut(Scored<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     bail!(
         "{name}: transaction lines need the full build of retail-api (this one serves); score flat rows or JSON lines"
@@ -315,7 +314,7 @@ fn score_transactions(
     model: Model<'_>,
     (name, skipped): (&str, u64),
     lines: impl Read,
-    emit: &mut dyn FnMut(Vec<Scored>) -> anyhow::Result<()>,
+    emit: &mut dyn FnMut(Scored<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let artifact = model.artifact;
     if artifact.pipeline().is_none() {

@@ -6,10 +6,11 @@ use std::io::{self, Write};
 
 use rayon::prelude::*;
 use retail_model::artifact::Artifact;
-use retail_server::scoring::{BatchItem, Explaining, Explanation, RecordError, is_regression};
+use retail_model::metrics::argmax;
+use retail_server::scoring::{Explaining, Explanation, Record, RecordError, Scores, is_regression};
 use serde_json::json;
 
-use super::chunks::{Item, Scored};
+use super::chunks::{Item, Row, Scored};
 use super::format::OutputFormat;
 
 /// Records formatted together on one core.
@@ -56,20 +57,23 @@ impl Sink {
 
     /// Writes the results of records of the input `source`, formatted on every core in parts
     /// of [`FORMAT_ROWS`] and written in order.
-    pub(crate) fn write(&mut self, out: &mut dyn Write, source: &str, rows: &[Scored]) -> io::Result<()> {
-        let parts: Vec<io::Result<Vec<u8>>> =
-            rows.par_chunks(FORMAT_ROWS).map(|part| self.format(source, part)).collect();
+    pub(crate) fn write(&mut self, out: &mut dyn Write, source: &str, scored: &Scored<'_>) -> io::Result<()> {
+        let parts: Vec<io::Result<Vec<u8>>> = scored
+            .rows
+            .par_chunks(FORMAT_ROWS)
+            .map(|part| self.format(source, part.iter().map(|row| Line::of(scored, row))))
+            .collect();
         for part in parts {
             out.write_all(&part?)?;
         }
-        let failed = rows.iter().filter(|row| is_failure(&row.item)).count();
+        let failed = scored.rows.iter().filter(|row| Line::of(scored, row).failed()).count();
         self.failed += failed;
-        self.scored += rows.len() - failed;
+        self.scored += scored.rows.len() - failed;
         Ok(())
     }
 
     /// The lines of records of `source`.
-    fn format(&self, source: &str, rows: &[Scored]) -> io::Result<Vec<u8>> {
+    fn format<'s>(&self, source: &str, rows: impl ExactSizeIterator<Item = Line<'s>>) -> io::Result<Vec<u8>> {
         let lines = Vec::with_capacity(rows.len() * 128);
         match self.format {
             OutputFormat::Csv => {
@@ -79,14 +83,14 @@ impl Sink {
                     .terminator(csv::Terminator::Any(b'\n'))
                     .from_writer(lines);
                 for row in rows {
-                    self.csv_row(&mut writer, source, row).map_err(io::Error::other)?;
+                    self.csv_row(&mut writer, source, &row).map_err(io::Error::other)?;
                 }
                 writer.into_inner().map_err(|e| io::Error::other(e.to_string()))
             }
             OutputFormat::Jsonl => {
                 let mut lines = lines;
                 for row in rows {
-                    json_row(&mut lines, source, row)?;
+                    json_row(&mut lines, source, &row)?;
                     lines.push(b'\n');
                 }
                 Ok(lines)
@@ -95,7 +99,7 @@ impl Sink {
     }
 
     /// One CSV record, written field by field.
-    fn csv_row(&self, writer: &mut csv::Writer<Vec<u8>>, source: &str, row: &Scored) -> csv::Result<()> {
+    fn csv_row(&self, writer: &mut csv::Writer<Vec<u8>>, source: &str, row: &Line<'_>) -> csv::Result<()> {
         let mut number = Vec::with_capacity(24);
         let mut float = |writer: &mut csv::Writer<Vec<u8>>, value: Option<f64>| {
             number.clear();
@@ -107,20 +111,21 @@ impl Sink {
         };
         writer.write_field(source)?;
         writer.write_field(row.line.to_string())?;
-        writer.write_field(row.id.as_deref().unwrap_or_default())?;
-        let (explanation, warnings) = match &row.item {
-            Item::Answer(BatchItem::Scored(p)) => {
-                writer.write_field(&p.prediction)?;
-                for class in &self.classes {
-                    float(writer, p.probabilities.get(class).copied())?;
+        writer.write_field(row.id.unwrap_or_default())?;
+        let (explanation, warnings) = match row.what {
+            What::Record(Record::Scored { outputs, warnings, explanation }) => {
+                if self.classes.is_empty() {
+                    float(writer, outputs.first().copied())?;
+                } else {
+                    // The class with the highest probability, as the API's answer names it.
+                    writer.write_field(self.classes.get(argmax(outputs)).map_or("", String::as_str))?;
+                    for p in outputs {
+                        float(writer, Some(*p))?;
+                    }
                 }
-                (p.explanation.as_ref(), p.warnings.as_slice())
+                (explanation, warnings)
             }
-            Item::Answer(BatchItem::Forecast(f)) => {
-                float(writer, Some(f.prediction))?;
-                (f.explanation.as_ref(), f.warnings.as_slice())
-            }
-            Item::Answer(BatchItem::Failed(_)) | Item::Unreadable(_) => {
+            What::Record(Record::Failed(_)) | What::Unreadable(_) => {
                 writer.write_field("")?;
                 for _ in &self.classes {
                     writer.write_field("")?;
@@ -146,10 +151,10 @@ impl Sink {
             }
         }
         writer.write_field(warnings.join("; "))?;
-        match &row.item {
-            Item::Answer(BatchItem::Failed(e)) => writer.write_field(field_errors(e))?,
-            Item::Unreadable(e) => writer.write_field(e)?,
-            Item::Answer(_) => writer.write_field("")?,
+        match row.what {
+            What::Record(Record::Failed(e)) => writer.write_field(field_errors(e))?,
+            What::Unreadable(e) => writer.write_field(e)?,
+            What::Record(Record::Scored { .. }) => writer.write_field("")?,
         }
         writer.write_record(None::<&[u8]>)
     }
@@ -170,9 +175,37 @@ fn explain_columns(classes: &[String], fields: &[String]) -> Vec<String> {
     columns
 }
 
-/// Whether a record was answered with an error.
-fn is_failure(item: &Item) -> bool {
-    matches!(item, Item::Unreadable(_) | Item::Answer(BatchItem::Failed(_)))
+/// One output line: an input line's number, its id (a basket's), what it became.
+struct Line<'s> {
+    line: u64,
+    id: Option<&'s str>,
+    what: What<'s>,
+    /// The record's API answer (JSON lines): the chunk's scores and its index in them.
+    answer: Option<(&'s Scores<'s>, usize)>,
+}
+
+/// What an input line became: a record's scores or error, or an unreadable line's error.
+#[derive(Clone, Copy)]
+enum What<'s> {
+    Record(Record<'s>),
+    Unreadable(&'s str),
+}
+
+impl<'s> Line<'s> {
+    fn of(scored: &'s Scored<'s>, row: &'s Row) -> Self {
+        let (what, id, answer) = match (&row.item, &scored.scores) {
+            (Item::Record(i), Some(scores)) => (What::Record(scores.record(*i)), scored.ids.get(*i), Some((scores, *i))),
+            (Item::Unreadable(e), _) => (What::Unreadable(e), None, None),
+            // A chunk with records has their scores.
+            (Item::Record(_), None) => (What::Unreadable("not scored"), None, None),
+        };
+        Self { line: row.line, id: id.map(|id| &**id), what, answer }
+    }
+
+    /// Whether the record was answered with an error.
+    fn failed(&self) -> bool {
+        matches!(self.what, What::Unreadable(_) | What::Record(Record::Failed(_)))
+    }
 }
 
 /// A record's invalid fields in one cell: `FIELD: reason; …`, and how many more there were.
@@ -185,20 +218,21 @@ fn field_errors(e: &RecordError) -> String {
 }
 
 /// One JSON line: where the record came from (first), then its answer or error.
-fn json_row(line: &mut Vec<u8>, source: &str, row: &Scored) -> io::Result<()> {
+fn json_row(line: &mut Vec<u8>, source: &str, row: &Line<'_>) -> io::Result<()> {
     line.extend_from_slice(b"{\"source\":");
     serde_json::to_writer(&mut *line, source)?;
     line.extend_from_slice(format!(",\"line\":{}", row.line).as_bytes());
-    if let Some(id) = &row.id {
+    if let Some(id) = row.id {
         line.extend_from_slice(b",\"id\":");
         serde_json::to_writer(&mut *line, id)?;
     }
-    let rest = match &row.item {
-        Item::Answer(BatchItem::Failed(e)) => serde_json::to_vec(
+    let rest = match (row.what, row.answer) {
+        (What::Record(Record::Failed(e)), _) => serde_json::to_vec(
             &json!({"error": e.error, "code": "invalid_input", "details": e.details, "total_errors": e.total_errors}),
         )?,
-        Item::Unreadable(e) => serde_json::to_vec(&json!({"error": e, "code": "malformed_json"}))?,
-        Item::Answer(answer) => serde_json::to_vec(answer)?,
+        (What::Record(Record::Scored { .. }), Some((scores, i))) => serde_json::to_vec(&scores.answer(i))?,
+        (What::Unreadable(e), _) => serde_json::to_vec(&json!({"error": e, "code": "malformed_json"}))?,
+        (What::Record(Record::Scored { .. }), None) => serde_json::to_vec(&json!({"error": "not scored"}))?,
     };
     // `rest` is an object: its members follow ours.
     match rest.strip_prefix(b"{") {

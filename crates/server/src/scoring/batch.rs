@@ -6,15 +6,13 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::answer::answer;
 use super::record::{Parsed, RecordSeed};
-use super::sales::forecast_response;
 use super::slot::{SlotVisitor, scalar_kinds};
-use super::{Cancel, Encoder, Explaining, FieldErrors, Notes, Row, ScoreError, Scorer, is_regression};
+use super::{Cancel, Encoder, FieldErrors, Notes, Row, ScoreError, Scorer};
 use crate::schema::{ForecastResponse, PredictionResponse};
 
 /// Rows scored between two cancellation checks.
-const CHUNK_ROWS: usize = 2048;
+pub(super) const CHUNK_ROWS: usize = 2048;
 
 /// Most field errors listed across all the invalid records of one batch (each record also lists
 /// at most [`super::MAX_LISTED`]); past it, a failed record lists none but still counts them.
@@ -63,7 +61,7 @@ pub enum BatchItem {
 }
 
 /// An invalid record of a batch with inline errors.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RecordError {
     /// Its position in the batch (0-based).
     pub index: usize,
@@ -222,9 +220,9 @@ impl<'p> Batch<'p> {
 /// A batch ready to score: the valid records' feature rows, every record's warnings, the
 /// invalid records.
 pub(crate) struct Rows {
-    rows: Vec<f64>,
-    notes: Vec<Notes>,
-    failed: Vec<(usize, FieldErrors)>,
+    pub(super) rows: Vec<f64>,
+    pub(super) notes: Vec<Notes>,
+    pub(super) failed: Vec<(usize, FieldErrors)>,
 }
 
 impl Rows {
@@ -442,52 +440,3 @@ pub fn probabilities<M: Scorer + ?Sized>(model: &M, rows: &[f64], cancel: &Cance
     Ok(p)
 }
 
-/// Scores rows and builds their answers (counting each with the model), in request order, each
-/// invalid record answered in its place; each explained when `explaining`.
-pub(crate) fn answers<M: Scorer + ?Sized>(
-    model: &M,
-    batch: Rows,
-    explaining: Option<&Explaining<'_>>,
-    cancel: &Cancel,
-) -> Result<BatchAnswers, ScoreError> {
-    let Rows { rows, notes, failed } = batch;
-    let p = probabilities(model, &rows, cancel)?;
-    let artifact = model.artifact();
-    let (nc, nf) = (artifact.engine.n_classes(), artifact.engine.n_features().max(1));
-    let explained = match explaining {
-        Some(e) => e.rows(&rows, nf, cancel)?,
-        None => Vec::new(),
-    };
-    let mut explained = explained.into_iter().map(|raw| explaining.map(|e| e.wire(raw)));
-    let mut features = rows.chunks(nf);
-    let regression = is_regression(artifact);
-    let mut scored = p.chunks(nc);
-    let mut failures = failed.into_iter().peekable();
-    let mut items = Vec::with_capacity(notes.len());
-    for (i, notes) in notes.into_iter().enumerate() {
-        if i % CHUNK_ROWS == 0 {
-            cancel.check()?;
-        }
-        if let Some((_, errors)) = failures.next_if(|(index, _)| *index == i) {
-            items.push(BatchItem::Failed(RecordError {
-                index: i,
-                error: "record has invalid fields",
-                total_errors: errors.total(),
-                details: errors.listed().to_vec(),
-            }));
-            continue;
-        }
-        let fewer = || ScoreError::Request("fewer scores than records".to_owned());
-        let (p, row) = scored.next().zip(features.next()).ok_or_else(fewer)?;
-        let notes = super::noted(model, row, p, notes);
-        let explanation = explained.next().flatten();
-        items.push(if regression {
-            let answer = forecast_response(p[0], &artifact.manifest.version, notes.warnings());
-            BatchItem::Forecast(ForecastResponse { explanation, ..answer })
-        } else {
-            BatchItem::Scored(answer(artifact, p, notes.warnings()).with_explanation(explanation).into())
-        });
-    }
-    let failed = items.iter().filter(|item| matches!(item, BatchItem::Failed(_))).count();
-    Ok(BatchAnswers { items, failed })
-}

@@ -4,7 +4,8 @@
 
 use std::borrow::Cow;
 
-use super::batch::{Batch, BatchAnswers, ErrorsMode, answers};
+use super::batch::{Batch, BatchAnswers, ErrorsMode};
+use super::scores::{Scores, scores};
 use super::record::{FLAT_FIELDS, encode_flat};
 use super::slot::Slot;
 use super::tabular::encode_slots;
@@ -55,6 +56,17 @@ pub fn score_csv<M: Scorer + ?Sized>(
     explain: bool,
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
+    csv_scores(model, body, limits, explain, cancel).map(Scores::into_answers)
+}
+
+/// [`score_csv`]'s scores, before answers are built from them.
+pub fn csv_scores<'m, M: Scorer + ?Sized>(
+    model: &'m M,
+    body: &[u8],
+    limits: (usize, ErrorsMode),
+    explain: bool,
+    cancel: &Cancel,
+) -> Result<Scores<'m>, ScoreError> {
     let explaining = explain.then(|| Explaining::of(model.artifact())).transpose()?;
     let batch = match model.encoder() {
         Encoder::Tabular(schema) => {
@@ -80,7 +92,7 @@ pub fn score_csv<M: Scorer + ?Sized>(
             })?
         }
     };
-    answers(model, batch.finish(Ok(()), limits.1)?, explaining.as_ref(), cancel)
+    scores(model, batch.finish(Ok(()), limits.1)?, explaining.as_ref(), cancel)
 }
 
 /// Reads CSV rows of `columns` into a batch, skipping a first row `is_header` says is one;

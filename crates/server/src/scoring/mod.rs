@@ -19,6 +19,7 @@ mod explain;
 mod items;
 mod record;
 mod sales;
+mod scores;
 mod shape;
 mod slot;
 mod tabular;
@@ -31,10 +32,12 @@ use retail_model::metrics::argmax;
 use retail_model::tabular::{TabularSchema, TabularWarning};
 
 pub use answer::{Answer, Contradiction, OutOfRange, PREFIX_CHARS, answer, warning};
-use batch::{Batch, BatchBodySeed, InvocationsSeed, answers, parse};
+use batch::{Batch, BatchBodySeed, InvocationsSeed, parse};
+use scores::scores;
 pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, RecordError, probabilities};
 pub use cancel::{Cancel, CancelOnDrop};
-pub use csv::{CSV_COLUMNS, score_csv};
+pub use csv::{CSV_COLUMNS, csv_scores, score_csv};
+pub use scores::{Record, Scores};
 pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
 pub use explain::{
     ContributionTensors, Explaining, Explanation, ExplanationBase, ExplanationContributions, ExplanationSchema,
@@ -327,7 +330,7 @@ pub fn score_batch<M: Scorer + ?Sized>(
     if matches!(found, Ok(false)) {
         return Err(invalid("records", "is required".to_owned()));
     }
-    answers(model, batch.finish(found.map(|_| ()), mode)?, explaining.as_ref(), cancel)
+    scores(model, batch.finish(found.map(|_| ()), mode)?, explaining.as_ref(), cancel).map(Scores::into_answers)
 }
 
 /// Scores a SageMaker `/invocations` JSON body: `{"records": [...]}`, a bare array of records,
@@ -339,6 +342,17 @@ pub fn score_invocations<M: Scorer + ?Sized>(
     explain: bool,
     cancel: &Cancel,
 ) -> Result<BatchAnswers, ScoreError> {
+    invocations_scores(model, body, limits, explain, cancel).map(Scores::into_answers)
+}
+
+/// [`score_invocations`]' scores, before answers are built from them.
+pub fn invocations_scores<'m, M: Scorer + ?Sized>(
+    model: &'m M,
+    body: &[u8],
+    limits: (usize, ErrorsMode),
+    explain: bool,
+    cancel: &Cancel,
+) -> Result<Scores<'m>, ScoreError> {
     let (max_rows, mode) = limits;
     let explaining = explain.then(|| Explaining::of(model.artifact())).transpose()?;
     let mut batch = Batch::new(model.encoder(), max_rows, cancel);
@@ -347,7 +361,7 @@ pub fn score_invocations<M: Scorer + ?Sized>(
         Ok(Ok(())) => Ok(()),
         Err(e) => Err(e),
     };
-    answers(model, batch.finish(parsed, mode)?, explaining.as_ref(), cancel)
+    scores(model, batch.finish(parsed, mode)?, explaining.as_ref(), cancel)
 }
 
 #[cfg(test)]

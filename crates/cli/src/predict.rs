@@ -7,6 +7,7 @@
 mod chunks;
 mod format;
 mod location;
+mod number;
 mod s3;
 mod sink;
 

@@ -104,8 +104,7 @@ impl Sink {
         let mut float = |writer: &mut csv::Writer<Vec<u8>>, value: Option<f64>| {
             number.clear();
             if let Some(value) = value {
-                // `Write` into a Vec cannot fail.
-                let _ = write!(number, "{value}");
+                super::number::push_f64(&mut number, value);
             }
             writer.write_field(&number)
         };

@@ -8,6 +8,7 @@
 //! values differ from those of its first line in an earlier block is refused at its first line
 //! in this one, which comes before any error of the block).
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use rayon::prelude::*;
@@ -46,35 +47,28 @@ fn read_blocks(
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(Lines::new(&first[..]));
     let columns = Columns::of(&header(&mut reader, required)?);
     let mut merged = Merged::default();
-    merged.merge(parse(reader, &columns, &first))?;
+    merged.merge(&mut parse(reader, &columns, &first))?;
     // While a batch of blocks is parsed on the pool, this thread merges the batch before and
     // reads the next.
     let width = rayon::current_num_threads().clamp(1, 64) * 2;
     let mut batch = blocks.batch(width, progress)?;
     let mut parsed: Vec<(Block, Vec<u8>)> = Vec::new();
+    // What merging left of the blocks is freed on the pool, where it was allocated.
+    let mut merged_blocks = Vec::new();
     while !batch.is_empty() || !parsed.is_empty() {
         let current = std::mem::take(&mut batch);
         let mut next_parsed = Vec::new();
         let (merge, next) = rayon::in_place_scope(|scope| {
+            let garbage = std::mem::take(&mut merged_blocks);
+            scope.spawn(|_| drop(garbage));
             scope.spawn(|_| {
-                next_parsed = current
-                    .into_par_iter()
-                    .map(|bytes| {
-                        let block = match memchr::memchr(b'"', &bytes) {
-                            None => parse_plain(&bytes, &columns),
-                            Some(_) => {
-                                let mut csv = csv::ReaderBuilder::new();
-                                let reader = csv.has_headers(false).flexible(true).from_reader(Lines::new(&bytes[..]));
-                                parse(reader, &columns, &bytes)
-                            }
-                        };
-                        (block, bytes)
-                    })
-                    .collect();
+                next_parsed = current.into_par_iter().map(|bytes| (parse_block(&bytes, &columns), bytes)).collect();
             });
-            let merge = parsed.drain(..).try_for_each(|(block, bytes)| {
+            let merge = parsed.drain(..).try_for_each(|(mut block, bytes)| {
                 blocks.spare.push(bytes);
-                merged.merge(block)
+                let merge = merged.merge(&mut block);
+                merged_blocks.push(block);
+                merge
             });
             let next = if merge.is_ok() { blocks.batch(width, progress) } else { Ok(Vec::new()) };
             (merge, next)
@@ -125,7 +119,7 @@ impl Columns {
 struct Block {
     out: Baskets,
     interner: Interner,
-    index: foldhash::HashMap<Box<str>, u32>,
+    index: BasketIndex,
     lines: Vec<Line>,
     error: Option<DataError>,
     /// Line breaks in the block.
@@ -189,6 +183,15 @@ fn parse_plain(bytes: &[u8], columns: &Columns) -> Block {
         at = end + if bytes[end..].starts_with(b"\r\n") { 2 } else { 1 };
     }
     block
+}
+
+/// A block after the first: split directly when it has no quotes, else by the CSV reader.
+fn parse_block(bytes: &[u8], columns: &Columns) -> Block {
+    if memchr::memchr(b'"', bytes).is_none() {
+        return parse_plain(bytes, columns);
+    }
+    let mut csv = csv::ReaderBuilder::new();
+    parse(csv.has_headers(false).flexible(true).from_reader(Lines::new(bytes)), columns, bytes)
 }
 
 /// Line breaks as [`Lines`] counts them: `\n`, `\r\n` and a lone `\r`.
@@ -264,7 +267,7 @@ impl Block {
         }
         let last = self.last.filter(|&b| *self.out.ids[b as usize] == *id);
         let level = (line, (customer, label, level));
-        let basket = basket(&mut self.out, (&mut self.index, last), &self.interner.values, id, level)?;
+        let basket = basket(&mut self.out, (&mut self.index, last), &self.interner.values, Cow::Borrowed(id), level)?;
         self.last = Some(basket);
         self.lines.push(Line { basket, department, commodity, spend, quantity });
         Ok(())
@@ -275,13 +278,13 @@ impl Block {
 /// other basket-level values), or a new one.
 fn basket(
     out: &mut Baskets,
-    (index, known): (&mut foldhash::HashMap<Box<str>, u32>, Option<u32>),
+    (index, known): (&mut BasketIndex, Option<u32>),
     values: &[Box<str>],
-    id: &str,
+    id: Cow<'_, str>,
     (line, level): (u64, BasketLevel),
 ) -> Result<u32, DataError> {
     let (customer, label, basket_level) = level;
-    if let Some(b) = known.or_else(|| index.get(id).copied()) {
+    if let Some(b) = known.or_else(|| index.find(&out.ids, &id)) {
         // Interned ids are canonical spellings: equal ids, equal values (no text built).
         let first = &out.categories[b as usize][2..];
         if out.customers[b as usize] != customer || out.labels[b as usize] != label || first != basket_level {
@@ -290,8 +293,8 @@ fn basket(
         return Ok(b);
     }
     let b = out.ids.len() as u32;
-    index.insert(id.into(), b);
-    out.ids.push(id.into());
+    out.ids.push(id.into_owned().into_boxed_str());
+    index.insert(&out.ids, b);
     out.customers.push(customer);
     out.labels.push(label);
     out.categories.push([0, 0, basket_level[0], basket_level[1], basket_level[2], basket_level[3]]);
@@ -299,12 +302,37 @@ fn basket(
     Ok(b)
 }
 
+/// Baskets by id: the ids are the baskets' own (`Baskets::ids`), not copies.
+#[derive(Default)]
+struct BasketIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl BasketIndex {
+    fn hash(&self, id: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, id)
+    }
+
+    /// The basket with the id `id`, among baskets `ids`.
+    fn find(&self, ids: &[Box<str>], id: &str) -> Option<u32> {
+        self.table.find(self.hash(id), |&b| *ids[b as usize] == *id).copied()
+    }
+
+    /// Adds basket `b` of `ids`.
+    fn insert(&mut self, ids: &[Box<str>], b: u32) {
+        let hasher = &self.hasher;
+        let hash = |&b: &u32| std::hash::BuildHasher::hash_one(hasher, &*ids[b as usize]);
+        self.table.insert_unique(hash(&b), b, hash);
+    }
+}
+
 /// The blocks merged so far, and the line breaks before the next.
 #[derive(Default)]
 struct Merged {
     out: Baskets,
     interner: Interner,
-    index: foldhash::HashMap<Box<str>, u32>,
+    index: BasketIndex,
     lines: Vec<Line>,
     breaks: u64,
 }
@@ -313,27 +341,30 @@ impl Merged {
     /// Adds the next block: its values and baskets become the file's, its lines are numbered
     /// from the file's start; its error, or a basket refused against an earlier block, is the
     /// file's.
-    fn merge(&mut self, block: Block) -> Result<(), DataError> {
+    fn merge(&mut self, block: &mut Block) -> Result<(), DataError> {
         let Block { out, interner, lines, error, breaks, .. } = block;
+        let breaks = *breaks;
         let base = self.breaks;
         self.breaks += breaks;
         let values: Vec<u32> =
-            interner.values.into_iter().map(|v| self.interner.canonical_id(String::from(v))).collect();
+            std::mem::take(&mut interner.values).into_iter().map(|v| self.interner.canonical_id(String::from(v))).collect();
         let file = |id: u32| values[id as usize];
         let mut baskets = Vec::with_capacity(out.ids.len());
-        for (b, id) in out.ids.iter().enumerate() {
+        // A basket new to the file takes the block's copy of its id.
+        for (b, id) in std::mem::take(&mut out.ids).into_iter().enumerate() {
             let level = (out.customers[b].map(file), out.labels[b], std::array::from_fn(|k| file(out.categories[b][2 + k])));
             let line = base + out.first_lines[b];
             let index = (&mut self.index, None);
-            baskets.push(basket(&mut self.out, index, &self.interner.values, id, (line, level))?);
+            baskets.push(basket(&mut self.out, index, &self.interner.values, Cow::Owned(id.into()), (line, level))?);
         }
-        self.lines.extend(lines.into_iter().map(|l| Line {
+        self.lines.extend(lines.iter().map(|l| Line {
             basket: baskets[l.basket as usize],
             department: file(l.department),
             commodity: file(l.commodity),
-            ..l
+            spend: l.spend,
+            quantity: l.quantity,
         }));
-        error.map_or(Ok(()), |e| Err(e.shifted(base)))
+        error.take().map_or(Ok(()), |e| Err(e.shifted(base)))
     }
 }
 

@@ -79,7 +79,8 @@ pub(crate) fn score_input(
     emit: &mut dyn FnMut(InputFormat, Scored<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut line = 0;
-    let Some((first_line, first)) = next_line(&mut reader, &mut line, name)? else { return Ok(()) };
+    let mut first = Vec::new();
+    let Some(first_line) = next_line(&mut reader, &mut line, (name, &mut first))? else { return Ok(()) };
     let format = format.unwrap_or_else(|| InputFormat::detect(name, &first));
     let emit = &mut |rows: Scored<'_>| emit(format, rows);
     if format == InputFormat::Transactions {
@@ -93,7 +94,8 @@ pub(crate) fn score_input(
         InputFormat::Jsonl => (Body::Json, false),
         _ => flat_body(model.artifact, name, &first)?,
     };
-    let mut input = Input { reader, line, pending: (!header).then_some((first_line, first)), name };
+    let pending = (!header).then_some((first_line, first));
+    let mut input = Input { reader, line, pending, name, text: Vec::new() };
     score_stream(model, (name, &body), &mut || input.chunks(&body), emit)
 }
 
@@ -140,6 +142,8 @@ struct Input<'a> {
     line: u64,
     pending: Option<(u64, Vec<u8>)>,
     name: &'a str,
+    /// The line being read.
+    text: Vec<u8>,
 }
 
 impl Input<'_> {
@@ -150,12 +154,12 @@ impl Input<'_> {
         while chunks.len() < parallel_chunks() {
             let mut chunk = Chunk::default();
             while chunk.lines.len() < CHUNK_RECORDS {
-                let next = match self.pending.take() {
-                    Some(line) => Some(line),
-                    None => next_line(&mut self.reader, &mut self.line, self.name)?,
-                };
-                let Some((n, text)) = next else { break };
-                add_line(&mut chunk, body, n, &text);
+                if let Some((n, text)) = self.pending.take() {
+                    add_line(&mut chunk, body, n, &text);
+                    continue;
+                }
+                let Some(n) = next_line(&mut self.reader, &mut self.line, (self.name, &mut self.text))? else { break };
+                add_line(&mut chunk, body, n, &self.text);
             }
             if chunk.lines.is_empty() && chunk.unreadable.is_empty() {
                 break;
@@ -177,12 +181,15 @@ fn score_all<'a>(model: Model<'a>, name: &str, body: &Body, chunks: Vec<Chunk>) 
     chunks.into_par_iter().map(|chunk| score_chunk(model, name, body, chunk)).collect()
 }
 
-/// The next non-blank line and its number, without its line ending.
-fn next_line(reader: &mut dyn BufRead, line: &mut u64, name: &str) -> anyhow::Result<Option<(u64, Vec<u8>)>> {
-    let mut text = Vec::new();
+/// Reads the next non-blank line into `text`, without its line ending; its number.
+fn next_line(
+    reader: &mut dyn BufRead,
+    line: &mut u64,
+    (name, text): (&str, &mut Vec<u8>),
+) -> anyhow::Result<Option<u64>> {
     loop {
         text.clear();
-        if reader.read_until(b'\n', &mut text).with_context(|| format!("cannot read {name}"))? == 0 {
+        if reader.read_until(b'\n', text).with_context(|| format!("cannot read {name}"))? == 0 {
             return Ok(None);
         }
         *line += 1;
@@ -190,7 +197,7 @@ fn next_line(reader: &mut dyn BufRead, line: &mut u64, name: &str) -> anyhow::Re
             text.pop();
         }
         if !text.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Some((*line, text)));
+            return Ok(Some(*line));
         }
     }
 }

@@ -330,12 +330,13 @@ fn score_transactions(
             artifact.kind().as_str()
         );
     }
-    let baskets = retail_model::data::read_unlabelled(name, lines, &retail_model::progress::Silent).with_context(|| {
-        format!(
-            "cannot read {name}{}",
-            if skipped > 0 { format!(" (after {skipped} blank lines)") } else { String::new() }
-        )
-    })?;
+    let baskets =
+        retail_model::data::read_unlabelled(name, lines, &retail_model::progress::Silent).with_context(|| {
+            format!(
+                "cannot read {name}{}",
+                if skipped > 0 { format!(" (after {skipped} blank lines)") } else { String::new() }
+            )
+        })?;
     let mut starts = (0..baskets.len()).step_by(CHUNK_RECORDS);
     let mut next = || {
         let mut chunks = Vec::with_capacity(parallel_chunks());

@@ -80,11 +80,14 @@ mod tests {
 
     #[test]
     fn numbers_are_written_as_display_writes_them() {
-        let ties = [2f64.powi(-25), 997_692_395_647.656_25, 1_658_206_780_088_562.2, 0.5, 0.1];
+        let ties =
+            [2f64.powi(-25), f64::from_bits(0x426d_0963_3a0f_f500), f64::from_bits(0x4317_9085_685d_83c9), 0.5, 0.1];
         for x in [0.0, -0.0, 1.0, -1.0, 1e-7, 1.5e-7, -2.5e-12, 1e21, 1.25e22, 123_456.0, 1e15, 1e16, 0.3] {
             check(x);
         }
-        for x in ties.into_iter().chain([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MIN_POSITIVE, f64::MAX, 5e-324]) {
+        for x in
+            ties.into_iter().chain([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MIN_POSITIVE, f64::MAX, 5e-324])
+        {
             check(x);
         }
         // Every kind of double: random bit patterns, probabilities, small and large amounts,

@@ -193,7 +193,9 @@ enum What<'s> {
 impl<'s> Line<'s> {
     fn of(scored: &'s Scored<'s>, row: &'s Row) -> Self {
         let (what, id, answer) = match (&row.item, &scored.scores) {
-            (Item::Record(i), Some(scores)) => (What::Record(scores.record(*i)), scored.ids.get(*i), Some((scores, *i))),
+            (Item::Record(i), Some(scores)) => {
+                (What::Record(scores.record(*i)), scored.ids.get(*i), Some((scores, *i)))
+            }
             (Item::Unreadable(e), _) => (What::Unreadable(e), None, None),
             // A chunk with records has their scores.
             (Item::Record(_), None) => (What::Unreadable("not scored"), None, None),

@@ -16,9 +16,9 @@ use rayon::prelude::*;
 use super::{
     BASKET_COLUMNS, Baskets, DataError, Interner, Line, aggregate, column, header, inconsistent, number, parse_label,
 };
+use crate::TARGET;
 use crate::csv_lines::{BytesReader, Lines};
 use crate::progress::Progress;
-use crate::TARGET;
 
 /// Bytes read into a block (a record longer than this makes its block longer).
 pub(super) const BLOCK_BYTES: usize = 4 << 20;
@@ -216,8 +216,9 @@ fn find_commas(record: &[u8], commas: &mut Vec<usize>) {
 
 /// Line breaks as [`Lines`] counts them: `\n`, `\r\n` and a lone `\r`.
 fn line_breaks(bytes: &[u8]) -> u64 {
-    memchr::memchr2_iter(b'\n', b'\r', bytes).filter(|&at| bytes[at] == b'\n' || bytes.get(at + 1) != Some(&b'\n')).count()
-        as u64
+    memchr::memchr2_iter(b'\n', b'\r', bytes)
+        .filter(|&at| bytes[at] == b'\n' || bytes.get(at + 1) != Some(&b'\n'))
+        .count() as u64
 }
 
 /// The id of `raw`: the last one's when `raw` is the last value (`last`), else `intern`'s.
@@ -268,7 +269,9 @@ impl Block {
         let customer_raw = c.customer.map_or(&b""[..], field);
         let customer = match customer_raw.is_empty() {
             true => None,
-            false => Some(cached(&mut self.last_values[4], customer_raw, |raw| interner.intern(raw, line, "CUST_CODE"))?),
+            false => {
+                Some(cached(&mut self.last_values[4], customer_raw, |raw| interner.intern(raw, line, "CUST_CODE"))?)
+            }
         };
         let label = match c.label {
             Some(c) => parse_label(field(c), line)?,
@@ -366,13 +369,16 @@ impl Merged {
         let breaks = *breaks;
         let base = self.breaks;
         self.breaks += breaks;
-        let values: Vec<u32> =
-            std::mem::take(&mut interner.values).into_iter().map(|v| self.interner.canonical_id(String::from(v))).collect();
+        let values: Vec<u32> = std::mem::take(&mut interner.values)
+            .into_iter()
+            .map(|v| self.interner.canonical_id(String::from(v)))
+            .collect();
         let file = |id: u32| values[id as usize];
         let mut baskets = Vec::with_capacity(out.ids.len());
         // A basket new to the file takes the block's copy of its id.
         for (b, id) in std::mem::take(&mut out.ids).into_iter().enumerate() {
-            let level = (out.customers[b].map(file), out.labels[b], std::array::from_fn(|k| file(out.categories[b][2 + k])));
+            let level =
+                (out.customers[b].map(file), out.labels[b], std::array::from_fn(|k| file(out.categories[b][2 + k])));
             let line = base + out.first_lines[b];
             let index = (&mut self.index, None);
             baskets.push(basket(&mut self.out, index, &self.interner.values, Cow::Owned(id.into()), (line, level))?);
@@ -497,7 +503,8 @@ mod tests {
         lines.sort_by_key(|l| l.len() % 7);
         let spread = format!("{header}\r\n\r\n{}\r\n\n", lines.join("\r\n"));
         assert!(same_in_any_blocks(spread.as_bytes()).is_ok());
-        let mixed: String = lines.iter().enumerate().map(|(i, l)| format!("{l}{}", ["\n", "\r", "\r\n", "\n\r\r\n"][i % 4])).collect();
+        let mixed: String =
+            lines.iter().enumerate().map(|(i, l)| format!("{l}{}", ["\n", "\r", "\r\n", "\n\r\r\n"][i % 4])).collect();
         assert!(same_in_any_blocks(format!("{header}\n{mixed}").as_bytes()).is_ok());
     }
 
@@ -530,7 +537,9 @@ mod tests {
         };
         // The label of a basket seen in an earlier block changes on a later line (line 300's
         // basket is line 299's when both are one basket's: find one).
-        let n = (3..lines.len()).find(|&n| basket_of(lines[n - 1]) == basket_of(lines[n - 2])).expect("a basket of two lines");
+        let n = (3..lines.len())
+            .find(|&n| basket_of(lines[n - 1]) == basket_of(lines[n - 2]))
+            .expect("a basket of two lines");
         let label = |n: usize| lines[n - 1].split(',').nth(16).expect("label").to_owned();
         let other = if label(n) == "LA" { "MM" } else { "LA" };
         let changed = with(&[(n, &format!(",{},", label(n)), &format!(",{other},"))]);

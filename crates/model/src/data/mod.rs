@@ -188,11 +188,10 @@ impl Interner {
     /// Id of a canonical spelling.
     fn canonical_id(&mut self, canonical: String) -> u32 {
         let next = self.values.len() as u32;
-        let id = *self.canonical.entry(canonical).or_insert_with_key(|canonical| {
+        *self.canonical.entry(canonical).or_insert_with_key(|canonical| {
             self.values.push(canonical.as_str().into());
             next
-        });
-        id
+        })
     }
 }
 

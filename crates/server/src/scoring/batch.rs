@@ -439,4 +439,3 @@ pub fn probabilities<M: Scorer + ?Sized>(model: &M, rows: &[f64], cancel: &Cance
     }
     Ok(p)
 }
-

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use super::batch::{Batch, BatchAnswers, ErrorsMode};
-use super::scores::{Scores, scores};
 use super::record::{FLAT_FIELDS, encode_flat};
+use super::scores::{Scores, scores};
 use super::slot::Slot;
 use super::tabular::encode_slots;
 use super::{Cancel, Encoder, Explaining, FieldErrors, Row, ScoreError, Scorer};

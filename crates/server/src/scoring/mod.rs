@@ -33,11 +33,9 @@ use retail_model::tabular::{TabularSchema, TabularWarning};
 
 pub use answer::{Answer, Contradiction, OutOfRange, PREFIX_CHARS, answer, warning};
 use batch::{Batch, BatchBodySeed, InvocationsSeed, parse};
-use scores::scores;
 pub use batch::{BatchAnswers, BatchItem, ErrorsMode, MAX_LISTED_IN_BATCH, RecordError, probabilities};
 pub use cancel::{Cancel, CancelOnDrop};
 pub use csv::{CSV_COLUMNS, csv_scores, score_csv};
-pub use scores::{Record, Scores};
 pub use errors::{FieldErrors, MAX_LISTED, ScoreError};
 pub use explain::{
     ContributionTensors, Explaining, Explanation, ExplanationBase, ExplanationContributions, ExplanationSchema,
@@ -45,6 +43,8 @@ pub use explain::{
 use record::{Parsed, RecordSeed};
 pub use sales::SALES_FIELDS;
 use sales::forecast_response;
+use scores::scores;
+pub use scores::{Record, Scores};
 pub use shape::{BodyShape, may_be_other_shape, shape};
 
 use crate::LoadedModel;

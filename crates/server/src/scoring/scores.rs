@@ -138,7 +138,12 @@ impl<'m> Scores<'m> {
     }
 
     /// A scored record's answer: a regression's forecast, or a classifier's prediction.
-    fn built(artifact: &Artifact, outputs: &[f64], warnings: Vec<String>, explanation: Option<Explanation>) -> BatchItem {
+    fn built(
+        artifact: &Artifact,
+        outputs: &[f64],
+        warnings: Vec<String>,
+        explanation: Option<Explanation>,
+    ) -> BatchItem {
         if is_regression(artifact) {
             let answer = forecast_response(outputs[0], &artifact.manifest.version, warnings);
             BatchItem::Forecast(crate::schema::ForecastResponse { explanation, ..answer })

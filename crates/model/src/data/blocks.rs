@@ -194,8 +194,7 @@ fn parse_block(bytes: &[u8], columns: &Columns) -> Block {
 }
 
 /// Appends where the commas of `record` are to `commas`, eight bytes at a time: commas are a
-/// few bytes apart, too close for a search per comma to pay and too many for a byte loop's
-/// mispredicted branch on each (docs/decisions.md).
+/// few bytes apart, too close for a search per comma to pay (docs/decisions.md).
 fn find_commas(record: &[u8], commas: &mut Vec<usize>) {
     const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let words = record.chunks_exact(8);

@@ -58,15 +58,21 @@ impl Sink {
     /// Writes the results of records of the input `source`, formatted on every core in parts
     /// of [`FORMAT_ROWS`] and written in order.
     pub(crate) fn write(&mut self, out: &mut dyn Write, source: &str, scored: &Scored<'_>) -> io::Result<()> {
-        let parts: Vec<io::Result<Vec<u8>>> = scored
+        let parts: Vec<io::Result<(Vec<u8>, usize)>> = scored
             .rows
             .par_chunks(FORMAT_ROWS)
-            .map(|part| self.format(source, part.iter().map(|row| Line::of(scored, row))))
+            .map(|part| {
+                let lines: Vec<Line<'_>> = part.iter().map(|row| Line::of(scored, row)).collect();
+                let failed = lines.iter().filter(|line| line.failed()).count();
+                Ok((self.format(source, lines.into_iter())?, failed))
+            })
             .collect();
+        let mut failed = 0;
         for part in parts {
-            out.write_all(&part?)?;
+            let (bytes, part_failed) = part?;
+            out.write_all(&bytes)?;
+            failed += part_failed;
         }
-        let failed = scored.rows.iter().filter(|row| Line::of(scored, row).failed()).count();
         self.failed += failed;
         self.scored += scored.rows.len() - failed;
         Ok(())

@@ -281,7 +281,7 @@ impl Block {
             line,
             column: "BASKET_ID".to_owned(),
             value: String::from_utf8_lossy(raw).into_owned(),
-            reason: if raw.is_empty() { "is empty" } else { "is not valid UTF-8" }.to_owned(),
+            reason: "is not valid UTF-8".to_owned(),
         })?;
         if id.is_empty() {
             let column = "BASKET_ID".to_owned();

@@ -26,6 +26,20 @@ fn mixed_tree() -> TreeSpec {
     }
 }
 
+/// `spec` compiled with narrow bins and with wide bins (each where the ensemble allows it).
+fn both(spec: &EnsembleSpec) -> Vec<Engine> {
+    let depth = verify::check(spec).expect("valid");
+    let compile = |width: Width| {
+        let slots = binning(spec, width).ok().filter(|_| width.holds(spec))?;
+        Some(Engine::compile_as(spec, depth, width, slots).expect("compiles"))
+    };
+    [NARROW, WIDE].into_iter().filter_map(compile).collect()
+}
+
+fn narrow(engine: &Engine) -> bool {
+    matches!(engine.tables, Tables::Narrow(_))
+}
+
 fn raw(engine: &Engine, row: [f64; 2]) -> f64 {
     let mut s = [0.0; 2];
     engine.raw_scores(&row, &mut s);
@@ -34,20 +48,33 @@ fn raw(engine: &Engine, row: [f64; 2]) -> f64 {
 
 #[test]
 fn numeric_and_categorical_splits_and_padding() {
-    let engine = Engine::compile(&spec(vec![mixed_tree()])).expect("compiles");
+    let engines = both(&spec(vec![mixed_tree()]));
+    assert_eq!(engines.len(), 2);
+    assert!(narrow(&Engine::compile(&spec(vec![mixed_tree()])).expect("compiles")), "narrow when it can be");
+    for engine in &engines {
+        numeric_and_categorical(engine);
+    }
+}
+
+fn numeric_and_categorical(engine: &Engine) {
     assert_eq!(engine.depth(), 2);
-    assert_eq!(raw(&engine, [1.0, 2.0]), 10.0, "x <= threshold goes left (padded leaf)");
-    assert_eq!(raw(&engine, [-5.0, 9.0]), 10.0);
-    assert_eq!(raw(&engine, [1.5, 2.0]), 20.0);
-    assert_eq!(raw(&engine, [1.5, 3.0]), 20.0);
-    assert_eq!(raw(&engine, [1.5, 0.0]), 30.0, "unseen code 0 not in the set goes right");
-    assert_eq!(raw(&engine, [1.5, 255.0]), 30.0);
+    assert_eq!(raw(engine, [1.0, 2.0]), 10.0, "x <= threshold goes left (padded leaf)");
+    assert_eq!(raw(engine, [-5.0, 9.0]), 10.0);
+    assert_eq!(raw(engine, [1.5, 2.0]), 20.0);
+    assert_eq!(raw(engine, [1.5, 3.0]), 20.0);
+    assert_eq!(raw(engine, [1.5, 0.0]), 30.0, "unseen code 0 not in the set goes right");
+    assert_eq!(raw(engine, [1.5, 255.0]), 30.0);
+    assert_eq!(raw(engine, [1.5, 100.0]), 30.0);
 }
 
 #[test]
 fn batch_equals_single_rows() {
-    let engine = Engine::compile(&spec(vec![mixed_tree(), TreeSpec { class: 0, nodes: vec![], leaves: vec![0.5] }]))
-        .expect("compiles");
+    for engine in both(&spec(vec![mixed_tree(), TreeSpec { class: 0, nodes: vec![], leaves: vec![0.5] }])) {
+        batch_equals_rows(&engine);
+    }
+}
+
+fn batch_equals_rows(engine: &Engine) {
     let rows: Vec<f64> = (0..100).flat_map(|i| [f64::from(i % 3), f64::from(i % 5)]).collect();
     let mut batch = vec![0.0; 200];
     engine.predict_batch(&rows, &mut batch);
@@ -111,8 +138,8 @@ fn features_with_more_than_254_thresholds_take_extra_slots_and_stay_exact() {
         });
     }
     let spec = spec(trees);
-    let engine = Engine::compile(&spec).expect("compiles");
-    assert_eq!(engine.n_slots(), 4, "feature 0: 700 thresholds in 3 slots, feature 1: 150 in 1");
+    let engines = both(&spec);
+    assert_eq!(engines.iter().map(Engine::n_slots).collect::<Vec<_>>(), [12 + 3, 3 + 1], "700 and 150 thresholds");
     let mut thresholds: Vec<f64> = spec
         .trees
         .iter()
@@ -131,13 +158,17 @@ fn features_with_more_than_254_thresholds_take_extra_slots_and_stay_exact() {
             for tree in &spec.trees {
                 expected[tree.class] += walk(tree, &row);
             }
-            let mut got = [0.0; 2];
-            engine.raw_scores(&row, &mut got);
-            assert!((got[0] - expected[0]).abs() < 1e-9 && (got[1] - expected[1]).abs() < 1e-9, "{row:?}");
+            for engine in &engines {
+                let mut got = [0.0; 2];
+                engine.raw_scores(&row, &mut got);
+                assert!((got[0] - expected[0]).abs() < 1e-9 && (got[1] - expected[1]).abs() < 1e-9, "{row:?}");
+            }
         }
     }
-    // Exactly 254 thresholds fill one slot; the 255th opens another.
-    for (n, slots) in [(254, 2), (255, 3)] {
+    // Exactly a run of thresholds (62 narrow, 254 wide) fills one slot; the next opens another.
+    let runs = [(NARROW.run, 2, true), (NARROW.run + 1, 3, true), (WIDE.run, 2, false), (WIDE.run + 1, 3, false)];
+    for (n, slots, narrow) in runs {
+        let n = n as i32;
         let trees = (0..n)
             .map(|i| TreeSpec {
                 class: 0,
@@ -151,7 +182,8 @@ fn features_with_more_than_254_thresholds_take_extra_slots_and_stay_exact() {
                 leaves: vec![0.0, 1.0],
             })
             .collect();
-        let engine = Engine::compile(&self::spec(trees)).expect("compiles");
+        let engines = both(&self::spec(trees));
+        let engine = &engines[usize::from(!narrow)];
         assert_eq!(engine.n_slots(), slots, "{n} thresholds");
         let mut s = [0.0; 2];
         engine.raw_scores(&[f64::from(n) + 1.0, 0.0], &mut s);
@@ -178,7 +210,14 @@ fn missing_tree() -> TreeSpec {
 #[test]
 fn missing_values_follow_each_nodes_missing_left() {
     let spec = EnsembleSpec { n_features: 3, ..spec(vec![missing_tree()]) };
-    let engine = Engine::compile(&spec).expect("compiles");
+    let engines = both(&spec);
+    assert_eq!(engines.len(), 2);
+    for engine in &engines {
+        missing_values_follow(engine, &spec);
+    }
+}
+
+fn missing_values_follow(engine: &Engine, spec: &EnsembleSpec) {
     let nan = f64::NAN;
     let cases = [
         ([-1.0, 1.0, 0.0], 1.0),
@@ -209,10 +248,74 @@ fn missing_values_follow_each_nodes_missing_left() {
     // Without the 255 in the set a missing code goes right, as an unseen code.
     let mut tree = missing_tree();
     tree.nodes[2].test = SplitTest::Categories(vec![1]);
-    let engine = Engine::compile(&EnsembleSpec { n_features: 3, ..self::spec(vec![tree]) }).expect("compiles");
+    for engine in both(&EnsembleSpec { n_features: 3, ..self::spec(vec![tree]) }) {
+        let mut s = [0.0; 2];
+        engine.raw_scores(&[nan, 9.0, nan], &mut s);
+        assert_eq!(s[1], 4.0);
+    }
+}
+
+/// One categorical stump on feature 0 sending `codes` left (leaf 1.0), the rest right (2.0).
+fn category_stump(codes: Vec<u32>) -> EnsembleSpec {
+    let node = NodeSpec { feature: 0, test: SplitTest::Categories(codes), left: -1, right: !1, missing_left: true };
+    spec(vec![TreeSpec { class: 1, nodes: vec![node], leaves: vec![1.0, 2.0] }])
+}
+
+#[test]
+fn narrow_bins_unless_a_split_lists_a_code_from_62_to_254() {
+    let codes = [-3.0, 0.0, 1.0, 60.0, 61.0, 62.0, 63.0, 100.0, 253.0, 254.0, 255.0, 300.0, 1e300, f64::NAN];
+    for (listed, narrow_expected) in [
+        (vec![1, 61, 255], true),
+        (vec![0, 61], true),
+        (vec![62], false),
+        (vec![1, 100], false),
+        (vec![254, 255], false),
+    ] {
+        let spec = category_stump(listed.clone());
+        let engine = Engine::compile(&spec).expect("compiles");
+        assert_eq!(narrow(&engine), narrow_expected, "{listed:?}");
+        let engines = both(&spec);
+        assert_eq!(engines.len(), if narrow_expected { 2 } else { 1 }, "{listed:?}");
+        for engine in engines.iter().chain([&engine]) {
+            for x in codes {
+                assert_eq!(raw(engine, [x, 0.0]), walk(&spec.trees[0], &[x, 0.0]), "{listed:?}: code {x}");
+            }
+        }
+    }
+}
+
+#[test]
+fn narrow_slots_past_256_fall_back_to_wide() {
+    // 15,811 thresholds need 256 runs of 62 (257 slots with feature 1's) but 63 of 254.
+    let n = 255 * NARROW.run as i32 + 1;
+    let trees = (0..n)
+        .map(|i| TreeSpec {
+            class: 0,
+            nodes: vec![NodeSpec {
+                feature: 0,
+                test: SplitTest::Threshold(f64::from(i)),
+                left: -1,
+                right: !1,
+                missing_left: i % 2 == 0,
+            }],
+            leaves: vec![0.0, 1.0],
+        })
+        .collect();
+    let spec = spec(trees);
+    let engine = Engine::compile(&spec).expect("compiles wide");
+    assert!(!narrow(&engine));
+    assert_eq!(engine.n_slots(), 64);
     let mut s = [0.0; 2];
-    engine.raw_scores(&[nan, 9.0, nan], &mut s);
-    assert_eq!(s[1], 4.0);
+    for (x, right) in [(100.5, 101), (-1.0, 0), (1e9, n), (f64::NAN, n / 2)] {
+        engine.raw_scores(&[x, 0.0], &mut s);
+        assert_eq!(s[0], f64::from(right), "{x}");
+    }
+}
+
+#[test]
+fn the_default_model_has_narrow_bins() {
+    let artifact = crate::artifact::Artifact::embedded_default().expect("default model");
+    assert!(narrow(&artifact.engine), "the default model's splits fit narrow bins: the faster walk");
 }
 
 #[test]
@@ -269,7 +372,7 @@ fn up_to_256_features_are_supported() {
 #[test]
 fn too_many_slots_are_refused_clearly() {
     // 255 full slots of feature 0 and feature 1's slot: 257 slots.
-    let trees = (0..255 * SLOT_THRESHOLDS as i32 + 1)
+    let trees = (0..255 * WIDE.run as i32 + 1)
         .map(|i| TreeSpec {
             class: 0,
             nodes: vec![NodeSpec {
@@ -362,7 +465,10 @@ fn the_compiled_size_is_computed_and_capped_before_allocating() {
     let held = engine.nodes.len() * size_of::<Node>()
         + engine.leaves.len() * size_of::<f64>()
         + engine.tree_class.len() * size_of::<usize>()
-        + engine.tables.len() * size_of::<Table>();
+        + match &engine.tables {
+            Tables::Narrow(tables) => tables.len() * 8,
+            Tables::Wide(tables) => tables.len() * size_of::<Table>(),
+        };
     assert!(held as u64 <= compiled_bytes(&spec(vec![mixed_tree(), chain(5)]), engine.depth()), "{held}");
 }
 

@@ -36,6 +36,7 @@
 //! no sum of finite leaves overflows, and below [`MAX_EXP_SCORE`] where it is exponentiated;
 //! probabilities and predictions are always finite.
 
+mod compile;
 mod spec;
 mod verify;
 
@@ -50,8 +51,9 @@ pub const ENSEMBLE_FORMAT: &str = "retail-gbdt/1";
 /// Deepest tree the engine accepts (the heap layout is `2^depth` leaves per tree).
 pub const MAX_DEPTH: usize = 12;
 
-/// Rows scored together per tree in batch mode, so their independent walks overlap.
-const BLOCK: usize = 16;
+/// Rows scored together per tree in batch mode, so their independent walks overlap: eight
+/// positions stay in registers (sixteen spill, and were slower).
+const BLOCK: usize = 8;
 
 /// Most features a row may have; also the most byte slots its binned form may use (a numeric
 /// feature takes one slot per 254 distinct thresholds). [`Node`]'s `u8` slot index holds them all.
@@ -77,18 +79,6 @@ impl Width {
     fn category(self, code: usize) -> u8 {
         if code >= 255 { self.missing } else { code.min(usize::from(self.missing) - 1) as u8 }
     }
-
-    /// Whether every split of `spec` keeps its meaning in these bins: no categorical split lists
-    /// a code of the shared bin (narrow, codes 62 to 254 are one bin: a split listing one of
-    /// them would send all of them its way).
-    fn holds(self, spec: &EnsembleSpec) -> bool {
-        let shared = u32::from(self.missing) - 1..255;
-        shared.len() == 1
-            || spec.trees.iter().flat_map(|t| &t.nodes).all(|node| match &node.test {
-                SplitTest::Categories(codes) => !codes.iter().any(|c| shared.contains(c)),
-                SplitTest::Threshold(_) => true,
-            })
-    }
 }
 
 /// A compiled internal node: the feature whose bin is looked up and the table to look it up in.
@@ -104,9 +94,14 @@ type Table = [u64; 4];
 /// The distinct split tables, by [`Node::table`]: their first words when the bins are narrow.
 #[derive(Debug, Clone)]
 enum Tables {
-    Narrow(Vec<[u64; 1]>),
-    Wide(Vec<Table>),
+    Narrow(Box<[[u64; 1]; TABLE_IDS]>),
+    Wide(Box<[Table; TABLE_IDS]>),
 }
+
+/// Table ids a [`Node`] can name: every table array is this long, so a `u16` id indexes it
+/// without a bounds check. Ids past the ensemble's tables are never named, and their zeroed
+/// pages are never touched (the array is allocated zeroed).
+const TABLE_IDS: usize = 1 << 16;
 
 /// How one byte slot of a binned row is computed from the raw row.
 #[derive(Debug, Clone)]
@@ -141,138 +136,15 @@ pub struct Engine {
     width: Width,
     /// One entry per slot; slot `f` is feature `f`'s first, extra slots follow the features.
     binning: Vec<Binning>,
-    /// The slots of each feature (compile time: where a threshold's table looks).
-    feature_slots: Vec<Vec<usize>>,
     tree_class: Vec<usize>,
+    /// Each tree's internal nodes in heap order, `2^depth` places per tree (the last unused).
     nodes: Vec<Node>,
+    /// Each tree's `2^depth` leaves.
     leaves: Vec<f64>,
     tables: Tables,
 }
 
 impl Engine {
-    /// Validates and compiles an ensemble. Its compiled size is computed and capped
-    /// ([`MAX_COMPILED_BYTES`]) before anything is allocated.
-    pub fn compile(spec: &EnsembleSpec) -> Result<Self, EngineError> {
-        let depth = verify::check(spec)?;
-        match binning(spec, NARROW) {
-            Ok(narrow) if NARROW.holds(spec) => Self::compile_as(spec, depth, NARROW, narrow),
-            _ => Self::compile_as(spec, depth, WIDE, binning(spec, WIDE)?),
-        }
-    }
-
-    /// Compiles a verified ensemble of depth `depth` with the bins of `width`.
-    fn compile_as(
-        spec: &EnsembleSpec,
-        depth: usize,
-        width: Width,
-        (binning, feature_slots): (Vec<Binning>, Vec<Vec<usize>>),
-    ) -> Result<Self, EngineError> {
-        let internal = (1usize << depth) - 1;
-        let trees = spec.trees.len();
-        let mut engine = Self {
-            n_features: spec.n_features,
-            n_classes: spec.classes.len(),
-            depth,
-            init_scores: spec.init_scores.clone(),
-            output: spec.output,
-            width,
-            binning,
-            feature_slots,
-            tree_class: spec.trees.iter().map(|t| t.class).collect(),
-            nodes: filled(trees * internal, Node::default())?,
-            leaves: filled(trees << depth, 0.0)?,
-            tables: Tables::Wide(Vec::new()),
-        };
-        let mut tables = vec![[0; 4]];
-        let mut table_ids: std::collections::HashMap<Table, u16> = std::collections::HashMap::from([([0; 4], 0)]);
-        for (t, tree) in spec.trees.iter().enumerate() {
-            let root = if tree.nodes.is_empty() { -1 } else { 0 };
-            engine.place(tree, root, 0, 0, (t * internal, t << depth), (&mut tables, &mut table_ids))?;
-        }
-        engine.tables = match width {
-            NARROW => Tables::Narrow(tables.iter().map(|t| [t[0]]).collect()),
-            _ => Tables::Wide(tables),
-        };
-        Ok(engine)
-    }
-
-    /// The slot a node looks up and the 256-bit table of its bins that go right.
-    fn table(&self, spec: &NodeSpec) -> (usize, Table) {
-        let mut right: Table = [0; 4];
-        match &spec.test {
-            SplitTest::Threshold(t) => {
-                // The slot whose run holds t: x > t  <=>  more than j of the run's thresholds lie
-                // below x, where t is the run's j-th threshold.
-                let found = self.feature_slots[spec.feature].iter().find_map(|&slot| match &self.binning[slot] {
-                    Binning::Numeric { thresholds, .. } => {
-                        thresholds.binary_search_by(|u| u.total_cmp(t)).ok().map(|j| (slot, j))
-                    }
-                    Binning::Categorical { .. } => None,
-                });
-                let Some((slot, j)) = found else {
-                    unreachable!("binning() gives every threshold of a numeric feature a slot")
-                };
-                let missing = usize::from(self.width.missing);
-                for bin in j + 1..missing {
-                    right[bin >> 6] |= 1 << (bin & 63);
-                }
-                if !spec.missing_left {
-                    right[missing >> 6] |= 1 << (missing & 63);
-                }
-                (slot, right)
-            }
-            SplitTest::Categories(left) => {
-                for bin in 0..=usize::from(self.width.missing) {
-                    right[bin >> 6] |= 1 << (bin & 63);
-                }
-                for &code in left {
-                    let bin = self.width.category(code as usize);
-                    right[usize::from(bin >> 6)] &= !(1u64 << (bin & 63));
-                }
-                (spec.feature, right)
-            }
-        }
-    }
-
-    /// Writes the subtree `child` of `tree` at heap position `pos` (on level `level`).
-    fn place(
-        &mut self,
-        tree: &TreeSpec,
-        child: i32,
-        pos: usize,
-        level: usize,
-        (node_base, leaf_base): (usize, usize),
-        (tables, table_ids): (&mut Vec<Table>, &mut std::collections::HashMap<Table, u16>),
-    ) -> Result<(), EngineError> {
-        if level == self.depth {
-            let leaf = usize::try_from(!child).unwrap_or_default();
-            self.leaves[leaf_base + pos - ((1 << self.depth) - 1)] = tree.leaves[leaf];
-            return Ok(());
-        }
-        let (left, right) = match usize::try_from(child) {
-            Ok(n) => {
-                let spec = &tree.nodes[n];
-                let (slot, table) = self.table(spec);
-                let next = table_ids.len();
-                let id = *table_ids.entry(table).or_insert_with(|| next as u16);
-                if usize::from(id) == next {
-                    if next > usize::from(u16::MAX) {
-                        return Err(EngineError::Ensemble("more than 65535 distinct split tables".to_owned()));
-                    }
-                    tables.push(table);
-                }
-                // Slots are < MAX_FEATURES = 256, so the byte holds them.
-                self.nodes[node_base + pos] = Node { table: id, feature: slot as u8 };
-                (spec.left, spec.right)
-            }
-            // A leaf above the bottom level: padding nodes use table 0 (always left), and every
-            // leaf slot below gets its value.
-            Err(_) => (child, child),
-        };
-        self.place(tree, left, 2 * pos + 1, level + 1, (node_base, leaf_base), (&mut *tables, &mut *table_ids))?;
-        self.place(tree, right, 2 * pos + 2, level + 1, (node_base, leaf_base), (tables, table_ids))
-    }
-
     /// Length of a feature row.
     pub fn n_features(&self) -> usize {
         self.n_features
@@ -310,12 +182,13 @@ impl Engine {
         }
     }
 
-    /// One step down a tree: `W` is the words of a table (1 narrow, 4 wide), so the word of a
-    /// bin is known without a bounds check, and narrow without reading the bin first.
+    /// One step down `tree` (its `2^depth` node places) from heap position `pos`. No load is
+    /// bounds-checked: `pos` is masked to the places (a no-op, it is below `2^depth - 1`), a `u8`
+    /// indexes the 256 slots, a `u16` the [`TABLE_IDS`] tables, and `W` is the words of a table
+    /// (1 narrow: its word is read without waiting on the bin; 4 wide).
     #[inline(always)]
-    fn step<const W: usize>(&self, tables: &[[u64; W]], node_base: usize, pos: usize, bins: &Bins) -> usize {
-        let node = self.nodes[node_base + pos];
-        // A u8 indexes the 256 slots: no bounds check.
+    fn step<const W: usize>(tree: &[Node], tables: &[[u64; W]; TABLE_IDS], pos: usize, bins: &Bins) -> usize {
+        let node = tree[pos & (tree.len() - 1)];
         let bin = bins[usize::from(node.feature)];
         let word = tables[usize::from(node.table)][usize::from(bin >> 6) % W];
         2 * pos + 1 + ((word >> (bin & 63)) & 1) as usize
@@ -331,25 +204,25 @@ impl Engine {
         }
     }
 
-    fn row_scores<const W: usize>(&self, tables: &[[u64; W]], row: &[f64], scores: &mut [f64]) {
+    fn row_scores<const W: usize>(&self, tables: &[[u64; W]; TABLE_IDS], row: &[f64], scores: &mut [f64]) {
         let mut bins = [0u8; MAX_FEATURES];
         self.bin_row(row, &mut bins);
         scores.copy_from_slice(&self.init_scores);
-        let internal = (1 << self.depth) - 1;
+        let (places, internal) = (1 << self.depth, (1 << self.depth) - 1);
         // Walk TREES_AT_ONCE trees in lock-step: their steps are independent, so the CPU overlaps
         // them instead of waiting on one tree's chain of dependent loads. Leaves are still added
         // in tree order.
         const TREES_AT_ONCE: usize = 8;
-        for (group, classes) in self.tree_class.chunks(TREES_AT_ONCE).enumerate() {
-            let first = group * TREES_AT_ONCE;
+        let groups = self.nodes.chunks(TREES_AT_ONCE * places).zip(self.leaves.chunks(TREES_AT_ONCE * places));
+        for ((nodes, leaves), classes) in groups.zip(self.tree_class.chunks(TREES_AT_ONCE)) {
             let mut pos = [0usize; TREES_AT_ONCE];
             for _ in 0..self.depth {
-                for (j, p) in pos[..classes.len()].iter_mut().enumerate() {
-                    *p = self.step(tables, (first + j) * internal, *p, &bins);
+                for (p, tree) in pos.iter_mut().zip(nodes.chunks(places)) {
+                    *p = Self::step(tree, tables, *p, &bins);
                 }
             }
-            for (j, (&class, &p)) in classes.iter().zip(&pos).enumerate() {
-                scores[class] += self.leaves[((first + j) << self.depth) + p - internal];
+            for ((&class, &p), leaves) in classes.iter().zip(&pos).zip(leaves.chunks(places)) {
+                scores[class] += leaves[p - internal];
             }
         }
     }
@@ -408,9 +281,11 @@ impl Engine {
         }
     }
 
-    fn batch<const W: usize>(&self, tables: &[[u64; W]], rows: &[f64], out: &mut [f64]) {
+    /// [`Engine::predict_batch`] with the tables of `W` words: rows binned [`BLOCK`] at a time,
+    /// and each tree walked by the block's rows in lock-step.
+    fn batch<const W: usize>(&self, tables: &[[u64; W]; TABLE_IDS], rows: &[f64], out: &mut [f64]) {
         let (nf, nc) = (self.n_features, self.n_classes);
-        let internal = (1 << self.depth) - 1;
+        let (places, internal) = (1 << self.depth, (1 << self.depth) - 1);
         let mut bins = [[0u8; MAX_FEATURES]; BLOCK];
         for (block, scores) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * nc)) {
             let n = block.len() / nf;
@@ -420,15 +295,16 @@ impl Engine {
             for s in scores.chunks_mut(nc) {
                 s.copy_from_slice(&self.init_scores);
             }
-            let mut pos = [0usize; BLOCK];
-            for (t, &class) in self.tree_class.iter().enumerate() {
-                pos[..n].fill(0);
+            let trees = self.nodes.chunks(places).zip(self.leaves.chunks(places));
+            for ((tree, leaves), &class) in trees.zip(&self.tree_class) {
+                // Every row of the block is walked (past `n` on the last block's stale bins, and
+                // not added): a fixed count keeps the positions in registers.
+                let mut pos = [0usize; BLOCK];
                 for _ in 0..self.depth {
-                    for (p, b) in pos[..n].iter_mut().zip(&bins) {
-                        *p = self.step(tables, t * internal, *p, b);
+                    for (p, b) in pos.iter_mut().zip(&bins) {
+                        *p = Self::step(tree, tables, *p, b);
                     }
                 }
-                let leaves = &self.leaves[(t << self.depth)..((t + 1) << self.depth)];
                 for (r, &p) in pos[..n].iter().enumerate() {
                     scores[r * nc + class] += leaves[p - internal];
                 }
@@ -446,68 +322,6 @@ impl Engine {
             .zip(out.par_chunks_mut(CHUNK * self.n_classes))
             .for_each(|(rows, out)| self.predict_batch(rows, out));
     }
-}
-
-/// The byte slots of a binned row and each feature's slots, with the bins of `width`. A feature
-/// split by threshold is numeric: its distinct thresholds, in runs of [`Width::run`], fill its
-/// own slot and, past the first run, extra slots after the features. Any other feature is
-/// categorical.
-fn binning(spec: &EnsembleSpec, width: Width) -> Result<(Vec<Binning>, Vec<Vec<usize>>), EngineError> {
-    let mut thresholds: Vec<Option<Vec<f64>>> = vec![None; spec.n_features];
-    let mut categorical = vec![false; spec.n_features];
-    for node in spec.trees.iter().flat_map(|t| &t.nodes) {
-        match &node.test {
-            SplitTest::Threshold(t) => thresholds[node.feature].get_or_insert_with(Vec::new).push(*t),
-            SplitTest::Categories(_) => categorical[node.feature] = true,
-        }
-    }
-    let mut slots: Vec<Binning> = Vec::with_capacity(spec.n_features);
-    let mut extra: Vec<Binning> = Vec::new();
-    let mut feature_slots = Vec::with_capacity(spec.n_features);
-    for (source, (numeric, categorical)) in thresholds.into_iter().zip(categorical).enumerate() {
-        match (numeric, categorical) {
-            (Some(_), true) => {
-                return Err(EngineError::Ensemble(format!(
-                    "feature {source} is split both by threshold and by category"
-                )));
-            }
-            (Some(mut t), false) => {
-                t.sort_by(f64::total_cmp);
-                t.dedup();
-                let mut runs = t.chunks(width.run).map(|run| Binning::Numeric { source, thresholds: run.to_vec() });
-                slots.extend(runs.next());
-                let mut own = vec![source];
-                for run in runs {
-                    own.push(spec.n_features + extra.len());
-                    extra.push(run);
-                }
-                feature_slots.push(own);
-            }
-            (None, _) => {
-                slots.push(Binning::Categorical { source });
-                feature_slots.push(vec![source]);
-            }
-        }
-    }
-    if slots.len() + extra.len() > MAX_FEATURES {
-        return Err(EngineError::Ensemble(format!(
-            "the features' distinct thresholds need {} byte slots (one per feature, plus one per \
-             further {} thresholds on a feature), at most {MAX_FEATURES} are supported",
-            slots.len() + extra.len(),
-            width.run
-        )));
-    }
-    slots.extend(extra);
-    Ok((slots, feature_slots))
-}
-
-/// A vector of `len` copies of `value`, or [`EngineError::OutOfMemory`] instead of aborting the
-/// process when the memory cannot be had (e.g. under a `ulimit -v`).
-fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, EngineError> {
-    let mut vec = Vec::new();
-    vec.try_reserve_exact(len).map_err(|_| EngineError::OutOfMemory { bytes: (len * size_of::<T>()) as u64 })?;
-    vec.resize(len, value);
-    Ok(vec)
 }
 
 #[cfg(test)]

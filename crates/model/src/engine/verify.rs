@@ -1,13 +1,16 @@
 //! Verification of an ensemble before it is compiled: tree structure, and the limits that keep
 //! the compiled engine and its scores bounded.
 
-use super::{ENSEMBLE_FORMAT, EnsembleSpec, MAX_DEPTH, MAX_FEATURES, Node, Output, SplitTest, Table, TreeSpec};
+use super::{
+    ENSEMBLE_FORMAT, EnsembleSpec, MAX_DEPTH, MAX_FEATURES, Node, Output, SplitTest, TABLE_IDS, Table, TreeSpec,
+};
 
 /// Most memory a compiled ensemble may take: 256 MiB. Trees are laid out complete to the
 /// ensemble's depth, so one deep tree makes every tree cost `12 × 2^depth` bytes: 100,000
 /// single leaves plus one chain of depth 12 (3.8 MB of JSON) would take 4.9 GB. The size is
 /// computed from the spec ([`compiled_bytes`]) and checked before anything is allocated; the
-/// default model's bound is 0.18 MB.
+/// default model's bound is 2.2 MB, 2 MiB of it the table array whose untouched pages take no
+/// memory.
 pub const MAX_COMPILED_BYTES: u64 = 256 << 20;
 
 /// Largest raw score a class may reach in magnitude: its init score plus, for each of its trees,
@@ -122,14 +125,15 @@ pub(super) fn check(spec: &EnsembleSpec) -> Result<usize, EngineError> {
 }
 
 /// Bytes the compiled form of `spec` takes with its trees laid out at `depth`: each tree's
-/// complete node and leaf arrays and its class, the split tables and the thresholds (at most
-/// one of each per internal node of the spec).
+/// `2^depth` node and leaf places and its class, the array of split tables (allocated zeroed at
+/// its full length, of which only the ensemble's tables are touched) and the thresholds (at most
+/// one per internal node of the spec).
 pub fn compiled_bytes(spec: &EnsembleSpec, depth: usize) -> u64 {
     let size = |bytes: usize| bytes as u64;
-    let leaves = 1u64 << depth.min(63);
-    let per_tree = (leaves - 1) * size(size_of::<Node>()) + leaves * size(size_of::<f64>()) + size(size_of::<usize>());
+    let places = 1u64 << depth.min(63);
+    let per_tree = places * size(size_of::<Node>() + size_of::<f64>()) + size(size_of::<usize>());
     let spec_nodes: u64 = spec.trees.iter().map(|t| size(t.nodes.len())).sum();
-    let tables = (spec_nodes + 1).min(1 << 16) * size(size_of::<Table>());
+    let tables = size(TABLE_IDS * size_of::<Table>());
     size(spec.trees.len()).saturating_mul(per_tree).saturating_add(tables).saturating_add(spec_nodes * 8)
 }
 

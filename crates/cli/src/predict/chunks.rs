@@ -115,8 +115,10 @@ fn score_stream<'a>(
         let current = std::mem::take(&mut chunks);
         let (emitted, read) = rayon::in_place_scope(|scope| {
             scope.spawn(|_| next_scored = score_all(model, name, body, current));
+            // Read first: the pool formats what `emit` writes, so reading after it would leave the
+            // pool idle once it has scored and formatted.
+            let read = next();
             let emitted = scored.drain(..).try_for_each(|rows: anyhow::Result<Scored<'a>>| emit(rows?));
-            let read = if emitted.is_ok() { next() } else { Ok(Vec::new()) };
             (emitted, read)
         });
         emitted?;

@@ -17,6 +17,9 @@ trap 'rm -rf "$work"' EXIT
 timed() {
   local label=$1 count=$2; shift 2
   local start end
+  # Flush the files written before (the inputs, the previous run's output), so the kernel's
+  # writeback of them does not share the cores with the run being timed.
+  sync
   start=$(date +%s.%N)
   "$@" 2> "$work/$label.err"
   end=$(date +%s.%N)

@@ -287,29 +287,33 @@ impl Engine {
         let (nf, nc) = (self.n_features, self.n_classes);
         let (places, internal) = (1 << self.depth, (1 << self.depth) - 1);
         let mut bins = [[0u8; MAX_FEATURES]; BLOCK];
+        // Each class's scores of the block's rows, summed in tree order as row by row.
+        let mut sums = vec![[0.0; BLOCK]; nc];
         for (block, scores) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * nc)) {
-            let n = block.len() / nf;
             for (row, b) in block.chunks(nf).zip(bins.iter_mut()) {
                 self.bin_row(row, b);
             }
-            for s in scores.chunks_mut(nc) {
-                s.copy_from_slice(&self.init_scores);
+            for (sum, init) in sums.iter_mut().zip(&self.init_scores) {
+                *sum = [*init; BLOCK];
             }
-            let trees = self.nodes.chunks(places).zip(self.leaves.chunks(places));
+            let trees = self.nodes.chunks_exact(places).zip(self.leaves.chunks_exact(places));
             for ((tree, leaves), &class) in trees.zip(&self.tree_class) {
-                // Every row of the block is walked (past `n` on the last block's stale bins, and
-                // not added): a fixed count keeps the positions in registers.
+                // Every row of the block is walked (past the last block's rows on stale bins, and
+                // not written): a fixed count keeps the positions in registers.
                 let mut pos = [0usize; BLOCK];
                 for _ in 0..self.depth {
                     for (p, b) in pos.iter_mut().zip(&bins) {
                         *p = Self::step(tree, tables, *p, b);
                     }
                 }
-                for (r, &p) in pos[..n].iter().enumerate() {
-                    scores[r * nc + class] += leaves[p - internal];
+                for (sum, p) in sums[class].iter_mut().zip(pos) {
+                    *sum += leaves[(p - internal) & (places - 1)];
                 }
             }
-            for s in scores.chunks_mut(nc) {
+            for (r, s) in scores.chunks_mut(nc).enumerate() {
+                for (score, sum) in s.iter_mut().zip(&sums) {
+                    *score = sum[r];
+                }
                 self.output.apply(s);
             }
         }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use retail_model::artifact::{Artifact, Features};
 use retail_server::scoring::{self, CSV_COLUMNS, Cancel, ErrorsMode, SALES_FIELDS, Scores};
 
-use super::format::{InputFormat, header_cells};
+use super::format::{InputFormat, cell, header_cells};
 
 /// Records scored at once.
 pub(crate) const CHUNK_RECORDS: usize = 8192;
@@ -341,43 +341,38 @@ fn score_transactions(
         })?;
     let mut starts = (0..baskets.len()).step_by(CHUNK_RECORDS);
     let mut next = || {
-        let mut chunks = Vec::with_capacity(parallel_chunks());
-        while chunks.len() < parallel_chunks()
-            && let Some(start) = starts.next()
-        {
-            chunks.push(basket_chunk(&baskets, start..baskets.len().min(start + CHUNK_RECORDS), skipped)?);
-        }
-        Ok(chunks)
+        let ranges: Vec<_> = starts
+            .by_ref()
+            .take(parallel_chunks())
+            .map(|start| start..baskets.len().min(start + CHUNK_RECORDS))
+            .collect();
+        Ok(ranges.into_par_iter().map(|range| basket_chunk(&baskets, range, skipped)).collect())
     };
     score_stream(model, (name, &Body::Csv), &mut next, emit)
 }
 
-/// Baskets `range` as a chunk of flat CSV rows, each with its first line and id.
+/// Baskets `range` as a chunk of flat CSV rows (cells as the `csv` crate writes them, numbers as
+/// `{}` writes them), each with its first line and id.
 #[cfg(feature = "train")]
-fn basket_chunk(
-    baskets: &retail_model::data::Baskets,
-    range: std::ops::Range<usize>,
-    skipped: u64,
-) -> anyhow::Result<Chunk> {
-    let mut chunk = Chunk::default();
-    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+fn basket_chunk(baskets: &retail_model::data::Baskets, range: std::ops::Range<usize>, skipped: u64) -> Chunk {
+    let mut chunk = Chunk { body: Vec::with_capacity(range.len() * 64), ..Chunk::default() };
+    let body = &mut chunk.body;
     for b in range {
         let r = baskets.record(b);
-        let (spend, quantity) = (r.spend.to_string(), r.quantity.to_string());
-        let row = [
-            r.basket_size,
-            r.basket_type,
-            r.store_region,
-            r.store_format,
-            &spend,
-            &quantity,
-            r.prod_code_20,
-            r.prod_code_30,
-        ];
-        writer.write_record(row).context("cannot write a basket row")?;
+        for text in [r.basket_size, r.basket_type, r.store_region, r.store_format] {
+            body.extend_from_slice(&cell(text.as_bytes()));
+            body.push(b',');
+        }
+        for number in [r.spend, r.quantity] {
+            super::number::push_f64(body, number);
+            body.push(b',');
+        }
+        body.extend_from_slice(&cell(r.prod_code_20.as_bytes()));
+        body.push(b',');
+        body.extend_from_slice(&cell(r.prod_code_30.as_bytes()));
+        body.push(b'\n');
         chunk.lines.push(baskets.first_lines[b] + skipped);
         chunk.ids.push(baskets.ids[b].clone());
     }
-    chunk.body = writer.into_inner().context("cannot write a basket row")?;
-    Ok(chunk)
+    chunk
 }

@@ -11,7 +11,7 @@ use retail_server::scoring::{Explaining, Explanation, Record, RecordError, Score
 use serde_json::json;
 
 use super::chunks::{Item, Row, Scored};
-use super::format::OutputFormat;
+use super::format::{OutputFormat, cell};
 
 /// Records formatted together on one core.
 const FORMAT_ROWS: usize = 1024;
@@ -161,25 +161,6 @@ impl Sink {
     }
 }
 
-/// A CSV cell as the `csv` crate writes it by default: quoted when it holds a comma, a quote or
-/// a line break, its quotes doubled. Written here because the crate's per-field writer was a
-/// tenth of offline scoring's time (docs/decisions.md, "Offline scoring speed").
-fn cell(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !text.iter().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut quoted = Vec::with_capacity(text.len() + 2);
-    quoted.push(b'"');
-    for &b in text {
-        if b == b'"' {
-            quoted.push(b'"');
-        }
-        quoted.push(b);
-    }
-    quoted.push(b'"');
-    std::borrow::Cow::Owned(quoted)
-}
-
 /// The explanation columns: per output, `BASE_<class>` then `C_<class>_<field>` for each field
 /// (`BASE` and `C_<field>` for a regression's one output).
 fn explain_columns(classes: &[String], fields: &[String]) -> Vec<String> {
@@ -265,40 +246,4 @@ fn json_row(line: &mut Vec<u8>, source: &str, row: &Line<'_>) -> io::Result<()> 
         _ => line.push(b'}'),
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cell;
-
-    #[test]
-    fn cells_are_quoted_as_the_csv_crate_quotes_them() {
-        let texts = [
-            "",
-            "LA",
-            "a,b",
-            "say \"hi\"",
-            "\"",
-            "\"\"",
-            "line\nbreak",
-            "cr\rreturn",
-            "crlf\r\n",
-            ",",
-            " spaced ",
-            "tab\there",
-            "semi; colon",
-            "ünïcödé, \"quoted\"",
-            "'single'",
-            "#hash",
-            "\\back\\slash",
-        ];
-        for text in texts {
-            let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
-            writer.write_record([text, "x"]).expect("write");
-            let expected = writer.into_inner().expect("flush");
-            let mut ours = cell(text.as_bytes()).into_owned();
-            ours.extend_from_slice(b",x\n");
-            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&expected), "{text:?}");
-        }
-    }
 }

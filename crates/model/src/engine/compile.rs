@@ -27,14 +27,13 @@ pub(super) fn compile_as(
     spec: &EnsembleSpec,
     depth: usize,
     width: Width,
-    (binning, feature_slots): (Vec<Binning>, Vec<Vec<usize>>),
+    (binning, slots): (Vec<Binning>, usize),
 ) -> Result<Engine, EngineError> {
     let trees = spec.trees.len();
     let mut layout = Layout {
         depth,
         width,
         binning: &binning,
-        feature_slots: &feature_slots,
         nodes: filled(trees << depth, Node::default())?,
         leaves: filled(trees << depth, 0.0)?,
         tables: vec![[0; 4]],
@@ -53,6 +52,7 @@ pub(super) fn compile_as(
         output: spec.output,
         width,
         binning,
+        slots,
         tree_class: spec.trees.iter().map(|t| t.class).collect(),
         nodes,
         leaves,
@@ -80,7 +80,6 @@ struct Layout<'a> {
     depth: usize,
     width: Width,
     binning: &'a [Binning],
-    feature_slots: &'a [Vec<usize>],
     nodes: Vec<Node>,
     leaves: Vec<f64>,
     tables: Vec<Table>,
@@ -96,12 +95,13 @@ impl Layout<'_> {
             SplitTest::Threshold(t) => {
                 // The slot whose run holds t: x > t  <=>  more than j of the run's thresholds lie
                 // below x, where t is the run's j-th threshold.
-                let found = self.feature_slots[spec.feature].iter().find_map(|&slot| match &self.binning[slot] {
-                    Binning::Numeric { thresholds, .. } => {
-                        thresholds.binary_search_by(|u| u.total_cmp(t)).ok().map(|j| (slot, j))
-                    }
-                    Binning::Categorical { .. } => None,
-                });
+                let found = match &self.binning[spec.feature] {
+                    Binning::Numeric { thresholds, slots } => thresholds
+                        .binary_search_by(|u| u.total_cmp(t))
+                        .ok()
+                        .and_then(|i| Some((usize::from(*slots.get(i / self.width.run)?), i % self.width.run))),
+                    Binning::Categorical => None,
+                };
                 let Some((slot, j)) = found else {
                     unreachable!("binning() gives every threshold of a numeric feature a slot")
                 };
@@ -182,7 +182,7 @@ fn fixed<const W: usize>(tables: impl Iterator<Item = [u64; W]>) -> Box<[[u64; W
 /// split by threshold is numeric: its distinct thresholds, in runs of [`Width::run`], fill its
 /// own slot and, past the first run, extra slots after the features. Any other feature is
 /// categorical.
-pub(super) fn binning(spec: &EnsembleSpec, width: Width) -> Result<(Vec<Binning>, Vec<Vec<usize>>), EngineError> {
+pub(super) fn binning(spec: &EnsembleSpec, width: Width) -> Result<(Vec<Binning>, usize), EngineError> {
     let mut thresholds: Vec<Option<Vec<f64>>> = vec![None; spec.n_features];
     let mut categorical = vec![false; spec.n_features];
     for node in spec.trees.iter().flat_map(|t| &t.nodes) {
@@ -191,44 +191,35 @@ pub(super) fn binning(spec: &EnsembleSpec, width: Width) -> Result<(Vec<Binning>
             SplitTest::Categories(_) => categorical[node.feature] = true,
         }
     }
-    let mut slots: Vec<Binning> = Vec::with_capacity(spec.n_features);
-    let mut extra: Vec<Binning> = Vec::new();
-    let mut feature_slots = Vec::with_capacity(spec.n_features);
+    let mut slots = spec.n_features;
+    let mut features = Vec::with_capacity(spec.n_features);
     for (source, (numeric, categorical)) in thresholds.into_iter().zip(categorical).enumerate() {
-        match (numeric, categorical) {
+        features.push(match (numeric, categorical) {
             (Some(_), true) => {
                 return Err(EngineError::Ensemble(format!(
                     "feature {source} is split both by threshold and by category"
                 )));
             }
-            (Some(mut t), false) => {
-                t.sort_by(f64::total_cmp);
-                t.dedup();
-                let mut runs = t.chunks(width.run).map(|run| Binning::Numeric { source, thresholds: run.to_vec() });
-                slots.extend(runs.next());
-                let mut own = vec![source];
-                for run in runs {
-                    own.push(spec.n_features + extra.len());
-                    extra.push(run);
-                }
-                feature_slots.push(own);
+            (Some(mut thresholds), false) => {
+                thresholds.sort_by(f64::total_cmp);
+                thresholds.dedup();
+                let extra = thresholds.len().div_ceil(width.run) - 1;
+                // Checked below: every slot is < MAX_FEATURES = 256 before any is used.
+                let own = std::iter::once(source).chain(slots..slots + extra);
+                slots += extra;
+                Binning::Numeric { slots: own.map(|slot| slot as u8).collect(), thresholds }
             }
-            (None, _) => {
-                slots.push(Binning::Categorical { source });
-                feature_slots.push(vec![source]);
-            }
-        }
+            (None, _) => Binning::Categorical,
+        });
     }
-    if slots.len() + extra.len() > MAX_FEATURES {
+    if slots > MAX_FEATURES {
         return Err(EngineError::Ensemble(format!(
-            "the features' distinct thresholds need {} byte slots (one per feature, plus one per \
+            "the features' distinct thresholds need {slots} byte slots (one per feature, plus one per \
              further {} thresholds on a feature), at most {MAX_FEATURES} are supported",
-            slots.len() + extra.len(),
             width.run
         )));
     }
-    slots.extend(extra);
-    Ok((slots, feature_slots))
+    Ok((features, slots))
 }
 
 /// A vector of `len` copies of `value`, or [`EngineError::OutOfMemory`] instead of aborting the

@@ -103,23 +103,22 @@ enum Tables {
 /// pages are never touched (the array is allocated zeroed).
 const TABLE_IDS: usize = 1 << 16;
 
-/// How one byte slot of a binned row is computed from the raw row.
+/// How a feature's byte slots of a binned row are computed from the raw row.
 #[derive(Debug, Clone)]
 enum Binning {
-    /// Distinct thresholds (at most [`Width::run`], increasing) of the numeric feature
-    /// `source`; bin = how many are below the value, [`Width::missing`] for NaN.
+    /// A numeric feature's distinct thresholds (increasing), in runs of [`Width::run`], one run
+    /// per slot of `slots` (the feature's own slot first, extra ones after the features): a
+    /// slot's bin is how many of its run's thresholds are below the value, [`Width::missing`]
+    /// for NaN.
     Numeric {
-        /// Feature read.
-        source: usize,
-        /// The thresholds of this slot.
+        /// The thresholds.
         thresholds: Vec<f64>,
+        /// The slots of their runs.
+        slots: Vec<u8>,
     },
-    /// Bin = category code of feature `source` ([`Width::category`]; negative codes are 0, NaN
-    /// is [`Width::missing`]): code 255 goes left only where a split lists it.
-    Categorical {
-        /// Feature read.
-        source: usize,
-    },
+    /// The feature's own slot holds its category code ([`Width::category`]; negative codes are
+    /// 0, NaN is [`Width::missing`]): code 255 goes left only where a split lists it.
+    Categorical,
 }
 
 /// A row's bins, one byte per slot.
@@ -134,8 +133,10 @@ pub struct Engine {
     init_scores: Vec<f64>,
     output: Output,
     width: Width,
-    /// One entry per slot; slot `f` is feature `f`'s first, extra slots follow the features.
+    /// One entry per feature; slot `f` is feature `f`'s first, extra slots follow the features.
     binning: Vec<Binning>,
+    /// Byte slots a binned row uses.
+    slots: usize,
     tree_class: Vec<usize>,
     /// Each tree's internal nodes in heap order, `2^depth` places per tree (the last unused).
     nodes: Vec<Node>,
@@ -166,19 +167,19 @@ impl Engine {
     }
 
     fn bin_row(&self, row: &[f64], bins: &mut Bins) {
-        for (bin, binning) in bins.iter_mut().zip(&self.binning) {
-            *bin = match *binning {
-                // At most `run` (254) thresholds lie below a value.
-                Binning::Numeric { source, ref thresholds } => {
-                    let x = row[source];
-                    if x.is_nan() { self.width.missing } else { thresholds.partition_point(|t| *t < x) as u8 }
+        let Width { run, missing } = self.width;
+        for (f, (binning, &x)) in self.binning.iter().zip(row).enumerate() {
+            match binning {
+                Binning::Numeric { thresholds, slots } => {
+                    // One search over the feature's thresholds gives every run's count below x.
+                    let below = (!x.is_nan()).then(|| thresholds.partition_point(|t| *t < x));
+                    for (k, &slot) in slots.iter().enumerate() {
+                        bins[usize::from(slot)] = below.map_or(missing, |b| b.saturating_sub(k * run).min(run) as u8);
+                    }
                 }
                 // `as` saturates: negative values become 0.
-                Binning::Categorical { source } => {
-                    let x = row[source];
-                    if x.is_nan() { self.width.missing } else { self.width.category(x as usize) }
-                }
-            };
+                Binning::Categorical => bins[f] = if x.is_nan() { missing } else { self.width.category(x as usize) },
+            }
         }
     }
 
@@ -266,7 +267,7 @@ impl Engine {
 
     /// Byte slots a binned row uses (the features, plus one per extra 254 thresholds).
     pub fn n_slots(&self) -> usize {
-        self.binning.len()
+        self.slots
     }
 
     /// Class probabilities of many rows (`rows` row-major, `n_features` wide; `out` row-major,

@@ -72,7 +72,7 @@ pub fn csv_scores<'m, M: Scorer + ?Sized>(
         Encoder::Tabular(schema) => {
             let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
             // A header is the column names; an unlikely first row of data equal to them reads so.
-            let header = |row: &csv::StringRecord| row.iter().map(str::trim_ascii).eq(names.iter().copied());
+            let header = |row: &[&str]| row.iter().map(|c| c.trim_ascii()).eq(names.iter().copied());
             read_rows(body, &names, header, Encoder::Tabular(schema), limits, cancel, |cells| {
                 let slots: Vec<Slot<'_>> =
                     cells.iter().map(|cell| Slot::Str(Cow::Borrowed(cell.trim_ascii()))).collect();
@@ -81,10 +81,10 @@ pub fn csv_scores<'m, M: Scorer + ?Sized>(
         }
         _ => {
             let pipeline = model.basket_pipeline()?;
-            let header = |row: &csv::StringRecord| row.get(0).map(str::trim_ascii) == Some(CSV_COLUMNS[0]);
+            let header = |row: &[&str]| row.first().map(|c| c.trim_ascii()) == Some(CSV_COLUMNS[0]);
             read_rows(body, &CSV_COLUMNS, header, Encoder::Basket(pipeline), limits, cancel, |row| {
                 let slots: [Slot<'_>; 8] = std::array::from_fn(|f| {
-                    let cell = row.get(COLUMN_OF_FIELD[f]).unwrap_or_default().trim_ascii();
+                    let cell = row.get(COLUMN_OF_FIELD[f]).copied().unwrap_or_default().trim_ascii();
                     let number = if f < 2 { cell.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
                     number.map_or(Slot::Str(Cow::Borrowed(cell)), Slot::Number)
                 });
@@ -100,29 +100,20 @@ pub fn csv_scores<'m, M: Scorer + ?Sized>(
 fn read_rows<'p>(
     body: &[u8],
     columns: &[&str],
-    is_header: impl Fn(&csv::StringRecord) -> bool,
+    is_header: impl Fn(&[&str]) -> bool,
     encoder: Encoder<'p>,
     (max_rows, mode): (usize, ErrorsMode),
     cancel: &Cancel,
-    encode: impl Fn(&csv::StringRecord) -> Result<Row, FieldErrors>,
+    encode: impl Fn(&[&str]) -> Result<Row, FieldErrors>,
 ) -> Result<Batch<'p>, ScoreError> {
-    // Cells are trimmed where they are read: the reader's own trimming copies every row.
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
     let mut batch = Batch::new(encoder, max_rows, cancel);
-    let mut row = csv::StringRecord::new();
-    let mut line = 0;
-    loop {
-        line += 1;
-        match reader.read_record(&mut row) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(ScoreError::Malformed(format!("CSV row {line}: {e}"))),
-        }
-        if line == 1 && is_header(&row) {
-            continue;
+    // Adds row `line`; false once the batch takes no more.
+    let mut add = |line: usize, row: &[&str]| {
+        if line == 1 && is_header(row) {
+            return Ok(true);
         }
         let pushed = if row.len() == columns.len() {
-            batch.push(|| encode(&row))
+            batch.push(|| encode(row))
         } else {
             let mut errors = FieldErrors::default();
             let shown =
@@ -135,9 +126,106 @@ fn read_rows<'p>(
             errors.field("row", reason);
             batch.push(|| Err(errors))
         };
-        if pushed.is_err() {
-            break;
+        Ok(pushed.is_ok())
+    };
+    match plain(body) {
+        // What the CSV reader makes of text without quotes: rows end at `\n`, `\r\n` or a lone
+        // `\r`, blank ones are skipped, cells end at commas. Split here, it is a third of the time.
+        Some(text) => {
+            let (mut row, mut start, mut line) = (Vec::with_capacity(columns.len()), 0, 0);
+            // Commas and line ends are ASCII: every cut is a character boundary.
+            let cell = |from: usize, to: usize| text.get(from..to).unwrap_or_default();
+            for (at, byte) in text.bytes().enumerate().chain([(text.len(), b'\n')]) {
+                match byte {
+                    b',' => {
+                        row.push(cell(start, at));
+                        start = at + 1;
+                    }
+                    b'\n' | b'\r' => {
+                        if at > start || !row.is_empty() {
+                            row.push(cell(start, at));
+                            line += 1;
+                            if !add(line, &row)? {
+                                break;
+                            }
+                            row.clear();
+                        }
+                        start = at + 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None => {
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
+            let mut record = csv::StringRecord::new();
+            for line in 1.. {
+                match reader.read_record(&mut record) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => return Err(ScoreError::Malformed(format!("CSV row {line}: {e}"))),
+                }
+                if !add(line, &record.iter().collect::<Vec<_>>())? {
+                    break;
+                }
+            }
         }
     }
     Ok(batch)
+}
+
+/// `body` as text when it is valid UTF-8 without quotes: its rows can be split directly.
+fn plain(body: &[u8]) -> Option<&str> {
+    if body.contains(&b'"') { None } else { std::str::from_utf8(body).ok() }
+}
+
+#[cfg(test)]
+mod tests {
+    use retail_model::artifact::Artifact;
+
+    use super::*;
+
+    /// `body` with the first cell of each row quoted: the same rows to the CSV reader, which
+    /// the direct split never sees.
+    fn quoted(body: &str) -> String {
+        body.split_inclusive(['\n', '\r'])
+            .map(|row| match row.split_once(',') {
+                Some((first, rest)) => format!("\"{first}\",{rest}"),
+                None => row.to_owned(),
+            })
+            .collect()
+    }
+
+    fn answers(artifact: &Artifact, body: &str, mode: ErrorsMode) -> String {
+        match score_csv(artifact, body.as_bytes(), (100, mode), false, &Cancel::default()) {
+            Ok(answers) => serde_json::to_string(&answers.items).expect("json"),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn rows_split_directly_read_as_the_csv_reader_reads_them() {
+        let artifact = Artifact::embedded_default().expect("default model");
+        let header = CSV_COLUMNS.join(",");
+        let row = "M,MIXED,LONDON,LS,125.5,3,FOOD,FRESH";
+        let bodies = [
+            format!("{header}\n{row}\n"),
+            format!("{row}\r\n{row}\r\n"),
+            format!("{row}\r{row}\r"),
+            format!("\n\n{row}\n\r\n{row}"),
+            format!("{row}\n M , MIXED ,LONDON,LS, 125.5 ,3,FOOD,FRESH \n"),
+            format!("{row},\n{row}\nM,MIXED\n"),
+            format!("{row}\nS,GROCERY,NOWHERE,XX,abc,-1,,\n"),
+            format!("{header}\n{row}\n{header}\n"),
+            format!(" {header}\n{row}"),
+        ];
+        for body in &bodies {
+            let twin = quoted(body);
+            assert_ne!(body, &twin);
+            assert!(plain(body.as_bytes()).is_some() && plain(twin.as_bytes()).is_none());
+            for mode in [ErrorsMode::Inline, ErrorsMode::AllOrNothing] {
+                assert_eq!(answers(&artifact, body, mode), answers(&artifact, &twin, mode), "{body:?}");
+            }
+        }
+    }
 }

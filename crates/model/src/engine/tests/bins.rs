@@ -65,19 +65,7 @@ fn features_with_more_than_254_thresholds_take_extra_slots_and_stay_exact() {
     let runs = [(NARROW.run, 2, true), (NARROW.run + 1, 3, true), (WIDE.run, 2, false), (WIDE.run + 1, 3, false)];
     for (n, slots, narrow) in runs {
         let n = n as i32;
-        let trees = (0..n)
-            .map(|i| TreeSpec {
-                class: 0,
-                nodes: vec![NodeSpec {
-                    feature: 0,
-                    test: SplitTest::Threshold(f64::from(i)),
-                    left: -1,
-                    right: !1,
-                    missing_left: i % 2 == 0,
-                }],
-                leaves: vec![0.0, 1.0],
-            })
-            .collect();
+        let trees = stumps(n);
         let engines = both(&self::spec(trees));
         let engine = &engines[usize::from(!narrow)];
         assert_eq!(engine.n_slots(), slots, "{n} thresholds");
@@ -122,19 +110,7 @@ fn narrow_bins_unless_a_split_lists_a_code_from_62_to_254() {
 fn narrow_slots_past_256_fall_back_to_wide() {
     // 15,811 thresholds need 256 runs of 62 (257 slots with feature 1's) but 63 of 254.
     let n = 255 * NARROW.run as i32 + 1;
-    let trees = (0..n)
-        .map(|i| TreeSpec {
-            class: 0,
-            nodes: vec![NodeSpec {
-                feature: 0,
-                test: SplitTest::Threshold(f64::from(i)),
-                left: -1,
-                right: !1,
-                missing_left: i % 2 == 0,
-            }],
-            leaves: vec![0.0, 1.0],
-        })
-        .collect();
+    let trees = stumps(n);
     let spec = spec(trees);
     let engine = Engine::compile(&spec).expect("compiles wide");
     assert!(!narrow(&engine));
@@ -174,7 +150,14 @@ fn up_to_256_features_are_supported() {
 #[test]
 fn too_many_slots_are_refused_clearly() {
     // 255 full slots of feature 0 and feature 1's slot: 257 slots.
-    let trees = (0..255 * WIDE.run as i32 + 1)
+    let err = Engine::compile(&spec(stumps(255 * WIDE.run as i32 + 1))).expect_err("too many thresholds");
+    assert!(err.to_string().contains("byte slots"), "{err}");
+}
+
+/// `n` stumps on feature 0 at thresholds `0..n`, leaves 0 and 1, missing values left on the even
+/// ones.
+fn stumps(n: i32) -> Vec<TreeSpec> {
+    (0..n)
         .map(|i| TreeSpec {
             class: 0,
             nodes: vec![NodeSpec {
@@ -182,11 +165,9 @@ fn too_many_slots_are_refused_clearly() {
                 test: SplitTest::Threshold(f64::from(i)),
                 left: -1,
                 right: !1,
-                missing_left: true,
+                missing_left: i % 2 == 0,
             }],
             leaves: vec![0.0, 1.0],
         })
-        .collect();
-    let err = Engine::compile(&spec(trees)).expect_err("too many thresholds");
-    assert!(err.to_string().contains("byte slots"), "{err}");
+        .collect()
 }

@@ -13,7 +13,7 @@
 //! Bins are narrow when the ensemble allows it: runs of 62 thresholds, bins `0..=63` and a
 //! table of one 64-bit word per split, looked up without first reading the bin. The default
 //! model's 1,639 distinct tables then take 13 KB instead of 52 KB, and a batch is scored about
-//! a fifth faster (docs/decisions.md, "Offline scoring speed"). An ensemble whose categorical
+//! a fifth faster (docs/decisions.md, "The engine, again"). An ensemble whose categorical
 //! splits list a code from 62 to 254, or whose runs would need more than [`MAX_FEATURES`] slots,
 //! is compiled wide: runs of 254 thresholds, bins `0..=255`, 256-bit tables.
 //!
@@ -56,7 +56,7 @@ pub const MAX_DEPTH: usize = 12;
 const BLOCK: usize = 8;
 
 /// Most features a row may have; also the most byte slots its binned form may use (a numeric
-/// feature takes one slot per 254 distinct thresholds). [`Node`]'s `u8` slot index holds them all.
+/// feature takes one slot per run of 62 or 254 distinct thresholds). [`Node`]'s `u8` slot index holds them all.
 pub const MAX_FEATURES: usize = 256;
 
 /// How many bins a slot has: a run of distinct thresholds per slot (bins `0..=run` count the

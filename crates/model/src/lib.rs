@@ -21,6 +21,7 @@ pub mod time;
 pub mod card;
 #[cfg(feature = "train")]
 pub mod csv_lines;
+pub mod csv_plain;
 #[cfg(feature = "train")]
 pub mod data;
 #[cfg(feature = "train")]

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::TARGET;
 use crate::csv_lines::{BytesReader, Lines};
+use crate::csv_plain;
 use crate::progress::Progress;
 
 /// Bytes read into a block (a record longer than this makes its block longer).
@@ -154,33 +155,20 @@ fn parse(mut reader: BytesReader<'_>, columns: &Columns, bytes: &[u8]) -> Block 
     block
 }
 
-/// The records of a block without quotes, split at commas and line breaks: what the CSV
-/// reader makes of them (blank lines skipped, `\n`, `\r\n` and a lone `\r` ending a line), in
-/// a quarter of the time (docs/decisions.md).
+/// The records of a block without quotes ([`csv_plain::records`]), in a quarter of the CSV
+/// reader's time (docs/decisions.md).
 fn parse_plain(bytes: &[u8], columns: &Columns) -> Block {
     let mut block = Block::default();
-    let mut commas: Vec<usize> = Vec::with_capacity(columns.fields);
-    let mut at = 0;
-    while at < bytes.len() {
-        let end = memchr::memchr2(b'\n', b'\r', &bytes[at..]).map_or(bytes.len(), |n| at + n);
-        let record = &bytes[at..end];
-        if !record.is_empty() {
-            commas.clear();
-            find_commas(record, &mut commas);
-            let field = |i: usize| {
-                let start = if i == 0 { 0 } else { commas.get(i - 1).map_or(record.len(), |c| c + 1) };
-                record.get(start..commas.get(i).copied().unwrap_or(record.len())).unwrap_or_default()
-            };
-            if let Err(e) = block.add(columns, (commas.len() + 1, field), block.breaks + 1) {
+    block.breaks = csv_plain::records(bytes, |breaks, record, commas| {
+        let field = |i: usize| csv_plain::field(record, commas, i);
+        match block.add(columns, (commas.len() + 1, field), breaks + 1) {
+            Ok(()) => true,
+            Err(e) => {
                 block.error = Some(e);
-                break;
+                false
             }
         }
-        if end < bytes.len() {
-            block.breaks += 1;
-        }
-        at = end + if bytes[end..].starts_with(b"\r\n") { 2 } else { 1 };
-    }
+    });
     block
 }
 
@@ -191,26 +179,6 @@ fn parse_block(bytes: &[u8], columns: &Columns) -> Block {
     }
     let mut csv = csv::ReaderBuilder::new();
     parse(csv.has_headers(false).flexible(true).from_reader(Lines::new(bytes)), columns, bytes)
-}
-
-/// Appends where the commas of `record` are to `commas`, eight bytes at a time: commas are a
-/// few bytes apart, too close for a search per comma to pay (docs/decisions.md).
-fn find_commas(record: &[u8], commas: &mut Vec<usize>) {
-    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let words = record.chunks_exact(8);
-    let rest = words.remainder();
-    for (w, word) in words.enumerate() {
-        let Ok(bytes) = <[u8; 8]>::try_from(word) else { continue };
-        let x = u64::from_le_bytes(bytes) ^ 0x2c2c_2c2c_2c2c_2c2c;
-        // The high bit of each byte of `x` that is zero (a comma): exact, no carry between bytes.
-        let mut found = !(((x & LOW) + LOW) | x | LOW);
-        while found != 0 {
-            commas.push(w * 8 + found.trailing_zeros() as usize / 8);
-            found &= found - 1;
-        }
-    }
-    let base = record.len() - rest.len();
-    commas.extend(rest.iter().enumerate().filter_map(|(i, &b)| (b == b',').then_some(base + i)));
 }
 
 /// Line breaks as [`Lines`] counts them: `\n`, `\r\n` and a lone `\r`.
@@ -552,25 +520,6 @@ mod tests {
         let ragged = with(&[(lines.len() - 1, ",", ",x,")]);
         let e = same_in_any_blocks(ragged.as_bytes()).expect_err("ragged");
         assert_eq!(e, format!("line {}: found a record with 23 fields, but the header has 22", lines.len() - 1));
-    }
-
-    #[test]
-    fn commas_are_found_wherever_they_are() {
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        for len in 0..200 {
-            let record: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    [b',', b'a', b'\0', b'\xac', b'-', b'+', b'\x2d'][(state % 7) as usize]
-                })
-                .collect();
-            let mut found = Vec::new();
-            find_commas(&record, &mut found);
-            let expected: Vec<usize> = (0..record.len()).filter(|&i| record[i] == b',').collect();
-            assert_eq!(found, expected, "{record:?}");
-        }
     }
 
     fn basket_of(line: &str) -> &str {

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use retail_model::csv_plain;
+
 use super::batch::{Batch, BatchAnswers, ErrorsMode};
 use super::record::{FLAT_FIELDS, encode_flat};
 use super::scores::{Scores, scores};
@@ -129,32 +131,20 @@ fn read_rows<'p>(
         Ok(pushed.is_ok())
     };
     match plain(body) {
-        // What the CSV reader makes of text without quotes: rows end at `\n`, `\r\n` or a lone
-        // `\r`, blank ones are skipped, cells end at commas. Split here, it is a third of the time.
         Some(text) => {
-            let (mut row, mut start, mut line) = (Vec::with_capacity(columns.len()), 0, 0);
-            // Commas and line ends are ASCII: every cut is a character boundary.
-            let cell = |from: usize, to: usize| text.get(from..to).unwrap_or_default();
-            for (at, byte) in text.bytes().enumerate().chain([(text.len(), b'\n')]) {
-                match byte {
-                    b',' => {
-                        row.push(cell(start, at));
-                        start = at + 1;
-                    }
-                    b'\n' | b'\r' => {
-                        if at > start || !row.is_empty() {
-                            row.push(cell(start, at));
-                            line += 1;
-                            if !add(line, &row)? {
-                                break;
-                            }
-                            row.clear();
-                        }
-                        start = at + 1;
-                    }
-                    _ => {}
-                }
-            }
+            let (mut row, mut line, mut added) = (Vec::with_capacity(columns.len()), 0, Ok(()));
+            csv_plain::records(text.as_bytes(), |_, record, commas| {
+                line += 1;
+                row.clear();
+                // Commas and line ends are ASCII: every field of valid UTF-8 text is text.
+                let cell = |i| std::str::from_utf8(csv_plain::field(record, commas, i)).unwrap_or_default();
+                row.extend((0..=commas.len()).map(cell));
+                add(line, &row).unwrap_or_else(|e| {
+                    added = Err(e);
+                    false
+                })
+            });
+            added?;
         }
         None => {
             let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
@@ -174,7 +164,8 @@ fn read_rows<'p>(
     Ok(batch)
 }
 
-/// `body` as text when it is valid UTF-8 without quotes: its rows can be split directly.
+/// `body` as text when it is valid UTF-8 without quotes: its rows can be split directly
+/// ([`csv_plain::records`]).
 fn plain(body: &[u8]) -> Option<&str> {
     if body.contains(&b'"') { None } else { std::str::from_utf8(body).ok() }
 }

@@ -50,7 +50,6 @@ pub(super) fn compile_as(
         depth,
         init_scores: spec.init_scores.clone(),
         output: spec.output,
-        width,
         binning,
         slots,
         tree_class: spec.trees.iter().map(|t| t.class).collect(),

@@ -132,7 +132,6 @@ pub struct Engine {
     depth: usize,
     init_scores: Vec<f64>,
     output: Output,
-    width: Width,
     /// One entry per feature; slot `f` is feature `f`'s first, extra slots follow the features.
     binning: Vec<Binning>,
     /// Byte slots a binned row uses.
@@ -166,8 +165,17 @@ impl Engine {
         self.depth
     }
 
+    /// The bins the tables were made for.
+    fn width(&self) -> Width {
+        match self.tables {
+            Tables::Narrow(_) => NARROW,
+            Tables::Wide(_) => WIDE,
+        }
+    }
+
     fn bin_row(&self, row: &[f64], bins: &mut Bins) {
-        let Width { run, missing } = self.width;
+        let width = self.width();
+        let Width { run, missing } = width;
         for (f, (binning, &x)) in self.binning.iter().zip(row).enumerate() {
             match binning {
                 Binning::Numeric { thresholds, slots } => {
@@ -178,7 +186,7 @@ impl Engine {
                     }
                 }
                 // `as` saturates: negative values become 0.
-                Binning::Categorical => bins[f] = if x.is_nan() { missing } else { self.width.category(x as usize) },
+                Binning::Categorical => bins[f] = if x.is_nan() { missing } else { width.category(x as usize) },
             }
         }
     }

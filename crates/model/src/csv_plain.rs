@@ -77,6 +77,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "train")]
     fn records_end_where_the_csv_reader_ends_them() {
         let text = b"a,b\r\n\r\nc\rd,,e\n\n f \r\n";
         let mut seen = Vec::new();

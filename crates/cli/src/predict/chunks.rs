@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use retail_model::artifact::{Artifact, Features};
 use retail_server::scoring::{self, CSV_COLUMNS, Cancel, ErrorsMode, SALES_FIELDS, Scores};
 
-use super::format::{InputFormat, cell, header_cells};
+use super::format::{InputFormat, header_cells};
 
 /// Records scored at once.
 pub(crate) const CHUNK_RECORDS: usize = 8192;
@@ -360,16 +360,16 @@ fn basket_chunk(baskets: &retail_model::data::Baskets, range: std::ops::Range<us
     for b in range {
         let r = baskets.record(b);
         for text in [r.basket_size, r.basket_type, r.store_region, r.store_format] {
-            body.extend_from_slice(&cell(text.as_bytes()));
+            body.extend_from_slice(&super::format::cell(text.as_bytes()));
             body.push(b',');
         }
         for number in [r.spend, r.quantity] {
             super::number::push_f64(body, number);
             body.push(b',');
         }
-        body.extend_from_slice(&cell(r.prod_code_20.as_bytes()));
+        body.extend_from_slice(&super::format::cell(r.prod_code_20.as_bytes()));
         body.push(b',');
-        body.extend_from_slice(&cell(r.prod_code_30.as_bytes()));
+        body.extend_from_slice(&super::format::cell(r.prod_code_30.as_bytes()));
         body.push(b'\n');
         chunk.lines.push(baskets.first_lines[b] + skipped);
         chunk.ids.push(baskets.ids[b].clone());
